@@ -1,0 +1,103 @@
+//! hb-listen: receive heartbeats and report which nodes are up, suspect or down.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use hb::cli::{self, parse_duration, parse_node, ExitCodes};
+use hb::clock::{duration_ms, Clock};
+use hb::detector::{Config, Detector};
+use hb::listen::Listener;
+use hb::net::{self, HostPort};
+use hb::output::Output;
+use hb::wire::{self, DEFAULT_BEAT_PORT};
+
+/// Receive heartbeats and report which nodes are up, suspect or down.
+///
+/// Prints one JSON event per line: `up` at a node's first beat (and when it
+/// comes back), `suspect` at its first missed beat, `down` after --misses of
+/// its own intervals of silence (never on a single miss), `restart` when its
+/// boot id changes. Each node's interval is learned from its beats.
+#[derive(Parser, Debug)]
+#[command(name = "hb-listen", version, after_help = EXAMPLES)]
+struct Args {
+    /// Address to receive heartbeats on (IPv6 too: [::]:26722; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:26722",
+          value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
+    listen: HostPort,
+
+    /// Declare a node down after N of its own intervals of silence
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    misses: u32,
+
+    /// Interval assumed for beats that do not state theirs, and for expected nodes
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    every: Duration,
+
+    /// A node that must exist: reported down if it never beats (repeatable)
+    #[arg(long, value_name = "NODE", value_parser = parse_node)]
+    expect: Vec<String>,
+
+    /// Read expected nodes from FILE, one per line ('#' comments; '-' for stdin)
+    #[arg(long, value_name = "FILE")]
+    expect_file: Option<PathBuf>,
+
+    /// Also print a `beat` event for every heartbeat received
+    #[arg(long)]
+    beats: bool,
+
+    /// Print a `status` membership snapshot every DURATION
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    status_every: Option<Duration>,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  hb-listen                                  # watch every node that beats to port 26722
+  hb-listen --expect web-1 --expect web-2    # also report nodes that never show up
+  hb-listen | jq -c 'select(.type == \"down\")'
+  hb-listen --status-every 10s | jq -c 'select(.type == \"status\") | .up'";
+
+fn main() -> ExitCode {
+    cli::main(ExitCodes::UNIX, run)
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stop = cli::stop_on_signals().context("installing signal handlers")?;
+    let addr = args
+        .listen
+        .resolve()
+        .with_context(|| format!("resolving --listen {}", args.listen))?;
+    let socket = net::bind_udp(addr).with_context(|| format!("listening on {addr}"))?;
+    eprintln!("hb-listen: listening on {}", socket.local_addr()?);
+
+    let clock = Clock::new();
+    let mut detector = Detector::new(
+        Config {
+            misses: args.misses,
+            default_every_ms: duration_ms(args.every),
+            emit_beats: args.beats,
+        },
+        clock.now(),
+    );
+    for node in &args.expect {
+        detector.expect(node);
+    }
+    if let Some(path) = &args.expect_file {
+        for (line, node) in cli::read_list(path)? {
+            if wire::check_node(&node).is_err() {
+                bail!(
+                    "{}:{line}: '{node}' is not a valid node name",
+                    path.display()
+                );
+            }
+            detector.expect(&node);
+        }
+    }
+    let status_every = args.status_every.map(duration_ms);
+    Listener::new(socket, detector, clock, Output::stdout(), status_every).run(&stop)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,198 @@
+//! What every hb binary does the same way: parse flags with one-line
+//! errors, map failures to exit codes, stop cleanly on SIGINT/SIGTERM,
+//! treat a closed stdout as a normal end, and print its own man page and
+//! completions (`--generate`, used by `scripts/generate-docs`).
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Exit codes of a binary: hb-poll follows the Nagios plugin convention
+/// (3, UNKNOWN, for both), the others the usual Unix one.
+#[derive(Debug, Clone, Copy)]
+pub struct ExitCodes {
+    /// A bad flag or argument.
+    pub usage: u8,
+    /// A runtime error (a port in use, an unreadable file).
+    pub failure: u8,
+}
+
+impl ExitCodes {
+    pub const UNIX: ExitCodes = ExitCodes {
+        usage: 2,
+        failure: 1,
+    };
+}
+
+/// Runs a binary: parses `A` from the command line and calls `body`.
+pub fn main<A: Parser>(codes: ExitCodes, body: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let name = A::command().get_name().to_owned();
+    if argv.get(1).is_some_and(|a| a == "--generate") {
+        return generate(A::command(), argv.get(2).and_then(|k| k.to_str()));
+    }
+    let args = match A::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print as clap would and succeed.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{name}: {}", one_line(&e));
+            return ExitCode::from(codes.usage);
+        }
+    };
+    match body(args) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: error: {e:#}");
+            ExitCode::from(codes.failure)
+        }
+    }
+}
+
+/// clap's error as one line: the message naming the flag, without the
+/// usage block and the "try --help" hint.
+fn one_line(e: &clap::Error) -> String {
+    e.render()
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A reader that went away (`hb-listen | head -1`) is a normal end.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A flag set by SIGINT or SIGTERM, which long-running loops poll; a second
+/// signal ends the process at once, for a loop that is stuck.
+pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
+        flag::register(sig, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+/// Writes the man page or a shell completion script for `cmd` to stdout.
+fn generate(mut cmd: clap::Command, kind: Option<&str>) -> ExitCode {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_owned();
+    let mut out = Vec::new();
+    let shell = match kind {
+        Some("man") => {
+            if let Err(e) = clap_mangen::Man::new(cmd.clone()).render(&mut out) {
+                eprintln!("{name}: error: {e}");
+                return ExitCode::FAILURE;
+            }
+            None
+        }
+        Some("bash") => Some(Shell::Bash),
+        Some("zsh") => Some(Shell::Zsh),
+        Some("fish") => Some(Shell::Fish),
+        _ => {
+            eprintln!("{name}: --generate takes one of: man, bash, zsh, fish");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(shell) = shell {
+        clap_complete::generate(shell, &mut cmd, name, &mut out);
+    }
+    match io::stdout().write_all(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// `--every 250ms`, `--timeout 2s`: a humantime duration, never zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 500ms, 2s, 1m)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// `--node NAME`: 1 to 253 bytes, no control characters.
+pub fn parse_node(s: &str) -> Result<String, String> {
+    crate::wire::check_node(s)
+        .map(|()| s.to_owned())
+        .map_err(|_| "a node name is 1 to 253 bytes with no control characters".into())
+}
+
+/// Reads a list file: one entry per line, `#` starts a comment, blank
+/// lines are skipped; `-` is standard input. Returns (line number, entry).
+pub fn read_list(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
+    let text = if path.as_os_str() == "-" {
+        io::read_to_string(io::stdin().lock()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            (!entry.is_empty()).then(|| (i + 1, entry.to_owned()))
+        })
+        .collect())
+}
+
+/// This machine's host name, the default node name.
+pub fn host_name() -> String {
+    sysinfo::System::host_name()
+        .ok()
+        .filter(|n| crate::wire::check_node(n).is_ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn clap_errors_fit_one_line() {
+        #[derive(Parser, Debug)]
+        #[command(name = "t")]
+        struct A {
+            #[arg(long, value_parser = parse_duration)]
+            every: Option<Duration>,
+        }
+        let e = A::try_parse_from(["t", "--every", "x"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(!line.contains('\n'));
+        assert!(line.contains("--every"), "{line}");
+        let e = A::try_parse_from(["t", "--bogus"]).unwrap_err();
+        assert!(one_line(&e).contains("--bogus"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The output contract: one compact JSON object per line on stdout, `type`
+//! first, then `ts` (RFC 3339 UTC, milliseconds) and `ts_ms`, flushed per
+//! line so `hb-listen | jq` sees each event as it happens.
+
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// Writes events as NDJSON lines.
+pub struct Output<W: Write> {
+    out: W,
+    line: Vec<u8>,
+}
+
+impl Output<io::StdoutLock<'static>> {
+    pub fn stdout() -> Self {
+        Output::new(io::stdout().lock())
+    }
+}
+
+impl<W: Write> Output<W> {
+    pub fn new(out: W) -> Self {
+        Output {
+            out,
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    /// Writes one event stamped with the wall-clock time `at_ms`.
+    ///
+    /// `event` must serialize to an object whose first field is `type`
+    /// (a `#[serde(tag = "type")]` enum does); the timestamps are spliced in
+    /// right after it. The whole line is written at once, so a reader never
+    /// sees a partial line, and a closed stdout surfaces as `BrokenPipe`.
+    pub fn emit<E: Serialize>(&mut self, at_ms: u64, event: &E) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, event).map_err(io::Error::other)?;
+        let after_type = type_field_end(&self.line).ok_or_else(|| {
+            io::Error::other("internal error: event does not start with a type field")
+        })?;
+        let stamp = format!(",\"ts\":\"{}\",\"ts_ms\":{at_ms}", rfc3339(at_ms));
+        self.line.splice(after_type..after_type, stamp.into_bytes());
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.out.flush()
+    }
+}
+
+/// The index just past `{"type":"..."`, or None when the object does not
+/// start that way. Type names never contain quotes or escapes.
+fn type_field_end(json: &[u8]) -> Option<usize> {
+    let rest = json.strip_prefix(br#"{"type":""#)?;
+    let close = rest.iter().position(|&b| b == b'"')?;
+    Some(br#"{"type":""#.len() + close + 1)
+}
+
+/// Milliseconds since the Unix epoch, as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The wall clock now, in milliseconds since the Unix epoch. For display
+/// only: deadlines use the monotonic clock (see [`crate::clock`]).
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `serialize_with` helper: an optional wall-clock millisecond value as an
+/// RFC 3339 string.
+pub fn serialize_rfc3339_opt<S: serde::Serializer>(
+    ms: &Option<u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Sample {
+        Up { node: String },
+        Empty {},
+    }
+
+    fn emit_to_string<E: Serialize>(ms: u64, e: &E) -> io::Result<String> {
+        let mut out = Output::new(Vec::new());
+        out.emit(ms, e)?;
+        Ok(String::from_utf8(out.out).unwrap())
+    }
+
+    #[test]
+    fn type_then_timestamps_then_fields() {
+        let line = emit_to_string(
+            1_764_166_364_123,
+            &Sample::Up {
+                node: "web-1".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"up\",\"ts\":\"2025-11-26T14:12:44.123Z\",\"ts_ms\":1764166364123,\"node\":\"web-1\"}\n"
+        );
+    }
+
+    #[test]
+    fn event_without_fields() {
+        let line = emit_to_string(0, &Sample::Empty {}).unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"empty\",\"ts\":\"1970-01-01T00:00:00.000Z\",\"ts_ms\":0}\n"
+        );
+    }
+
+    #[test]
+    fn refuses_untyped_objects() {
+        #[derive(Serialize)]
+        struct NoType {
+            node: u8,
+        }
+        assert!(emit_to_string(0, &NoType { node: 1 }).is_err());
+    }
+}

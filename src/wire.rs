@@ -1,0 +1,309 @@
+//! Wire format v1: one UTF-8 JSON object per UDP datagram.
+//!
+//! Decoding is deliberately lenient about what it does not know (unknown
+//! fields are ignored, so newer senders keep working with older receivers)
+//! and strict about what it needs (`type` and a valid `node`). Every way a
+//! datagram can be refused has a [`Reject`] reason, so receivers count and
+//! skip bad input instead of failing. See `docs/protocol.md`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Senders keep every datagram at most this long, so it fits one Ethernet
+/// frame with room for IP and UDP headers (and tunnels); receivers refuse
+/// longer ones.
+pub const MAX_DATAGRAM: usize = 1400;
+/// Where `hb-listen` receives heartbeats by default.
+pub const DEFAULT_BEAT_PORT: u16 = 26722;
+/// Where `hb-ack` receives probes and beats that ask for acks by default.
+pub const DEFAULT_ACK_PORT: u16 = 26723;
+/// The interval assumed for a beat that does not say its own `every_ms`.
+pub const DEFAULT_EVERY_MS: u64 = 1000;
+/// Node names are at most a DNS name long.
+pub const MAX_NODE_LEN: usize = 253;
+
+/// Why a datagram was refused. The string forms are part of the output
+/// contract (they are the keys of the `rejected` counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reject {
+    /// Not a JSON object at all (syntax error, truncated, not UTF-8).
+    BadJson,
+    /// Valid JSON, but a known field has the wrong type (e.g. `"seq":"x"`).
+    BadField,
+    /// Longer than [`MAX_DATAGRAM`].
+    TooLarge,
+    /// `type` missing, or a type this version does not know.
+    UnknownType,
+    /// A known type that this receiver does not handle (a probe sent to a
+    /// heartbeat listener, say).
+    UnexpectedType,
+    /// `node` missing, empty, too long, or with control characters.
+    BadNode,
+}
+
+impl Reject {
+    pub const ALL: [Reject; 6] = [
+        Reject::BadJson,
+        Reject::BadField,
+        Reject::TooLarge,
+        Reject::UnknownType,
+        Reject::UnexpectedType,
+        Reject::BadNode,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::BadJson => "bad-json",
+            Reject::BadField => "bad-field",
+            Reject::TooLarge => "too-large",
+            Reject::UnknownType => "unknown-type",
+            Reject::UnexpectedType => "unexpected-type",
+            Reject::BadNode => "bad-node",
+        }
+    }
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Message types a receiver may see; those not handled yet by any tool are
+/// still recognised so they count as `unexpected-type`, not `unknown-type`.
+const KNOWN_TYPES: [&str; 5] = ["beat", "ack", "probe", "reply", "view"];
+
+/// "I am alive": the heartbeat. Only `node` is required on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct Beat<'a> {
+    pub node: Cow<'a, str>,
+    /// +1 per beat sent by this boot; gaps tell the receiver beats were lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Random id drawn at each sender start: a new one means a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Cow<'a, str>>,
+    /// The sender's own interval, so one listener can watch fast and slow
+    /// nodes side by side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    /// Sender wall clock; for display only, never for deadlines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<u64>,
+    /// Opaque to the transport: whatever health the sender measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<&'a RawValue>,
+}
+
+/// A decoded datagram.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Message<'a> {
+    Beat(Beat<'a>),
+}
+
+/// The shape every v1 message shares, borrowed from the datagram so a
+/// decode allocates only where a string needed unescaping.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    node: Option<Cow<'a, str>>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    boot: Option<Cow<'a, str>>,
+    every_ms: Option<u64>,
+    ts_ms: Option<u64>,
+    #[serde(borrow)]
+    health: Option<&'a RawValue>,
+}
+
+/// Decodes one datagram, or says why it is refused.
+pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(Reject::TooLarge);
+    }
+    // serde reports "expected a struct" for `42` as a data error; for the
+    // operator that is simply not a heartbeat object.
+    match datagram.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        _ => return Err(Reject::BadJson),
+    }
+    let fields: Fields = serde_json::from_slice(datagram).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Reject::BadField,
+        _ => Reject::BadJson,
+    })?;
+    let kind = fields.kind.ok_or(Reject::UnknownType)?;
+    let node = fields.node.ok_or(Reject::BadNode)?;
+    check_node(&node)?;
+    match kind.as_ref() {
+        "beat" => Ok(Message::Beat(Beat {
+            node,
+            seq: fields.seq,
+            boot: fields.boot,
+            every_ms: fields.every_ms,
+            ts_ms: fields.ts_ms,
+            health: fields.health,
+        })),
+        k if KNOWN_TYPES.contains(&k) => Err(Reject::UnexpectedType),
+        _ => Err(Reject::UnknownType),
+    }
+}
+
+/// A node name is 1 to [`MAX_NODE_LEN`] bytes with no control characters,
+/// so it is safe to print in any output format and bounded in memory.
+pub fn check_node(name: &str) -> Result<(), Reject> {
+    if name.is_empty() || name.len() > MAX_NODE_LEN || name.chars().any(char::is_control) {
+        return Err(Reject::BadNode);
+    }
+    Ok(())
+}
+
+/// A message could not be encoded within [`MAX_DATAGRAM`] bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("message is {len} bytes, more than the {MAX_DATAGRAM}-byte datagram limit")]
+pub struct TooLarge {
+    pub len: usize,
+}
+
+/// Encodes a message into `buf` (cleared first).
+pub fn encode(msg: &Message<'_>, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, msg).expect("serializing to a Vec cannot fail");
+    if buf.len() > MAX_DATAGRAM {
+        return Err(TooLarge { len: buf.len() });
+    }
+    Ok(())
+}
+
+/// A fresh random boot id: 16 hex digits.
+pub fn new_boot_id() -> String {
+    let n = getrandom::u64().expect("the OS random source is available");
+    format!("{n:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn beat(node: &str) -> Beat<'_> {
+        Beat {
+            node: node.into(),
+            seq: None,
+            boot: None,
+            every_ms: None,
+            ts_ms: None,
+            health: None,
+        }
+    }
+
+    #[test]
+    fn minimal_hand_written_beat_decodes() {
+        let m = decode(br#"{"type":"beat","node":"backup-job","every_ms":3600000}"#).unwrap();
+        let Message::Beat(b) = m;
+        assert_eq!(b.node, "backup-job");
+        assert_eq!(b.every_ms, Some(3_600_000));
+        assert_eq!(b.seq, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let m = decode(br#"{"type":"beat","node":"a","future":{"x":[1,2]},"seq":7}"#).unwrap();
+        let Message::Beat(b) = m;
+        assert_eq!(b.seq, Some(7));
+    }
+
+    #[test]
+    fn escaped_node_names_are_unescaped() {
+        let Message::Beat(b) = decode(br#"{"type":"beat","node":"w\u00e9b-1"}"#).unwrap();
+        assert_eq!(b.node, "wéb-1");
+    }
+
+    #[test]
+    fn rejects_have_reasons() {
+        let cases: &[(&[u8], Reject)] = &[
+            (b"", Reject::BadJson),
+            (b"hello", Reject::BadJson),
+            (b"42", Reject::BadJson),
+            (b"[1]", Reject::BadJson),
+            (br#"{"type":"beat","node":"a""#, Reject::BadJson),
+            (b"{\"type\":\"beat\",\"node\":\"\xff\"}", Reject::BadJson),
+            (br#"{"type":"beat","node":"a","seq":"x"}"#, Reject::BadField),
+            (br#"{"type":"beat","node":"a","seq":-1}"#, Reject::BadField),
+            (br#"{"type":7,"node":"a"}"#, Reject::BadField),
+            (br#"{"node":"a"}"#, Reject::UnknownType),
+            (br#"{"type":"gossip","node":"a"}"#, Reject::UnknownType),
+            (br#"{"type":"probe","node":"a"}"#, Reject::UnexpectedType),
+            (br#"{"type":"beat"}"#, Reject::BadNode),
+            (br#"{"type":"beat","node":""}"#, Reject::BadNode),
+            (br#"{"type":"beat","node":"a\nb"}"#, Reject::BadNode),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                decode(input).err(),
+                Some(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let long = format!(r#"{{"type":"beat","node":"{}"}}"#, "x".repeat(254));
+        assert_eq!(decode(long.as_bytes()).err(), Some(Reject::BadNode));
+        assert_eq!(decode(&[b' '; 1401]).err(), Some(Reject::TooLarge));
+    }
+
+    #[test]
+    fn encode_puts_type_first_and_skips_absent_fields() {
+        let mut buf = Vec::new();
+        encode(&Message::Beat(beat("web-1")), &mut buf).unwrap();
+        assert_eq!(buf, br#"{"type":"beat","node":"web-1"}"#);
+    }
+
+    #[test]
+    fn encode_refuses_oversized() {
+        let health = RawValue::from_string(format!("\"{}\"", "x".repeat(1400))).unwrap();
+        let mut b = beat("a");
+        b.health = Some(&health);
+        let mut buf = Vec::new();
+        assert!(encode(&Message::Beat(b), &mut buf).is_err());
+    }
+
+    #[test]
+    fn boot_ids_differ() {
+        assert_ne!(new_boot_id(), new_boot_id());
+        assert_eq!(new_boot_id().len(), 16);
+    }
+
+    proptest! {
+        #[test]
+        fn beat_round_trips(
+            node in "[^\\p{Cc}]{1,60}",
+            seq in proptest::option::of(any::<u64>()),
+            boot in proptest::option::of("[0-9a-f]{16}"),
+            every_ms in proptest::option::of(1u64..100_000_000),
+            ts_ms in proptest::option::of(any::<u64>()),
+        ) {
+            let msg = Message::Beat(Beat {
+                node: node.as_str().into(),
+                seq,
+                boot: boot.as_deref().map(Into::into),
+                every_ms,
+                ts_ms,
+                health: None,
+            });
+            let mut buf = Vec::new();
+            encode(&msg, &mut buf).unwrap();
+            let mut again = Vec::new();
+            encode(&decode(&buf).unwrap(), &mut again).unwrap();
+            prop_assert_eq!(again, buf);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let _ = decode(&bytes);
+        }
+    }
+}
