@@ -113,7 +113,7 @@ impl<W: Write> Beater<W> {
             if count.is_some_and(|c| report.beats >= c) {
                 break;
             }
-            slot = (slot + 1).max(clock.now() / self.every + 1);
+            slot = next_slot(slot, clock.now(), self.every);
         }
         Ok(report)
     }
@@ -171,5 +171,28 @@ impl<W: Write> Beater<W> {
             out.emit(wall_ms(), &sent)?;
         }
         Ok(failures)
+    }
+}
+
+/// The slot after `slot` (slot k is due at k * `every`), skipping slots
+/// that have already passed at `now` so a stalled sender resumes on the
+/// grid instead of sending a burst.
+fn next_slot(slot: u64, now: Millis, every: Millis) -> u64 {
+    (slot + 1).max(now / every + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_slot;
+
+    #[test]
+    fn cadence_stays_on_the_grid() {
+        // A send that took 30 ms does not push the next beat back.
+        assert_eq!(next_slot(0, 30, 100), 1);
+        assert_eq!(next_slot(7, 730, 100), 8);
+        // A 1 s stall: resume at the next slot, not with 9 beats at once.
+        assert_eq!(next_slot(3, 1350, 100), 14);
+        // Exactly on a slot boundary after a stall: that slot was just used.
+        assert_eq!(next_slot(3, 1400, 100), 15);
     }
 }

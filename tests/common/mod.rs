@@ -1,0 +1,220 @@
+//! Shared helpers for the integration tests: run the real binaries, read
+//! their NDJSON output with timeouts, and send hand-made datagrams.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Long enough never to fire on a loaded CI machine; only bounds a hang.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
+}
+
+/// For one-shot runs with assertions on the outcome.
+pub fn cmd(name: &str) -> assert_cmd::Command {
+    assert_cmd::Command::new(bin(name))
+}
+
+/// Checks one stdout line against the output contract and parses it.
+pub fn parse_event(line: &str) -> Value {
+    assert!(
+        line.starts_with("{\"type\":\""),
+        "type must come first: {line}"
+    );
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    let ts = v["ts"].as_str().unwrap_or_else(|| panic!("no ts: {line}"));
+    let ts_ms = v["ts_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no ts_ms: {line}"));
+    assert!(
+        ts.ends_with('Z') && ts.len() == 24,
+        "ts not RFC 3339 ms UTC: {line}"
+    );
+    let parsed = humantime::parse_rfc3339(ts).unwrap();
+    let ms = parsed
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert_eq!(ms, ts_ms, "ts and ts_ms disagree: {line}");
+    v
+}
+
+/// A running binary whose stdout is read as events.
+pub struct Running {
+    child: Child,
+    events: Receiver<Value>,
+    stderr: Receiver<String>,
+    /// Every event read so far, for assertions and failure messages.
+    pub seen: Vec<Value>,
+}
+
+impl Running {
+    pub fn spawn(name: &str, args: &[&str]) -> Running {
+        let mut child = Command::new(bin(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        let (tx, events) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(parse_event(&line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let (tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let label = name.to_owned();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[{label} stderr] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            events,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// hb-listen on a free loopback port, with `args`; returns its address.
+    pub fn listener(args: &[&str]) -> (Running, SocketAddr) {
+        Running::bound("hb-listen", "127.0.0.1:0", args)
+    }
+
+    /// A binary with `--listen ADDR`, once it says where it listens.
+    pub fn bound(name: &str, listen: &str, args: &[&str]) -> (Running, SocketAddr) {
+        let mut all = vec!["--listen", listen];
+        all.extend_from_slice(args);
+        let r = Running::spawn(name, &all);
+        let line = r
+            .stderr
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("{name} did not start"));
+        let addr = line
+            .rsplit_once("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first stderr line: {line}"))
+            .1
+            .parse()
+            .unwrap();
+        (r, addr)
+    }
+
+    /// The next event, or None after `wait` (or at end of output).
+    pub fn next(&mut self, wait: Duration) -> Option<Value> {
+        match self.events.recv_timeout(wait) {
+            Ok(v) => {
+                self.seen.push(v.clone());
+                Some(v)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Reads events until one of `kind` matches `pred`; panics (showing
+    /// what was seen) if none comes within [`PATIENCE`].
+    pub fn expect(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left) {
+                Some(v) if v["type"] == kind && pred(&v) => return v,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        panic!("no matching `{kind}` event; seen:\n{}", self.history());
+    }
+
+    /// Events of `kind` for `node` seen so far.
+    pub fn seen_of(&self, kind: &str, node: &str) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .filter(|v| v["type"] == kind && v["node"] == node)
+            .collect()
+    }
+
+    pub fn history(&self) -> String {
+        self.seen
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Remaining stderr lines, once the process has ended.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the exit.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        self.wait()
+    }
+
+    /// Waits for the process to end (killing it after [`PATIENCE`]).
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit; seen:\n{}", self.history());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one datagram from a fresh socket.
+pub fn send_raw(to: SocketAddr, datagram: &[u8]) {
+    let any = if to.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    UdpSocket::bind(any).unwrap().send_to(datagram, to).unwrap();
+}
+
+/// A beat as any language could write it.
+pub fn beat(node: &str, boot: &str, seq: u64, every_ms: u64) -> Vec<u8> {
+    format!(
+        r#"{{"type":"beat","node":"{node}","boot":"{boot}","seq":{seq},"every_ms":{every_ms}}}"#
+    )
+    .into_bytes()
+}

@@ -1,0 +1,45 @@
+//! The README's quick start runs `scripts/demo`; keep it working.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn the_quick_start_demo_shows_a_failure_and_a_recovery() {
+    let bin_dir = common::bin("hb-listen").parent().unwrap().to_owned();
+    let out = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo"))
+        .env("HB_BIN", bin_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<_> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(common::parse_event)
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["type"].as_str().unwrap(),
+                v["node"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for node in ["web-1", "web-2", "db-1"] {
+        assert!(events.contains(&format!("up {node}")), "{events:?}");
+    }
+    // A loaded machine may add a suspect/up blip; the story must hold.
+    let web2: Vec<_> = events.iter().filter(|e| e.ends_with(" web-2")).collect();
+    assert_eq!(web2.first().map(|e| e.as_str()), Some("up web-2"));
+    assert_eq!(
+        web2[web2.len().saturating_sub(4)..],
+        ["suspect web-2", "down web-2", "restart web-2", "up web-2"],
+        "{events:?}"
+    );
+    let downs = events.iter().filter(|e| e.starts_with("down ")).count();
+    assert_eq!(downs, 1, "{events:?}");
+}

@@ -1,0 +1,50 @@
+//! The committed man pages and shell completions match what the binaries
+//! generate from their flag definitions, so they never drift.
+
+mod common;
+
+use std::path::Path;
+
+#[test]
+fn man_pages_and_completions_are_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("src/bin")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(bin) = name.strip_suffix(".rs") else {
+            continue;
+        };
+        for (kind, file) in [
+            ("man", format!("man/{bin}.1")),
+            ("bash", format!("completions/{bin}.bash")),
+            ("zsh", format!("completions/_{bin}")),
+            ("fish", format!("completions/{bin}.fish")),
+        ] {
+            let out = common::cmd(bin)
+                .args(["--generate", kind])
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone();
+            let committed = std::fs::read(root.join(&file)).unwrap_or_default();
+            assert!(
+                committed == out,
+                "{file} is stale or missing: run scripts/generate-docs and commit the result"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 8,
+        "expected man pages and completions for every binary"
+    );
+}
+
+#[test]
+fn generate_refuses_unknown_kinds() {
+    common::cmd("hb-send")
+        .args(["--generate", "powershell"])
+        .assert()
+        .code(2);
+}
