@@ -135,6 +135,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--timeout 10` (seconds, as Nagios plugins take it) or `--timeout 500ms`.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(_) => parse_duration(s),
+    }
+}
+
 /// `--node NAME`: 1 to 253 bytes, no control characters.
 pub fn parse_node(s: &str) -> Result<String, String> {
     crate::wire::check_node(s)
@@ -178,6 +187,10 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_timeout("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_timeout("0").is_err() && parse_timeout("-1").is_err());
     }
 
     #[test]

@@ -441,6 +441,7 @@ mod tests {
             every_ms: Some(every_ms),
             ts_ms: None,
             health: None,
+            ack: false,
         }
     }
 

@@ -9,7 +9,9 @@
 //! - [`output`]: NDJSON events on stdout.
 //! - [`net`]: addresses and UDP sockets.
 //! - [`clock`]: monotonic milliseconds for deadlines.
+//! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
 //! - [`send`], [`listen`]: the loops of the push tools.
+//! - [`poll`], [`respond`]: the pull tools (`hb-poll` asks, `hb-ack` answers).
 //! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
 
 pub mod cli;
@@ -17,7 +19,10 @@ pub mod clock;
 pub mod detector;
 pub mod health;
 pub mod listen;
+pub mod nagios;
 pub mod net;
 pub mod output;
+pub mod poll;
+pub mod respond;
 pub mod send;
 pub mod wire;

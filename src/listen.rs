@@ -107,6 +107,9 @@ impl<W: Write> Listener<W> {
                 self.detector
                     .observe(now, wall_ms(), Some(from), &beat, &mut self.events);
             }
+            Ok(Message::Probe(_) | Message::Reply(_) | Message::Ack(_)) => {
+                self.counters.reject(Reject::UnexpectedType)
+            }
             Err(why) => self.counters.reject(why),
         }
     }

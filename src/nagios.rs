@@ -35,8 +35,7 @@ impl Range {
     /// alerts on it) and inside `~:`, exactly as the C comparisons behave.
     pub fn alerts(&self, value: f64) -> bool {
         // `map_or(true, ..)` rather than `is_none_or`, which needs Rust 1.82.
-        let within =
-            self.start.map_or(true, |s| s <= value) && self.end.map_or(true, |e| value <= e);
+        let within = self.start.is_none_or(|s| s <= value) && self.end.is_none_or(|e| value <= e);
         within == self.inside
     }
 }

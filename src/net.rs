@@ -118,19 +118,19 @@ pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// One socket for sending to all of `targets`, bound to an ephemeral port.
+/// One socket for sending to all of `targets` (and reading their answers),
+/// bound to an ephemeral port.
 ///
 /// With an IPv6 target among them it is a dual-stack IPv6 socket, and
 /// returns each IPv4 target as its IPv4-mapped IPv6 address (what such a
 /// socket sends to); otherwise a plain IPv4 socket and the targets as given.
 pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<SocketAddr>)> {
     if !targets.iter().any(SocketAddr::is_ipv6) {
-        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        let socket = bind_udp((Ipv4Addr::UNSPECIFIED, 0).into())?;
         return Ok((socket, targets.to_vec()));
     }
-    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_only_v6(false)?;
-    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)).into())?;
+    // The unspecified IPv6 address makes bind_udp's socket dual-stack.
+    let socket = bind_udp((Ipv6Addr::UNSPECIFIED, 0).into())?;
     let mapped = targets
         .iter()
         .map(|t| match t {
@@ -138,7 +138,7 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
             v6 => *v6,
         })
         .collect();
-    Ok((socket.into(), mapped))
+    Ok((socket, mapped))
 }
 
 /// Waits up to `wait` (at most [`STOP_CHECK`]) for one datagram. `Ok(None)`

@@ -131,6 +131,7 @@ impl<W: Write> Beater<W> {
             every_ms: Some(self.every),
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
+            ack: false,
         };
         wire::encode(&Message::Beat(beat), &mut self.datagram).map_err(io::Error::other)?;
 

@@ -71,9 +71,9 @@ impl std::fmt::Display for Reject {
     }
 }
 
-/// Message types a receiver may see; those not handled yet by any tool are
-/// still recognised so they count as `unexpected-type`, not `unknown-type`.
-const KNOWN_TYPES: [&str; 5] = ["beat", "ack", "probe", "reply", "view"];
+/// Message types of v1 that this version does not decode yet; they count as
+/// `unexpected-type`, not `unknown-type`.
+const KNOWN_TYPES: [&str; 1] = ["view"];
 
 /// "I am alive": the heartbeat. Only `node` is required on the wire.
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +95,44 @@ pub struct Beat<'a> {
     /// Opaque to the transport: whatever health the sender measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<&'a RawValue>,
+    /// The sender asks the receiver (hb-ack) to acknowledge this beat.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ack: bool,
+}
+
+/// "Are you alive?": a poller asks a responder.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe<'a> {
+    /// The poller's name.
+    pub node: Cow<'a, str>,
+    /// Random per probe; the reply echoes it, which is how replies are
+    /// matched (not by source address, which NAT and multi-homing change).
+    pub nonce: u64,
+}
+
+/// The answer to a [`Probe`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply<'a> {
+    /// The responder's name.
+    pub node: Cow<'a, str>,
+    pub nonce: u64,
+    /// The responder's boot id: a new one means it restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<&'a RawValue>,
+}
+
+/// The receiver got beat `seq` of node `of`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ack<'a> {
+    /// The acknowledging receiver.
+    pub node: Cow<'a, str>,
+    /// The node whose beat is acknowledged.
+    pub of: Cow<'a, str>,
+    pub seq: u64,
 }
 
 /// A decoded datagram.
@@ -102,6 +140,9 @@ pub struct Beat<'a> {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Message<'a> {
     Beat(Beat<'a>),
+    Probe(Probe<'a>),
+    Reply(Reply<'a>),
+    Ack(Ack<'a>),
 }
 
 /// The shape every v1 message shares, borrowed from the datagram so a
@@ -119,6 +160,10 @@ struct Fields<'a> {
     ts_ms: Option<u64>,
     #[serde(borrow)]
     health: Option<&'a RawValue>,
+    ack: Option<bool>,
+    nonce: Option<u64>,
+    #[serde(borrow)]
+    of: Option<Cow<'a, str>>,
 }
 
 /// Decodes one datagram, or says why it is refused.
@@ -147,7 +192,28 @@ pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
             every_ms: fields.every_ms,
             ts_ms: fields.ts_ms,
             health: fields.health,
+            ack: fields.ack.unwrap_or(false),
         })),
+        "probe" => Ok(Message::Probe(Probe {
+            node,
+            nonce: fields.nonce.ok_or(Reject::BadField)?,
+        })),
+        "reply" => Ok(Message::Reply(Reply {
+            node,
+            nonce: fields.nonce.ok_or(Reject::BadField)?,
+            boot: fields.boot,
+            ts_ms: fields.ts_ms,
+            health: fields.health,
+        })),
+        "ack" => {
+            let of = fields.of.ok_or(Reject::BadField)?;
+            check_node(&of).map_err(|_| Reject::BadField)?;
+            Ok(Message::Ack(Ack {
+                node,
+                of,
+                seq: fields.seq.ok_or(Reject::BadField)?,
+            }))
+        }
         k if KNOWN_TYPES.contains(&k) => Err(Reject::UnexpectedType),
         _ => Err(Reject::UnknownType),
     }
@@ -198,13 +264,14 @@ mod tests {
             every_ms: None,
             ts_ms: None,
             health: None,
+            ack: false,
         }
     }
 
     #[test]
     fn minimal_hand_written_beat_decodes() {
         let m = decode(br#"{"type":"beat","node":"backup-job","every_ms":3600000}"#).unwrap();
-        let Message::Beat(b) = m;
+        let Message::Beat(b) = m else { panic!() };
         assert_eq!(b.node, "backup-job");
         assert_eq!(b.every_ms, Some(3_600_000));
         assert_eq!(b.seq, None);
@@ -213,13 +280,15 @@ mod tests {
     #[test]
     fn unknown_fields_are_ignored() {
         let m = decode(br#"{"type":"beat","node":"a","future":{"x":[1,2]},"seq":7}"#).unwrap();
-        let Message::Beat(b) = m;
+        let Message::Beat(b) = m else { panic!() };
         assert_eq!(b.seq, Some(7));
     }
 
     #[test]
     fn escaped_node_names_are_unescaped() {
-        let Message::Beat(b) = decode(br#"{"type":"beat","node":"w\u00e9b-1"}"#).unwrap();
+        let Message::Beat(b) = decode(br#"{"type":"beat","node":"w\u00e9b-1"}"#).unwrap() else {
+            panic!()
+        };
         assert_eq!(b.node, "wéb-1");
     }
 
@@ -237,7 +306,17 @@ mod tests {
             (br#"{"type":7,"node":"a"}"#, Reject::BadField),
             (br#"{"node":"a"}"#, Reject::UnknownType),
             (br#"{"type":"gossip","node":"a"}"#, Reject::UnknownType),
-            (br#"{"type":"probe","node":"a"}"#, Reject::UnexpectedType),
+            (br#"{"type":"view","node":"a"}"#, Reject::UnexpectedType),
+            (br#"{"type":"probe","node":"a"}"#, Reject::BadField),
+            (
+                br#"{"type":"reply","node":"a","nonce":"x"}"#,
+                Reject::BadField,
+            ),
+            (br#"{"type":"ack","node":"a","seq":1}"#, Reject::BadField),
+            (
+                br#"{"type":"ack","node":"a","of":"","seq":1}"#,
+                Reject::BadField,
+            ),
             (br#"{"type":"beat"}"#, Reject::BadNode),
             (br#"{"type":"beat","node":""}"#, Reject::BadNode),
             (br#"{"type":"beat","node":"a\nb"}"#, Reject::BadNode),
@@ -285,6 +364,7 @@ mod tests {
             boot in proptest::option::of("[0-9a-f]{16}"),
             every_ms in proptest::option::of(1u64..100_000_000),
             ts_ms in proptest::option::of(any::<u64>()),
+            ack in any::<bool>(),
         ) {
             let msg = Message::Beat(Beat {
                 node: node.as_str().into(),
@@ -293,12 +373,35 @@ mod tests {
                 every_ms,
                 ts_ms,
                 health: None,
+                ack,
             });
             let mut buf = Vec::new();
             encode(&msg, &mut buf).unwrap();
             let mut again = Vec::new();
             encode(&decode(&buf).unwrap(), &mut again).unwrap();
             prop_assert_eq!(again, buf);
+        }
+
+        #[test]
+        fn probe_reply_ack_round_trip(node in "[a-z0-9.-]{1,40}", nonce in any::<u64>(), seq in any::<u64>()) {
+            let health = RawValue::from_string(r#"{"cpu_pct":1.5}"#.into()).unwrap();
+            for msg in [
+                Message::Probe(Probe { node: node.as_str().into(), nonce }),
+                Message::Reply(Reply {
+                    node: node.as_str().into(),
+                    nonce,
+                    boot: Some("b".into()),
+                    ts_ms: Some(seq),
+                    health: Some(&health),
+                }),
+                Message::Ack(Ack { node: "r".into(), of: node.as_str().into(), seq }),
+            ] {
+                let mut buf = Vec::new();
+                encode(&msg, &mut buf).unwrap();
+                let mut again = Vec::new();
+                encode(&decode(&buf).unwrap(), &mut again).unwrap();
+                prop_assert_eq!(again, buf);
+            }
         }
 
         #[test]

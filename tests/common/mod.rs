@@ -164,10 +164,6 @@ impl Running {
         self.stderr.try_iter().collect()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends `signal` (e.g. "TERM") and waits for the exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
         let ok = Command::new("kill")

@@ -1,0 +1,20 @@
+complete -c hb-poll -s H -l host -d 'Another target, as Nagios passes $HOSTADDRESS$ (repeatable)' -r
+complete -c hb-poll -s f -l file -d 'Read targets from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
+complete -c hb-poll -s t -l timeout -d 'Wait this long for each attempt\'s reply (seconds, or 500ms, 2s)' -r
+complete -c hb-poll -l retries -d 'Probe a silent target this many more times before it is down' -r
+complete -c hb-poll -l every -d 'Keep polling every DURATION and print transitions' -r
+complete -c hb-poll -l misses -d 'With --every: a target is down after N failed rounds in a row' -r
+complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
+nagios\t''"
+complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r
+complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]' -r
+complete -c hb-poll -l rtt-warning -d 'WARNING when a reply\'s round trip (seconds) is outside RANGE' -r
+complete -c hb-poll -l rtt-critical -d 'CRITICAL when a reply\'s round trip (seconds) is outside RANGE' -r
+complete -c hb-poll -l cpu-warning -d 'WARNING when a reply\'s cpu_pct is outside RANGE' -r
+complete -c hb-poll -l cpu-critical -d 'CRITICAL when a reply\'s cpu_pct is outside RANGE' -r
+complete -c hb-poll -l mem-warning -d 'WARNING when a reply\'s memory in use (percent) is outside RANGE' -r
+complete -c hb-poll -l mem-critical -d 'CRITICAL when a reply\'s memory in use (percent) is outside RANGE' -r
+complete -c hb-poll -l node -d 'Name this poller in probes (default: the host name)' -r
+complete -c hb-poll -s v -l verbose -d 'With --every: also print each round\'s `poll` and `summary` lines'
+complete -c hb-poll -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hb-poll -s V -l version -d 'Print version'

@@ -1,0 +1,190 @@
+//! hb-poll: ask targets "are you alive?"; a Nagios plugin too.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes};
+use hb::nagios::{Range, State, Thresholds};
+use hb::output::Output;
+use hb::poll::{self, Limits, Prober, Target};
+
+/// Ask targets "are you alive?" (pull-based monitoring); a Nagios plugin too.
+///
+/// Probes every target at once from one socket (replies are matched by
+/// nonce), retries the silent ones, then prints one `poll` line per target
+/// and a `summary`, and exits with the Nagios state: 0 OK, 1 WARNING,
+/// 2 CRITICAL, 3 UNKNOWN. By default any target down is CRITICAL. With
+/// --every it keeps polling and prints transitions (`up`, `suspect`,
+/// `down`, `restart`) as hb-listen does.
+#[derive(Parser, Debug)]
+#[command(name = "hb-poll", version, after_help = EXAMPLES)]
+struct Args {
+    /// Targets: HOST[:PORT] running hb-ack (default port 26723), or tcp://HOST:PORT for a TCP connect check
+    #[arg(value_name = "TARGET", value_parser = Target::parse)]
+    targets: Vec<Target>,
+
+    /// Another target, as Nagios passes $HOSTADDRESS$ (repeatable)
+    #[arg(short = 'H', long = "host", value_name = "TARGET", value_parser = Target::parse)]
+    hosts: Vec<Target>,
+
+    /// Read targets from FILE, one per line ('#' comments; '-' for stdin)
+    #[arg(short = 'f', long, value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    /// Wait this long for each attempt's reply (seconds, or 500ms, 2s)
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "1s", value_parser = parse_timeout)]
+    timeout: Duration,
+
+    /// Probe a silent target this many more times before it is down
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    retries: u32,
+
+    /// Keep polling every DURATION and print transitions
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    every: Option<Duration>,
+
+    /// With --every: a target is down after N failed rounds in a row
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    misses: u32,
+
+    /// With --every: also print each round's `poll` and `summary` lines
+    #[arg(short, long, requires = "every")]
+    verbose: bool,
+
+    /// Output: JSON lines, or one Nagios plugin line with perfdata
+    #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "every")]
+    format: Format,
+
+    /// WARNING when the number of targets down is outside RANGE (Nagios syntax)
+    #[arg(short = 'w', long, value_name = "RANGE")]
+    warning: Option<Range>,
+
+    /// CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]
+    #[arg(short = 'c', long, value_name = "RANGE")]
+    critical: Option<Range>,
+
+    /// WARNING when a reply's round trip (seconds) is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    rtt_warning: Option<Range>,
+
+    /// CRITICAL when a reply's round trip (seconds) is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    rtt_critical: Option<Range>,
+
+    /// WARNING when a reply's cpu_pct is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    cpu_warning: Option<Range>,
+
+    /// CRITICAL when a reply's cpu_pct is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    cpu_critical: Option<Range>,
+
+    /// WARNING when a reply's memory in use (percent) is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    mem_warning: Option<Range>,
+
+    /// CRITICAL when a reply's memory in use (percent) is outside RANGE
+    #[arg(long, value_name = "RANGE")]
+    mem_critical: Option<Range>,
+
+    /// Name this poller in probes (default: the host name)
+    #[arg(long, value_name = "NAME", value_parser = parse_node)]
+    node: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Json,
+    Nagios,
+}
+
+const EXAMPLES: &str = "\
+Ranges: 10 (outside 0..10), 10: (below 10), ~:10 (above 10), 10:20 (outside),
+@10:20 (inside); endpoints are inclusive.
+
+Examples:
+  hb-poll web-1 web-2 web-3                  # one round, JSON lines
+  hb-poll -f fleet.txt -w 0 -c 2             # WARNING if 1 or 2 down, CRITICAL above
+  hb-poll -H 10.0.0.5 --format nagios --rtt-warning 0.5 --cpu-critical 95
+  hb-poll tcp://db-1:5432                    # a TCP connect check
+  hb-poll -f fleet.txt --every 10s           # transitions, like hb-listen";
+
+fn main() -> ExitCode {
+    // Nagios reads any usage or runtime error as UNKNOWN.
+    let unknown = State::Unknown.code();
+    cli::main(
+        ExitCodes {
+            usage: unknown,
+            failure: unknown,
+        },
+        run,
+    )
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut targets = args.targets;
+    targets.extend(args.hosts);
+    if let Some(path) = &args.file {
+        for (line, entry) in cli::read_list(path)? {
+            let target = Target::parse(&entry)
+                .with_context(|| format!("{}:{line}: bad target", path.display()))?;
+            targets.push(target);
+        }
+    }
+    if targets.is_empty() {
+        bail!("no targets: give HOST[:PORT], -H TARGET or -f FILE");
+    }
+    let critical = match (args.critical, args.warning) {
+        (None, None) => Some("0".parse()?),
+        (c, _) => c,
+    };
+    let limits = Limits {
+        down: Thresholds {
+            warning: args.warning,
+            critical,
+        },
+        rtt: Thresholds {
+            warning: args.rtt_warning,
+            critical: args.rtt_critical,
+        },
+        cpu: Thresholds {
+            warning: args.cpu_warning,
+            critical: args.cpu_critical,
+        },
+        mem: Thresholds {
+            warning: args.mem_warning,
+            critical: args.mem_critical,
+        },
+    };
+    let node = args.node.unwrap_or_else(cli::host_name);
+    let mut prober =
+        Prober::new(node, targets, args.timeout, args.retries).context("opening a UDP socket")?;
+    let mut out = Output::stdout();
+
+    if let Some(every) = args.every {
+        let stop = cli::stop_on_signals().context("installing signal handlers")?;
+        let round_lines = args.verbose.then_some(&limits);
+        poll::watch(
+            &mut prober,
+            every,
+            args.misses,
+            round_lines,
+            &mut out,
+            &stop,
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let outcomes = prober.round()?;
+    let verdict = poll::judge(&outcomes, &limits);
+    match args.format {
+        Format::Json => poll::emit_round(&mut out, &outcomes, &verdict)?,
+        Format::Nagios => println!("{}", poll::nagios_line(&verdict, &limits)),
+    }
+    Ok(ExitCode::from(verdict.state.code()))
+}
