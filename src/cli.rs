@@ -96,6 +96,18 @@ pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Binds `--listen ADDR` and says where on stderr (`NAME: listening on
+/// 127.0.0.1:40000`), which matters when port 0 let the system pick.
+pub fn listen_on(name: &str, addr: &crate::net::HostPort) -> anyhow::Result<std::net::UdpSocket> {
+    let resolved = addr
+        .resolve()
+        .with_context(|| format!("resolving --listen {addr}"))?;
+    let socket =
+        crate::net::bind_udp(resolved).with_context(|| format!("listening on {resolved}"))?;
+    eprintln!("{name}: listening on {}", socket.local_addr()?);
+    Ok(socket)
+}
+
 /// Writes the man page or a shell completion script for `cmd` to stdout.
 fn generate(mut cmd: clap::Command, kind: Option<&str>) -> ExitCode {
     use clap_complete::Shell;

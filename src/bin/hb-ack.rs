@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use hb::cli::{self, parse_node, ExitCodes};
 use hb::health::Background;
-use hb::net::{self, HostPort};
+use hb::net::HostPort;
 use hb::output::Output;
 use hb::respond::{Responder, Verbosity};
 use hb::wire::DEFAULT_ACK_PORT;
@@ -58,12 +58,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
-    let addr = args
-        .listen
-        .resolve()
-        .with_context(|| format!("resolving --listen {}", args.listen))?;
-    let socket = net::bind_udp(addr).with_context(|| format!("listening on {addr}"))?;
-    eprintln!("hb-ack: listening on {}", socket.local_addr()?);
+    let socket = cli::listen_on("hb-ack", &args.listen)?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

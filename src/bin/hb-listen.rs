@@ -10,7 +10,7 @@ use hb::cli::{self, parse_duration, parse_node, ExitCodes};
 use hb::clock::{duration_ms, Clock};
 use hb::detector::{Config, Detector};
 use hb::listen::Listener;
-use hb::net::{self, HostPort};
+use hb::net::HostPort;
 use hb::output::Output;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 
@@ -67,12 +67,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
-    let addr = args
-        .listen
-        .resolve()
-        .with_context(|| format!("resolving --listen {}", args.listen))?;
-    let socket = net::bind_udp(addr).with_context(|| format!("listening on {addr}"))?;
-    eprintln!("hb-listen: listening on {}", socket.local_addr()?);
+    let socket = cli::listen_on("hb-listen", &args.listen)?;
 
     let clock = Clock::new();
     let mut detector = Detector::new(
