@@ -159,6 +159,18 @@ pub fn recv_within(
     }
 }
 
+/// One datagram if one is already queued, without waiting.
+pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+    socket.set_nonblocking(true)?;
+    let got = socket.recv_from(buf);
+    socket.set_nonblocking(false)?;
+    match got {
+        Ok(got) => Ok(Some(got)),
+        Err(e) if is_transient(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Errors after which a UDP loop carries on: timeouts, signals, and the
 /// network errors a flaky or missing peer produces.
 pub fn is_transient(e: &io::Error) -> bool {
