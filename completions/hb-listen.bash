@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --misses --every --expect --expect-file --beats --status-every --help --version"
+            opts="-h -V --listen --misses --every --expect --expect-file --beats --status-every --from --replay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,10 @@ _hb__listen() {
                     return 0
                     ;;
                 --status-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,6 +4,8 @@ complete -c hb-listen -l every -d 'Interval assumed for beats that do not state 
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
 complete -c hb-listen -l status-every -d 'Print a `status` membership snapshot every DURATION' -r
+complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
+complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
 complete -c hb-listen -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-listen -s V -l version -d 'Print version'

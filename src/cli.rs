@@ -181,6 +181,15 @@ pub fn read_list(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
         .collect())
 }
 
+/// Opens `path` for reading line by line; `-` is standard input.
+pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::BufRead + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::BufReader::new(io::stdin())));
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Box::new(io::BufReader::new(file)))
+}
+
 /// This machine's host name, the default node name.
 pub fn host_name() -> String {
     sysinfo::System::host_name()

@@ -35,6 +35,11 @@ impl Clock {
         self.start.elapsed().as_millis() as Millis
     }
 
+    /// Time since the clock started, at full precision (for round trips).
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     /// How long from now until `deadline`; zero when it has passed.
     pub fn until(&self, deadline: Millis) -> Duration {
         (self.start + Duration::from_millis(deadline)).saturating_duration_since(Instant::now())

@@ -143,6 +143,18 @@ impl Detector {
         }
     }
 
+    /// Moves the start of watching to `now`, for a replay whose clock is
+    /// known only at its first line; expected nodes' deadlines move with it.
+    pub fn set_start(&mut self, now: Millis) {
+        self.started = now;
+        self.timers.clear();
+        for idx in 0..self.nodes.len() {
+            self.nodes[idx].since = now;
+            self.nodes[idx].armed_at = None;
+            self.arm(idx);
+        }
+    }
+
     /// Declares a node that must exist: if it never beats, it is reported
     /// `down` after `misses` default intervals.
     pub fn expect(&mut self, name: &str) {

@@ -10,10 +10,12 @@
 //! - [`net`]: addresses and UDP sockets.
 //! - [`clock`]: monotonic milliseconds for deadlines.
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
+//! - [`acks`]: heartbeats with acknowledgement, the sender's side.
 //! - [`send`], [`listen`]: the loops of the push tools.
 //! - [`poll`], [`respond`]: the pull tools (`hb-poll` asks, `hb-ack` answers).
 //! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
 
+pub mod acks;
 pub mod cli;
 pub mod clock;
 pub mod detector;

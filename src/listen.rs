@@ -1,11 +1,18 @@
-//! The push receiver behind `hb-listen`: datagrams in, verdicts out.
+//! The push receiver behind `hb-listen`: beats in, verdicts out.
+//!
+//! Beats come from a UDP socket, or from NDJSON lines (`--from`: what
+//! hb-ack and `hb-listen --beats` print, or any recorded file), judged on
+//! the real clock as they arrive or (`--replay`) on the clock of the lines'
+//! own `ts_ms`, which makes a recorded trace give in milliseconds exactly
+//! the events the detector would have given live.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Millis};
 use crate::detector::{Detector, Event, Snapshot};
@@ -16,9 +23,9 @@ use crate::wire::{self, Message, Reject};
 /// What arrived, and what was refused and why.
 #[derive(Debug, Default, Serialize)]
 pub struct Counters {
-    /// Datagrams accepted.
+    /// Beats accepted.
     pub received: u64,
-    /// Datagrams refused, by reason.
+    /// Messages refused, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -38,98 +45,224 @@ struct Status<'a> {
     counters: &'a Counters,
 }
 
-/// A heartbeat listener: one socket, one detector, one output.
+/// Where a recorded line says its beat came from: `from` in hb-ack's
+/// lines, `addr` in hb-listen's.
+#[derive(Deserialize)]
+struct Origin {
+    from: Option<SocketAddr>,
+    addr: Option<SocketAddr>,
+    ts_ms: Option<u64>,
+}
+
+/// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
-    socket: UdpSocket,
     detector: Detector,
-    clock: Clock,
     out: Output<W>,
     status_every: Option<Millis>,
+    next_status: Option<Millis>,
     counters: Counters,
     events: Vec<Event>,
 }
 
 impl<W: Write> Listener<W> {
-    /// `clock` must be the one the detector was created with.
+    /// `start` is the detector's start on the clock the listener will be
+    /// driven by.
     pub fn new(
-        socket: UdpSocket,
         detector: Detector,
-        clock: Clock,
         out: Output<W>,
         status_every: Option<Millis>,
+        start: Millis,
     ) -> Self {
         Listener {
-            socket,
             detector,
-            clock,
             out,
             status_every,
+            next_status: status_every.map(|every| start + every),
             counters: Counters::default(),
             events: Vec::new(),
         }
     }
 
-    /// Receives and judges until `stop` is set or output fails.
-    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+    /// Receives datagrams until `stop` is set or output fails.
+    pub fn run_socket(
+        &mut self,
+        socket: &UdpSocket,
+        clock: &Clock,
+        stop: &AtomicBool,
+    ) -> io::Result<()> {
         let mut buf = vec![0u8; 65536];
-        let mut next_status = self.status_every;
         while !stop.load(Ordering::Relaxed) {
-            let now = self.clock.now();
-            self.detector.expire(now, &mut self.events);
-            self.flush_events()?;
-            if let Some(due) = next_status.filter(|&due| due <= now) {
-                self.emit_status(now)?;
-                let every = self.status_every.unwrap_or(1);
-                // Skip missed slots rather than bursting after a stall.
-                next_status = Some(due + every * ((now - due) / every + 1));
-            }
-            let wake = [self.detector.next_deadline(), next_status]
-                .into_iter()
-                .flatten()
-                .min();
-            let wait = wake.map_or(net::STOP_CHECK, |at| self.clock.until(at));
-            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, wait)? {
-                self.handle(&buf[..len], from);
-                self.flush_events()?;
+            self.tick(clock.now(), wall_ms())?;
+            let wait = self
+                .next_wake()
+                .map_or(net::STOP_CHECK, |at| clock.until(at));
+            if let Some((len, from)) = net::recv_within(socket, &mut buf, wait)? {
+                let message = wire::decode(&buf[..len]);
+                self.accept(clock.now(), wall_ms(), message, Some(from))?;
             }
         }
         Ok(())
     }
 
-    fn handle(&mut self, datagram: &[u8], from: SocketAddr) {
-        match wire::decode(datagram) {
+    /// Judges lines as they arrive (from a reader thread), on the real
+    /// clock, until the input ends or `stop` is set.
+    pub fn run_lines(
+        &mut self,
+        lines: &Receiver<String>,
+        clock: &Clock,
+        stop: &AtomicBool,
+    ) -> io::Result<()> {
+        while !stop.load(Ordering::Relaxed) {
+            self.tick(clock.now(), wall_ms())?;
+            let wait = self
+                .next_wake()
+                .map_or(net::STOP_CHECK, |at| clock.until(at));
+            match lines.recv_timeout(wait.min(net::STOP_CHECK)) {
+                Ok(line) => {
+                    if let (Some(message), origin) = parse_line(&line) {
+                        let from = origin.and_then(|o| o.from.or(o.addr));
+                        self.accept(clock.now(), wall_ms(), message, from)?;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays recorded lines on their own clock: every line's `ts_ms`
+    /// (beat or not) moves time forward, firing each deadline at its own
+    /// instant on the way, and beats are judged at their `ts_ms`. Lines
+    /// without `ts_ms` happen at the current replay time. Ends with the
+    /// input: nothing is judged past the last line.
+    pub fn replay(&mut self, input: impl BufRead, stop: &AtomicBool) -> io::Result<()> {
+        let mut now: Option<Millis> = None;
+        for line in input.split(b'\n') {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // Invalid UTF-8 makes that line bad JSON, not the input unreadable.
+            let line = String::from_utf8_lossy(&line?).into_owned();
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (message, origin) = parse_line(&line);
+            let origin = origin.unwrap_or(Origin {
+                from: None,
+                addr: None,
+                ts_ms: None,
+            });
+            // Lines slightly out of order never move time backwards.
+            let at = match (now, origin.ts_ms) {
+                (Some(now), Some(ts)) => now.max(ts),
+                (Some(now), None) => now,
+                (None, ts) => ts.unwrap_or(0),
+            };
+            if now.is_none() {
+                // The first line's time is the replay's start.
+                self.detector.set_start(at);
+                self.next_status = self.status_every.map(|every| at + every);
+            }
+            while let Some(due) = self.next_wake().filter(|&due| due < at) {
+                self.tick(due, due)?;
+            }
+            self.tick(at, at)?;
+            now = Some(at);
+            if let Some(message) = message {
+                self.accept(at, at, message, origin.from.or(origin.addr))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires what is due at `now` (`wall`: the same instant on the wall
+    /// clock, for timestamps).
+    fn tick(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        self.detector.expire(now, &mut self.events);
+        self.flush_events(wall)?;
+        if let Some(due) = self.next_status.filter(|&due| due <= now) {
+            let every = self.status_every.unwrap_or(1);
+            // Skip missed slots rather than bursting after a stall.
+            self.next_status = Some(due + every * ((now - due) / every + 1));
+            let status = Status {
+                members: self.detector.snapshot(now),
+                counters: &self.counters,
+            };
+            self.out.emit(wall, &status)?;
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<Millis> {
+        [self.detector.next_deadline(), self.next_status]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn accept(
+        &mut self,
+        now: Millis,
+        wall: u64,
+        message: Result<Message<'_>, Reject>,
+        from: Option<SocketAddr>,
+    ) -> io::Result<()> {
+        match message {
             Ok(Message::Beat(beat)) => {
                 self.counters.received += 1;
-                let now = self.clock.now();
-                // A deadline that passed while this datagram was on its way
-                // is judged first: the silence did reach it.
+                // A deadline that passed while this beat was on its way is
+                // judged first: the silence did reach it.
                 self.detector.expire(now, &mut self.events);
                 self.detector
-                    .observe(now, wall_ms(), Some(from), &beat, &mut self.events);
+                    .observe(now, wall, from, &beat, &mut self.events);
             }
             Ok(Message::Probe(_) | Message::Reply(_) | Message::Ack(_)) => {
                 self.counters.reject(Reject::UnexpectedType)
             }
             Err(why) => self.counters.reject(why),
         }
+        self.flush_events(wall)
     }
 
-    fn flush_events(&mut self) -> io::Result<()> {
-        if self.events.is_empty() {
-            return Ok(());
-        }
-        let at = wall_ms();
+    fn flush_events(&mut self, wall: u64) -> io::Result<()> {
         for event in self.events.drain(..) {
-            self.out.emit(at, &event)?;
+            self.out.emit(wall, &event)?;
         }
         Ok(())
     }
+}
 
-    fn emit_status(&mut self, now: Millis) -> io::Result<()> {
-        let status = Status {
-            members: self.detector.snapshot(now),
-            counters: &self.counters,
-        };
-        self.out.emit(wall_ms(), &status)
-    }
+/// Reads lines on a thread of their own, so the listener can wait for a
+/// line and a deadline at once. The channel closes at end of input.
+pub fn spawn_line_reader(input: impl BufRead + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+    std::thread::Builder::new()
+        .name("hb-lines".into())
+        .spawn(move || {
+            for line in input.split(b'\n').map_while(Result::ok) {
+                if tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the line reader thread");
+    rx
+}
+
+/// A recorded line as a message, and where and when it says it was seen.
+/// Lines that are other events (`up`, `down`, `status` in a recorded
+/// hb-listen output) are not beats but not garbage either: they come back
+/// as `None`, to be skipped without counting.
+fn parse_line(line: &str) -> (Option<Result<Message<'_>, Reject>>, Option<Origin>) {
+    let message = match wire::decode_record(line.as_bytes()) {
+        Ok(Message::Beat(beat)) => Some(Ok(Message::Beat(beat))),
+        Ok(_) | Err(Reject::UnknownType) => None,
+        Err(why) => Some(Err(why)),
+    };
+    let origin = serde_json::from_str(line).ok();
+    (message, origin)
 }

@@ -1,4 +1,5 @@
-//! The push sender behind `hb-send`: a beat every interval, to every target.
+//! The push sender behind `hb-send`: a beat every interval, to every target,
+//! and with `--ack`, the acks that come back (see [`crate::acks`]).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -8,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
+use crate::acks::{self, Observation, Tracker};
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::health::Sampler;
 use crate::net;
@@ -27,6 +29,21 @@ pub struct Report {
     pub beats: u64,
     /// Sends that failed (one beat to one target).
     pub failed_sends: u64,
+    /// With acks: per target (by index), beats not acknowledged in time.
+    pub unacked: Vec<u64>,
+}
+
+/// How a [`Beater`] beats and what it prints.
+pub struct Options {
+    pub every: Duration,
+    /// Send this many beats, then stop (after their acks, with `ack`).
+    pub count: Option<u64>,
+    /// Health to carry in each beat.
+    pub health: Option<Sampler>,
+    /// Print a `sent` line per beat and an `ack` line per ack.
+    pub verbose: bool,
+    /// Ask for acks and judge the path to each target by them.
+    pub ack: Option<acks::Config>,
 }
 
 /// The `sent` line of `--verbose`.
@@ -48,78 +65,140 @@ struct Failed {
     error: String,
 }
 
+/// What `--ack` prints about a target: `node` is the receiver's own name,
+/// once one of its acks told it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum PathEvent<'a> {
+    Ack {
+        target: &'a str,
+        addr: SocketAddr,
+        node: Option<&'a str>,
+        seq: u64,
+        rtt_ms: f64,
+        late: bool,
+    },
+    Up {
+        target: &'a str,
+        addr: SocketAddr,
+        node: Option<&'a str>,
+        rtt_ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        was: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        down_ms: Option<u64>,
+    },
+    Down {
+        target: &'a str,
+        addr: SocketAddr,
+        node: Option<&'a str>,
+        missed: u32,
+        silent_ms: u64,
+    },
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 /// Sends beats on a fixed cadence.
 pub struct Beater<W: Write> {
     node: String,
     boot: String,
     every: Millis,
+    count: Option<u64>,
     targets: Vec<Target>,
     socket: UdpSocket,
     /// What the socket sends to, one per target (IPv4-mapped on a
-    /// dual-stack socket).
+    /// dual-stack socket); acks are matched against it.
     send_to: Vec<SocketAddr>,
     /// Targets whose last send failed, so a warning is printed once per
     /// outage rather than once per beat.
     failing: Vec<bool>,
     health: Option<Sampler>,
-    verbose: Option<Output<W>>,
+    out: Output<W>,
+    verbose: bool,
+    acks: Option<Tracker>,
+    /// The receivers' names, as their acks say.
+    receivers: Vec<Option<String>>,
+    observations: Vec<Observation>,
     datagram: Vec<u8>,
 }
 
 impl<W: Write> Beater<W> {
-    /// `verbose`: where `sent` events go, if anywhere.
     pub fn new(
         node: String,
-        every: Duration,
         targets: Vec<Target>,
-        health: Option<Sampler>,
-        verbose: Option<Output<W>>,
+        options: Options,
+        out: Output<W>,
     ) -> io::Result<Self> {
         let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
         let (socket, send_to) = net::sending_socket(&addrs)?;
         Ok(Beater {
             node,
             boot: wire::new_boot_id(),
-            every: duration_ms(every),
+            every: duration_ms(options.every),
+            count: options.count,
             failing: vec![false; targets.len()],
+            receivers: vec![None; targets.len()],
+            acks: options.ack.map(|cfg| Tracker::new(cfg, targets.len())),
             targets,
             socket,
             send_to,
-            health,
-            verbose,
+            health: options.health,
+            out,
+            verbose: options.verbose,
+            observations: Vec::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
     }
 
-    /// Beats until `count` beats were sent (forever if None) or `stop` is
-    /// set. Beat k is due k intervals after the start on the monotonic
-    /// clock, so the cadence never drifts by the time a send takes; after
-    /// a stall (a suspended process) missed slots are skipped, not burst.
-    pub fn run(&mut self, count: Option<u64>, stop: &AtomicBool) -> io::Result<Report> {
+    /// Beats until `count` beats were sent (and, with acks, acknowledged or
+    /// timed out), or forever, or until `stop` is set. Beat k is due k
+    /// intervals after the start on the monotonic clock, so the cadence
+    /// never drifts by the time a send takes; after a stall (a suspended
+    /// process) missed slots are skipped, not burst.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<Report> {
         let clock = Clock::new();
         let mut report = Report::default();
         let mut slot: u64 = 0;
-        // Datagrams sent back to us are not for this tool; receiving them
-        // just keeps the wait interruptible.
-        let mut discard = [0u8; 64];
+        let mut buf = vec![0u8; 65536];
         while !stop.load(Ordering::Relaxed) {
-            let due = slot.saturating_mul(self.every);
-            if clock.now() < due {
-                net::recv_within(&self.socket, &mut discard, clock.until(due))?;
-                continue;
+            if let Some(acks) = &mut self.acks {
+                acks.expire(clock.elapsed(), &mut self.observations);
             }
-            report.beats += 1;
-            report.failed_sends += self.beat(report.beats)?;
-            if count.is_some_and(|c| report.beats >= c) {
+            self.report_observations()?;
+            let done = self.count.is_some_and(|c| report.beats >= c);
+            if done && self.acks.as_ref().is_none_or(Tracker::settled) {
                 break;
             }
-            slot = next_slot(slot, clock.now(), self.every);
+            let due = slot.saturating_mul(self.every);
+            if !done && clock.now() >= due {
+                report.beats += 1;
+                report.failed_sends += self.beat(report.beats, &clock)?;
+                slot = next_slot(slot, clock.now(), self.every);
+                continue;
+            }
+            let ack_due = self.acks.as_ref().and_then(Tracker::next_deadline);
+            let wake = [(!done).then_some(due), ack_due.map(ceil_ms)]
+                .into_iter()
+                .flatten()
+                .min();
+            let wait = wake.map_or(net::STOP_CHECK, |at| clock.until(at));
+            // Without --ack nothing should come back; receiving anyway keeps
+            // the wait interruptible by signals.
+            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, wait)? {
+                self.handle_reply(&buf[..len], from, clock.elapsed());
+            }
+        }
+        if let Some(acks) = &self.acks {
+            report.unacked = (0..self.targets.len()).map(|i| acks.missed(i)).collect();
         }
         Ok(report)
     }
 
     /// Sends beat `seq` to every target; returns how many sends failed.
-    fn beat(&mut self, seq: u64) -> io::Result<u64> {
+    fn beat(&mut self, seq: u64, clock: &Clock) -> io::Result<u64> {
         let health: Option<Box<RawValue>> = match &mut self.health {
             Some(sampler) => Some(to_raw_value(&sampler.sample()).map_err(io::Error::other)?),
             None => None,
@@ -131,7 +210,7 @@ impl<W: Write> Beater<W> {
             every_ms: Some(self.every),
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
-            ack: false,
+            ack: self.acks.is_some(),
         };
         wire::encode(&Message::Beat(beat), &mut self.datagram).map_err(io::Error::other)?;
 
@@ -158,9 +237,14 @@ impl<W: Write> Beater<W> {
                     });
                 }
             }
+            // A beat that could not even be sent is awaited all the same:
+            // no ack will come, and that is what the tracker must see.
+            if let Some(acks) = &mut self.acks {
+                acks.sent(i, seq, clock.elapsed());
+            }
         }
         let failures = failed.len() as u64;
-        if let Some(out) = &mut self.verbose {
+        if self.verbose {
             let sent = Sent {
                 node: &self.node,
                 seq,
@@ -169,10 +253,98 @@ impl<W: Write> Beater<W> {
                 to: sent_to,
                 failed,
             };
-            out.emit(wall_ms(), &sent)?;
+            self.out.emit(wall_ms(), &sent)?;
         }
         Ok(failures)
     }
+
+    /// An ack for one of our beats, from one of our targets (matched by
+    /// source address and seq); anything else is ignored.
+    fn handle_reply(&mut self, datagram: &[u8], from: SocketAddr, now: Duration) {
+        let Some(acks) = &mut self.acks else {
+            return;
+        };
+        let Ok(Message::Ack(ack)) = wire::decode(datagram) else {
+            return;
+        };
+        if ack.of != self.node {
+            return;
+        }
+        let Some(target) = self.send_to.iter().position(|&a| a == from) else {
+            return;
+        };
+        if self.receivers[target].as_deref() != Some(ack.node.as_ref()) {
+            self.receivers[target] = Some(ack.node.into_owned());
+        }
+        acks.acked(target, ack.seq, now, &mut self.observations);
+    }
+
+    /// Prints what the ack tracker saw: transitions always while beating
+    /// forever (a cron run with --count stays quiet unless --verbose), each
+    /// ack with --verbose.
+    fn report_observations(&mut self) -> io::Result<()> {
+        let transitions = self.count.is_none() || self.verbose;
+        for obs in self.observations.drain(..) {
+            let target = |i: usize| (self.targets[i].name.as_str(), self.targets[i].addr);
+            let receiver = |i: usize| self.receivers[i].as_deref();
+            let event = match obs {
+                Observation::Ack {
+                    target: i,
+                    seq,
+                    rtt,
+                    late,
+                } if self.verbose => {
+                    let (name, addr) = target(i);
+                    PathEvent::Ack {
+                        target: name,
+                        addr,
+                        node: receiver(i),
+                        seq,
+                        rtt_ms: ms(rtt),
+                        late,
+                    }
+                }
+                Observation::Up {
+                    target: i,
+                    rtt,
+                    down_for,
+                } if transitions => {
+                    let (name, addr) = target(i);
+                    PathEvent::Up {
+                        target: name,
+                        addr,
+                        node: receiver(i),
+                        rtt_ms: ms(rtt),
+                        was: down_for.map(|_| "down"),
+                        down_ms: down_for.map(|d| d.as_millis() as u64),
+                    }
+                }
+                Observation::Down {
+                    target: i,
+                    missed,
+                    silent,
+                } if transitions => {
+                    let (name, addr) = target(i);
+                    PathEvent::Down {
+                        target: name,
+                        addr,
+                        node: receiver(i),
+                        missed,
+                        silent_ms: silent.as_millis() as u64,
+                    }
+                }
+                _ => continue,
+            };
+            self.out.emit(wall_ms(), &event)?;
+        }
+        Ok(())
+    }
+}
+
+/// A precise monotonic time as the millisecond at or after it, so a wait
+/// until it never wakes early.
+fn ceil_ms(d: Duration) -> Millis {
+    d.as_micros().div_ceil(1000) as Millis
 }
 
 /// The slot after `slot` (slot k is due at k * `every`), skipping slots

@@ -171,6 +171,14 @@ pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(Reject::TooLarge);
     }
+    decode_record(datagram)
+}
+
+/// Decodes one message that did not come as a datagram (a line of a
+/// recorded file, which carries extra fields such as `ts` and `from`), so
+/// without the datagram size limit.
+pub fn decode_record(bytes: &[u8]) -> Result<Message<'_>, Reject> {
+    let datagram = bytes;
     // serde reports "expected a struct" for `42` as a data error; for the
     // operator that is simply not a heartbeat object.
     match datagram.iter().find(|b| !b.is_ascii_whitespace()) {

@@ -9,7 +9,7 @@ use clap::Parser;
 use hb::cli::{self, parse_duration, parse_node, ExitCodes};
 use hb::clock::{duration_ms, Clock};
 use hb::detector::{Config, Detector};
-use hb::listen::Listener;
+use hb::listen::{self, Listener};
 use hb::net::HostPort;
 use hb::output::Output;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
@@ -52,6 +52,14 @@ struct Args {
     /// Print a `status` membership snapshot every DURATION
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     status_every: Option<Duration>,
+
+    /// Read beats as NDJSON lines from FILE ('-' for stdin) instead of a socket: what hb-ack and --beats print, or any recording
+    #[arg(long, value_name = "FILE", conflicts_with = "listen")]
+    from: Option<PathBuf>,
+
+    /// With --from: judge on the lines' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live
+    #[arg(long, requires = "from")]
+    replay: bool,
 }
 
 const EXAMPLES: &str = "\
@@ -59,7 +67,9 @@ Examples:
   hb-listen                                  # watch every node that beats to port 26722
   hb-listen --expect web-1 --expect web-2    # also report nodes that never show up
   hb-listen | jq -c 'select(.type == \"down\")'
-  hb-listen --status-every 10s | jq -c 'select(.type == \"status\") | .up'";
+  hb-listen --status-every 10s | jq -c 'select(.type == \"status\") | .up'
+  hb-ack | hb-listen --from -                # judge the senders of acked beats
+  hb-listen --from recorded.ndjson --replay  # what would the detector have said?";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::UNIX, run)
@@ -67,8 +77,6 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
-    let socket = cli::listen_on("hb-listen", &args.listen)?;
-
     let clock = Clock::new();
     let mut detector = Detector::new(
         Config {
@@ -93,6 +101,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let status_every = args.status_every.map(duration_ms);
-    Listener::new(socket, detector, clock, Output::stdout(), status_every).run(&stop)?;
+    let start = clock.now();
+    let mut listener = Listener::new(detector, Output::stdout(), status_every, start);
+    match &args.from {
+        Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
+        Some(path) => {
+            let lines = listen::spawn_line_reader(cli::open_input(path)?);
+            listener.run_lines(&lines, &clock, &stop)?;
+        }
+        None => {
+            let socket = cli::listen_on("hb-listen", &args.listen)?;
+            listener.run_socket(&socket, &clock, &stop)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,24 +5,30 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, ExitCodes};
+use hb::acks;
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes};
 use hb::health::Sampler;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::send::{Beater, Target};
-use hb::wire::DEFAULT_BEAT_PORT;
+use hb::send::{Beater, Options, Target};
+use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
 
 /// Send heartbeats, "I am alive", to one or more listeners.
 ///
 /// One UDP datagram per interval to every --to target, on a fixed cadence
 /// from a monotonic clock. Quiet on success (it fits cron); an unreachable
 /// target is reported once on stderr and beating goes on.
+///
+/// With --ack each target (hb-ack, port 26723) acknowledges every beat, so
+/// both ends know the other is alive and the path works, at twice the
+/// traffic. With --once or --count, the exit code says whether every beat
+/// was acknowledged within --timeout.
 #[derive(Parser, Debug)]
 #[command(name = "hb-send", version, after_help = EXAMPLES)]
 struct Args {
-    /// Send each beat to HOST[:PORT] (repeatable; default port 26722)
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26722",
-          value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
+    /// Send each beat to HOST[:PORT] (repeatable; default port 26722, or 26723 with --ack)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1",
+          value_parser = |s: &str| HostPort::parse(s, 0))]
     to: Vec<HostPort>,
 
     /// Name this node (default: the host name)
@@ -46,16 +52,31 @@ struct Args {
     #[arg(long)]
     health: bool,
 
-    /// Print a `sent` event for every beat
+    /// Print a `sent` event for every beat (and with --ack an `ack` event for every ack)
     #[arg(short, long)]
     verbose: bool,
+
+    /// Ask each target (hb-ack) to acknowledge every beat; print `down` for a target after --misses unacknowledged beats, `up` when acks return
+    #[arg(long)]
+    ack: bool,
+
+    /// With --ack: a target is down after N unacknowledged beats in a row
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "ack",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    misses: u32,
+
+    /// With --ack: how long an ack may take [default: the --every interval]
+    #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
 }
 
 const EXAMPLES: &str = "\
 Examples:
   hb-send --node web-1 --to monitor:26722              # beat every second, forever
   hb-send --node db-1 --health --every 5s --to 10.0.0.9 --to 10.0.0.10
-  hb-send --node backup-job --once --to monitor        # from cron, after the job";
+  hb-send --node backup-job --once --to monitor        # from cron, after the job
+  hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
+  hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::UNIX, run)
@@ -63,10 +84,19 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
+    // hb-listen takes plain beats, hb-ack the ones that ask for acks.
+    let default_port = if args.ack {
+        DEFAULT_ACK_PORT
+    } else {
+        DEFAULT_BEAT_PORT
+    };
     let targets = args
         .to
-        .iter()
-        .map(|hp| {
+        .into_iter()
+        .map(|mut hp| {
+            if hp.port == 0 {
+                hp.port = default_port;
+            }
             let addr = hp
                 .resolve()
                 .with_context(|| format!("resolving --to {hp}"))?;
@@ -81,19 +111,47 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let verbose = args.verbose.then(Output::stdout);
     let node = args.node.unwrap_or_else(cli::host_name);
     let count = if args.once { Some(1) } else { args.count };
-
+    let timeout = args.timeout.unwrap_or(args.every);
+    let options = Options {
+        every: args.every,
+        count,
+        health,
+        verbose: args.verbose,
+        ack: args.ack.then_some(acks::Config {
+            misses: args.misses,
+            timeout,
+        }),
+    };
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let mut beater =
-        Beater::new(node, args.every, targets, health, verbose).context("opening a UDP socket")?;
-    let report = beater.run(count, &stop)?;
-    if count.is_some() && report.failed_sends > 0 {
+        Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
+    let report = beater.run(&stop)?;
+    if count.is_none() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ok = true;
+    if report.failed_sends > 0 {
         eprintln!(
             "hb-send: {} of {} beats could not be sent to every target",
             report.failed_sends, report.beats
         );
-        return Ok(ExitCode::FAILURE);
+        ok = false;
     }
-    Ok(ExitCode::SUCCESS)
+    for (name, unacked) in names.iter().zip(&report.unacked) {
+        if *unacked > 0 {
+            let within = humantime::format_duration(timeout);
+            eprintln!(
+                "hb-send: no ack from {name} for {unacked} of {} beats within {within}",
+                report.beats
+            );
+            ok = false;
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -59,13 +59,19 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(name: &str, args: &[&str]) -> Running {
-        let mut child = Command::new(bin(name))
-            .args(args)
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args);
+        Running::start(cmd, name)
+    }
+
+    /// Runs `cmd` (stdout read as events, stderr echoed and kept).
+    pub fn start(mut cmd: Command, label: &str) -> Running {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+            .unwrap_or_else(|e| panic!("spawning {label}: {e}"));
         let (tx, events) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         thread::spawn(move || {
@@ -78,7 +84,7 @@ impl Running {
         });
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().unwrap();
-        let label = name.to_owned();
+        let label = label.to_owned();
         thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 eprintln!("[{label} stderr] {line}");
@@ -95,6 +101,19 @@ impl Running {
         }
     }
 
+    /// Waits for the "listening on ADDR" line a binding tool prints first.
+    pub fn listening(&self) -> SocketAddr {
+        let line = self
+            .stderr
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no listening line"));
+        line.rsplit_once("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first stderr line: {line}"))
+            .1
+            .parse()
+            .unwrap()
+    }
+
     /// hb-listen on a free loopback port, with `args`; returns its address.
     pub fn listener(args: &[&str]) -> (Running, SocketAddr) {
         Running::bound("hb-listen", "127.0.0.1:0", args)
@@ -105,16 +124,7 @@ impl Running {
         let mut all = vec!["--listen", listen];
         all.extend_from_slice(args);
         let r = Running::spawn(name, &all);
-        let line = r
-            .stderr
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("{name} did not start"));
-        let addr = line
-            .rsplit_once("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first stderr line: {line}"))
-            .1
-            .parse()
-            .unwrap();
+        let addr = r.listening();
         (r, addr)
     }
 
@@ -213,4 +223,102 @@ pub fn beat(node: &str, boot: &str, seq: u64, every_ms: u64) -> Vec<u8> {
         r#"{{"type":"beat","node":"{node}","boot":"{boot}","seq":{seq},"every_ms":{every_ms}}}"#
     )
     .into_bytes()
+}
+
+/// Says that a test was skipped, where a person sees it: straight to the
+/// process's stderr, past the test harness's capture. With
+/// HB_REQUIRE_NETNS set (CI, which installs the tools) a skip is a failure.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var_os("HB_REQUIRE_NETNS").is_some() {
+        panic!("{test} cannot run and HB_REQUIRE_NETNS is set: {why}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// A network namespace of the test's own, with loopback up: processes in
+/// it share a private 127.0.0.1 whose packets nft rules may drop without
+/// touching the host. Deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// None (after saying so loudly) where this machine cannot make one.
+    pub fn new(test: &str) -> Option<Netns> {
+        for tool in ["ip", "nft"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !found {
+                skip(
+                    test,
+                    &format!("`{tool}` is not installed (Debian: iproute2, nftables)"),
+                );
+                return None;
+            }
+        }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("hbtest-{}-{n}", std::process::id());
+        let made = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .unwrap();
+        if !made.status.success() {
+            let why = String::from_utf8_lossy(&made.stderr).trim().to_owned();
+            skip(
+                test,
+                &format!("cannot create a network namespace (root needed): {why}"),
+            );
+            return None;
+        }
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: &std::path::Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).arg(program);
+        cmd
+    }
+
+    pub fn ip(&self, args: &[&str]) {
+        let ok = Command::new("ip")
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip {args:?}");
+    }
+
+    /// Loads an nft script (`nft -f -`) inside the namespace.
+    pub fn nft(&self, script: &str) {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft: {script}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }

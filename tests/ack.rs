@@ -1,0 +1,350 @@
+//! Heartbeats with acknowledgement end to end: hb-send --ack against
+//! hb-ack, acks lost on the way back, and hb-listen --from / --replay.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{bin, cmd, parse_event, Netns, Running, PATIENCE};
+use serde_json::Value;
+
+fn responder() -> (Running, String) {
+    let (r, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--node", "rcv", "--no-health"]);
+    (r, addr.to_string())
+}
+
+#[test]
+fn both_ends_know_the_other_is_alive() {
+    let (mut receiver, addr) = responder();
+    let mut sender = Running::spawn(
+        "hb-send",
+        &[
+            "--ack", "--to", &addr, "--node", "snd", "--every", "50ms", "-v",
+        ],
+    );
+    let up = sender.expect("up", |_| true);
+    assert_eq!(
+        (&up["target"], &up["node"]),
+        (&addr.clone().into(), &"rcv".into())
+    );
+    let ack = sender.expect("ack", |v| v["seq"] == 3);
+    assert_eq!(ack["late"], false);
+    assert!(ack["rtt_ms"].as_f64().unwrap() >= 0.0, "{ack}");
+    // The receiver sees the sender's beats, each asking for an ack.
+    let seen = receiver.expect("beat", |v| v["seq"] == 3);
+    assert_eq!((&seen["node"], &seen["ack"]), (&"snd".into(), &true.into()));
+}
+
+#[test]
+fn receiver_killed_sender_reports_down_then_up_again() {
+    let (receiver, addr) = responder();
+    let mut sender = Running::spawn(
+        "hb-send",
+        &["--ack", "--to", &addr, "--every", "100ms", "--misses", "3"],
+    );
+    sender.expect("up", |_| true);
+    let killed = Instant::now();
+    drop(receiver);
+    let down = sender.expect("down", |_| true);
+    assert_eq!(down["missed"], 3, "{down}");
+    assert!(down["silent_ms"].as_u64().unwrap() >= 300, "{down}");
+    assert!(killed.elapsed() < PATIENCE);
+
+    let (_again, same) = Running::bound("hb-ack", &addr, &["--no-health"]);
+    assert_eq!(same.to_string(), addr);
+    let back = sender.expect("up", |_| true);
+    assert_eq!(back["was"], "down");
+    assert!(back["down_ms"].as_u64().is_some(), "{back}");
+    assert_eq!(sender.signal_and_wait("TERM").code(), Some(0));
+}
+
+#[test]
+fn once_answers_did_my_heartbeat_arrive() {
+    let (_receiver, addr) = responder();
+    cmd("hb-send")
+        .args(["--ack", "--once", "--to", &addr, "-t", "2s"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+
+    let nobody = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = nobody.local_addr().unwrap().to_string();
+    let out = cmd("hb-send")
+        .args([
+            "--ack", "--once", "--to", &addr, "--to", &dead, "-t", "200ms",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        format!("hb-send: no ack from {dead} for 1 of 1 beats within 200ms")
+    );
+}
+
+/// A fake receiver that answers beat 1 twice at once, beat 2 only after
+/// its timeout, beat 3 at once: one ack event each, the second marked late,
+/// and --count's exit code counts the late one as not acknowledged in time.
+#[test]
+fn late_acks_prove_life_and_duplicates_are_ignored() {
+    let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap();
+    let receiver = std::thread::spawn(move || {
+        fake.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut buf = [0u8; 2048];
+        let mut held = None;
+        for _ in 0..3 {
+            let (len, from) = fake.recv_from(&mut buf).unwrap();
+            let beat: Value = serde_json::from_slice(&buf[..len]).unwrap();
+            let seq = beat["seq"].as_u64().unwrap();
+            let ack = format!(r#"{{"type":"ack","node":"fake","of":"snd","seq":{seq}}}"#);
+            match seq {
+                1 => {
+                    fake.send_to(ack.as_bytes(), from).unwrap();
+                    fake.send_to(ack.as_bytes(), from).unwrap();
+                }
+                2 => held = Some((ack, from)),
+                _ => {
+                    let (late, to) = held.take().unwrap();
+                    fake.send_to(late.as_bytes(), to).unwrap();
+                    fake.send_to(ack.as_bytes(), from).unwrap();
+                }
+            }
+        }
+    });
+    let out = cmd("hb-send")
+        .args(["--ack", "--to", &addr.to_string(), "--node", "snd"])
+        .args(["--count", "3", "--every", "150ms", "-t", "100ms", "-v"])
+        .output()
+        .unwrap();
+    receiver.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let acks: Vec<(u64, bool)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(parse_event)
+        .filter(|v| v["type"] == "ack")
+        .map(|v| (v["seq"].as_u64().unwrap(), v["late"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(acks, [(1, false), (2, true), (3, false)]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("for 1 of 3 beats within 100ms"), "{stderr}");
+}
+
+/// The seed's "both know": the receiver judges the sender too, by piping
+/// what hb-ack prints into hb-listen --from -.
+#[test]
+fn hb_ack_piped_into_hb_listen_judges_the_sender() {
+    let dir = std::env::temp_dir().join(format!("hb-ack-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = dir.join("ack.err");
+    let script = format!(
+        "{} --listen 127.0.0.1:0 --no-health 2>{} | exec {} --from - --misses 3",
+        bin("hb-ack").display(),
+        err.display(),
+        bin("hb-listen").display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script]);
+    let mut listen = Running::start(cmd, "hb-ack | hb-listen");
+    let deadline = Instant::now() + PATIENCE;
+    let addr = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some((_, a)) = text.trim().rsplit_once("listening on ") {
+            break a.to_owned();
+        }
+        assert!(Instant::now() < deadline, "hb-ack did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    cmd_send(&addr, "piped", &["--count", "4", "--every", "100ms"]);
+    let up = listen.expect("up", |_| true);
+    assert_eq!(up["node"], "piped");
+    assert!(
+        up["addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{up}"
+    );
+    let down = listen.expect("down", |_| true);
+    assert_eq!(down["node"], "piped");
+    assert!(down["silent_ms"].as_u64().unwrap() >= 300);
+}
+
+fn cmd_send(addr: &str, node: &str, extra: &[&str]) {
+    cmd("hb-send")
+        .args(["--ack", "--to", addr, "--node", node])
+        .args(extra)
+        .assert()
+        .success();
+}
+
+/// A recorded trace replays in milliseconds with exact deadlines.
+#[test]
+fn replay_is_deterministic() {
+    let trace: String = [
+        r#"{"type":"beat","node":"a","seq":1,"boot":"x","every_ms":100,"ts_ms":1000}"#,
+        r#"{"type":"beat","node":"a","seq":2,"boot":"x","every_ms":100,"ts_ms":1100}"#,
+        "",
+        "not json",
+        r#"{"type":"down","node":"ignored","ts_ms":1500}"#,
+        r#"{"type":"beat","node":"a","seq":1,"boot":"y","every_ms":100,"ts_ms":2000,"from":"10.9.8.7:6"}"#,
+    ]
+    .map(|l| format!("{l}\n"))
+    .concat();
+    let run = || {
+        let out = cmd("hb-listen")
+            .args(["--from", "-", "--replay", "--misses", "3"])
+            .write_stdin(trace.clone())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run(), "same input, same output");
+    let events: Vec<(String, u64)> = first
+        .lines()
+        .map(parse_event)
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap().to_owned(),
+                v["ts_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("up", 1000),
+        ("suspect", 1250),
+        ("down", 1400),
+        ("restart", 2000),
+        ("up", 2000),
+    ];
+    assert_eq!(
+        events,
+        expected.map(|(t, ms)| (t.to_owned(), ms)),
+        "{first}"
+    );
+    assert!(
+        first.contains(r#""addr":"10.9.8.7:6""#),
+        "origin kept: {first}"
+    );
+}
+
+/// What the detector says live, a replay of the recording says too.
+#[test]
+fn replay_gives_the_same_events_as_live() {
+    let (mut live, addr) = Running::listener(&["--beats", "--misses", "3"]);
+    let to = addr.to_string();
+    let short = Running::spawn(
+        "hb-send",
+        &[
+            "--to", &to, "--node", "short", "--every", "100ms", "--count", "4",
+        ],
+    );
+    let long = Running::spawn(
+        "hb-send",
+        &[
+            "--to", &to, "--node", "long", "--every", "100ms", "--count", "10",
+        ],
+    );
+    live.expect("down", |v| v["node"] == "short");
+    live.expect("down", |v| v["node"] == "long");
+    drop((short, long));
+    let recording: String = live.seen.iter().map(|v| format!("{v}\n")).collect();
+    let out = cmd("hb-listen")
+        .args(["--from", "-", "--replay", "--misses", "3"])
+        .write_stdin(recording.clone())
+        .output()
+        .unwrap();
+    let verdicts = |lines: Vec<Value>| -> Vec<(String, String)> {
+        lines
+            .into_iter()
+            .filter(|v| v["type"] != "beat")
+            .map(|v| {
+                (
+                    v["type"].as_str().unwrap().into(),
+                    v["node"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let replayed: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(parse_event)
+        .collect();
+    assert_eq!(
+        verdicts(replayed),
+        verdicts(live.seen.clone()),
+        "recording:\n{recording}"
+    );
+}
+
+/// Acks lost on the way back only: the receiver still sees every beat, the
+/// sender reports the path down, and up again when acks pass once more.
+#[test]
+fn acks_lost_on_the_way_back_only() {
+    let Some(ns) = Netns::new("acks_lost_on_the_way_back_only") else {
+        return;
+    };
+    let mut ack_cmd = ns.command(&bin("hb-ack"));
+    ack_cmd.args([
+        "--listen",
+        "127.0.0.1:26723",
+        "--node",
+        "rcv",
+        "--no-health",
+    ]);
+    let mut receiver = Running::start(ack_cmd, "hb-ack in netns");
+    receiver.listening();
+    let mut send_cmd = ns.command(&bin("hb-send"));
+    send_cmd.args([
+        "--ack", "--node", "snd", "--every", "100ms", "--misses", "3",
+    ]);
+    let mut sender = Running::start(send_cmd, "hb-send in netns");
+    sender.expect("up", |_| true);
+
+    ns.nft(
+        "table inet hbtest {\n  chain out {\n    type filter hook output priority 0;\n    udp sport 26723 drop\n  }\n}\n",
+    );
+    let down = sender.expect("down", |_| true);
+    assert_eq!(down["target"], "127.0.0.1:26723");
+    // Beats still cross: the receiver sees them all, without a gap, well
+    // past the moment the sender gave up on the path.
+    let first = receiver.expect("beat", |_| true)["seq"].as_u64().unwrap();
+    let mut last = first;
+    while last < first + 5 {
+        let seq = receiver.expect("beat", |_| true)["seq"].as_u64().unwrap();
+        assert_eq!(seq, last + 1, "a beat was lost on the way there");
+        last = seq;
+    }
+
+    ns.nft("delete table inet hbtest");
+    let back = sender.expect("up", |_| true);
+    assert_eq!(back["was"], "down");
+}
+
+#[test]
+fn ack_flags_need_ack_and_bad_values_are_usage_errors() {
+    for args in [
+        &["--misses", "3"][..],
+        &["-t", "1s"],
+        &["--ack", "--misses", "0"],
+        &["--ack", "-t", "0"],
+    ] {
+        let out = cmd("hb-send").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    }
+    let out = cmd("hb-listen").args(["--replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd("hb-listen")
+        .args(["--from", "/no/such/file"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file"));
+}
