@@ -53,12 +53,22 @@ pub fn main<A: Parser>(codes: ExitCodes, body: fn(A) -> anyhow::Result<ExitCode>
     match body(args) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<UsageError>() => {
+            eprintln!("{name}: error: {e}");
+            ExitCode::from(codes.usage)
+        }
         Err(e) => {
             eprintln!("{name}: error: {e:#}");
             ExitCode::from(codes.failure)
         }
     }
 }
+
+/// A combination of flags that clap cannot check by itself (`--quorum 4`
+/// with two peers): reported like any usage error, with the usage exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// clap's error as one line: the message naming the flag, without the
 /// usage block and the "try --help" hint.

@@ -294,19 +294,7 @@ impl Detector {
                 State::Down => &mut snap.down,
             };
             list.push(&node.name);
-            snap.nodes.insert(
-                &node.name,
-                NodeView {
-                    state: node.state,
-                    addr: node.addr,
-                    every_ms: node.every_ms,
-                    seq: node.seq,
-                    boot: node.boot.as_deref(),
-                    last_seen: node.last_seen_wall,
-                    silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
-                    health: node.health.as_deref(),
-                },
-            );
+            snap.nodes.insert(&node.name, self.view_of(node, now));
         }
         for list in [
             &mut snap.up,
@@ -319,12 +307,36 @@ impl Detector {
         snap
     }
 
+    /// One node's details, as in a snapshot.
+    pub fn node(&self, name: &str, now: Millis) -> Option<NodeView<'_>> {
+        let node = &self.nodes[*self.index.get(name)?];
+        Some(self.view_of(node, now))
+    }
+
+    /// Every node's name and state.
+    pub fn states(&self) -> impl Iterator<Item = (&str, State)> {
+        self.nodes.iter().map(|n| (n.name.as_str(), n.state))
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    fn view_of<'a>(&self, node: &'a Node, now: Millis) -> NodeView<'a> {
+        NodeView {
+            state: node.state,
+            addr: node.addr,
+            every_ms: node.every_ms,
+            seq: node.seq,
+            boot: node.boot.as_deref(),
+            last_seen: node.last_seen_wall,
+            silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
+            health: node.health.as_deref(),
+        }
     }
 
     fn insert(&mut self, name: &str, state: State) -> usize {

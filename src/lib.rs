@@ -11,6 +11,7 @@
 //! - [`clock`]: monotonic milliseconds for deadlines.
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
 //! - [`acks`]: heartbeats with acknowledgement, the sender's side.
+//! - [`quorum`]: observers agreeing before a verdict.
 //! - [`send`], [`listen`]: the loops of the push tools.
 //! - [`poll`], [`respond`]: the pull tools (`hb-poll` asks, `hb-ack` answers).
 //! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
@@ -25,6 +26,7 @@ pub mod nagios;
 pub mod net;
 pub mod output;
 pub mod poll;
+pub mod quorum;
 pub mod respond;
 pub mod send;
 pub mod wire;

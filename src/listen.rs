@@ -15,10 +15,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Millis};
-use crate::detector::{Detector, Event, Snapshot};
+use crate::detector::{Detector, Event, Snapshot, State};
 use crate::net;
 use crate::output::{wall_ms, Output};
-use crate::wire::{self, Message, Reject};
+use crate::quorum::{Group, GroupEvent, Local};
+use crate::wire::{self, Message, Reject, ViewState};
 
 /// What arrived, and what was refused and why.
 #[derive(Debug, Default, Serialize)]
@@ -43,6 +44,39 @@ struct Status<'a> {
     members: Snapshot<'a>,
     #[serde(flatten)]
     counters: &'a Counters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupStatus>,
+}
+
+/// The quorum group in a `status` line.
+#[derive(Serialize)]
+struct GroupStatus {
+    quorum: usize,
+    reachable: Vec<String>,
+    has_quorum: bool,
+}
+
+/// This listener as a member of a quorum group: the peers it shares views
+/// with, and the group's votes and verdicts.
+pub struct Membership {
+    pub group: Group,
+    pub observer: String,
+    /// The other observers' listening addresses: views go there, and only
+    /// views from there count.
+    pub peers: Vec<SocketAddr>,
+    /// How often views are sent (also at once after a local change).
+    pub view_every: Millis,
+}
+
+struct GroupLink {
+    m: Membership,
+    next_view: Millis,
+    seq: u64,
+    /// A local state changed since the last view was sent.
+    dirty: bool,
+    /// Nodes whose verdict must be re-judged.
+    rejudge: Vec<String>,
+    events: Vec<GroupEvent>,
 }
 
 /// Where a recorded line says its beat came from: `from` in hb-ack's
@@ -62,6 +96,7 @@ pub struct Listener<W: Write> {
     next_status: Option<Millis>,
     counters: Counters,
     events: Vec<Event>,
+    group: Option<GroupLink>,
 }
 
 impl<W: Write> Listener<W> {
@@ -80,7 +115,21 @@ impl<W: Write> Listener<W> {
             next_status: status_every.map(|every| start + every),
             counters: Counters::default(),
             events: Vec::new(),
+            group: None,
         }
+    }
+
+    /// Makes this listener one observer of a quorum group: its `up` and
+    /// `down` become group verdicts. Needs a socket (`run_socket`).
+    pub fn join_group(&mut self, m: Membership, start: Millis) {
+        self.group = Some(GroupLink {
+            next_view: start,
+            m,
+            seq: 0,
+            dirty: false,
+            rejudge: Vec::new(),
+            events: Vec::new(),
+        });
     }
 
     /// Receives datagrams until `stop` is set or output fails.
@@ -93,6 +142,7 @@ impl<W: Write> Listener<W> {
         let mut buf = vec![0u8; 65536];
         while !stop.load(Ordering::Relaxed) {
             self.tick(clock.now(), wall_ms())?;
+            self.share_view(socket, clock.now());
             let wait = self
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
@@ -102,6 +152,35 @@ impl<W: Write> Listener<W> {
             }
         }
         Ok(())
+    }
+
+    /// Sends this observer's view to every peer when it is due, or at once
+    /// after a local change, so agreement takes at most one view interval.
+    fn share_view(&mut self, socket: &UdpSocket, now: Millis) {
+        let Some(g) = &mut self.group else {
+            return;
+        };
+        if now < g.next_view && !g.dirty {
+            return;
+        }
+        g.seq += 1;
+        let states = self.detector.states().filter_map(|(name, state)| {
+            let shared = match state {
+                State::Up => ViewState::Up,
+                State::Suspect => ViewState::Suspect,
+                State::Down => ViewState::Down,
+                State::Pending => return None,
+            };
+            Some((name, shared))
+        });
+        for part in wire::encode_views(&g.m.observer, g.seq, states) {
+            for peer in &g.m.peers {
+                // Best effort: a peer that is down is what views detect.
+                let _ = socket.send_to(&part, peer);
+            }
+        }
+        g.dirty = false;
+        g.next_view = now + g.m.view_every;
     }
 
     /// Judges lines as they arrive (from a reader thread), on the real
@@ -180,7 +259,14 @@ impl<W: Write> Listener<W> {
     /// clock, for timestamps).
     fn tick(&mut self, now: Millis, wall: u64) -> io::Result<()> {
         self.detector.expire(now, &mut self.events);
-        self.flush_events(wall)?;
+        if let Some(g) = &mut self.group {
+            if g.m.group.check_reachability(now, &mut g.events) {
+                // Verdicts were held: judge everything again.
+                g.rejudge
+                    .extend(self.detector.states().map(|(n, _)| n.to_owned()));
+            }
+        }
+        self.flush_events(now, wall)?;
         if let Some(due) = self.next_status.filter(|&due| due <= now) {
             let every = self.status_every.unwrap_or(1);
             // Skip missed slots rather than bursting after a stall.
@@ -188,6 +274,11 @@ impl<W: Write> Listener<W> {
             let status = Status {
                 members: self.detector.snapshot(now),
                 counters: &self.counters,
+                group: self.group.as_ref().map(|g| GroupStatus {
+                    quorum: g.m.group.quorum(),
+                    reachable: g.m.group.reachable(now),
+                    has_quorum: g.m.group.has_quorum(),
+                }),
             };
             self.out.emit(wall, &status)?;
         }
@@ -195,10 +286,16 @@ impl<W: Write> Listener<W> {
     }
 
     fn next_wake(&self) -> Option<Millis> {
-        [self.detector.next_deadline(), self.next_status]
-            .into_iter()
-            .flatten()
-            .min()
+        let group = self.group.as_ref();
+        [
+            self.detector.next_deadline(),
+            self.next_status,
+            group.map(|g| g.next_view),
+            group.and_then(|g| g.m.group.next_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn accept(
@@ -217,20 +314,71 @@ impl<W: Write> Listener<W> {
                 self.detector
                     .observe(now, wall, from, &beat, &mut self.events);
             }
+            Ok(Message::View(view)) => {
+                let peer = self.group.as_ref().and_then(|g| {
+                    let from = from.map(canonical)?;
+                    g.m.peers.iter().position(|&p| canonical(p) == from)
+                });
+                match (peer, &mut self.group) {
+                    (Some(peer), Some(g)) => {
+                        let nodes = g.m.group.on_view(peer, &view, now);
+                        g.rejudge.extend(nodes.into_iter().map(str::to_owned));
+                        if g.m.group.check_reachability(now, &mut g.events) {
+                            g.rejudge
+                                .extend(self.detector.states().map(|(n, _)| n.to_owned()));
+                        }
+                    }
+                    _ => self.counters.reject(Reject::UnknownPeer),
+                }
+            }
             Ok(Message::Probe(_) | Message::Reply(_) | Message::Ack(_)) => {
                 self.counters.reject(Reject::UnexpectedType)
             }
             Err(why) => self.counters.reject(why),
         }
-        self.flush_events(wall)
+        self.flush_events(now, wall)
     }
 
-    fn flush_events(&mut self, wall: u64) -> io::Result<()> {
+    /// Prints the detector's events; in a group, its `up` and `down` are
+    /// only this observer's vote: they are judged with the peers' votes and
+    /// the group's verdicts printed instead.
+    fn flush_events(&mut self, now: Millis, wall: u64) -> io::Result<()> {
         for event in self.events.drain(..) {
+            if let Some(g) = &mut self.group {
+                match &event {
+                    Event::Up { node, .. } | Event::Down { node, .. } => {
+                        g.dirty = true;
+                        g.rejudge.push(node.clone());
+                        continue;
+                    }
+                    Event::Suspect { .. } => g.dirty = true,
+                    Event::Restart { .. } | Event::Beat { .. } => {}
+                }
+            }
+            self.out.emit(wall, &event)?;
+        }
+        let Some(g) = &mut self.group else {
+            return Ok(());
+        };
+        for node in g.rejudge.drain(..) {
+            let local = self.detector.node(&node, now).map(|v| Local {
+                state: v.state,
+                addr: v.addr,
+                silent_ms: v.silent_ms,
+            });
+            g.m.group.judge(&node, local, now, &mut g.events);
+        }
+        for event in g.events.drain(..) {
             self.out.emit(wall, &event)?;
         }
         Ok(())
     }
+}
+
+/// IPv4 addresses as such, even when a dual-stack socket reports them
+/// IPv4-mapped, so peers compare equal however they were written.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// Reads lines on a thread of their own, so the listener can wait for a

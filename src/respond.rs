@@ -123,7 +123,7 @@ impl<W: Write> Responder<W> {
                     self.out.emit(wall_ms(), &line)?;
                 }
             }
-            Message::Reply(_) | Message::Ack(_) => {}
+            Message::Reply(_) | Message::Ack(_) | Message::View(_) => {}
         }
         Ok(())
     }

@@ -41,18 +41,11 @@ pub enum Reject {
     UnexpectedType,
     /// `node` missing, empty, too long, or with control characters.
     BadNode,
+    /// A quorum view from an address that is not one of our `--peer`s.
+    UnknownPeer,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 6] = [
-        Reject::BadJson,
-        Reject::BadField,
-        Reject::TooLarge,
-        Reject::UnknownType,
-        Reject::UnexpectedType,
-        Reject::BadNode,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Reject::BadJson => "bad-json",
@@ -61,6 +54,7 @@ impl Reject {
             Reject::UnknownType => "unknown-type",
             Reject::UnexpectedType => "unexpected-type",
             Reject::BadNode => "bad-node",
+            Reject::UnknownPeer => "unknown-peer",
         }
     }
 }
@@ -70,10 +64,6 @@ impl std::fmt::Display for Reject {
         f.write_str(self.as_str())
     }
 }
-
-/// Message types of v1 that this version does not decode yet; they count as
-/// `unexpected-type`, not `unknown-type`.
-const KNOWN_TYPES: [&str; 1] = ["view"];
 
 /// "I am alive": the heartbeat. Only `node` is required on the wire.
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +115,20 @@ pub struct Reply<'a> {
     pub health: Option<&'a RawValue>,
 }
 
+/// One observer's opinion of the nodes it watches, shared with its peers
+/// in a quorum group: the nodes it sees up, suspect and down. A view too
+/// large for one datagram is sent as several, each a view of its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct View<'a> {
+    /// The observer.
+    pub node: Cow<'a, str>,
+    /// +1 per view round of this observer.
+    pub seq: u64,
+    pub up: Vec<Cow<'a, str>>,
+    pub suspect: Vec<Cow<'a, str>>,
+    pub down: Vec<Cow<'a, str>>,
+}
+
 /// The receiver got beat `seq` of node `of`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ack<'a> {
@@ -143,6 +147,7 @@ pub enum Message<'a> {
     Probe(Probe<'a>),
     Reply(Reply<'a>),
     Ack(Ack<'a>),
+    View(View<'a>),
 }
 
 /// The shape every v1 message shares, borrowed from the datagram so a
@@ -164,6 +169,12 @@ struct Fields<'a> {
     nonce: Option<u64>,
     #[serde(borrow)]
     of: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    up: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    suspect: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    down: Option<Vec<Cow<'a, str>>>,
 }
 
 /// Decodes one datagram, or says why it is refused.
@@ -177,7 +188,7 @@ pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
 /// Decodes one message that did not come as a datagram (a line of a
 /// recorded file, which carries extra fields such as `ts` and `from`), so
 /// without the datagram size limit.
-pub fn decode_record(bytes: &[u8]) -> Result<Message<'_>, Reject> {
+pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     let datagram = bytes;
     // serde reports "expected a struct" for `42` as a data error; for the
     // operator that is simply not a heartbeat object.
@@ -222,9 +233,80 @@ pub fn decode_record(bytes: &[u8]) -> Result<Message<'_>, Reject> {
                 seq: fields.seq.ok_or(Reject::BadField)?,
             }))
         }
-        k if KNOWN_TYPES.contains(&k) => Err(Reject::UnexpectedType),
+        "view" => {
+            let names = |list: Option<Vec<Cow<'a, str>>>| -> Result<_, Reject> {
+                let list = list.unwrap_or_default();
+                if list.iter().any(|n| check_node(n).is_err()) {
+                    return Err(Reject::BadField);
+                }
+                Ok(list)
+            };
+            Ok(Message::View(View {
+                node,
+                seq: fields.seq.ok_or(Reject::BadField)?,
+                up: names(fields.up)?,
+                suspect: names(fields.suspect)?,
+                down: names(fields.down)?,
+            }))
+        }
         _ => Err(Reject::UnknownType),
     }
+}
+
+/// Encodes `observer`'s view of `nodes` (name and state, as
+/// `"up"`/`"suspect"`/`"down"` lists) into as many datagrams as it takes to
+/// keep each within [`MAX_DATAGRAM`].
+pub fn encode_views<'n>(
+    observer: &'n str,
+    seq: u64,
+    nodes: impl IntoIterator<Item = (&'n str, ViewState)>,
+) -> Vec<Vec<u8>> {
+    // Room for the envelope: type, observer name (escaped), seq, list keys.
+    let envelope = 80 + 2 * observer.len();
+    let empty = || View {
+        node: Cow::Borrowed(observer),
+        seq,
+        up: Vec::new(),
+        suspect: Vec::new(),
+        down: Vec::new(),
+    };
+    let mut parts = Vec::new();
+    let mut view = empty();
+    let mut size = envelope;
+    let flush = |view: &mut View<'n>, parts: &mut Vec<Vec<u8>>| {
+        let mut buf = Vec::new();
+        encode(&Message::View(std::mem::replace(view, empty())), &mut buf)
+            .expect("views are split below the datagram limit");
+        parts.push(buf);
+    };
+    for (name, state) in nodes {
+        // A name's escaped length plus quotes and a comma.
+        let cost = serde_json::to_string(name).map_or(2 * name.len() + 3, |s| s.len() + 1);
+        if size + cost > MAX_DATAGRAM && size > envelope {
+            flush(&mut view, &mut parts);
+            size = envelope;
+        }
+        size += cost;
+        let list = match state {
+            ViewState::Up => &mut view.up,
+            ViewState::Suspect => &mut view.suspect,
+            ViewState::Down => &mut view.down,
+        };
+        list.push(name.into());
+    }
+    if size > envelope || parts.is_empty() {
+        flush(&mut view, &mut parts);
+    }
+    parts
+}
+
+/// A node's state as an observer shares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewState {
+    Up,
+    Suspect,
+    Down,
 }
 
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes with no control characters,
@@ -314,7 +396,11 @@ mod tests {
             (br#"{"type":7,"node":"a"}"#, Reject::BadField),
             (br#"{"node":"a"}"#, Reject::UnknownType),
             (br#"{"type":"gossip","node":"a"}"#, Reject::UnknownType),
-            (br#"{"type":"view","node":"a"}"#, Reject::UnexpectedType),
+            (br#"{"type":"view","node":"a"}"#, Reject::BadField),
+            (
+                br#"{"type":"view","node":"a","seq":1,"up":[""]}"#,
+                Reject::BadField,
+            ),
             (br#"{"type":"probe","node":"a"}"#, Reject::BadField),
             (
                 br#"{"type":"reply","node":"a","nonce":"x"}"#,
@@ -356,6 +442,39 @@ mod tests {
         b.health = Some(&health);
         let mut buf = Vec::new();
         assert!(encode(&Message::Beat(b), &mut buf).is_err());
+    }
+
+    #[test]
+    fn large_views_split_into_datagrams_that_decode() {
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("node-{i:04}.example.com"))
+            .collect();
+        let states = [ViewState::Up, ViewState::Suspect, ViewState::Down];
+        let parts = encode_views(
+            "obs-1",
+            7,
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), states[i % 3])),
+        );
+        assert!(parts.len() > 5, "{} parts", parts.len());
+        let mut seen = 0;
+        for part in &parts {
+            assert!(part.len() <= MAX_DATAGRAM);
+            let Message::View(v) = decode(part).unwrap() else {
+                panic!()
+            };
+            assert_eq!((v.node.as_ref(), v.seq), ("obs-1", 7));
+            seen += v.up.len() + v.suspect.len() + v.down.len();
+        }
+        assert_eq!(seen, 500);
+        let one = encode_views("o", 1, []);
+        assert_eq!(
+            one.len(),
+            1,
+            "an empty view is still sent: it says the observer lives"
+        );
     }
 
     #[test]

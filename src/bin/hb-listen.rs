@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, ExitCodes};
+use hb::cli::{self, parse_duration, parse_node, ExitCodes, UsageError};
 use hb::clock::{duration_ms, Clock};
 use hb::detector::{Config, Detector};
-use hb::listen::{self, Listener};
+use hb::listen::{self, Listener, Membership};
 use hb::net::HostPort;
 use hb::output::Output;
+use hb::quorum::{self, Group};
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 
 /// Receive heartbeats and report which nodes are up, suspect or down.
@@ -20,6 +21,10 @@ use hb::wire::{self, DEFAULT_BEAT_PORT};
 /// comes back), `suspect` at its first missed beat, `down` after --misses of
 /// its own intervals of silence (never on a single miss), `restart` when its
 /// boot id changes. Each node's interval is learned from its beats.
+///
+/// With --peer, this listener is one observer of a quorum group: observers
+/// share their views, and a node is declared down (or up) only when
+/// --quorum of them agree, so one observer's bad link is no false alarm.
 #[derive(Parser, Debug)]
 #[command(name = "hb-listen", version, after_help = EXAMPLES)]
 struct Args {
@@ -57,6 +62,25 @@ struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "listen")]
     from: Option<PathBuf>,
 
+    /// Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "from",
+          value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
+    peer: Vec<HostPort>,
+
+    /// With --peer: this observer's name in views and votes (default: the host name)
+    #[arg(long, value_name = "NAME", requires = "peer", value_parser = parse_node)]
+    observer: Option<String>,
+
+    /// With --peer: observers (self included) that must agree on up or down [default: a majority]
+    #[arg(long, value_name = "K", requires = "peer",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    quorum: Option<u64>,
+
+    /// With --peer: send this observer's view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable
+    #[arg(long, value_name = "DURATION", default_value = "1s", requires = "peer",
+          value_parser = parse_duration)]
+    view_every: Duration,
+
     /// With --from: judge on the lines' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live
     #[arg(long, requires = "from")]
     replay: bool,
@@ -69,10 +93,42 @@ Examples:
   hb-listen | jq -c 'select(.type == \"down\")'
   hb-listen --status-every 10s | jq -c 'select(.type == \"status\") | .up'
   hb-ack | hb-listen --from -                # judge the senders of acked beats
-  hb-listen --from recorded.ndjson --replay  # what would the detector have said?";
+  hb-listen --from recorded.ndjson --replay  # what would the detector have said?
+  hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::UNIX, run)
+}
+
+/// The quorum group from --peer, --observer, --quorum and --view-every.
+fn membership(args: &Args) -> anyhow::Result<Membership> {
+    let peers = args
+        .peer
+        .iter()
+        .map(|p| p.resolve().with_context(|| format!("resolving --peer {p}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let size = peers.len() + 1;
+    let quorum = match args.quorum {
+        None => quorum::majority(size),
+        Some(k) if k as usize <= size => k as usize,
+        Some(k) => {
+            let msg = format!("--quorum {k} is more than the {size} observers of the group");
+            return Err(UsageError(msg).into());
+        }
+    };
+    let observer = args.observer.clone().unwrap_or_else(cli::host_name);
+    let view_every = duration_ms(args.view_every);
+    let cfg = quorum::Config {
+        observer: observer.clone(),
+        quorum,
+        peer_timeout: 3 * view_every,
+    };
+    Ok(Membership {
+        group: Group::new(cfg, peers.len()),
+        observer,
+        peers,
+        view_every,
+    })
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -110,6 +166,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             listener.run_lines(&lines, &clock, &stop)?;
         }
         None => {
+            if !args.peer.is_empty() {
+                listener.join_group(membership(&args)?, start);
+            }
             let socket = cli::listen_on("hb-listen", &args.listen)?;
             listener.run_socket(&socket, &clock, &stop)?;
         }

@@ -1,0 +1,401 @@
+//! Heartbeats with quorum: a node is declared `down` (or `up`) only when
+//! `quorum` observers of a static group agree, which keeps one observer's
+//! bad link from taking a live node out of rotation.
+//!
+//! Each observer runs its own detector and shares its view with its peers
+//! (see [`crate::wire::View`]). A peer's votes count only while its views
+//! keep arriving; a silent peer is unknown, never a vote. When fewer than
+//! `quorum` observers (self included) are reachable, verdicts are held and
+//! `no-quorum` is reported instead of guessing. Pure: time is passed in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::clock::Millis;
+use crate::detector::State;
+use crate::wire::{View, ViewState};
+
+/// The group as this observer sees it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This observer's name.
+    pub observer: String,
+    /// Observers (self included) that must agree on a verdict.
+    pub quorum: usize,
+    /// A peer whose views stop for this long is unreachable.
+    pub peer_timeout: Millis,
+}
+
+/// A group verdict or a change in the group's reachability.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum GroupEvent {
+    /// `quorum` observers see the node up.
+    Up {
+        node: String,
+        addr: Option<SocketAddr>,
+        votes: BTreeMap<String, State>,
+        quorum: usize,
+    },
+    /// `quorum` observers see the node down.
+    Down {
+        node: String,
+        addr: Option<SocketAddr>,
+        /// This observer's own measure of the silence.
+        silent_ms: Millis,
+        votes: BTreeMap<String, State>,
+        quorum: usize,
+    },
+    /// Fewer than `quorum` observers are reachable: verdicts are held.
+    NoQuorum {
+        reachable: Vec<String>,
+        quorum: usize,
+    },
+    /// Enough observers are reachable again.
+    Quorum {
+        reachable: Vec<String>,
+        quorum: usize,
+    },
+}
+
+/// What this observer knows of one node, for a verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct Local {
+    pub state: State,
+    pub addr: Option<SocketAddr>,
+    pub silent_ms: Millis,
+}
+
+#[derive(Debug, Default)]
+struct Peer {
+    name: Option<String>,
+    last_view: Option<Millis>,
+    /// Each node's state in this peer's views, and when it was heard.
+    votes: HashMap<String, (ViewState, Millis)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Up,
+    Down,
+}
+
+/// Votes from peers and the verdicts printed so far.
+#[derive(Debug)]
+pub struct Group {
+    cfg: Config,
+    peers: Vec<Peer>,
+    verdicts: HashMap<String, Verdict>,
+    has_quorum: bool,
+}
+
+impl Group {
+    /// A group of this observer and `peers` others. It starts with quorum
+    /// only if it needs no peer: until views arrive, peers are unknown.
+    pub fn new(cfg: Config, peers: usize) -> Self {
+        Group {
+            has_quorum: cfg.quorum <= 1,
+            cfg,
+            peers: (0..peers).map(|_| Peer::default()).collect(),
+            verdicts: HashMap::new(),
+        }
+    }
+
+    /// A view (or one part of a view) from peer `peer` (by index).
+    /// Returns the nodes whose votes it carried, to be re-judged.
+    pub fn on_view<'v>(&mut self, peer: usize, view: &'v View<'_>, now: Millis) -> Vec<&'v str> {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return Vec::new();
+        };
+        if p.name.as_deref() != Some(view.node.as_ref()) {
+            p.name = Some(view.node.to_string());
+        }
+        p.last_view = Some(now);
+        let mut nodes = Vec::new();
+        for (list, state) in [
+            (&view.up, ViewState::Up),
+            (&view.suspect, ViewState::Suspect),
+            (&view.down, ViewState::Down),
+        ] {
+            for name in list {
+                p.votes.insert(name.to_string(), (state, now));
+                nodes.push(name.as_ref());
+            }
+        }
+        nodes
+    }
+
+    /// Re-checks which peers are reachable at `now`; reports a loss or a
+    /// return of quorum. Returns true when quorum came back, so every node
+    /// must be re-judged.
+    pub fn check_reachability(&mut self, now: Millis, out: &mut Vec<GroupEvent>) -> bool {
+        let reachable = self.reachable(now);
+        let has = reachable.len() >= self.cfg.quorum;
+        if has == self.has_quorum {
+            return false;
+        }
+        self.has_quorum = has;
+        let quorum = self.cfg.quorum;
+        out.push(if has {
+            GroupEvent::Quorum { reachable, quorum }
+        } else {
+            GroupEvent::NoQuorum { reachable, quorum }
+        });
+        has
+    }
+
+    /// Judges `node` from this observer's own view and its peers' votes;
+    /// prints a verdict when `quorum` observers agree on a new one.
+    pub fn judge(
+        &mut self,
+        node: &str,
+        local: Option<Local>,
+        now: Millis,
+        out: &mut Vec<GroupEvent>,
+    ) {
+        if !self.has_quorum {
+            return;
+        }
+        let mut votes = BTreeMap::new();
+        if let Some(l) = local.filter(|l| l.state != State::Pending) {
+            votes.insert(self.cfg.observer.clone(), l.state);
+        }
+        for p in &self.peers {
+            let (Some(name), true) = (&p.name, self.is_reachable(p, now)) else {
+                continue;
+            };
+            if let Some(&(vote, heard)) = p.votes.get(node) {
+                if now.saturating_sub(heard) <= self.cfg.peer_timeout {
+                    votes.insert(name.clone(), state_of(vote));
+                }
+            }
+        }
+        let count = |s: State| votes.values().filter(|v| **v == s).count();
+        let verdict = if count(State::Down) >= self.cfg.quorum {
+            Verdict::Down
+        } else if count(State::Up) >= self.cfg.quorum {
+            Verdict::Up
+        } else {
+            return;
+        };
+        if self.verdicts.get(node) == Some(&verdict) {
+            return;
+        }
+        self.verdicts.insert(node.to_owned(), verdict);
+        let quorum = self.cfg.quorum;
+        let addr = local.and_then(|l| l.addr);
+        out.push(match verdict {
+            Verdict::Up => GroupEvent::Up {
+                node: node.to_owned(),
+                addr,
+                votes,
+                quorum,
+            },
+            Verdict::Down => GroupEvent::Down {
+                node: node.to_owned(),
+                addr,
+                silent_ms: local.map_or(0, |l| l.silent_ms),
+                votes,
+                quorum,
+            },
+        });
+    }
+
+    /// When a peer next becomes unreachable, if any is reachable now.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.last_view)
+            .map(|t| t + self.cfg.peer_timeout + 1)
+            .min()
+    }
+
+    /// Observers reachable at `now`, self first.
+    pub fn reachable(&self, now: Millis) -> Vec<String> {
+        let mut names = vec![self.cfg.observer.clone()];
+        names.extend(
+            self.peers
+                .iter()
+                .filter(|p| self.is_reachable(p, now))
+                .filter_map(|p| p.name.clone()),
+        );
+        names
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.cfg.quorum
+    }
+
+    pub fn has_quorum(&self) -> bool {
+        self.has_quorum
+    }
+
+    fn is_reachable(&self, p: &Peer, now: Millis) -> bool {
+        p.last_view
+            .is_some_and(|t| now.saturating_sub(t) <= self.cfg.peer_timeout)
+    }
+}
+
+fn state_of(v: ViewState) -> State {
+    match v {
+        ViewState::Up => State::Up,
+        ViewState::Suspect => State::Suspect,
+        ViewState::Down => State::Down,
+    }
+}
+
+/// The default quorum of a group of `n` observers: a majority.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(peers: usize) -> Group {
+        Group::new(
+            Config {
+                observer: "me".into(),
+                quorum: majority(peers + 1),
+                peer_timeout: 300,
+            },
+            peers,
+        )
+    }
+
+    fn view<'a>(name: &'a str, up: &[&'a str], down: &[&'a str]) -> View<'a> {
+        View {
+            node: name.into(),
+            seq: 1,
+            up: up.iter().map(|&n| n.into()).collect(),
+            suspect: Vec::new(),
+            down: down.iter().map(|&n| n.into()).collect(),
+        }
+    }
+
+    fn local(state: State) -> Option<Local> {
+        Some(Local {
+            state,
+            addr: None,
+            silent_ms: 0,
+        })
+    }
+
+    fn kinds(out: &[GroupEvent]) -> Vec<&'static str> {
+        out.iter()
+            .map(|e| match e {
+                GroupEvent::Up { .. } => "up",
+                GroupEvent::Down { .. } => "down",
+                GroupEvent::NoQuorum { .. } => "no-quorum",
+                GroupEvent::Quorum { .. } => "quorum",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn majorities() {
+        assert_eq!(
+            (
+                majority(1),
+                majority(2),
+                majority(3),
+                majority(4),
+                majority(5)
+            ),
+            (1, 2, 2, 3, 3)
+        );
+    }
+
+    #[test]
+    fn one_observer_alone_cannot_declare_down() {
+        let mut g = group(2);
+        let mut out = vec![];
+        g.on_view(0, &view("p1", &["web"], &[]), 0);
+        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        assert!(g.check_reachability(0, &mut out));
+        g.judge("web", local(State::Up), 0, &mut out);
+        assert_eq!(kinds(&out), ["quorum", "up"]);
+        out.clear();
+        // My link to web is bad; the others still see it up.
+        g.judge("web", local(State::Down), 10, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // A second observer agrees: now it is down, with the votes.
+        g.on_view(0, &view("p1", &[], &["web"]), 20);
+        g.judge("web", local(State::Down), 20, &mut out);
+        assert_eq!(kinds(&out), ["down"]);
+        let GroupEvent::Down { votes, quorum, .. } = &out[0] else {
+            panic!()
+        };
+        assert_eq!(*quorum, 2);
+        assert_eq!(votes["me"], State::Down);
+        assert_eq!(votes["p1"], State::Down);
+        assert_eq!(votes["p2"], State::Up);
+    }
+
+    #[test]
+    fn a_silent_peer_is_unknown_not_a_vote_and_quorum_is_held() {
+        let mut g = group(2);
+        let mut out = vec![];
+        g.on_view(0, &view("p1", &[], &["web"]), 0);
+        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        g.check_reachability(0, &mut out);
+        out.clear();
+        // Both peers go silent; I alone see web down.
+        g.check_reachability(301, &mut out);
+        assert_eq!(kinds(&out), ["no-quorum"]);
+        let GroupEvent::NoQuorum { reachable, .. } = &out[0] else {
+            panic!()
+        };
+        assert_eq!(reachable, &["me"]);
+        out.clear();
+        g.judge("web", local(State::Down), 301, &mut out);
+        assert!(out.is_empty(), "held without quorum: {out:?}");
+        // One peer is back and agrees.
+        g.on_view(0, &view("p1", &[], &["web"]), 400);
+        assert!(g.check_reachability(400, &mut out));
+        g.judge("web", local(State::Down), 400, &mut out);
+        assert_eq!(kinds(&out), ["quorum", "down"]);
+    }
+
+    #[test]
+    fn stale_votes_do_not_count() {
+        let mut g = group(2);
+        let mut out = vec![];
+        g.on_view(0, &view("p1", &[], &["web"]), 0);
+        g.on_view(1, &view("p2", &[], &[]), 0);
+        g.check_reachability(0, &mut out);
+        // p1 keeps sending views, but web left them long ago.
+        g.on_view(0, &view("p1", &[], &[]), 350);
+        g.on_view(1, &view("p2", &[], &[]), 350);
+        g.judge("web", local(State::Down), 350, &mut out);
+        assert_eq!(kinds(&out), ["quorum"], "{out:?}");
+    }
+
+    #[test]
+    fn pending_is_no_vote_and_suspect_is_neither_up_nor_down() {
+        let mut g = group(2);
+        let mut out = vec![];
+        let mut v = view("p1", &[], &[]);
+        v.suspect.push("web".into());
+        g.on_view(0, &v, 0);
+        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        g.check_reachability(0, &mut out);
+        out.clear();
+        g.judge("web", local(State::Pending), 0, &mut out);
+        assert!(out.is_empty());
+        g.judge("web", local(State::Up), 0, &mut out);
+        assert_eq!(kinds(&out), ["up"]);
+    }
+
+    #[test]
+    fn a_group_of_one_decides_alone() {
+        let mut g = group(0);
+        let mut out = vec![];
+        g.judge("web", local(State::Down), 0, &mut out);
+        assert_eq!(kinds(&out), ["down"]);
+        assert_eq!(g.next_deadline(), None);
+    }
+}

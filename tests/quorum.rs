@@ -1,0 +1,166 @@
+//! Heartbeats with quorum on loopback: three real hb-listen observers
+//! sharing views. (Packet loss between one observer and a node needs
+//! network namespaces: see bench/quorum-lab and its test below.)
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+
+use common::{cmd, send_raw, Running};
+
+/// Three observers on free loopback ports, each with the other two as peers.
+fn group(extra: &[&[&str]; 3]) -> Vec<(Running, SocketAddr)> {
+    // Reserve three ports, then hand them to the observers.
+    let socks: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<String> = socks
+        .iter()
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect();
+    drop(socks);
+    (0..3)
+        .map(|i| {
+            let name = format!("obs{}", i + 1);
+            let mut args = vec![
+                "--observer",
+                &name,
+                "--view-every",
+                "100ms",
+                "--misses",
+                "3",
+            ];
+            for (j, a) in addrs.iter().enumerate() {
+                if j != i {
+                    args.extend(["--peer", a.as_str()]);
+                }
+            }
+            args.extend_from_slice(extra[i]);
+            Running::bound("hb-listen", &addrs[i], &args)
+        })
+        .collect()
+}
+
+#[test]
+fn all_observers_agree_up_then_down() {
+    let mut obs = group(&[&[], &[], &[]]);
+    let to: Vec<String> = obs.iter().map(|(_, a)| a.to_string()).collect();
+    let mut args = vec!["--node", "web", "--every", "100ms", "--count", "10"];
+    for t in &to {
+        args.extend(["--to", t.as_str()]);
+    }
+    let _sender = Running::spawn("hb-send", &args);
+    for (o, _) in &mut obs {
+        let up = o.expect("up", |v| v["node"] == "web");
+        assert_eq!(up["quorum"], 2, "{up}");
+        assert!(up["votes"].as_object().unwrap().len() >= 2, "{up}");
+    }
+    for (o, _) in &mut obs {
+        let down = o.expect("down", |v| v["node"] == "web");
+        let votes = down["votes"].as_object().unwrap();
+        assert!(
+            votes.values().filter(|v| *v == "down").count() >= 2,
+            "{down}"
+        );
+        assert!(down["silent_ms"].as_u64().unwrap() >= 300, "{down}");
+    }
+}
+
+/// obs3 never hears the node (its own blind spot, as a dead link would
+/// be): alone it would report it down; the group does not.
+#[test]
+fn one_observer_alone_cannot_take_a_live_node_out() {
+    let mut obs = group(&[
+        &[],
+        &[],
+        &[
+            "--expect",
+            "web",
+            "--every",
+            "100ms",
+            "--status-every",
+            "100ms",
+        ],
+    ]);
+    let to: Vec<String> = obs[..2].iter().map(|(_, a)| a.to_string()).collect();
+    let _sender = Running::spawn(
+        "hb-send",
+        &[
+            "--node", "web", "--every", "100ms", "--to", &to[0], "--to", &to[1],
+        ],
+    );
+    let (blind, _) = &mut obs[2];
+    // The group verdict obs3 prints is up, from the others' votes ...
+    let up = blind.expect("up", |v| v["node"] == "web");
+    assert_eq!(up["votes"]["obs1"], "up", "{up}");
+    // ... and stays up after obs3's own detector says down (expected,
+    // never heard), for as long as we watch.
+    let status = blind.expect("status", |v| v["down"] == serde_json::json!(["web"]));
+    assert_eq!(status["group"]["has_quorum"], true, "{status}");
+    let later = status["ts_ms"].as_u64().unwrap() + 1000;
+    blind.expect("status", |v| v["ts_ms"].as_u64() > Some(later));
+    assert!(
+        blind.seen.iter().all(|v| v["type"] != "down"),
+        "a false down was printed:\n{}",
+        blind.history()
+    );
+}
+
+/// With both peers gone, one observer has no quorum: it says so and holds
+/// its verdicts instead of declaring everyone down.
+#[test]
+fn an_isolated_observer_says_no_quorum_and_holds_verdicts() {
+    let mut obs = group(&[&["--status-every", "100ms"], &[], &[]]);
+    send_raw(obs[0].1, &common::beat("web", "b", 1, 100));
+    obs[0].0.expect("quorum", |_| true);
+    obs.truncate(1); // the two peers are killed
+    let (only, _) = &mut obs[0];
+    let lost = only.expect("no-quorum", |_| true);
+    assert_eq!(lost["reachable"], serde_json::json!(["obs1"]));
+    assert_eq!(lost["quorum"], 2);
+    // Its own detector now says down, and its status says why nothing is
+    // printed: no quorum.
+    let status = only.expect("status", |v| v["down"] == serde_json::json!(["web"]));
+    assert_eq!(status["group"]["has_quorum"], false, "{status}");
+    assert!(
+        only.seen.iter().all(|v| v["type"] != "down"),
+        "verdict without quorum:\n{}",
+        only.history()
+    );
+}
+
+#[test]
+fn views_from_strangers_are_refused() {
+    let (mut o, addr) = Running::listener(&[
+        "--peer",
+        "127.0.0.1:9",
+        "--observer",
+        "me",
+        "--status-every",
+        "50ms",
+    ]);
+    send_raw(
+        addr,
+        br#"{"type":"view","node":"mallory","seq":1,"down":["web"]}"#,
+    );
+    let status = o.expect("status", |v| v["rejected"]["unknown-peer"] == 1);
+    assert_eq!(status["group"]["reachable"], serde_json::json!(["me"]));
+}
+
+#[test]
+fn quorum_flags_are_checked() {
+    let out = cmd("hb-listen")
+        .args(["--peer", "127.0.0.1:9", "--quorum", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--quorum 3"));
+    for args in [
+        &["--observer", "x"][..],
+        &["--quorum", "1"],
+        &["--view-every", "1s"],
+    ] {
+        let out = cmd("hb-listen").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} needs --peer");
+    }
+}
