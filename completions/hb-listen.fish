@@ -5,6 +5,10 @@ complete -c hb-listen -l expect -d 'A node that must exist: reported down if it 
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
 complete -c hb-listen -l status-every -d 'Print a `status` membership snapshot every DURATION' -r
 complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
+complete -c hb-listen -l peer -d 'Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts' -r
+complete -c hb-listen -l observer -d 'With --peer: this observer\'s name in views and votes (default: the host name)' -r
+complete -c hb-listen -l quorum -d 'With --peer: observers (self included) that must agree on up or down [default: a majority]' -r
+complete -c hb-listen -l view-every -d 'With --peer: send this observer\'s view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable' -r
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
 complete -c hb-listen -s h -l help -d 'Print help (see more with \'--help\')'
