@@ -107,13 +107,27 @@ pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 }
 
 /// Binds `--listen ADDR` and says where on stderr (`NAME: listening on
-/// 127.0.0.1:40000`), which matters when port 0 let the system pick.
-pub fn listen_on(name: &str, addr: &crate::net::HostPort) -> anyhow::Result<std::net::UdpSocket> {
+/// 127.0.0.1:40000`), which matters when port 0 let the system pick. A
+/// listener that joins `multicast` groups shares its port with others.
+pub fn listen_on(
+    name: &str,
+    addr: &crate::net::HostPort,
+    multicast: &[std::net::IpAddr],
+) -> anyhow::Result<std::net::UdpSocket> {
+    use crate::net;
     let resolved = addr
         .resolve()
         .with_context(|| format!("resolving --listen {addr}"))?;
-    let socket =
-        crate::net::bind_udp(resolved).with_context(|| format!("listening on {resolved}"))?;
+    let socket = if multicast.is_empty() {
+        net::bind_udp(resolved)
+    } else {
+        net::bind_udp_shared(resolved)
+    }
+    .with_context(|| format!("listening on {resolved}"))?;
+    for group in multicast {
+        net::join_multicast(&socket, *group)
+            .with_context(|| format!("joining multicast group {group}"))?;
+    }
     eprintln!("{name}: listening on {}", socket.local_addr()?);
     Ok(socket)
 }

@@ -108,7 +108,19 @@ impl FromStr for HostPort {
 /// burst of beats is queued rather than dropped, and an IPv6 wildcard that
 /// accepts IPv4 too.
 pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind(addr, false)
+}
+
+/// Like [`bind_udp`], for a socket that joins multicast groups: several
+/// listeners on one host may share the port, and each gets every beat
+/// sent to the group.
+pub fn bind_udp_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind(addr, true)
+}
+
+fn bind(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(shared)?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         socket.set_only_v6(false)?;
     }
@@ -156,6 +168,15 @@ pub fn recv_within(
         Ok(got) => Ok(Some(got)),
         Err(e) if is_transient(&e) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Joins the multicast `group` on `socket` (on the interface the system
+/// picks), so beats sent to the group reach this listener.
+pub fn join_multicast(socket: &UdpSocket, group: IpAddr) -> io::Result<()> {
+    match group {
+        IpAddr::V4(g) => socket.join_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(g) => socket.join_multicast_v6(&g, 0),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Options {
     pub health: Option<Sampler>,
     /// Print a `sent` line per beat and an `ack` line per ack.
     pub verbose: bool,
+    /// Allow sending to broadcast addresses.
+    pub broadcast: bool,
     /// Ask for acks and judge the path to each target by them.
     pub ack: Option<acks::Config>,
 }
@@ -134,6 +136,9 @@ impl<W: Write> Beater<W> {
     ) -> io::Result<Self> {
         let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
         let (socket, send_to) = net::sending_socket(&addrs)?;
+        // The kernel refuses broadcast without it, which guards against a
+        // typo flooding a subnet.
+        socket.set_broadcast(options.broadcast)?;
         Ok(Beater {
             node,
             boot: wire::new_boot_id(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::{SocketAddr, UdpSocket};
 
-use common::{cmd, send_raw, Running};
+use common::{bin, cmd, send_raw, Netns, Running};
 
 /// Three observers on free loopback ports, each with the other two as peers.
 fn group(extra: &[&[&str]; 3]) -> Vec<(Running, SocketAddr)> {
@@ -163,4 +163,66 @@ fn quorum_flags_are_checked() {
         let out = cmd("hb-listen").args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?} needs --peer");
     }
+}
+
+/// All-to-all push without listing everyone: one beat to a multicast
+/// group reaches every listener that joined it (IPv4 and IPv6), in a
+/// network namespace whose loopback carries multicast.
+#[test]
+fn multicast_beats_reach_every_listener_of_the_group() {
+    let Some(ns) = Netns::new("multicast_beats_reach_every_listener_of_the_group") else {
+        return;
+    };
+    // IPv4 multicast loops back on lo given a route; IPv6 multicast does
+    // not, so it goes over a veth pair (no duplicate address detection,
+    // so its link-local addresses work at once).
+    ns.ip(&["link", "set", "lo", "multicast", "on"]);
+    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
+    let no_dad = ns
+        .command(std::path::Path::new("sysctl"))
+        .args(["-qw", "net.ipv6.conf.default.accept_dad=0"])
+        .status()
+        .unwrap();
+    assert!(no_dad.success());
+    ns.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    ns.ip(&["link", "set", "v0", "up"]);
+    ns.ip(&["link", "set", "v1", "up"]);
+    for (listen, group, to) in [
+        ("0.0.0.0:26722", "239.255.26.22", "239.255.26.22:26722"),
+        ("[::]:26724", "ff15::26:22", "[ff15::26:22]:26724"),
+    ] {
+        let mut listeners: Vec<Running> = (0..2)
+            .map(|_| {
+                let mut c = ns.command(&bin("hb-listen"));
+                c.args(["--listen", listen, "--join", group]);
+                let r = Running::start(c, "hb-listen in netns");
+                r.listening();
+                r
+            })
+            .collect();
+        let mut send = ns.command(&bin("hb-send"));
+        send.args(["--node", "m", "--to", to, "--count", "3", "--every", "50ms"]);
+        assert!(send.status().unwrap().success());
+        for l in &mut listeners {
+            let up = l.expect("up", |v| v["node"] == "m");
+            assert!(up["addr"].is_string(), "{up}");
+        }
+    }
+}
+
+#[test]
+fn join_needs_a_multicast_group_and_broadcast_needs_a_flag() {
+    let out = cmd("hb-listen")
+        .args(["--join", "10.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a multicast group"));
+    // Without --broadcast the kernel refuses (and nothing leaves the host).
+    let out = cmd("hb-send")
+        .args(["--to", "255.255.255.255:9", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
 }

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
-    let socket = cli::listen_on("hb-ack", &args.listen)?;
+    let socket = cli::listen_on("hb-ack", &args.listen, &[])?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

@@ -1,5 +1,6 @@
 //! hb-listen: receive heartbeats and report which nodes are up, suspect or down.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,6 +63,10 @@ struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "listen")]
     from: Option<PathBuf>,
 
+    /// Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group
+    #[arg(long, value_name = "GROUP", conflicts_with = "from", value_parser = parse_multicast)]
+    join: Vec<IpAddr>,
+
     /// Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "from",
           value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
@@ -94,10 +99,24 @@ Examples:
   hb-listen --status-every 10s | jq -c 'select(.type == \"status\") | .up'
   hb-ack | hb-listen --from -                # judge the senders of acked beats
   hb-listen --from recorded.ndjson --replay  # what would the detector have said?
-  hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers";
+  hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers
+  hb-listen --join 239.255.26.22             # beats sent to a multicast group";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::UNIX, run)
+}
+
+/// `--join GROUP`: a multicast address.
+fn parse_multicast(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IP address"))?;
+    if !ip.is_multicast() {
+        return Err(format!(
+            "{ip} is not a multicast group (224.0.0.0/4, ff00::/8)"
+        ));
+    }
+    Ok(ip)
 }
 
 /// The quorum group from --peer, --observer, --quorum and --view-every.
@@ -169,7 +188,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if !args.peer.is_empty() {
                 listener.join_group(membership(&args)?, start);
             }
-            let socket = cli::listen_on("hb-listen", &args.listen)?;
+            let socket = cli::listen_on("hb-listen", &args.listen, &args.join)?;
             listener.run_socket(&socket, &clock, &stop)?;
         }
     }

@@ -48,6 +48,10 @@ struct Args {
     #[arg(long)]
     once: bool,
 
+    /// Allow --to broadcast addresses (255.255.255.255, a subnet's broadcast); multicast groups need nothing
+    #[arg(long)]
+    broadcast: bool,
+
     /// Carry health in each beat: CPU (over the interval), memory, swap, load, uptime
     #[arg(long)]
     health: bool,
@@ -75,6 +79,7 @@ Examples:
   hb-send --node web-1 --to monitor:26722              # beat every second, forever
   hb-send --node db-1 --health --every 5s --to 10.0.0.9 --to 10.0.0.10
   hb-send --node backup-job --once --to monitor        # from cron, after the job
+  hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1";
 
@@ -119,6 +124,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         count,
         health,
         verbose: args.verbose,
+        broadcast: args.broadcast,
         ack: args.ack.then_some(acks::Config {
             misses: args.misses,
             timeout,
