@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --misses --every --expect --expect-file --beats --status-every --from --peer --observer --quorum --view-every --replay --help --version"
+            opts="-h -V --listen --misses --every --expect --expect-file --beats --status-every --from --join --peer --observer --quorum --view-every --replay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,10 @@ _hb__listen() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --join)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

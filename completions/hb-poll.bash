@@ -23,7 +23,7 @@ _hb__poll() {
 
     case "${cmd}" in
         hb__poll)
-            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --misses --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --node --help --version"
+            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --misses --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --via --node --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,6 +106,10 @@ _hb__poll() {
                     return 0
                     ;;
                 --mem-critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --via)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

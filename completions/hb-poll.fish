@@ -14,6 +14,7 @@ complete -c hb-poll -l cpu-warning -d 'WARNING when a reply\'s cpu_pct is outsid
 complete -c hb-poll -l cpu-critical -d 'CRITICAL when a reply\'s cpu_pct is outside RANGE' -r
 complete -c hb-poll -l mem-warning -d 'WARNING when a reply\'s memory in use (percent) is outside RANGE' -r
 complete -c hb-poll -l mem-critical -d 'CRITICAL when a reply\'s memory in use (percent) is outside RANGE' -r
+complete -c hb-poll -l via -d 'An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers' -r
 complete -c hb-poll -l node -d 'Name this poller in probes (default: the host name)' -r
 complete -c hb-poll -s v -l verbose -d 'With --every: also print each round\'s `poll` and `summary` lines'
 complete -c hb-poll -s h -l help -d 'Print help (see more with \'--help\')'

@@ -23,7 +23,7 @@ _hb__send() {
 
     case "${cmd}" in
         hb__send)
-            opts="-v -t -h -V --to --node --every --count --once --health --verbose --ack --misses --timeout --help --version"
+            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

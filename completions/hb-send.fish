@@ -5,6 +5,7 @@ complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could no
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
 complete -c hb-send -l once -d 'Send one beat and exit: --count 1'
+complete -c hb-send -l broadcast -d 'Allow --to broadcast addresses (255.255.255.255, a subnet\'s broadcast); multicast groups need nothing'
 complete -c hb-send -l health -d 'Carry health in each beat: CPU (over the interval), memory, swap, load, uptime'
 complete -c hb-send -s v -l verbose -d 'Print a `sent` event for every beat (and with --ack an `ack` event for every ack)'
 complete -c hb-send -l ack -d 'Ask each target (hb-ack) to acknowledge every beat; print `down` for a target after --misses unacknowledged beats, `up` when acks return'

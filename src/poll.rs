@@ -74,6 +74,8 @@ pub struct Outcome {
     pub attempts: u32,
     pub health: Option<Box<RawValue>>,
     pub error: Option<String>,
+    /// The relay whose probe got the answer, when the direct ones failed.
+    pub via: Option<String>,
 }
 
 impl Outcome {
@@ -102,15 +104,25 @@ pub struct Prober {
     /// Where the socket sends each target's probes (IPv4-mapped on a
     /// dual-stack socket); None for TCP and unresolved targets.
     send_to: Vec<Option<SocketAddr>>,
+    /// hb-ack relays asked to probe a target the direct probes did not
+    /// reach: as named, and where the socket sends to them.
+    relays: Vec<(String, SocketAddr)>,
     datagram: Vec<u8>,
 }
 
+/// A probe awaiting its reply: for which target, since when, through which
+/// relay (None: direct).
+type Outstanding = HashMap<u64, (usize, Instant, Option<usize>)>;
+
 impl Prober {
     /// Resolves the targets (once: a name that does not resolve makes its
-    /// target down with the error, not the whole poll fail).
+    /// target down with the error, not the whole poll fail). `relays`
+    /// (hb-ack addresses, already resolved) are asked to probe the targets
+    /// that do not answer directly.
     pub fn new(
         node: String,
         targets: Vec<Target>,
+        relays: Vec<(String, SocketAddr)>,
         timeout: Duration,
         retries: u32,
     ) -> io::Result<Self> {
@@ -126,12 +138,19 @@ impl Prober {
                 Resolved { target, addr }
             })
             .collect();
-        let probe_addrs: Vec<SocketAddr> = targets
+        let mut addrs: Vec<SocketAddr> = targets
             .iter()
             .filter(|r| matches!(r.target.check, Check::Probe(_)))
             .filter_map(|r| r.addr.clone().ok())
             .collect();
-        let (socket, mapped) = net::sending_socket(&probe_addrs)?;
+        addrs.extend(relays.iter().map(|(_, a)| *a));
+        let (socket, mut mapped) = net::sending_socket(&addrs)?;
+        let relay_to = mapped.split_off(mapped.len() - relays.len());
+        let relays = relays
+            .into_iter()
+            .zip(relay_to)
+            .map(|((name, _), to)| (name, to))
+            .collect();
         let mut mapped = mapped.into_iter();
         let send_to = targets
             .iter()
@@ -147,6 +166,7 @@ impl Prober {
             retries,
             socket,
             send_to,
+            relays,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
     }
@@ -171,6 +191,7 @@ impl Prober {
                 attempts: 0,
                 health: None,
                 error: r.addr.clone().err(),
+                via: None,
             })
             .collect();
         let (timeout, tries) = (self.timeout, self.retries + 1);
@@ -200,85 +221,130 @@ impl Prober {
     }
 
     /// UDP probes in waves: all pending targets, then wait for replies;
-    /// the silent ones again, up to `retries` more times.
+    /// the silent ones again, up to `retries` more times; then, if relays
+    /// are given, each relay is asked to probe the targets still silent.
     fn probe_waves(&mut self, outcomes: &mut [Outcome]) -> io::Result<()> {
         let mut pending: Vec<usize> = (0..outcomes.len())
             .filter(|&i| self.send_to[i].is_some())
             .collect();
-        let mut outstanding: HashMap<u64, (usize, Instant)> = HashMap::new();
+        let mut outstanding = Outstanding::new();
         let mut buf = vec![0u8; 65536];
         for attempt in 1..=self.retries + 1 {
             if pending.is_empty() {
                 break;
             }
             for (sent, &i) in pending.iter().enumerate() {
-                let nonce = getrandom::u64().map_err(io::Error::other)?;
-                let probe = Message::Probe(Probe {
-                    node: self.node.as_str().into(),
-                    nonce,
-                });
-                wire::encode(&probe, &mut self.datagram).map_err(io::Error::other)?;
                 outcomes[i].attempts = attempt;
                 let to = self.send_to[i].expect("pending targets have an address");
-                match self.socket.send_to(&self.datagram, to) {
-                    Ok(_) => {
-                        outstanding.insert(nonce, (i, Instant::now()));
-                    }
-                    Err(e) => outcomes[i].error = Some(format!("send: {e}")),
+                if let Err(e) = self.send_probe(i, None, to, &mut outstanding) {
+                    outcomes[i].error = Some(format!("send: {e}"));
                 }
                 if (sent + 1) % SEND_BATCH == 0 {
                     // Take what has already come back before sending more,
                     // so our own receive buffer never fills up.
                     while let Some((len, _)) = net::try_recv(&self.socket, &mut buf)? {
-                        accept_reply(&buf[..len], &outstanding, outcomes);
+                        self.accept_reply(&buf[..len], &outstanding, outcomes);
                     }
                 }
             }
-            let deadline = Instant::now() + self.timeout;
-            while pending.iter().any(|&i| !outcomes[i].is_up()) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                if let Some((len, _)) = net::recv_within(&self.socket, &mut buf, left)? {
-                    accept_reply(&buf[..len], &outstanding, outcomes);
+            self.await_replies(self.timeout, &pending, &outstanding, outcomes, &mut buf)?;
+            pending.retain(|&i| !outcomes[i].is_up());
+        }
+        if !pending.is_empty() && !self.relays.is_empty() {
+            for &i in &pending {
+                for r in 0..self.relays.len() {
+                    // Best effort: a relay we cannot reach is a failed path.
+                    let _ = self.send_probe(i, Some(r), self.relays[r].1, &mut outstanding);
                 }
             }
+            // Two hops each way.
+            self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes, &mut buf)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
         let timeout = humantime::format_duration(self.timeout);
+        let relays = match self.relays.len() {
+            0 => String::new(),
+            n => format!(", nor through {n} relays"),
+        };
         for &i in &pending {
             let o = &mut outcomes[i];
             if o.error.is_none() {
-                o.error = Some(format!("no reply to {} probes, {timeout} each", o.attempts));
+                o.error = Some(format!(
+                    "no reply to {} probes, {timeout} each{relays}",
+                    o.attempts
+                ));
             }
         }
         Ok(())
     }
-}
 
-/// Records a reply if its nonce is one we sent and its target is not
-/// answered yet; anything else (late duplicates, strangers) is ignored.
-fn accept_reply(
-    datagram: &[u8],
-    outstanding: &HashMap<u64, (usize, Instant)>,
-    outcomes: &mut [Outcome],
-) {
-    let Ok(Message::Reply(reply)) = wire::decode(datagram) else {
-        return;
-    };
-    let Some(&(i, sent)) = outstanding.get(&reply.nonce) else {
-        return;
-    };
-    let o = &mut outcomes[i];
-    if o.is_up() {
-        return;
+    /// Sends one probe for target `i`, directly or (`relay`) as a relay
+    /// request naming the target's address.
+    fn send_probe(
+        &mut self,
+        i: usize,
+        relay: Option<usize>,
+        to: SocketAddr,
+        outstanding: &mut Outstanding,
+    ) -> io::Result<()> {
+        let nonce = getrandom::u64().map_err(io::Error::other)?;
+        let target = match relay {
+            Some(_) => self.targets[i].addr.clone().ok(),
+            None => None,
+        };
+        let probe = Message::Probe(Probe {
+            node: self.node.as_str().into(),
+            nonce,
+            target,
+        });
+        wire::encode(&probe, &mut self.datagram).map_err(io::Error::other)?;
+        self.socket.send_to(&self.datagram, to)?;
+        outstanding.insert(nonce, (i, Instant::now(), relay));
+        Ok(())
     }
-    o.rtt = Some(sent.elapsed());
-    o.node = Some(reply.node.into_owned());
-    o.boot = reply.boot.map(|b| b.into_owned());
-    o.health = reply.health.map(ToOwned::to_owned);
-    o.error = None;
+
+    /// Takes replies for up to `wait`, or until every pending target answered.
+    fn await_replies(
+        &self,
+        wait: Duration,
+        pending: &[usize],
+        outstanding: &Outstanding,
+        outcomes: &mut [Outcome],
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + wait;
+        while pending.iter().any(|&i| !outcomes[i].is_up()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if let Some((len, _)) = net::recv_within(&self.socket, buf, left)? {
+                self.accept_reply(&buf[..len], outstanding, outcomes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a reply if its nonce is one we sent and its target is not
+    /// answered yet; anything else (late duplicates, strangers) is ignored.
+    fn accept_reply(&self, datagram: &[u8], outstanding: &Outstanding, outcomes: &mut [Outcome]) {
+        let Ok(Message::Reply(reply)) = wire::decode(datagram) else {
+            return;
+        };
+        let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
+            return;
+        };
+        let o = &mut outcomes[i];
+        if o.is_up() {
+            return;
+        }
+        o.rtt = Some(sent.elapsed());
+        o.node = Some(reply.node.into_owned());
+        o.boot = reply.boot.map(|b| b.into_owned());
+        o.health = reply.health.map(ToOwned::to_owned);
+        o.error = None;
+        o.via = relay.map(|r| self.relays[r].0.clone());
+    }
 }
 
 fn tcp_connect(
@@ -482,6 +548,8 @@ struct PollLine<'a> {
     boot: Option<&'a str>,
     health: Option<&'a RawValue>,
     error: Option<&'a str>,
+    /// Which path answered: "direct", or the relay; null when down.
+    path: Option<&'a str>,
     state: &'static str,
 }
 
@@ -528,6 +596,7 @@ pub fn emit_round<W: Write>(
                 boot: o.boot.as_deref(),
                 health: o.health.as_deref(),
                 error: o.error.as_deref(),
+                path: o.is_up().then(|| o.via.as_deref().unwrap_or("direct")),
                 state: state.as_str(),
             },
         )?;
@@ -625,6 +694,7 @@ mod tests {
             attempts: 1,
             health: health.map(|h| RawValue::from_string(h.into()).unwrap()),
             error: None,
+            via: None,
         }
     }
 

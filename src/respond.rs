@@ -1,9 +1,12 @@
 //! The responder behind `hb-ack`: answers probes ("are you alive?") with a
-//! reply carrying health, and acknowledges beats that ask for it.
+//! reply carrying health, acknowledges beats that ask for it, and relays
+//! probes for a poller that cannot reach a target itself (SWIM's ping-req).
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::value::to_raw_value;
@@ -11,7 +14,7 @@ use serde_json::value::to_raw_value;
 use crate::health::Background;
 use crate::net;
 use crate::output::{wall_ms, Output};
-use crate::wire::{self, Ack, Message, Reply};
+use crate::wire::{self, Ack, Message, Probe, Reply};
 
 /// What the responder prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,21 @@ struct Received<'a> {
     from: SocketAddr,
 }
 
+/// How long a relayed probe's reply is awaited: longer than any sensible
+/// poll timeout, short enough that abandoned requests do not pile up.
+const RELAY_TTL: Duration = Duration::from_secs(10);
+/// Relayed probes awaiting a reply, at most: a flood of relay requests
+/// cannot grow memory without bound.
+const MAX_RELAYED: usize = 4096;
+
+/// A probe sent on a poller's behalf.
+struct Relayed {
+    requester: SocketAddr,
+    /// The poller's nonce, for the forwarded reply.
+    nonce: u64,
+    expires: Instant,
+}
+
 /// Answers on one socket.
 pub struct Responder<W: Write> {
     socket: UdpSocket,
@@ -43,6 +61,8 @@ pub struct Responder<W: Write> {
     out: Output<W>,
     verbosity: Verbosity,
     datagram: Vec<u8>,
+    /// Relayed probes by the nonce this responder sent them with.
+    relayed: HashMap<u64, Relayed>,
 }
 
 impl<W: Write> Responder<W> {
@@ -62,6 +82,7 @@ impl<W: Write> Responder<W> {
             out,
             verbosity,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            relayed: HashMap::new(),
         }
     }
 
@@ -103,18 +124,10 @@ impl<W: Write> Responder<W> {
                 }
             }
             Message::Probe(probe) => {
-                let health = match self.health.as_ref().and_then(Background::latest) {
-                    Some(h) => Some(to_raw_value(&h).map_err(io::Error::other)?),
-                    None => None,
-                };
-                let reply = Message::Reply(Reply {
-                    node: self.node.as_str().into(),
-                    nonce: probe.nonce,
-                    boot: Some(self.boot.as_str().into()),
-                    ts_ms: Some(wall_ms()),
-                    health: health.as_deref(),
-                });
-                send(&self.socket, &mut self.datagram, &reply, from);
+                match probe.target {
+                    Some(target) => self.relay(probe.nonce, target, from)?,
+                    None => self.answer(probe.nonce, from)?,
+                }
                 if self.verbosity == Verbosity::Verbose {
                     let line = Received {
                         msg: Message::Probe(probe),
@@ -123,8 +136,72 @@ impl<W: Write> Responder<W> {
                     self.out.emit(wall_ms(), &line)?;
                 }
             }
-            Message::Reply(_) | Message::Ack(_) | Message::View(_) => {}
+            Message::Reply(mut reply) => {
+                // The answer to a probe relayed for a poller: pass it on.
+                if let Some(r) = self.relayed.remove(&reply.nonce) {
+                    reply.nonce = r.nonce;
+                    reply.via = Some(self.node.as_str().into());
+                    send(
+                        &self.socket,
+                        &mut self.datagram,
+                        &Message::Reply(reply),
+                        r.requester,
+                    );
+                }
+            }
+            Message::Ack(_) | Message::View(_) => {}
         }
+        Ok(())
+    }
+
+    /// Replies to a probe with this node's name, boot id and health.
+    fn answer(&mut self, nonce: u64, to: SocketAddr) -> io::Result<()> {
+        let health = match self.health.as_ref().and_then(Background::latest) {
+            Some(h) => Some(to_raw_value(&h).map_err(io::Error::other)?),
+            None => None,
+        };
+        let reply = Message::Reply(Reply {
+            node: self.node.as_str().into(),
+            nonce,
+            boot: Some(self.boot.as_str().into()),
+            ts_ms: Some(wall_ms()),
+            health: health.as_deref(),
+            via: None,
+        });
+        send(&self.socket, &mut self.datagram, &reply, to);
+        Ok(())
+    }
+
+    /// Probes `target` for `requester`; its reply is forwarded when it
+    /// comes (nothing is sent if it does not: the poller times out).
+    fn relay(&mut self, nonce: u64, target: SocketAddr, requester: SocketAddr) -> io::Result<()> {
+        let now = Instant::now();
+        self.relayed.retain(|_, r| r.expires > now);
+        if self.relayed.len() >= MAX_RELAYED {
+            return Ok(());
+        }
+        let ours = getrandom::u64().map_err(io::Error::other)?;
+        self.relayed.insert(
+            ours,
+            Relayed {
+                requester,
+                nonce,
+                expires: now + RELAY_TTL,
+            },
+        );
+        let probe = Message::Probe(Probe {
+            node: self.node.as_str().into(),
+            nonce: ours,
+            target: None,
+        });
+        let to = match (self.socket.local_addr()?, target) {
+            // A dual-stack socket reaches IPv4 targets by their mapped form.
+            (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+                SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
+            }
+            _ => target,
+        };
+        send(&self.socket, &mut self.datagram, &probe, to);
         Ok(())
     }
 }

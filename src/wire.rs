@@ -7,6 +7,7 @@
 //! skip bad input instead of failing. See `docs/protocol.md`.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -98,6 +99,10 @@ pub struct Probe<'a> {
     /// Random per probe; the reply echoes it, which is how replies are
     /// matched (not by source address, which NAT and multi-homing change).
     pub nonce: u64,
+    /// Set in a relay request: "probe this address for me" (SWIM's
+    /// ping-req). The relay answers with the target's reply, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<SocketAddr>,
 }
 
 /// The answer to a [`Probe`].
@@ -113,6 +118,9 @@ pub struct Reply<'a> {
     pub ts_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<&'a RawValue>,
+    /// Set when a relay forwards the target's reply: the relay's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Cow<'a, str>>,
 }
 
 /// One observer's opinion of the nodes it watches, shared with its peers
@@ -175,6 +183,9 @@ struct Fields<'a> {
     suspect: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     down: Option<Vec<Cow<'a, str>>>,
+    target: Option<SocketAddr>,
+    #[serde(borrow)]
+    via: Option<Cow<'a, str>>,
 }
 
 /// Decodes one datagram, or says why it is refused.
@@ -216,14 +227,25 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
         "probe" => Ok(Message::Probe(Probe {
             node,
             nonce: fields.nonce.ok_or(Reject::BadField)?,
+            target: fields.target,
         })),
-        "reply" => Ok(Message::Reply(Reply {
-            node,
-            nonce: fields.nonce.ok_or(Reject::BadField)?,
-            boot: fields.boot,
-            ts_ms: fields.ts_ms,
-            health: fields.health,
-        })),
+        "reply" => {
+            if fields
+                .via
+                .as_deref()
+                .is_some_and(|v| check_node(v).is_err())
+            {
+                return Err(Reject::BadField);
+            }
+            Ok(Message::Reply(Reply {
+                node,
+                nonce: fields.nonce.ok_or(Reject::BadField)?,
+                boot: fields.boot,
+                ts_ms: fields.ts_ms,
+                health: fields.health,
+                via: fields.via,
+            }))
+        }
         "ack" => {
             let of = fields.of.ok_or(Reject::BadField)?;
             check_node(&of).map_err(|_| Reject::BadField)?;
@@ -513,13 +535,19 @@ mod tests {
         fn probe_reply_ack_round_trip(node in "[a-z0-9.-]{1,40}", nonce in any::<u64>(), seq in any::<u64>()) {
             let health = RawValue::from_string(r#"{"cpu_pct":1.5}"#.into()).unwrap();
             for msg in [
-                Message::Probe(Probe { node: node.as_str().into(), nonce }),
+                Message::Probe(Probe { node: node.as_str().into(), nonce, target: None }),
+                Message::Probe(Probe {
+                    node: node.as_str().into(),
+                    nonce,
+                    target: Some("[::1]:26723".parse().unwrap()),
+                }),
                 Message::Reply(Reply {
                     node: node.as_str().into(),
                     nonce,
                     boot: Some("b".into()),
                     ts_ms: Some(seq),
                     health: Some(&health),
+                    via: Some("relay-1".into()),
                 }),
                 Message::Ack(Ack { node: "r".into(), of: node.as_str().into(), seq }),
             ] {

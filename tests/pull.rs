@@ -6,7 +6,7 @@ mod common;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use common::{cmd, parse_event, send_raw, Running, PATIENCE};
+use common::{cmd, parse_event, send_raw, Netns, Running, PATIENCE};
 use serde_json::Value;
 
 /// An hb-ack, once its first health reading (which takes a CPU sampling
@@ -456,4 +456,74 @@ fn usage_errors_exit_unknown_with_one_line() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_dead_target_is_down_through_every_path() {
+    let (_relay, relay) = responder("relay");
+    let (_live, live) = responder("live");
+    let dead = free_udp_addr().to_string();
+    let (code, events) = poll_json(&[
+        &live.to_string(),
+        &dead,
+        "--via",
+        &relay.to_string(),
+        "-t",
+        "100ms",
+        "--retries",
+        "0",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(events[0]["path"], "direct");
+    assert!(events[1]["path"].is_null());
+    let error = events[1]["error"].as_str().unwrap();
+    assert!(error.contains("nor through 1 relays"), "{error}");
+}
+
+/// SWIM's indirect probe: the poller's own path to the target drops
+/// everything, a relay's does not: the target is up, through the relay.
+#[test]
+fn relays_answer_when_the_direct_path_fails() {
+    let Some(ns) = Netns::new("relays_answer_when_the_direct_path_fails") else {
+        return;
+    };
+    let start = |port: &str, node: &str| {
+        let mut c = ns.command(&common::bin("hb-ack"));
+        c.args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--node",
+            node,
+            "--quiet",
+        ]);
+        let r = Running::start(c, node);
+        r.listening();
+        r
+    };
+    let _target = start("26723", "target");
+    let _relay = start("26724", "relay");
+    // Only the relay (from its port 26724) may reach the target.
+    ns.nft(
+        "table inet hbtest {\n  chain out {\n    type filter hook output priority 0;\n    udp dport 26723 udp sport != 26724 drop\n  }\n}\n",
+    );
+    let out = ns
+        .command(&common::bin("hb-poll"))
+        .args(["127.0.0.1:26723", "--via", "127.0.0.1:26724", "-t", "200ms"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let poll = parse_event(stdout.lines().next().unwrap());
+    assert_eq!(poll["status"], "up");
+    assert_eq!(poll["node"], "target");
+    assert_eq!(poll["path"], "127.0.0.1:26724");
+    assert_eq!(poll["attempts"], 3, "the direct probes were tried first");
+
+    // Without the relay, the same target is down.
+    let out = ns
+        .command(&common::bin("hb-poll"))
+        .args(["127.0.0.1:26723", "-t", "100ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -8,8 +8,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes};
 use hb::nagios::{Range, State, Thresholds};
+use hb::net::HostPort;
 use hb::output::Output;
 use hb::poll::{self, Limits, Prober, Target};
+use hb::wire::DEFAULT_ACK_PORT;
 
 /// Ask targets "are you alive?" (pull-based monitoring); a Nagios plugin too.
 ///
@@ -18,7 +20,9 @@ use hb::poll::{self, Limits, Prober, Target};
 /// and a `summary`, and exits with the Nagios state: 0 OK, 1 WARNING,
 /// 2 CRITICAL, 3 UNKNOWN. By default any target down is CRITICAL. With
 /// --every it keeps polling and prints transitions (`up`, `suspect`,
-/// `down`, `restart`) as hb-listen does.
+/// `down`, `restart`) as hb-listen does. With --via, a target that does not
+/// answer is probed again through other hb-ack relays (SWIM's indirect
+/// probe): one bad link from the poller is not a down.
 #[derive(Parser, Debug)]
 #[command(name = "hb-poll", version, after_help = EXAMPLES)]
 struct Args {
@@ -92,6 +96,11 @@ struct Args {
     #[arg(long, value_name = "RANGE")]
     mem_critical: Option<Range>,
 
+    /// An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers
+    #[arg(long, value_name = "HOST:PORT",
+          value_parser = |s: &str| HostPort::parse(s, DEFAULT_ACK_PORT))]
+    via: Vec<HostPort>,
+
     /// Name this poller in probes (default: the host name)
     #[arg(long, value_name = "NAME", value_parser = parse_node)]
     node: Option<String>,
@@ -112,7 +121,8 @@ Examples:
   hb-poll -f fleet.txt -w 0 -c 2             # WARNING if 1 or 2 down, CRITICAL above
   hb-poll -H 10.0.0.5 --format nagios --rtt-warning 0.5 --cpu-critical 95
   hb-poll tcp://db-1:5432                    # a TCP connect check
-  hb-poll -f fleet.txt --every 10s           # transitions, like hb-listen";
+  hb-poll -f fleet.txt --every 10s           # transitions, like hb-listen
+  hb-poll web-3 --via web-1 --via web-2      # down only if no path reaches web-3";
 
 fn main() -> ExitCode {
     // Nagios reads any usage or runtime error as UNKNOWN.
@@ -161,9 +171,19 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             critical: args.mem_critical,
         },
     };
+    let relays = args
+        .via
+        .iter()
+        .map(|hp| {
+            let addr = hp
+                .resolve()
+                .with_context(|| format!("resolving --via {hp}"))?;
+            Ok((hp.to_string(), addr))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let node = args.node.unwrap_or_else(cli::host_name);
-    let mut prober =
-        Prober::new(node, targets, args.timeout, args.retries).context("opening a UDP socket")?;
+    let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries)
+        .context("opening a UDP socket")?;
     let mut out = Output::stdout();
 
     if let Some(every) = args.every {
