@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --misses --every --expect --expect-file --beats --status-every --from --join --peer --observer --quorum --view-every --replay --help --version"
+            opts="-h -V --listen --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --every --expect --expect-file --beats --status-every --from --join --peer --observer --quorum --view-every --replay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -33,7 +33,43 @@ _hb__listen() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --detector)
+                    COMPREPLY=($(compgen -W "fixed phi" -- "${cur}"))
+                    return 0
+                    ;;
                 --misses)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-suspect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-std-dev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acceptable-pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --up-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flap-changes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flap-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

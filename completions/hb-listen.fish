@@ -1,5 +1,15 @@
 complete -c hb-listen -l listen -d 'Address to receive heartbeats on (IPv6 too: [::]:26722; port 0 picks a free one)' -r
-complete -c hb-listen -l misses -d 'Declare a node down after N of its own intervals of silence' -r
+complete -c hb-listen -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
+phi\t''"
+complete -c hb-listen -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
+complete -c hb-listen -l phi-threshold -d 'Phi detector: down when phi reaches this' -r
+complete -c hb-listen -l phi-suspect -d 'Phi detector: suspect when phi reaches this' -r
+complete -c hb-listen -l min-std-dev -d 'Phi detector: floor of the inter-arrival standard deviation' -r
+complete -c hb-listen -l acceptable-pause -d 'Phi detector: silence always tolerated on top of the mean interval' -r
+complete -c hb-listen -l phi-window -d 'Phi detector: inter-arrival times remembered per node' -r
+complete -c hb-listen -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
+complete -c hb-listen -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
+complete -c hb-listen -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F

@@ -23,7 +23,7 @@ _hb__poll() {
 
     case "${cmd}" in
         hb__poll)
-            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --misses --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --via --node --help --version"
+            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --via --node --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -61,7 +61,43 @@ _hb__poll() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --detector)
+                    COMPREPLY=($(compgen -W "fixed phi" -- "${cur}"))
+                    return 0
+                    ;;
                 --misses)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-suspect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-std-dev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acceptable-pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phi-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --up-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flap-changes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flap-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

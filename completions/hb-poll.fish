@@ -3,7 +3,17 @@ complete -c hb-poll -s f -l file -d 'Read targets from FILE, one per line (\'#\'
 complete -c hb-poll -s t -l timeout -d 'Wait this long for each attempt\'s reply (seconds, or 500ms, 2s)' -r
 complete -c hb-poll -l retries -d 'Probe a silent target this many more times before it is down' -r
 complete -c hb-poll -l every -d 'Keep polling every DURATION and print transitions' -r
-complete -c hb-poll -l misses -d 'With --every: a target is down after N failed rounds in a row' -r
+complete -c hb-poll -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
+phi\t''"
+complete -c hb-poll -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
+complete -c hb-poll -l phi-threshold -d 'Phi detector: down when phi reaches this' -r
+complete -c hb-poll -l phi-suspect -d 'Phi detector: suspect when phi reaches this' -r
+complete -c hb-poll -l min-std-dev -d 'Phi detector: floor of the inter-arrival standard deviation' -r
+complete -c hb-poll -l acceptable-pause -d 'Phi detector: silence always tolerated on top of the mean interval' -r
+complete -c hb-poll -l phi-window -d 'Phi detector: inter-arrival times remembered per node' -r
+complete -c hb-poll -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
+complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
+complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
 nagios\t''"
 complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r

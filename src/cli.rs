@@ -14,6 +14,112 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
+/// How hb-listen and `hb-poll --every` judge silence: the flags both share.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Failure detector")]
+pub struct DetectorArgs {
+    /// fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector
+    #[arg(long, value_enum, default_value_t = DetectorKind::Fixed)]
+    pub detector: DetectorKind,
+
+    /// Fixed detector: down after N of a node's intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub misses: Option<u32>,
+
+    /// Phi detector: down when phi reaches this
+    #[arg(long, value_name = "PHI", default_value_t = 8.0, value_parser = parse_phi)]
+    pub phi_threshold: f64,
+
+    /// Phi detector: suspect when phi reaches this
+    #[arg(long, value_name = "PHI", default_value_t = 5.0, value_parser = parse_phi)]
+    pub phi_suspect: f64,
+
+    /// Phi detector: floor of the inter-arrival standard deviation
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub min_std_dev: Duration,
+
+    /// Phi detector: silence always tolerated on top of the mean interval
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub acceptable_pause: Duration,
+
+    /// Phi detector: inter-arrival times remembered per node
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub phi_window: u32,
+
+    /// Flap damping: a down node needs N consecutive beats before it is up again
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub up_after: u32,
+
+    /// Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)
+    #[arg(long, value_name = "K", default_value_t = 4)]
+    pub flap_changes: u32,
+
+    /// The window of --flap-changes
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub flap_window: Duration,
+}
+
+/// `--detector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectorKind {
+    Fixed,
+    Phi,
+}
+
+impl DetectorArgs {
+    /// The detector configuration; `default_misses` is the binary's own.
+    pub fn config(
+        &self,
+        default_misses: u32,
+        default_every_ms: crate::clock::Millis,
+        emit_beats: bool,
+    ) -> Result<crate::detector::Config, UsageError> {
+        use crate::clock::duration_ms;
+        use crate::detector::{Config, Flap, Rule};
+        if self.phi_suspect > self.phi_threshold {
+            return Err(UsageError(format!(
+                "--phi-suspect {} is above --phi-threshold {}",
+                self.phi_suspect, self.phi_threshold
+            )));
+        }
+        let rule = match self.detector {
+            DetectorKind::Fixed => Rule::Fixed {
+                misses: self.misses.unwrap_or(default_misses),
+            },
+            DetectorKind::Phi if self.misses.is_some() => {
+                return Err(UsageError("--misses is for --detector fixed".into()))
+            }
+            DetectorKind::Phi => Rule::Phi(crate::phi::PhiConfig {
+                suspect: self.phi_suspect,
+                threshold: self.phi_threshold,
+                min_std_dev_ms: self.min_std_dev.as_secs_f64() * 1000.0,
+                acceptable_pause_ms: self.acceptable_pause.as_secs_f64() * 1000.0,
+                window: self.phi_window as usize,
+            }),
+        };
+        Ok(Config {
+            rule,
+            default_every_ms,
+            emit_beats,
+            up_after: self.up_after,
+            flap: (self.flap_changes > 0).then(|| Flap {
+                changes: self.flap_changes,
+                window_ms: duration_ms(self.flap_window),
+            }),
+        })
+    }
+}
+
+/// A phi level: a positive number.
+fn parse_phi(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err("a phi level is a positive number (1 = 10%, 8 = 1e-8)".into()),
+    }
+}
+
 /// Exit codes of a binary: hb-poll follows the Nagios plugin convention
 /// (3, UNKNOWN, for both), the others the usual Unix one.
 #[derive(Debug, Clone, Copy)]

@@ -13,7 +13,7 @@
 //! verdict O(log n), with no periodic scan of the table.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use serde::Serialize;
@@ -21,18 +21,41 @@ use serde_json::value::RawValue;
 
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
+use crate::phi::{Arrivals, Phi, PhiConfig};
 use crate::wire::Beat;
 
 /// How the detector judges silence.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Intervals of silence before `down`.
-    pub misses: u32,
+    pub rule: Rule,
     /// The interval of a node whose beats do not say theirs, and of an
     /// expected node that has never beaten.
     pub default_every_ms: Millis,
     /// Emit a `beat` event for every beat (`hb-listen --beats`).
     pub emit_beats: bool,
+    /// Consecutive beats a down node needs before it is `up` again (flap
+    /// damping); 1 means the first beat brings it back.
+    pub up_after: u32,
+    /// When to report `flapping`; None never does.
+    pub flap: Option<Flap>,
+}
+
+/// What makes a silence a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// `down` after `misses` of the node's intervals; `suspect` once a beat
+    /// is half an interval late.
+    Fixed { misses: u32 },
+    /// `suspect` and `down` at phi thresholds (see [`crate::phi`]).
+    Phi(PhiConfig),
+}
+
+/// A node is flapping when it changes between up and down more than
+/// `changes` times within `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flap {
+    pub changes: u32,
+    pub window_ms: Millis,
 }
 
 /// Where a node stands.
@@ -69,8 +92,11 @@ pub enum Event {
         node: String,
         addr: Option<SocketAddr>,
         silent_ms: Millis,
+        /// With the phi detector: phi now.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phi: Option<f64>,
     },
-    /// `misses` intervals of silence.
+    /// `misses` intervals of silence (or phi at its threshold).
     Down {
         node: String,
         addr: Option<SocketAddr>,
@@ -79,6 +105,16 @@ pub enum Event {
         /// Receiver wall clock at the last beat; null if never seen.
         #[serde(serialize_with = "serialize_rfc3339_opt")]
         last_seen: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phi: Option<f64>,
+    },
+    /// The node went between up and down more than `changes` times
+    /// within `window_ms`; printed once, again only after it calmed down.
+    Flapping {
+        node: String,
+        addr: Option<SocketAddr>,
+        changes: usize,
+        window_ms: Millis,
     },
     /// The node's boot id changed: it restarted, however quickly.
     Restart {
@@ -120,6 +156,17 @@ struct Node {
     /// The deadline of this node's heap entry, if it has one. A heap entry
     /// with another deadline is stale and skipped.
     armed_at: Option<Millis>,
+    /// Silence after which the node is suspect, then down: fixed by the
+    /// rule, or computed from its arrivals at each beat (phi).
+    suspect_after: Millis,
+    down_after: Millis,
+    /// Inter-arrival times (phi only).
+    arrivals: Option<Box<Arrivals>>,
+    /// Beats counted toward `up_after` while down.
+    recovering: u32,
+    /// When the node last changed between up and down (flap detection).
+    changes: VecDeque<Millis>,
+    flapping: bool,
 }
 
 /// Per-node liveness state and the deadlines that turn silence into verdicts.
@@ -201,26 +248,48 @@ impl Detector {
         }
 
         let silent_ms = node.last_seen.map(|t| now.saturating_sub(t));
-        match node.state {
-            State::Up => {}
-            State::Pending => out.push(Event::Up {
-                node: node.name.clone(),
-                addr,
-                was: None,
-                silent_ms: None,
-                down_ms: None,
-            }),
-            was @ (State::Suspect | State::Down) => out.push(Event::Up {
-                node: node.name.clone(),
-                addr,
-                was: Some(was),
-                silent_ms,
-                down_ms: (was == State::Down).then(|| now.saturating_sub(node.since)),
-            }),
+        // An outage is not a sample of the node's cadence: learning it
+        // would make phi lax for a long while after every failure.
+        if let (Some(arrivals), Some(silent), false) =
+            (&mut node.arrivals, silent_ms, node.state == State::Down)
+        {
+            arrivals.push(silent.min(u64::from(u32::MAX)) as u32);
         }
-        if node.state != State::Up {
+        if node.state == State::Down {
+            node.recovering += 1;
+        }
+        let back = match node.state {
+            State::Up => false,
+            State::Pending => {
+                out.push(Event::Up {
+                    node: node.name.clone(),
+                    addr,
+                    was: None,
+                    silent_ms: None,
+                    down_ms: None,
+                });
+                true
+            }
+            // Flap damping: a down node stays down until enough beats.
+            State::Down if node.recovering < self.cfg.up_after => false,
+            was @ (State::Suspect | State::Down) => {
+                out.push(Event::Up {
+                    node: node.name.clone(),
+                    addr,
+                    was: Some(was),
+                    silent_ms,
+                    down_ms: (was == State::Down).then(|| now.saturating_sub(node.since)),
+                });
+                if was == State::Down {
+                    note_change(node, now, self.cfg.flap, out);
+                }
+                true
+            }
+        };
+        if back {
             node.state = State::Up;
             node.since = now;
+            node.recovering = 0;
         }
 
         if let Some(boot) = beat.boot.as_deref() {
@@ -234,6 +303,7 @@ impl Detector {
             node.seq = Some(node.seq.map_or(seq, |last| last.max(seq)));
         }
         node.every_ms = beat.every_ms.unwrap_or(default_every).max(1);
+        (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
         node.last_seen = Some(now);
         node.last_seen_wall = Some(wall_ms);
@@ -336,24 +406,43 @@ impl Detector {
             last_seen: node.last_seen_wall,
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             health: node.health.as_deref(),
+            phi: match &self.cfg.rule {
+                Rule::Phi(cfg) => {
+                    let silent = now.saturating_sub(node.last_seen.unwrap_or(self.started));
+                    phi_of(cfg, node, silent)
+                }
+                Rule::Fixed { .. } => None,
+            },
         }
     }
 
     fn insert(&mut self, name: &str, state: State) -> usize {
         let idx = self.nodes.len();
+        let every_ms = self.cfg.default_every_ms.max(1);
         self.nodes.push(Node {
             name: name.to_owned(),
             addr: None,
             boot: None,
             seq: None,
-            every_ms: self.cfg.default_every_ms.max(1),
+            every_ms,
             last_seen: None,
             last_seen_wall: None,
             state,
             since: self.started,
             health: None,
             armed_at: None,
+            suspect_after: 0,
+            down_after: 0,
+            arrivals: match &self.cfg.rule {
+                Rule::Phi(cfg) => Some(Box::new(Arrivals::new(cfg.window, every_ms))),
+                Rule::Fixed { .. } => None,
+            },
+            recovering: 0,
+            changes: VecDeque::new(),
+            flapping: false,
         });
+        let node = &mut self.nodes[idx];
+        (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         self.index.insert(name.to_owned(), idx);
         idx
     }
@@ -363,40 +452,55 @@ impl Detector {
     fn deadline(&self, idx: usize) -> Option<Millis> {
         let node = &self.nodes[idx];
         let base = node.last_seen.unwrap_or(self.started);
-        let every = node.every_ms;
-        let down = base.saturating_add(every.saturating_mul(self.cfg.misses.into()));
-        // A beat counts as missed once it is half an interval late: jitter
-        // of a few milliseconds must not make every node flap to suspect.
-        let suspect = base.saturating_add(every).saturating_add(every / 2);
+        let down = base.saturating_add(node.down_after);
+        let suspect = base.saturating_add(node.suspect_after);
         match node.state {
             State::Up if suspect < down => Some(suspect),
             State::Up | State::Suspect | State::Pending => Some(down),
+            // A recovering node whose beats stop again starts over.
+            State::Down if node.recovering > 0 => Some(suspect),
             State::Down => None,
         }
     }
 
     fn fire(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) {
-        let misses = self.cfg.misses;
         let started = self.started;
+        let phi_cfg = match &self.cfg.rule {
+            Rule::Phi(cfg) => Some(cfg),
+            Rule::Fixed { .. } => None,
+        };
         let node = &mut self.nodes[idx];
         let silent_ms = now.saturating_sub(node.last_seen.unwrap_or(started));
-        let down_at = node.every_ms.saturating_mul(misses.into());
-        if node.state == State::Up && silent_ms < down_at {
-            node.state = State::Suspect;
-            out.push(Event::Suspect {
-                node: node.name.clone(),
-                addr: node.addr,
-                silent_ms,
-            });
-        } else {
-            node.state = State::Down;
-            out.push(Event::Down {
-                node: node.name.clone(),
-                addr: node.addr,
-                silent_ms,
-                missed: silent_ms / node.every_ms,
-                last_seen: node.last_seen_wall,
-            });
+        let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
+        match node.state {
+            State::Down => {
+                node.recovering = 0;
+                return;
+            }
+            State::Up if silent_ms < node.down_after => {
+                node.state = State::Suspect;
+                out.push(Event::Suspect {
+                    node: node.name.clone(),
+                    addr: node.addr,
+                    silent_ms,
+                    phi,
+                });
+            }
+            _ => {
+                let was_up = node.state != State::Pending;
+                node.state = State::Down;
+                out.push(Event::Down {
+                    node: node.name.clone(),
+                    addr: node.addr,
+                    silent_ms,
+                    missed: silent_ms / node.every_ms,
+                    last_seen: node.last_seen_wall,
+                    phi,
+                });
+                if was_up {
+                    note_change(node, now, self.cfg.flap, out);
+                }
+            }
         }
         node.since = now;
     }
@@ -418,6 +522,61 @@ impl Detector {
         self.nodes[idx].armed_at = Some(at);
         self.timers.push(Reverse((at, idx)));
     }
+}
+
+/// The silences after which `node` is suspect and down under `rule`.
+fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
+    let every = node.every_ms;
+    match rule {
+        Rule::Fixed { misses } => (
+            // A beat counts as missed once it is half an interval late:
+            // jitter of a few milliseconds must not make nodes flap.
+            every.saturating_add(every / 2),
+            every.saturating_mul((*misses).into()),
+        ),
+        Rule::Phi(cfg) => {
+            let arrivals = node.arrivals.as_deref().expect("phi nodes keep arrivals");
+            let phi = Phi { cfg, arrivals };
+            (phi.silence_for(cfg.suspect), phi.silence_for(cfg.threshold))
+        }
+    }
+}
+
+/// phi after `silent_ms`, rounded to 2 decimals for display.
+fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<f64> {
+    let arrivals = node.arrivals.as_deref()?;
+    let phi = Phi { cfg, arrivals }.at(silent_ms as f64);
+    Some((phi * 100.0).round() / 100.0)
+}
+
+/// Records a change between up and down at `now`; reports `flapping` when
+/// there were too many within the window (once, until it calms down).
+fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<Event>) {
+    let Some(flap) = flap else {
+        return;
+    };
+    node.changes.push_back(now);
+    while node
+        .changes
+        .front()
+        .is_some_and(|&t| now.saturating_sub(t) > flap.window_ms)
+    {
+        node.changes.pop_front();
+    }
+    // Only the last changes + 1 matter: memory stays bounded.
+    while node.changes.len() > flap.changes as usize + 1 {
+        node.changes.pop_front();
+    }
+    let too_many = node.changes.len() > flap.changes as usize;
+    if too_many && !node.flapping {
+        out.push(Event::Flapping {
+            node: node.name.clone(),
+            addr: node.addr,
+            changes: node.changes.len(),
+            window_ms: flap.window_ms,
+        });
+    }
+    node.flapping = too_many;
 }
 
 /// Who is up, suspect, down and pending, and each node's details.
@@ -442,6 +601,9 @@ pub struct NodeView<'a> {
     pub last_seen: Option<u64>,
     pub silent_ms: Millis,
     pub health: Option<&'a RawValue>,
+    /// With the phi detector: phi now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phi: Option<f64>,
 }
 
 #[cfg(test)]
@@ -451,9 +613,11 @@ mod tests {
 
     fn cfg(misses: u32) -> Config {
         Config {
-            misses,
+            rule: Rule::Fixed { misses },
             default_every_ms: 1000,
             emit_beats: false,
+            up_after: 1,
+            flap: None,
         }
     }
 
@@ -514,6 +678,7 @@ mod tests {
                     Event::Down { node, .. } => ("down", node),
                     Event::Restart { node, .. } => ("restart", node),
                     Event::Beat { node, .. } => ("beat", node),
+                    Event::Flapping { node, .. } => ("flapping", node),
                 };
                 self.log.push((self.now, kind, node.clone()));
             }
@@ -712,6 +877,112 @@ mod tests {
             json["nodes"]["b-node"]["last_seen"],
             "1970-01-01T00:00:01.000Z"
         );
+    }
+
+    fn phi_cfg() -> Config {
+        Config {
+            rule: Rule::Phi(PhiConfig::default()),
+            ..cfg(5)
+        }
+    }
+
+    fn sim_with(cfg: Config) -> Sim {
+        Sim {
+            det: Detector::new(cfg, 0),
+            ..Sim::new(1)
+        }
+    }
+
+    #[test]
+    fn phi_declares_down_where_phi_reaches_its_threshold() {
+        let mut sim = sim_with(phi_cfg());
+        for i in 0..20 {
+            sim.beat(i * 1000, beat("a", i + 1, "b", 1000));
+        }
+        sim.advance(60_000);
+        let kinds = sim.kinds();
+        assert_eq!(
+            kinds.iter().map(|k| k.1).collect::<Vec<_>>(),
+            ["up", "suspect", "down"]
+        );
+        // Regular 1 s beats: sd is floored at 100 ms, so phi 8 comes about
+        // 5.6 sd after the mean; phi 5 about 4.2 sd.
+        let (suspect_at, down_at) = (kinds[1].0 - 19_000, kinds[2].0 - 19_000);
+        assert!((1400..1500).contains(&suspect_at), "{suspect_at}");
+        assert!((1500..1700).contains(&down_at), "{down_at}");
+        let Event::Down { phi, .. } = &sim.last[0] else {
+            panic!()
+        };
+        assert!(phi.unwrap() >= 8.0, "{phi:?}");
+    }
+
+    #[test]
+    fn phi_adapts_to_a_jittery_node() {
+        let mut sim = sim_with(phi_cfg());
+        // Intervals alternate 500 and 1500 ms: mean 1 s, sd 500 ms.
+        let (mut t, mut last) = (0, 0);
+        for i in 0..40 {
+            sim.beat(t, beat("jittery", i + 1, "b", 1000));
+            last = t;
+            t += if i % 2 == 0 { 500 } else { 1500 };
+        }
+        sim.advance(last + 60_000);
+        let down = sim.kinds().iter().find(|k| k.1 == "down").unwrap().0 - last;
+        // The same silence that takes a regular node down is normal here.
+        assert!(down > 3000, "{down}");
+        assert!(sim.log.iter().filter(|(_, k, _)| *k == "down").count() == 1);
+    }
+
+    #[test]
+    fn flap_damping_needs_consecutive_beats_to_come_back() {
+        let mut sim = sim_with(Config {
+            up_after: 3,
+            ..cfg(2)
+        });
+        sim.beat(0, beat("a", 1, "b", 100));
+        sim.advance(1000); // down at 200
+        sim.beat(1000, beat("a", 2, "b", 100));
+        sim.beat(1100, beat("a", 3, "b", 100));
+        // A gap of more than 1.5 intervals starts the count over.
+        sim.beat(1400, beat("a", 4, "b", 100));
+        sim.beat(1500, beat("a", 5, "b", 100));
+        sim.beat(1600, beat("a", 6, "b", 100));
+        assert_eq!(
+            sim.kinds(),
+            vec![(0, "up"), (150, "suspect"), (200, "down"), (1600, "up")]
+        );
+        let Event::Up { was, down_ms, .. } = &sim.last[0] else {
+            panic!()
+        };
+        assert_eq!((*was, *down_ms), (Some(State::Down), Some(1400)));
+    }
+
+    #[test]
+    fn flapping_is_reported_once_while_it_lasts() {
+        let mut sim = sim_with(Config {
+            flap: Some(Flap {
+                changes: 3,
+                window_ms: 10_000,
+            }),
+            ..cfg(1)
+        });
+        // Up, down after 100 ms, up again 200 ms later: two changes a cycle.
+        // Changes: down 100, up 300, down 400 (3), up 600 (4 > 3: flapping).
+        for cycle in 0..3u64 {
+            sim.beat(cycle * 300, beat("a", cycle + 1, "b", 100));
+        }
+        let Event::Flapping { changes, .. } = &sim.last[1] else {
+            panic!("{:?}", sim.last)
+        };
+        assert_eq!(*changes, 4);
+        // Still flapping: not reported again.
+        sim.beat(900, beat("a", 4, "b", 100));
+        let flaps: Vec<_> = sim
+            .kinds()
+            .into_iter()
+            .filter(|k| k.1 == "flapping")
+            .collect();
+        assert_eq!(flaps, vec![(600, "flapping")]);
     }
 
     proptest! {

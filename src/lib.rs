@@ -25,6 +25,7 @@ pub mod listen;
 pub mod nagios;
 pub mod net;
 pub mod output;
+pub mod phi;
 pub mod poll;
 pub mod quorum;
 pub mod respond;

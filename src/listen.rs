@@ -352,7 +352,7 @@ impl<W: Write> Listener<W> {
                         continue;
                     }
                     Event::Suspect { .. } => g.dirty = true,
-                    Event::Restart { .. } | Event::Beat { .. } => {}
+                    Event::Restart { .. } | Event::Beat { .. } | Event::Flapping { .. } => {}
                 }
             }
             self.out.emit(wall, &event)?;

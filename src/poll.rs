@@ -622,7 +622,7 @@ pub fn emit_round<W: Write>(
 pub fn watch<W: Write>(
     prober: &mut Prober,
     every: Duration,
-    misses: u32,
+    detector: Config,
     limits: Option<&Limits>,
     out: &mut Output<W>,
     stop: &AtomicBool,
@@ -630,9 +630,9 @@ pub fn watch<W: Write>(
     let every_ms = duration_ms(every);
     let mut detector = Detector::new(
         Config {
-            misses,
             default_every_ms: every_ms,
             emit_beats: false,
+            ..detector
         },
         0,
     );

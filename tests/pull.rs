@@ -527,3 +527,26 @@ fn relays_answer_when_the_direct_path_fails() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_mode_takes_the_phi_detector_too() {
+    let (first, addr) = responder("svc");
+    let mut poll = Running::spawn(
+        "hb-poll",
+        &[
+            &addr.to_string(),
+            "--every",
+            "50ms",
+            "-t",
+            "20ms",
+            "--retries",
+            "0",
+            "--detector",
+            "phi",
+        ],
+    );
+    poll.expect("up", |_| true);
+    drop(first);
+    let down = poll.expect("down", |_| true);
+    assert!(down["phi"].as_f64().unwrap() >= 8.0, "{down}");
+}

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, ExitCodes, UsageError};
+use hb::cli::{self, parse_duration, parse_node, DetectorArgs, ExitCodes, UsageError};
 use hb::clock::{duration_ms, Clock};
-use hb::detector::{Config, Detector};
+use hb::detector::Detector;
 use hb::listen::{self, Listener, Membership};
 use hb::net::HostPort;
 use hb::output::Output;
@@ -34,10 +34,8 @@ struct Args {
           value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
     listen: HostPort,
 
-    /// Declare a node down after N of its own intervals of silence
-    #[arg(long, value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    misses: u32,
+    #[command(flatten)]
+    detector: DetectorArgs,
 
     /// Interval assumed for beats that do not state theirs, and for expected nodes
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -153,14 +151,10 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
     let clock = Clock::new();
-    let mut detector = Detector::new(
-        Config {
-            misses: args.misses,
-            default_every_ms: duration_ms(args.every),
-            emit_beats: args.beats,
-        },
-        clock.now(),
-    );
+    let config = args
+        .detector
+        .config(5, duration_ms(args.every), args.beats)?;
+    let mut detector = Detector::new(config, clock.now());
     for node in &args.expect {
         detector.expect(node);
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes};
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes};
+use hb::clock::duration_ms;
 use hb::nagios::{Range, State, Thresholds};
 use hb::net::HostPort;
 use hb::output::Output;
@@ -51,10 +52,9 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     every: Option<Duration>,
 
-    /// With --every: a target is down after N failed rounds in a row
-    #[arg(long, value_name = "N", default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    misses: u32,
+    /// With --every: how silence (failed rounds) is judged
+    #[command(flatten)]
+    detector: DetectorArgs,
 
     /// With --every: also print each round's `poll` and `summary` lines
     #[arg(short, long, requires = "every")]
@@ -189,14 +189,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(every) = args.every {
         let stop = cli::stop_on_signals().context("installing signal handlers")?;
         let round_lines = args.verbose.then_some(&limits);
-        poll::watch(
-            &mut prober,
-            every,
-            args.misses,
-            round_lines,
-            &mut out,
-            &stop,
-        )?;
+        let detector = args.detector.config(3, duration_ms(every), false)?;
+        poll::watch(&mut prober, every, detector, round_lines, &mut out, &stop)?;
         return Ok(ExitCode::SUCCESS);
     }
 
