@@ -339,9 +339,9 @@ impl<W: Write> Listener<W> {
         self.flush_events(now, wall)
     }
 
-    /// Prints the detector's events; in a group, its `up` and `down` are
-    /// only this observer's vote: they are judged with the peers' votes and
-    /// the group's verdicts printed instead.
+    /// Prints the detector's events; in a group, its `up`, `suspect` and
+    /// `down` are only this observer's vote: they are judged with the
+    /// peers' votes and the group's verdicts printed instead.
     fn flush_events(&mut self, now: Millis, wall: u64) -> io::Result<()> {
         for event in self.events.drain(..) {
             if let Some(g) = &mut self.group {
@@ -351,7 +351,12 @@ impl<W: Write> Listener<W> {
                         g.rejudge.push(node.clone());
                         continue;
                     }
-                    Event::Suspect { .. } => g.dirty = true,
+                    // A local suspicion is a vote, shared in views; printed,
+                    // it would never be closed, as local `up`s are not.
+                    Event::Suspect { .. } => {
+                        g.dirty = true;
+                        continue;
+                    }
                     Event::Restart { .. } | Event::Beat { .. } | Event::Flapping { .. } => {}
                 }
             }

@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{bin, cmd, parse_event, Netns, Running, PATIENCE};
@@ -140,27 +140,16 @@ fn late_acks_prove_life_and_duplicates_are_ignored() {
 /// what hb-ack prints into hb-listen --from -.
 #[test]
 fn hb_ack_piped_into_hb_listen_judges_the_sender() {
-    let dir = std::env::temp_dir().join(format!("hb-ack-pipe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let err = dir.join("ack.err");
-    let script = format!(
-        "{} --listen 127.0.0.1:0 --no-health 2>{} | exec {} --from - --misses 3",
-        bin("hb-ack").display(),
-        err.display(),
-        bin("hb-listen").display()
-    );
-    let mut cmd = Command::new("bash");
-    cmd.args(["-c", &script]);
-    let mut listen = Running::start(cmd, "hb-ack | hb-listen");
-    let deadline = Instant::now() + PATIENCE;
-    let addr = loop {
-        let text = std::fs::read_to_string(&err).unwrap_or_default();
-        if let Some((_, a)) = text.trim().rsplit_once("listening on ") {
-            break a.to_owned();
-        }
-        assert!(Instant::now() < deadline, "hb-ack did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut ack = Command::new(bin("hb-ack"));
+    ack.args(["--listen", "127.0.0.1:0", "--no-health"])
+        .stdin(Stdio::null());
+    let (ack, ack_stdout) = Running::start_raw(ack, "hb-ack");
+    let addr = ack.listening().to_string();
+    let mut listen = Command::new(bin("hb-listen"));
+    listen
+        .args(["--from", "-", "--misses", "3"])
+        .stdin(ack_stdout);
+    let mut listen = Running::start(listen, "hb-listen --from -");
     cmd_send(&addr, "piped", &["--count", "4", "--every", "100ms"]);
     let up = listen.expect("up", |_| true);
     assert_eq!(up["node"], "piped");

@@ -60,20 +60,15 @@ pub struct Running {
 impl Running {
     pub fn spawn(name: &str, args: &[&str]) -> Running {
         let mut cmd = Command::new(bin(name));
-        cmd.args(args);
+        cmd.args(args).stdin(Stdio::null());
         Running::start(cmd, name)
     }
 
-    /// Runs `cmd` (stdout read as events, stderr echoed and kept).
-    pub fn start(mut cmd: Command, label: &str) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {label}: {e}"));
+    /// Runs `cmd` (stdout read as events, stderr echoed and kept; stdin as
+    /// the caller set it).
+    pub fn start(cmd: Command, label: &str) -> Running {
+        let (mut r, stdout) = Running::start_raw(cmd, label);
         let (tx, events) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -82,6 +77,20 @@ impl Running {
                 }
             }
         });
+        r.events = events;
+        r
+    }
+
+    /// Like [`Running::start`], but hands over its stdout unread (to pipe
+    /// into another process).
+    pub fn start_raw(mut cmd: Command, label: &str) -> (Running, std::process::ChildStdout) {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {label}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (_, events) = mpsc::channel();
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().unwrap();
         let label = label.to_owned();
@@ -93,12 +102,13 @@ impl Running {
                 }
             }
         });
-        Running {
+        let r = Running {
             child,
             events,
             stderr,
             seen: Vec::new(),
-        }
+        };
+        (r, stdout)
     }
 
     /// Waits for the "listening on ADDR" line a binding tool prints first.

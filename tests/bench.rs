@@ -1,0 +1,63 @@
+//! Seconds-long smoke runs of the network-namespace benchmark harnesses,
+//! so they keep working; their figures are printed, never asserted on
+//! speed. They need root, ip and nft: without them they skip loudly (and
+//! fail under HB_REQUIRE_NETNS, as in CI).
+
+mod common;
+
+use std::process::Command;
+
+fn run_bench(script: &str, env: &[(&str, &str)]) -> Option<String> {
+    let bin_dir = common::bin("hb-listen").parent().unwrap().to_owned();
+    let out = Command::new("bash")
+        .arg(format!("{}/bench/{script}", env!("CARGO_MANIFEST_DIR")))
+        .env("HB_BIN", bin_dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) {
+        common::skip(script, stderr.lines().last().unwrap_or("exit 2"));
+        return None;
+    }
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+    Some(stdout)
+}
+
+#[test]
+fn quorum_lab_smoke() {
+    let Some(out) = run_bench("quorum-lab", &[("QUICK", "1")]) else {
+        return;
+    };
+    let json = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .expect("a RESULT line");
+    let result: serde_json::Value = serde_json::from_str(json).unwrap();
+    // The point of quorum: no false down from the group, whatever the luck.
+    assert_eq!(result["loss100_group"], 0, "{out}");
+    assert_eq!(result["loss60_group"], 0, "{out}");
+    assert_eq!(result["partition_group_downs"], 0, "{out}");
+    assert!(result["partition_noquorum"].as_u64() >= Some(1), "{out}");
+    assert!(result["loss100_single"].as_u64() >= Some(1), "{out}");
+}
+
+#[test]
+fn detection_quality_smoke() {
+    let Some(out) = run_bench("detection-quality", &[("QUICK", "1"), ("DURATION", "8")]) else {
+        return;
+    };
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("| loss") || l.starts_with("| bursty"))
+        .collect();
+    assert_eq!(rows.len(), 8, "4 scenarios x 2 detectors:\n{out}");
+    for row in rows {
+        // Every crash of the run was detected.
+        let crashes = row.split('|').nth(3).unwrap().trim();
+        let (found, total) = crashes.split_once('/').unwrap();
+        assert_eq!(found, total, "{row}");
+    }
+}
