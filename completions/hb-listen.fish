@@ -10,6 +10,10 @@ complete -c hb-listen -l phi-window -d 'Phi detector: inter-arrival times rememb
 complete -c hb-listen -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
 complete -c hb-listen -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-listen -l flap-window -d 'The window of --flap-changes' -r
+complete -c hb-listen -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
+complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
+complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
 complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
@@ -20,6 +24,7 @@ complete -c hb-listen -l peer -d 'Another observer of a quorum group (its hb-lis
 complete -c hb-listen -l observer -d 'With --peer: this observer\'s name in views and votes (default: the host name)' -r
 complete -c hb-listen -l quorum -d 'With --peer: observers (self included) that must agree on up or down [default: a majority]' -r
 complete -c hb-listen -l view-every -d 'With --peer: send this observer\'s view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable' -r
+complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
 complete -c hb-listen -s h -l help -d 'Print help (see more with \'--help\')'

@@ -3,6 +3,7 @@ complete -c hb-send -l node -d 'Name this node (default: the host name)' -r
 complete -c hb-send -l every -d 'Interval between beats; listeners learn it from the beats' -r
 complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
+complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
 complete -c hb-send -l once -d 'Send one beat and exit: --count 1'
 complete -c hb-send -l broadcast -d 'Allow --to broadcast addresses (255.255.255.255, a subnet\'s broadcast); multicast groups need nothing'

@@ -61,6 +61,54 @@ pub struct DetectorArgs {
     pub flap_window: Duration,
 }
 
+/// `--key-file`: the one flag every tool has for authentication.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Security")]
+pub struct KeyArgs {
+    /// Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)
+    #[arg(long, value_name = "FILE", env = "HB_KEY_FILE", hide_env_values = true)]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl KeyArgs {
+    pub fn codec(&self) -> anyhow::Result<crate::auth::Codec> {
+        let keys = self
+            .key_file
+            .as_deref()
+            .map(crate::auth::Keys::load)
+            .transpose()?;
+        Ok(crate::auth::Codec::new(keys))
+    }
+}
+
+/// What receivers (hb-listen, hb-ack) take from whom, and how much.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Security")]
+pub struct IntakeArgs {
+    /// Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<crate::intake::Cidr>,
+
+    /// Print a `rejected` line for every refused message (at most 10 a second)
+    #[arg(long)]
+    pub log_rejects: bool,
+
+    /// With --key-file: how far a new boot's clock may be from this one's
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub max_skew: Duration,
+
+    /// Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_nodes: u64,
+}
+
+impl IntakeArgs {
+    pub fn intake(&self, codec: crate::auth::Codec) -> crate::intake::Intake {
+        crate::intake::Intake::new(codec, self.allow.clone(), self.log_rejects)
+    }
+}
+
 /// `--detector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DetectorKind {
@@ -75,6 +123,7 @@ impl DetectorArgs {
         default_misses: u32,
         default_every_ms: crate::clock::Millis,
         emit_beats: bool,
+        max_nodes: usize,
     ) -> Result<crate::detector::Config, UsageError> {
         use crate::clock::duration_ms;
         use crate::detector::{Config, Flap, Rule};
@@ -108,6 +157,7 @@ impl DetectorArgs {
                 changes: self.flap_changes,
                 window_ms: duration_ms(self.flap_window),
             }),
+            max_nodes,
         })
     }
 }

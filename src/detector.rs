@@ -19,10 +19,11 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::auth::check_replay;
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
 use crate::phi::{Arrivals, Phi, PhiConfig};
-use crate::wire::Beat;
+use crate::wire::{Beat, Reject};
 
 /// How the detector judges silence.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct Config {
     pub up_after: u32,
     /// When to report `flapping`; None never does.
     pub flap: Option<Flap>,
+    /// Nodes tracked at most: a flood of invented names cannot exhaust
+    /// memory.
+    pub max_nodes: usize,
 }
 
 /// What makes a silence a failure.
@@ -203,13 +207,40 @@ impl Detector {
     }
 
     /// Declares a node that must exist: if it never beats, it is reported
-    /// `down` after `misses` default intervals.
-    pub fn expect(&mut self, name: &str) {
+    /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
+    pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
         if self.index.contains_key(name) {
-            return;
+            return Ok(());
+        }
+        if self.nodes.len() >= self.cfg.max_nodes {
+            return Err(Reject::TooManyNodes);
         }
         let idx = self.insert(name, State::Pending);
         self.arm(idx);
+        Ok(())
+    }
+
+    /// Whether a beat from the network may be observed: replay protection
+    /// (seq must grow within a boot; with `max_skew_ms`, a new boot must be
+    /// recent) and the node limit.
+    pub fn admit(
+        &self,
+        beat: &Beat<'_>,
+        wall_ms: u64,
+        max_skew_ms: Option<u64>,
+    ) -> Result<(), Reject> {
+        let known = self.index.get(beat.node.as_ref()).map(|&i| &self.nodes[i]);
+        if known.is_none() && self.nodes.len() >= self.cfg.max_nodes {
+            return Err(Reject::TooManyNodes);
+        }
+        check_replay(
+            known.map(|n| (n.boot.as_deref(), n.seq)),
+            beat.boot.as_deref(),
+            beat.seq,
+            beat.ts_ms,
+            wall_ms,
+            max_skew_ms,
+        )
     }
 
     /// Records a beat received at `now` (wall clock `wall_ms`) from `addr`.
@@ -618,6 +649,7 @@ mod tests {
             emit_beats: false,
             up_after: 1,
             flap: None,
+            max_nodes: 1000,
         }
     }
 
@@ -786,8 +818,8 @@ mod tests {
     #[test]
     fn expected_node_that_never_beats_is_down_after_n_default_intervals() {
         let mut sim = Sim::new(4);
-        sim.det.expect("ghost");
-        sim.det.expect("ghost");
+        sim.det.expect("ghost").unwrap();
+        sim.det.expect("ghost").unwrap();
         sim.advance(60_000);
         assert_eq!(sim.kinds(), vec![(4000, "down")]);
         let Event::Down {
@@ -803,7 +835,7 @@ mod tests {
     #[test]
     fn expected_node_that_beats_is_simply_up() {
         let mut sim = Sim::new(4);
-        sim.det.expect("web");
+        sim.det.expect("web").unwrap();
         sim.beat(500, beat("web", 1, "b", 1000));
         let Event::Up { was, .. } = &sim.last[0] else {
             panic!()
@@ -865,7 +897,7 @@ mod tests {
         let mut out = Vec::new();
         det.observe(0, 1_000, None, &b, &mut out);
         det.observe(0, 1_000, None, &beat("a-node", 1, "x", 100), &mut out);
-        det.expect("c-node");
+        det.expect("c-node").unwrap();
         det.expire(500, &mut out);
         let json = serde_json::to_value(det.snapshot(500)).unwrap();
         assert_eq!(json["up"], serde_json::json!(["b-node"]));
@@ -983,6 +1015,44 @@ mod tests {
             .filter(|k| k.1 == "flapping")
             .collect();
         assert_eq!(flaps, vec![(600, "flapping")]);
+    }
+
+    #[test]
+    fn admission_checks_replays_and_the_node_limit() {
+        let mut det = Detector::new(
+            Config {
+                max_nodes: 2,
+                ..cfg(5)
+            },
+            0,
+        );
+        let mut out = vec![];
+        det.observe(0, 0, None, &beat("a", 5, "b1", 1000), &mut out);
+        assert_eq!(
+            det.admit(&beat("a", 5, "b1", 1000), 0, None),
+            Err(Reject::Replay)
+        );
+        assert_eq!(
+            det.admit(&beat("a", 4, "b1", 1000), 0, None),
+            Err(Reject::Replay)
+        );
+        assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, None), Ok(()));
+        assert_eq!(
+            det.admit(&beat("a", 1, "b2", 1000), 0, None),
+            Ok(()),
+            "a restart"
+        );
+        det.expect("x").unwrap();
+        assert_eq!(
+            det.admit(&beat("new", 1, "b", 1000), 0, None),
+            Err(Reject::TooManyNodes)
+        );
+        assert_eq!(det.expect("y"), Err(Reject::TooManyNodes));
+        assert_eq!(
+            det.admit(&beat("x", 1, "b", 1000), 0, None),
+            Ok(()),
+            "known nodes still beat"
+        );
     }
 
     proptest! {

@@ -4,8 +4,10 @@
 //! wire these pieces together.
 //!
 //! - [`wire`]: the datagram format (messages, codec).
+//! - [`auth`]: HMAC keys and replay protection.
 //! - [`detector`]: turns beats and time into up/suspect/down verdicts.
 //! - [`health`]: CPU, memory and load readings carried in beats.
+//! - [`intake`]: what receivers check, count and log before a message counts.
 //! - [`output`]: NDJSON events on stdout.
 //! - [`net`]: addresses and UDP sockets.
 //! - [`clock`]: monotonic milliseconds for deadlines.
@@ -17,10 +19,12 @@
 //! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
 
 pub mod acks;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod detector;
 pub mod health;
+pub mod intake;
 pub mod listen;
 pub mod nagios;
 pub mod net;

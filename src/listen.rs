@@ -6,7 +6,6 @@
 //! own `ts_ms`, which makes a recorded trace give in milliseconds exactly
 //! the events the detector would have given live.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,25 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Millis};
 use crate::detector::{Detector, Event, Snapshot, State};
+use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::{wall_ms, Output};
 use crate::quorum::{Group, GroupEvent, Local};
 use crate::wire::{self, Message, Reject, ViewState};
-
-/// What arrived, and what was refused and why.
-#[derive(Debug, Default, Serialize)]
-pub struct Counters {
-    /// Beats accepted.
-    pub received: u64,
-    /// Messages refused, by reason.
-    pub rejected: BTreeMap<&'static str, u64>,
-}
-
-impl Counters {
-    pub fn reject(&mut self, why: Reject) {
-        *self.rejected.entry(why.as_str()).or_default() += 1;
-    }
-}
 
 /// The `status` line: membership for routing decisions, plus counters.
 #[derive(Serialize)]
@@ -61,6 +46,8 @@ struct GroupStatus {
 pub struct Membership {
     pub group: Group,
     pub observer: String,
+    /// This observer's boot id, in its views (replay protection).
+    pub boot: String,
     /// The other observers' listening addresses: views go there, and only
     /// views from there count.
     pub peers: Vec<SocketAddr>,
@@ -94,17 +81,21 @@ pub struct Listener<W: Write> {
     out: Output<W>,
     status_every: Option<Millis>,
     next_status: Option<Millis>,
-    counters: Counters,
+    intake: Intake,
+    /// With a key: how far a new boot's clock may be from ours.
+    max_skew_ms: Option<u64>,
     events: Vec<Event>,
     group: Option<GroupLink>,
 }
 
 impl<W: Write> Listener<W> {
     /// `start` is the detector's start on the clock the listener will be
-    /// driven by.
+    /// driven by. `max_skew_ms` applies when the intake's codec is keyed.
     pub fn new(
         detector: Detector,
         out: Output<W>,
+        intake: Intake,
+        max_skew_ms: u64,
         status_every: Option<Millis>,
         start: Millis,
     ) -> Self {
@@ -113,7 +104,8 @@ impl<W: Write> Listener<W> {
             out,
             status_every,
             next_status: status_every.map(|every| start + every),
-            counters: Counters::default(),
+            max_skew_ms: intake.codec.is_keyed().then_some(max_skew_ms),
+            intake,
             events: Vec::new(),
             group: None,
         }
@@ -147,8 +139,11 @@ impl<W: Write> Listener<W> {
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
             if let Some((len, from)) = net::recv_within(socket, &mut buf, wait)? {
-                let message = wire::decode(&buf[..len]);
-                self.accept(clock.now(), wall_ms(), message, Some(from))?;
+                let now = clock.now();
+                if let Some(message) = self.intake.open(&buf[..len], from, now) {
+                    self.accept(now, wall_ms(), message, Some(from), true)?;
+                }
+                self.flush_rejects(wall_ms())?;
             }
         }
         Ok(())
@@ -173,7 +168,12 @@ impl<W: Write> Listener<W> {
             };
             Some((name, shared))
         });
-        for part in wire::encode_views(&g.m.observer, g.seq, states) {
+        let parts = wire::encode_views(&g.m.observer, &g.m.boot, g.seq, wall_ms(), states);
+        g.seq += parts.len() as u64 - 1;
+        for mut part in parts {
+            if self.intake.codec.seal(&mut part).is_err() {
+                continue; // views are split with room for the MAC
+            }
             for peer in &g.m.peers {
                 // Best effort: a peer that is down is what views detect.
                 let _ = socket.send_to(&part, peer);
@@ -200,7 +200,7 @@ impl<W: Write> Listener<W> {
                 Ok(line) => {
                     if let (Some(message), origin) = parse_line(&line) {
                         let from = origin.and_then(|o| o.from.or(o.addr));
-                        self.accept(clock.now(), wall_ms(), message, from)?;
+                        self.accept_line(clock.now(), wall_ms(), message, from)?;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -249,7 +249,7 @@ impl<W: Write> Listener<W> {
             self.tick(at, at)?;
             now = Some(at);
             if let Some(message) = message {
-                self.accept(at, at, message, origin.from.or(origin.addr))?;
+                self.accept_line(at, at, message, origin.from.or(origin.addr))?;
             }
         }
         Ok(())
@@ -273,7 +273,7 @@ impl<W: Write> Listener<W> {
             self.next_status = Some(due + every * ((now - due) / every + 1));
             let status = Status {
                 members: self.detector.snapshot(now),
-                counters: &self.counters,
+                counters: &self.intake.counters,
                 group: self.group.as_ref().map(|g| GroupStatus {
                     quorum: g.m.group.quorum(),
                     reachable: g.m.group.reachable(now),
@@ -298,7 +298,66 @@ impl<W: Write> Listener<W> {
         .min()
     }
 
+    /// Judges a message. `live`: it came from the network, so replay
+    /// protection and the node limit apply (a recording is trusted).
     fn accept(
+        &mut self,
+        now: Millis,
+        wall: u64,
+        message: Message<'_>,
+        from: Option<SocketAddr>,
+        live: bool,
+    ) -> io::Result<()> {
+        match message {
+            Message::Beat(beat) => {
+                let admitted = match live {
+                    true => self.detector.admit(&beat, wall, self.max_skew_ms),
+                    false => Ok(()),
+                };
+                match admitted {
+                    Ok(()) => {
+                        self.intake.accepted();
+                        // A deadline that passed while this beat was on its
+                        // way is judged first: the silence did reach it.
+                        self.detector.expire(now, &mut self.events);
+                        self.detector
+                            .observe(now, wall, from, &beat, &mut self.events);
+                    }
+                    Err(why) => self.intake.reject(why, from, now),
+                }
+            }
+            Message::View(view) => {
+                let peer = self.group.as_ref().and_then(|g| {
+                    let from = from.map(canonical)?;
+                    g.m.peers.iter().position(|&p| canonical(p) == from)
+                });
+                match (peer, &mut self.group) {
+                    (Some(peer), Some(g)) => {
+                        match g.m.group.on_view(peer, &view, now, wall, self.max_skew_ms) {
+                            Ok(nodes) => {
+                                self.intake.accepted();
+                                g.rejudge.extend(nodes.into_iter().map(str::to_owned));
+                                if g.m.group.check_reachability(now, &mut g.events) {
+                                    g.rejudge
+                                        .extend(self.detector.states().map(|(n, _)| n.to_owned()));
+                                }
+                            }
+                            Err(why) => self.intake.reject(why, from, now),
+                        }
+                    }
+                    _ => self.intake.reject(Reject::UnknownPeer, from, now),
+                }
+            }
+            Message::Probe(_) | Message::Reply(_) | Message::Ack(_) => {
+                self.intake.reject(Reject::UnexpectedType, from, now)
+            }
+        }
+        self.flush_rejects(wall)?;
+        self.flush_events(now, wall)
+    }
+
+    /// A recorded line: a message, or garbage to count.
+    fn accept_line(
         &mut self,
         now: Millis,
         wall: u64,
@@ -306,37 +365,20 @@ impl<W: Write> Listener<W> {
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
         match message {
-            Ok(Message::Beat(beat)) => {
-                self.counters.received += 1;
-                // A deadline that passed while this beat was on its way is
-                // judged first: the silence did reach it.
-                self.detector.expire(now, &mut self.events);
-                self.detector
-                    .observe(now, wall, from, &beat, &mut self.events);
+            Ok(message) => self.accept(now, wall, message, from, false),
+            Err(why) => {
+                self.intake.reject(why, from, now);
+                self.flush_rejects(wall)
             }
-            Ok(Message::View(view)) => {
-                let peer = self.group.as_ref().and_then(|g| {
-                    let from = from.map(canonical)?;
-                    g.m.peers.iter().position(|&p| canonical(p) == from)
-                });
-                match (peer, &mut self.group) {
-                    (Some(peer), Some(g)) => {
-                        let nodes = g.m.group.on_view(peer, &view, now);
-                        g.rejudge.extend(nodes.into_iter().map(str::to_owned));
-                        if g.m.group.check_reachability(now, &mut g.events) {
-                            g.rejudge
-                                .extend(self.detector.states().map(|(n, _)| n.to_owned()));
-                        }
-                    }
-                    _ => self.counters.reject(Reject::UnknownPeer),
-                }
-            }
-            Ok(Message::Probe(_) | Message::Reply(_) | Message::Ack(_)) => {
-                self.counters.reject(Reject::UnexpectedType)
-            }
-            Err(why) => self.counters.reject(why),
         }
-        self.flush_events(now, wall)
+    }
+
+    /// Prints the `rejected` lines `--log-rejects` asked for.
+    fn flush_rejects(&mut self, wall: u64) -> io::Result<()> {
+        for line in self.intake.pending.drain(..) {
+            self.out.emit(wall, &line)?;
+        }
+        Ok(())
     }
 
     /// Prints the detector's events; in a group, its `up`, `suspect` and

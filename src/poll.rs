@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::auth::Codec;
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::detector::{Config, Detector};
 use crate::health::Health;
@@ -107,6 +108,7 @@ pub struct Prober {
     /// hb-ack relays asked to probe a target the direct probes did not
     /// reach: as named, and where the socket sends to them.
     relays: Vec<(String, SocketAddr)>,
+    codec: Codec,
     datagram: Vec<u8>,
 }
 
@@ -125,6 +127,7 @@ impl Prober {
         relays: Vec<(String, SocketAddr)>,
         timeout: Duration,
         retries: u32,
+        codec: Codec,
     ) -> io::Result<Self> {
         let targets: Vec<Resolved> = targets
             .into_iter()
@@ -167,6 +170,7 @@ impl Prober {
             socket,
             send_to,
             relays,
+            codec,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
     }
@@ -297,7 +301,9 @@ impl Prober {
             nonce,
             target,
         });
-        wire::encode(&probe, &mut self.datagram).map_err(io::Error::other)?;
+        self.codec
+            .encode_request(&probe, &mut self.datagram)
+            .map_err(io::Error::other)?;
         self.socket.send_to(&self.datagram, to)?;
         outstanding.insert(nonce, (i, Instant::now(), relay));
         Ok(())
@@ -328,7 +334,7 @@ impl Prober {
     /// Records a reply if its nonce is one we sent and its target is not
     /// answered yet; anything else (late duplicates, strangers) is ignored.
     fn accept_reply(&self, datagram: &[u8], outstanding: &Outstanding, outcomes: &mut [Outcome]) {
-        let Ok(Message::Reply(reply)) = wire::decode(datagram) else {
+        let Ok(Message::Reply(reply)) = self.codec.decode(datagram) else {
             return;
         };
         let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
@@ -628,17 +634,20 @@ pub fn watch<W: Write>(
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let every_ms = duration_ms(every);
+    let names: Vec<String> = prober.targets().map(|t| t.name.clone()).collect();
     let mut detector = Detector::new(
         Config {
             default_every_ms: every_ms,
             emit_beats: false,
+            max_nodes: names.len(),
             ..detector
         },
         0,
     );
-    let names: Vec<String> = prober.targets().map(|t| t.name.clone()).collect();
     for name in &names {
-        detector.expect(name);
+        detector
+            .expect(name)
+            .expect("the node limit is the number of targets");
     }
     let clock = Clock::new();
     let mut events = Vec::new();

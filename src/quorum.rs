@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use crate::auth::check_replay;
 use crate::clock::Millis;
 use crate::detector::State;
-use crate::wire::{View, ViewState};
+use crate::wire::{Reject, View, ViewState};
 
 /// The group as this observer sees it.
 #[derive(Debug, Clone)]
@@ -71,6 +72,9 @@ pub struct Local {
 #[derive(Debug, Default)]
 struct Peer {
     name: Option<String>,
+    /// The last accepted view's boot and seq (replay protection).
+    boot: Option<String>,
+    seq: Option<u64>,
     last_view: Option<Millis>,
     /// Each node's state in this peer's views, and when it was heard.
     votes: HashMap<String, (ViewState, Millis)>,
@@ -103,12 +107,30 @@ impl Group {
         }
     }
 
-    /// A view (or one part of a view) from peer `peer` (by index).
-    /// Returns the nodes whose votes it carried, to be re-judged.
-    pub fn on_view<'v>(&mut self, peer: usize, view: &'v View<'_>, now: Millis) -> Vec<&'v str> {
+    /// A view (or one part of a view) from peer `peer` (by index), at
+    /// `now` (wall clock `wall_ms`). Returns the nodes whose votes it
+    /// carried, to be re-judged; refuses a replayed view.
+    pub fn on_view<'v>(
+        &mut self,
+        peer: usize,
+        view: &'v View<'_>,
+        now: Millis,
+        wall_ms: u64,
+        max_skew_ms: Option<u64>,
+    ) -> Result<Vec<&'v str>, Reject> {
         let Some(p) = self.peers.get_mut(peer) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        check_replay(
+            Some((p.boot.as_deref(), p.seq)),
+            view.boot.as_deref(),
+            Some(view.seq),
+            view.ts_ms,
+            wall_ms,
+            max_skew_ms,
+        )?;
+        p.boot = view.boot.as_deref().map(str::to_owned);
+        p.seq = Some(view.seq);
         if p.name.as_deref() != Some(view.node.as_ref()) {
             p.name = Some(view.node.to_string());
         }
@@ -124,7 +146,7 @@ impl Group {
                 nodes.push(name.as_ref());
             }
         }
-        nodes
+        Ok(nodes)
     }
 
     /// Re-checks which peers are reachable at `now`; reports a loss or a
@@ -270,6 +292,8 @@ mod tests {
         View {
             node: name.into(),
             seq: 1,
+            boot: None,
+            ts_ms: None,
             up: up.iter().map(|&n| n.into()).collect(),
             suspect: Vec::new(),
             down: down.iter().map(|&n| n.into()).collect(),
@@ -313,8 +337,10 @@ mod tests {
     fn one_observer_alone_cannot_declare_down() {
         let mut g = group(2);
         let mut out = vec![];
-        g.on_view(0, &view("p1", &["web"], &[]), 0);
-        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        g.on_view(0, &view("p1", &["web"], &[]), 0, 0, None)
+            .unwrap();
+        g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+            .unwrap();
         assert!(g.check_reachability(0, &mut out));
         g.judge("web", local(State::Up), 0, &mut out);
         assert_eq!(kinds(&out), ["quorum", "up"]);
@@ -323,7 +349,8 @@ mod tests {
         g.judge("web", local(State::Down), 10, &mut out);
         assert!(out.is_empty(), "{out:?}");
         // A second observer agrees: now it is down, with the votes.
-        g.on_view(0, &view("p1", &[], &["web"]), 20);
+        g.on_view(0, &view("p1", &[], &["web"]), 20, 0, None)
+            .unwrap();
         g.judge("web", local(State::Down), 20, &mut out);
         assert_eq!(kinds(&out), ["down"]);
         let GroupEvent::Down { votes, quorum, .. } = &out[0] else {
@@ -339,8 +366,10 @@ mod tests {
     fn a_silent_peer_is_unknown_not_a_vote_and_quorum_is_held() {
         let mut g = group(2);
         let mut out = vec![];
-        g.on_view(0, &view("p1", &[], &["web"]), 0);
-        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        g.on_view(0, &view("p1", &[], &["web"]), 0, 0, None)
+            .unwrap();
+        g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+            .unwrap();
         g.check_reachability(0, &mut out);
         out.clear();
         // Both peers go silent; I alone see web down.
@@ -354,7 +383,8 @@ mod tests {
         g.judge("web", local(State::Down), 301, &mut out);
         assert!(out.is_empty(), "held without quorum: {out:?}");
         // One peer is back and agrees.
-        g.on_view(0, &view("p1", &[], &["web"]), 400);
+        g.on_view(0, &view("p1", &[], &["web"]), 400, 0, None)
+            .unwrap();
         assert!(g.check_reachability(400, &mut out));
         g.judge("web", local(State::Down), 400, &mut out);
         assert_eq!(kinds(&out), ["quorum", "down"]);
@@ -364,12 +394,13 @@ mod tests {
     fn stale_votes_do_not_count() {
         let mut g = group(2);
         let mut out = vec![];
-        g.on_view(0, &view("p1", &[], &["web"]), 0);
-        g.on_view(1, &view("p2", &[], &[]), 0);
+        g.on_view(0, &view("p1", &[], &["web"]), 0, 0, None)
+            .unwrap();
+        g.on_view(1, &view("p2", &[], &[]), 0, 0, None).unwrap();
         g.check_reachability(0, &mut out);
         // p1 keeps sending views, but web left them long ago.
-        g.on_view(0, &view("p1", &[], &[]), 350);
-        g.on_view(1, &view("p2", &[], &[]), 350);
+        g.on_view(0, &view("p1", &[], &[]), 350, 0, None).unwrap();
+        g.on_view(1, &view("p2", &[], &[]), 350, 0, None).unwrap();
         g.judge("web", local(State::Down), 350, &mut out);
         assert_eq!(kinds(&out), ["quorum"], "{out:?}");
     }
@@ -380,8 +411,9 @@ mod tests {
         let mut out = vec![];
         let mut v = view("p1", &[], &[]);
         v.suspect.push("web".into());
-        g.on_view(0, &v, 0);
-        g.on_view(1, &view("p2", &["web"], &[]), 0);
+        g.on_view(0, &v, 0, 0, None).unwrap();
+        g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+            .unwrap();
         g.check_reachability(0, &mut out);
         out.clear();
         g.judge("web", local(State::Pending), 0, &mut out);

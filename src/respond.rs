@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::to_raw_value;
 
+use crate::auth::check_replay;
+use crate::clock::{Clock, Millis};
 use crate::health::Background;
+use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::{wall_ms, Output};
-use crate::wire::{self, Ack, Message, Probe, Reply};
+use crate::wire::{self, Ack, Beat, Message, Probe, Reject, Reply};
 
 /// What the responder prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,15 @@ struct Received<'a> {
     from: SocketAddr,
 }
 
+/// The `status` line of hb-ack: what it received and refused.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "status")]
+struct Status<'a> {
+    #[serde(flatten)]
+    counters: &'a Counters,
+    relaying: usize,
+}
+
 /// How long a relayed probe's reply is awaited: longer than any sensible
 /// poll timeout, short enough that abandoned requests do not pile up.
 const RELAY_TTL: Duration = Duration::from_secs(10);
@@ -49,7 +61,21 @@ struct Relayed {
     requester: SocketAddr,
     /// The poller's nonce, for the forwarded reply.
     nonce: u64,
+    /// The request's size: the forwarded reply may not exceed it unsigned.
+    asked_len: usize,
     expires: Instant,
+}
+
+/// How a responder treats what it receives.
+pub struct Options {
+    pub verbosity: Verbosity,
+    /// Replies carry its latest reading; None leaves health out.
+    pub health: Option<Background>,
+    /// With a key: how far a new boot's clock may be from ours.
+    pub max_skew_ms: u64,
+    /// Senders whose last beat is remembered (replay protection), at most.
+    pub max_nodes: usize,
+    pub status_every: Option<Millis>,
 }
 
 /// Answers on one socket.
@@ -57,30 +83,32 @@ pub struct Responder<W: Write> {
     socket: UdpSocket,
     node: String,
     boot: String,
-    health: Option<Background>,
     out: Output<W>,
-    verbosity: Verbosity,
+    intake: Intake,
+    opts: Options,
+    /// Each sender's last accepted boot and seq.
+    seen: HashMap<String, (Option<String>, Option<u64>)>,
     datagram: Vec<u8>,
     /// Relayed probes by the nonce this responder sent them with.
     relayed: HashMap<u64, Relayed>,
 }
 
 impl<W: Write> Responder<W> {
-    /// `health`: replies carry its latest reading; None leaves health out.
     pub fn new(
         socket: UdpSocket,
         node: String,
-        health: Option<Background>,
         out: Output<W>,
-        verbosity: Verbosity,
+        intake: Intake,
+        opts: Options,
     ) -> Self {
         Responder {
             socket,
             node,
             boot: wire::new_boot_id(),
-            health,
             out,
-            verbosity,
+            intake,
+            opts,
+            seen: HashMap::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
         }
@@ -88,33 +116,59 @@ impl<W: Write> Responder<W> {
 
     /// Answers until `stop` is set or output fails.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        let clock = Clock::new();
         let mut buf = vec![0u8; 65536];
+        let mut next_status = self.opts.status_every;
         while !stop.load(Ordering::Relaxed) {
-            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, net::STOP_CHECK)? {
-                self.handle(&buf[..len], from)?;
+            let now = clock.now();
+            if let Some(due) = next_status.filter(|&due| due <= now) {
+                let every = self.opts.status_every.unwrap_or(1);
+                next_status = Some(due + every * ((now - due) / every + 1));
+                let status = Status {
+                    counters: &self.intake.counters,
+                    relaying: self.relayed.len(),
+                };
+                self.out.emit(wall_ms(), &status)?;
+            }
+            let wait = next_status.map_or(net::STOP_CHECK, |at| clock.until(at));
+            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, wait)? {
+                self.handle(&buf[..len], from, clock.now())?;
+                for line in self.intake.pending.drain(..) {
+                    self.out.emit(wall_ms(), &line)?;
+                }
             }
         }
         Ok(())
     }
 
-    fn handle(&mut self, datagram: &[u8], from: SocketAddr) -> io::Result<()> {
-        let msg = match wire::decode(datagram) {
-            Ok(msg) => msg,
-            // Not counted yet: hb-ack has no status output (see the
-            // hostile-input issue); bad input is skipped, never fatal.
-            Err(_) => return Ok(()),
+    fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
+        let Some(msg) = self.intake.open(datagram, from, now) else {
+            return Ok(());
         };
         match msg {
             Message::Beat(mut beat) => {
+                if let Err(why) = self.admit(&beat) {
+                    self.intake.reject(why, Some(from), now);
+                    return Ok(());
+                }
+                self.intake.accepted();
                 if let (true, Some(seq)) = (beat.ack, beat.seq) {
                     let ack = Message::Ack(Ack {
                         node: self.node.as_str().into(),
                         of: beat.node.clone(),
                         seq,
                     });
-                    send(&self.socket, &mut self.datagram, &ack, from);
+                    send(
+                        &self.socket,
+                        &mut self.intake,
+                        &mut self.datagram,
+                        &ack,
+                        from,
+                        datagram.len(),
+                        now,
+                    );
                 }
-                if self.verbosity != Verbosity::Quiet {
+                if self.opts.verbosity != Verbosity::Quiet {
                     beat.ts_ms = None;
                     let line = Received {
                         msg: Message::Beat(beat),
@@ -124,11 +178,12 @@ impl<W: Write> Responder<W> {
                 }
             }
             Message::Probe(probe) => {
+                self.intake.accepted();
                 match probe.target {
-                    Some(target) => self.relay(probe.nonce, target, from)?,
-                    None => self.answer(probe.nonce, from)?,
+                    Some(target) => self.relay(probe.nonce, target, from, datagram.len())?,
+                    None => self.answer(probe.nonce, from, datagram.len(), now)?,
                 }
-                if self.verbosity == Verbosity::Verbose {
+                if self.opts.verbosity == Verbosity::Verbose {
                     let line = Received {
                         msg: Message::Probe(probe),
                         from,
@@ -138,43 +193,126 @@ impl<W: Write> Responder<W> {
             }
             Message::Reply(mut reply) => {
                 // The answer to a probe relayed for a poller: pass it on.
-                if let Some(r) = self.relayed.remove(&reply.nonce) {
-                    reply.nonce = r.nonce;
-                    reply.via = Some(self.node.as_str().into());
-                    send(
-                        &self.socket,
-                        &mut self.datagram,
-                        &Message::Reply(reply),
-                        r.requester,
-                    );
+                match self.relayed.remove(&reply.nonce) {
+                    Some(r) => {
+                        self.intake.accepted();
+                        reply.nonce = r.nonce;
+                        reply.via = Some(self.node.as_str().into());
+                        let limit = r.asked_len;
+                        if !send(
+                            &self.socket,
+                            &mut self.intake,
+                            &mut self.datagram,
+                            &Message::Reply(reply.clone()),
+                            r.requester,
+                            limit,
+                            now,
+                        ) {
+                            reply.health = None;
+                            send(
+                                &self.socket,
+                                &mut self.intake,
+                                &mut self.datagram,
+                                &Message::Reply(reply),
+                                r.requester,
+                                limit,
+                                now,
+                            );
+                        }
+                    }
+                    None => self.intake.reject(Reject::UnexpectedType, Some(from), now),
                 }
             }
-            Message::Ack(_) | Message::View(_) => {}
+            Message::Ack(_) | Message::View(_) => {
+                self.intake.reject(Reject::UnexpectedType, Some(from), now)
+            }
         }
         Ok(())
     }
 
-    /// Replies to a probe with this node's name, boot id and health.
-    fn answer(&mut self, nonce: u64, to: SocketAddr) -> io::Result<()> {
-        let health = match self.health.as_ref().and_then(Background::latest) {
+    /// Replay protection for beats, with a bounded memory of senders.
+    fn admit(&mut self, beat: &Beat<'_>) -> Result<(), Reject> {
+        let known = self.seen.get(beat.node.as_ref());
+        if known.is_none() && self.seen.len() >= self.opts.max_nodes {
+            return Err(Reject::TooManyNodes);
+        }
+        let skew = self
+            .intake
+            .codec
+            .is_keyed()
+            .then_some(self.opts.max_skew_ms);
+        check_replay(
+            known.map(|(boot, seq)| (boot.as_deref(), *seq)),
+            beat.boot.as_deref(),
+            beat.seq,
+            beat.ts_ms,
+            wall_ms(),
+            skew,
+        )?;
+        let entry = self.seen.entry(beat.node.to_string()).or_default();
+        if beat.boot.is_some() {
+            entry.0 = beat.boot.as_deref().map(str::to_owned);
+            entry.1 = None;
+        }
+        if beat.seq.is_some() {
+            entry.1 = beat.seq;
+        }
+        Ok(())
+    }
+
+    /// Replies to a probe with this node's name, boot id and health (or,
+    /// unsigned and too large for the probe that asked, without health).
+    fn answer(
+        &mut self,
+        nonce: u64,
+        to: SocketAddr,
+        asked_len: usize,
+        now: Millis,
+    ) -> io::Result<()> {
+        let health = match self.opts.health.as_ref().and_then(Background::latest) {
             Some(h) => Some(to_raw_value(&h).map_err(io::Error::other)?),
             None => None,
         };
-        let reply = Message::Reply(Reply {
+        let mut reply = Reply {
             node: self.node.as_str().into(),
             nonce,
             boot: Some(self.boot.as_str().into()),
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
             via: None,
-        });
-        send(&self.socket, &mut self.datagram, &reply, to);
+        };
+        if !send(
+            &self.socket,
+            &mut self.intake,
+            &mut self.datagram,
+            &Message::Reply(reply.clone()),
+            to,
+            asked_len,
+            now,
+        ) {
+            reply.health = None;
+            send(
+                &self.socket,
+                &mut self.intake,
+                &mut self.datagram,
+                &Message::Reply(reply),
+                to,
+                asked_len,
+                now,
+            );
+        }
         Ok(())
     }
 
     /// Probes `target` for `requester`; its reply is forwarded when it
     /// comes (nothing is sent if it does not: the poller times out).
-    fn relay(&mut self, nonce: u64, target: SocketAddr, requester: SocketAddr) -> io::Result<()> {
+    fn relay(
+        &mut self,
+        nonce: u64,
+        target: SocketAddr,
+        requester: SocketAddr,
+        asked_len: usize,
+    ) -> io::Result<()> {
         let now = Instant::now();
         self.relayed.retain(|_, r| r.expires > now);
         if self.relayed.len() >= MAX_RELAYED {
@@ -186,6 +324,7 @@ impl<W: Write> Responder<W> {
             Relayed {
                 requester,
                 nonce,
+                asked_len,
                 expires: now + RELAY_TTL,
             },
         );
@@ -201,14 +340,39 @@ impl<W: Write> Responder<W> {
             }
             _ => target,
         };
-        send(&self.socket, &mut self.datagram, &probe, to);
+        if self
+            .intake
+            .codec
+            .encode_request(&probe, &mut self.datagram)
+            .is_ok()
+        {
+            // Best effort: a target that is gone is what the poller learns.
+            let _ = self.socket.send_to(&self.datagram, to);
+        }
         Ok(())
     }
 }
 
-/// Best effort: a peer that went away must not stop the responder.
-fn send(socket: &UdpSocket, datagram: &mut Vec<u8>, msg: &Message<'_>, to: SocketAddr) {
-    if wire::encode(msg, datagram).is_ok() {
-        let _ = socket.send_to(datagram, to);
+/// Sends `msg` to `to`, best effort (a peer that went away must not stop
+/// the responder). Unsigned, an answer larger than the `asked_len` bytes
+/// that asked for it is not sent (false): hb-ack is no amplifier for a
+/// spoofed source address.
+fn send(
+    socket: &UdpSocket,
+    intake: &mut Intake,
+    datagram: &mut Vec<u8>,
+    msg: &Message<'_>,
+    to: SocketAddr,
+    asked_len: usize,
+    now: Millis,
+) -> bool {
+    if intake.codec.encode(msg, datagram).is_err() {
+        return false;
     }
+    if !intake.codec.is_keyed() && datagram.len() > asked_len {
+        intake.reject(Reject::Amplification, Some(to), now);
+        return false;
+    }
+    let _ = socket.send_to(datagram, to);
+    true
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
 use crate::acks::{self, Observation, Tracker};
+use crate::auth::Codec;
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::health::Sampler;
 use crate::net;
@@ -44,6 +45,8 @@ pub struct Options {
     pub verbose: bool,
     /// Allow sending to broadcast addresses.
     pub broadcast: bool,
+    /// Signs beats, verifies acks.
+    pub codec: Codec,
     /// Ask for acks and judge the path to each target by them.
     pub ack: Option<acks::Config>,
 }
@@ -121,6 +124,7 @@ pub struct Beater<W: Write> {
     out: Output<W>,
     verbose: bool,
     acks: Option<Tracker>,
+    codec: Codec,
     /// The receivers' names, as their acks say.
     receivers: Vec<Option<String>>,
     observations: Vec<Observation>,
@@ -153,6 +157,7 @@ impl<W: Write> Beater<W> {
             health: options.health,
             out,
             verbose: options.verbose,
+            codec: options.codec,
             observations: Vec::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
@@ -217,7 +222,9 @@ impl<W: Write> Beater<W> {
             health: health.as_deref(),
             ack: self.acks.is_some(),
         };
-        wire::encode(&Message::Beat(beat), &mut self.datagram).map_err(io::Error::other)?;
+        self.codec
+            .encode(&Message::Beat(beat), &mut self.datagram)
+            .map_err(io::Error::other)?;
 
         let mut sent_to = Vec::new();
         let mut failed = Vec::new();
@@ -269,7 +276,7 @@ impl<W: Write> Beater<W> {
         let Some(acks) = &mut self.acks else {
             return;
         };
-        let Ok(Message::Ack(ack)) = wire::decode(datagram) else {
+        let Ok(Message::Ack(ack)) = self.codec.decode(datagram) else {
             return;
         };
         if ack.of != self.node {

@@ -44,6 +44,18 @@ pub enum Reject {
     BadNode,
     /// A quorum view from an address that is not one of our `--peer`s.
     UnknownPeer,
+    /// With a key: no MAC, or a MAC no key verifies.
+    BadMac,
+    /// An old or repeated message (seq not increasing within a boot), or,
+    /// with a key, a new boot whose clock is too far from ours.
+    Replay,
+    /// From an address outside `--allow`.
+    NotAllowed,
+    /// A new node when `--max-nodes` are tracked already.
+    TooManyNodes,
+    /// Without a key, a reply would be larger than the probe that asked
+    /// for it: no reply, so hb-ack is no amplifier.
+    Amplification,
 }
 
 impl Reject {
@@ -56,6 +68,11 @@ impl Reject {
             Reject::UnexpectedType => "unexpected-type",
             Reject::BadNode => "bad-node",
             Reject::UnknownPeer => "unknown-peer",
+            Reject::BadMac => "bad-mac",
+            Reject::Replay => "replay",
+            Reject::NotAllowed => "not-allowed",
+            Reject::TooManyNodes => "too-many-nodes",
+            Reject::Amplification => "amplification",
         }
     }
 }
@@ -130,8 +147,14 @@ pub struct Reply<'a> {
 pub struct View<'a> {
     /// The observer.
     pub node: Cow<'a, str>,
-    /// +1 per view round of this observer.
+    /// +1 per view datagram of this observer's boot.
     pub seq: u64,
+    /// The observer's boot id and wall clock: with `seq`, what replay
+    /// protection checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<u64>,
     pub up: Vec<Cow<'a, str>>,
     pub suspect: Vec<Cow<'a, str>>,
     pub down: Vec<Cow<'a, str>>,
@@ -266,6 +289,8 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             Ok(Message::View(View {
                 node,
                 seq: fields.seq.ok_or(Reject::BadField)?,
+                boot: fields.boot,
+                ts_ms: fields.ts_ms,
                 up: names(fields.up)?,
                 suspect: names(fields.suspect)?,
                 down: names(fields.down)?,
@@ -277,25 +302,35 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
 
 /// Encodes `observer`'s view of `nodes` (name and state, as
 /// `"up"`/`"suspect"`/`"down"` lists) into as many datagrams as it takes to
-/// keep each within [`MAX_DATAGRAM`].
+/// keep each within [`MAX_DATAGRAM`] (with room for a MAC), numbered from
+/// `first_seq`.
 pub fn encode_views<'n>(
     observer: &'n str,
-    seq: u64,
+    boot: &'n str,
+    first_seq: u64,
+    ts_ms: u64,
     nodes: impl IntoIterator<Item = (&'n str, ViewState)>,
 ) -> Vec<Vec<u8>> {
-    // Room for the envelope: type, observer name (escaped), seq, list keys.
-    let envelope = 80 + 2 * observer.len();
-    let empty = || View {
-        node: Cow::Borrowed(observer),
-        seq,
-        up: Vec::new(),
-        suspect: Vec::new(),
-        down: Vec::new(),
+    // Room for the envelope: type, observer name (escaped), seq, boot,
+    // list keys, and a MAC should the views be signed.
+    let envelope = 200 + 2 * observer.len();
+    let mut seq = first_seq;
+    let mut empty = || {
+        seq += 1;
+        View {
+            node: Cow::Borrowed(observer),
+            seq: seq - 1,
+            boot: Some(Cow::Borrowed(boot)),
+            ts_ms: Some(ts_ms),
+            up: Vec::new(),
+            suspect: Vec::new(),
+            down: Vec::new(),
+        }
     };
     let mut parts = Vec::new();
     let mut view = empty();
     let mut size = envelope;
-    let flush = |view: &mut View<'n>, parts: &mut Vec<Vec<u8>>| {
+    let mut flush = |view: &mut View<'n>, parts: &mut Vec<Vec<u8>>| {
         let mut buf = Vec::new();
         encode(&Message::View(std::mem::replace(view, empty())), &mut buf)
             .expect("views are split below the datagram limit");
@@ -474,7 +509,9 @@ mod tests {
         let states = [ViewState::Up, ViewState::Suspect, ViewState::Down];
         let parts = encode_views(
             "obs-1",
+            "boot",
             7,
+            123,
             names
                 .iter()
                 .enumerate()
@@ -482,16 +519,17 @@ mod tests {
         );
         assert!(parts.len() > 5, "{} parts", parts.len());
         let mut seen = 0;
-        for part in &parts {
-            assert!(part.len() <= MAX_DATAGRAM);
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.len() + 80 <= MAX_DATAGRAM, "room for a MAC");
             let Message::View(v) = decode(part).unwrap() else {
                 panic!()
             };
-            assert_eq!((v.node.as_ref(), v.seq), ("obs-1", 7));
+            assert_eq!((v.node.as_ref(), v.seq), ("obs-1", 7 + i as u64));
+            assert_eq!((v.boot.as_deref(), v.ts_ms), (Some("boot"), Some(123)));
             seen += v.up.len() + v.suspect.len() + v.down.len();
         }
         assert_eq!(seen, 500);
-        let one = encode_views("o", 1, []);
+        let one = encode_views("o", "b", 1, 0, []);
         assert_eq!(
             one.len(),
             1,

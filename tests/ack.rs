@@ -5,7 +5,7 @@ mod common;
 
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{bin, cmd, parse_event, Netns, Running, PATIENCE};
 use serde_json::Value;

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::cli::{self, parse_node, ExitCodes};
+use hb::cli::{self, parse_duration, parse_node, ExitCodes, IntakeArgs, KeyArgs};
+use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::respond::{Responder, Verbosity};
+use hb::respond::{Options, Responder, Verbosity};
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How often replies' health is refreshed in the background, so a reply
@@ -42,9 +43,19 @@ struct Args {
     #[arg(short, long, conflicts_with = "quiet")]
     verbose: bool,
 
-    /// Print nothing on stdout
+    /// Print nothing on stdout (but --status-every and --log-rejects lines)
     #[arg(short, long)]
     quiet: bool,
+
+    /// Print a `status` line (messages received and refused) every DURATION
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    status_every: Option<Duration>,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
+    #[command(flatten)]
+    intake: IntakeArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -59,6 +70,7 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
     let socket = cli::listen_on("hb-ack", &args.listen, &[])?;
+    let intake = args.intake.intake(args.key.codec()?);
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,
@@ -66,6 +78,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => Verbosity::Beats,
     };
     let node = args.node.unwrap_or_else(cli::host_name);
-    Responder::new(socket, node, health, Output::stdout(), verbosity).run(&stop)?;
+    let options = Options {
+        verbosity,
+        health,
+        max_skew_ms: duration_ms(args.intake.max_skew),
+        max_nodes: args.intake.max_nodes as usize,
+        status_every: args.status_every.map(duration_ms),
+    };
+    Responder::new(socket, node, Output::stdout(), intake, options).run(&stop)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, DetectorArgs, ExitCodes, UsageError};
+use hb::cli::{
+    self, parse_duration, parse_node, DetectorArgs, ExitCodes, IntakeArgs, KeyArgs, UsageError,
+};
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::listen::{self, Listener, Membership};
@@ -36,6 +38,12 @@ struct Args {
 
     #[command(flatten)]
     detector: DetectorArgs,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
+    #[command(flatten)]
+    intake: IntakeArgs,
 
     /// Interval assumed for beats that do not state theirs, and for expected nodes
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -143,6 +151,7 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
     Ok(Membership {
         group: Group::new(cfg, peers.len()),
         observer,
+        boot: wire::new_boot_id(),
         peers,
         view_every,
     })
@@ -151,13 +160,12 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
     let clock = Clock::new();
+    let max_nodes = args.intake.max_nodes as usize;
     let config = args
         .detector
-        .config(5, duration_ms(args.every), args.beats)?;
+        .config(5, duration_ms(args.every), args.beats, max_nodes)?;
     let mut detector = Detector::new(config, clock.now());
-    for node in &args.expect {
-        detector.expect(node);
-    }
+    let mut expected = args.expect.clone();
     if let Some(path) = &args.expect_file {
         for (line, node) in cli::read_list(path)? {
             if wire::check_node(&node).is_err() {
@@ -166,12 +174,28 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     path.display()
                 );
             }
-            detector.expect(&node);
+            expected.push(node);
         }
     }
+    for node in &expected {
+        if detector.expect(node).is_err() {
+            let msg = format!("more expected nodes than --max-nodes {max_nodes}");
+            return Err(UsageError(msg).into());
+        }
+    }
+    let codec = args.key.codec()?;
+    let intake = args.intake.intake(codec);
+    let max_skew = duration_ms(args.intake.max_skew);
     let status_every = args.status_every.map(duration_ms);
     let start = clock.now();
-    let mut listener = Listener::new(detector, Output::stdout(), status_every, start);
+    let mut listener = Listener::new(
+        detector,
+        Output::stdout(),
+        intake,
+        max_skew,
+        status_every,
+        start,
+    );
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

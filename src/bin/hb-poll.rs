@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes};
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes, KeyArgs};
 use hb::clock::duration_ms;
 use hb::nagios::{Range, State, Thresholds};
 use hb::net::HostPort;
@@ -55,6 +55,9 @@ struct Args {
     /// With --every: how silence (failed rounds) is judged
     #[command(flatten)]
     detector: DetectorArgs,
+
+    #[command(flatten)]
+    key: KeyArgs,
 
     /// With --every: also print each round's `poll` and `summary` lines
     #[arg(short, long, requires = "every")]
@@ -182,14 +185,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let node = args.node.unwrap_or_else(cli::host_name);
-    let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries)
+    let codec = args.key.codec()?;
+    let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
         .context("opening a UDP socket")?;
     let mut out = Output::stdout();
 
     if let Some(every) = args.every {
         let stop = cli::stop_on_signals().context("installing signal handlers")?;
         let round_lines = args.verbose.then_some(&limits);
-        let detector = args.detector.config(3, duration_ms(every), false)?;
+        let detector = args
+            .detector
+            .config(3, duration_ms(every), false, usize::MAX)?;
         poll::watch(&mut prober, every, detector, round_lines, &mut out, &stop)?;
         return Ok(ExitCode::SUCCESS);
     }

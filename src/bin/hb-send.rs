@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use hb::acks;
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes};
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes, KeyArgs};
 use hb::health::Sampler;
 use hb::net::HostPort;
 use hb::output::Output;
@@ -69,6 +69,9 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     misses: u32,
 
+    #[command(flatten)]
+    key: KeyArgs,
+
     /// With --ack: how long an ack may take [default: the --every interval]
     #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
     timeout: Option<Duration>,
@@ -125,6 +128,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         health,
         verbose: args.verbose,
         broadcast: args.broadcast,
+        codec: args.key.codec()?,
         ack: args.ack.then_some(acks::Config {
             misses: args.misses,
             timeout,

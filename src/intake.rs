@@ -1,0 +1,227 @@
+//! What every receiver does with a datagram before it is a message: is
+//! the source allowed, is it signed, does it decode? And the counting (and,
+//! with `--log-rejects`, rate-limited logging) of everything refused, so
+//! hostile or broken input is visible without ever stopping a tool.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::auth::Codec;
+use crate::clock::Millis;
+use crate::wire::{Message, Reject};
+
+/// What arrived, and what was refused and why.
+#[derive(Debug, Default, Serialize)]
+pub struct Counters {
+    /// Messages accepted.
+    pub received: u64,
+    /// Messages refused, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+/// An address range, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a
+/// range of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("'{s}' is not an address range (10.0.0.0/8, 2001:db8::/32, 192.0.2.7)");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                Some(p.parse::<u8>().map_err(|_| bad())?),
+            ),
+            None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // A dual-stack socket reports IPv4 peers as IPv4-mapped IPv6.
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A `rejected` line (`--log-rejects`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "rejected")]
+pub struct Rejected {
+    pub reason: &'static str,
+    pub from: Option<SocketAddr>,
+    /// Lines not printed since the previous one (rate limit).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// `rejected` lines printed per second at most: a flood of garbage must
+/// not become a flood of output.
+const LOG_PER_SECOND: u32 = 10;
+
+/// The gate every datagram passes.
+pub struct Intake {
+    pub codec: Codec,
+    allow: Vec<Cidr>,
+    pub counters: Counters,
+    log: bool,
+    window_start: Millis,
+    logged_in_window: u32,
+    suppressed: u64,
+    /// `rejected` lines waiting to be printed.
+    pub pending: Vec<Rejected>,
+}
+
+impl Intake {
+    /// `allow` empty: every source. `log`: produce `rejected` lines.
+    pub fn new(codec: Codec, allow: Vec<Cidr>, log: bool) -> Self {
+        Intake {
+            codec,
+            allow,
+            counters: Counters::default(),
+            log,
+            window_start: 0,
+            logged_in_window: 0,
+            suppressed: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// A datagram as a message, or None (counted, maybe logged).
+    pub fn open<'a>(
+        &mut self,
+        datagram: &'a [u8],
+        from: SocketAddr,
+        now: Millis,
+    ) -> Option<Message<'a>> {
+        if !self.allow.is_empty() && !self.allow.iter().any(|c| c.contains(from.ip())) {
+            self.reject(Reject::NotAllowed, Some(from), now);
+            return None;
+        }
+        match self.codec.decode(datagram) {
+            Ok(msg) => Some(msg),
+            Err(why) => {
+                self.reject(why, Some(from), now);
+                None
+            }
+        }
+    }
+
+    /// Counts (and maybe logs) a refusal, here or at a later stage (a
+    /// replay, a view from a stranger).
+    pub fn reject(&mut self, why: Reject, from: Option<SocketAddr>, now: Millis) {
+        *self.counters.rejected.entry(why.as_str()).or_default() += 1;
+        if !self.log {
+            return;
+        }
+        if now.saturating_sub(self.window_start) >= 1000 {
+            self.window_start = now;
+            self.logged_in_window = 0;
+        }
+        if self.logged_in_window >= LOG_PER_SECOND {
+            self.suppressed += 1;
+            return;
+        }
+        self.logged_in_window += 1;
+        self.pending.push(Rejected {
+            reason: why.as_str(),
+            from,
+            suppressed: std::mem::take(&mut self.suppressed),
+        });
+    }
+
+    pub fn accepted(&mut self) {
+        self.counters.received += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_contain_what_they_should() {
+        assert!(cidr("10.0.0.0/8").contains("10.1.2.3".parse().unwrap()));
+        assert!(!cidr("10.0.0.0/8").contains("11.0.0.1".parse().unwrap()));
+        assert!(cidr("0.0.0.0/0").contains("192.0.2.1".parse().unwrap()));
+        assert!(cidr("192.0.2.7").contains("192.0.2.7".parse().unwrap()));
+        assert!(!cidr("192.0.2.7").contains("192.0.2.8".parse().unwrap()));
+        assert!(
+            cidr("127.0.0.0/8").contains("::ffff:127.0.0.1".parse().unwrap()),
+            "mapped"
+        );
+        assert!(cidr("2001:db8::/32").contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!cidr("2001:db8::/32").contains("10.0.0.1".parse().unwrap()));
+        assert!(cidr("::/0").contains("::1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129", ""] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        assert_eq!(cidr("10.0.0.0/8").to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn rejects_are_counted_and_logging_is_rate_limited() {
+        let mut intake = Intake::new(Codec::default(), vec![cidr("127.0.0.0/8")], true);
+        let stranger: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        for i in 0..25 {
+            assert!(intake
+                .open(br#"{"type":"beat","node":"a"}"#, stranger, i)
+                .is_none());
+        }
+        assert_eq!(intake.counters.rejected["not-allowed"], 25);
+        assert_eq!(intake.pending.len(), 10);
+        // A second later, the next line says how many were not printed.
+        intake.reject(Reject::BadJson, None, 1500);
+        assert_eq!(intake.pending.last().unwrap().suppressed, 15);
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert!(intake
+            .open(br#"{"type":"beat","node":"a"}"#, local, 1600)
+            .is_some());
+        assert!(intake.open(b"junk", local, 1600).is_none());
+        assert_eq!(intake.counters.rejected["bad-json"], 2);
+    }
+}
