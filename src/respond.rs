@@ -158,15 +158,16 @@ impl<W: Write> Responder<W> {
                         of: beat.node.clone(),
                         seq,
                     });
-                    send(
+                    if !send(
                         &self.socket,
-                        &mut self.intake,
+                        &self.intake,
                         &mut self.datagram,
                         &ack,
                         from,
                         datagram.len(),
-                        now,
-                    );
+                    ) {
+                        self.intake.reject(Reject::Amplification, Some(from), now);
+                    }
                 }
                 if self.opts.verbosity != Verbosity::Quiet {
                     beat.ts_ms = None;
@@ -198,27 +199,16 @@ impl<W: Write> Responder<W> {
                         self.intake.accepted();
                         reply.nonce = r.nonce;
                         reply.via = Some(self.node.as_str().into());
-                        let limit = r.asked_len;
-                        if !send(
+                        let (to, limit) = (r.requester, r.asked_len);
+                        send_reply(
                             &self.socket,
                             &mut self.intake,
                             &mut self.datagram,
-                            &Message::Reply(reply.clone()),
-                            r.requester,
+                            reply,
+                            to,
                             limit,
                             now,
-                        ) {
-                            reply.health = None;
-                            send(
-                                &self.socket,
-                                &mut self.intake,
-                                &mut self.datagram,
-                                &Message::Reply(reply),
-                                r.requester,
-                                limit,
-                                now,
-                            );
-                        }
+                        );
                     }
                     None => self.intake.reject(Reject::UnexpectedType, Some(from), now),
                 }
@@ -273,7 +263,7 @@ impl<W: Write> Responder<W> {
             Some(h) => Some(to_raw_value(&h).map_err(io::Error::other)?),
             None => None,
         };
-        let mut reply = Reply {
+        let reply = Reply {
             node: self.node.as_str().into(),
             nonce,
             boot: Some(self.boot.as_str().into()),
@@ -281,26 +271,15 @@ impl<W: Write> Responder<W> {
             health: health.as_deref(),
             via: None,
         };
-        if !send(
+        send_reply(
             &self.socket,
             &mut self.intake,
             &mut self.datagram,
-            &Message::Reply(reply.clone()),
+            reply,
             to,
             asked_len,
             now,
-        ) {
-            reply.health = None;
-            send(
-                &self.socket,
-                &mut self.intake,
-                &mut self.datagram,
-                &Message::Reply(reply),
-                to,
-                asked_len,
-                now,
-            );
-        }
+        );
         Ok(())
     }
 
@@ -353,24 +332,56 @@ impl<W: Write> Responder<W> {
     }
 }
 
+/// Sends a reply; unsigned and too large for the request, without its
+/// health; counted as refused (`amplification`) if even that is too large.
+fn send_reply(
+    socket: &UdpSocket,
+    intake: &mut Intake,
+    datagram: &mut Vec<u8>,
+    mut reply: Reply<'_>,
+    to: SocketAddr,
+    asked_len: usize,
+    now: Millis,
+) {
+    if send(
+        socket,
+        intake,
+        datagram,
+        &Message::Reply(reply.clone()),
+        to,
+        asked_len,
+    ) {
+        return;
+    }
+    reply.health = None;
+    if !send(
+        socket,
+        intake,
+        datagram,
+        &Message::Reply(reply),
+        to,
+        asked_len,
+    ) {
+        intake.reject(Reject::Amplification, Some(to), now);
+    }
+}
+
 /// Sends `msg` to `to`, best effort (a peer that went away must not stop
 /// the responder). Unsigned, an answer larger than the `asked_len` bytes
 /// that asked for it is not sent (false): hb-ack is no amplifier for a
 /// spoofed source address.
 fn send(
     socket: &UdpSocket,
-    intake: &mut Intake,
+    intake: &Intake,
     datagram: &mut Vec<u8>,
     msg: &Message<'_>,
     to: SocketAddr,
     asked_len: usize,
-    now: Millis,
 ) -> bool {
     if intake.codec.encode(msg, datagram).is_err() {
         return false;
     }
     if !intake.codec.is_keyed() && datagram.len() > asked_len {
-        intake.reject(Reject::Amplification, Some(to), now);
         return false;
     }
     let _ = socket.send_to(datagram, to);

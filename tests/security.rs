@@ -1,0 +1,323 @@
+//! Authenticated heartbeats and hostile input, end to end: keys on every
+//! tool, replays, allowed sources, amplification, limits, and a flood of
+//! garbage that must change nothing.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{cmd, send_raw, Running, PATIENCE};
+use serde_json::Value;
+
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+const OLD_KEY: &str = "an-older-key-still-accepted-here";
+
+fn key_file(name: &str, contents: &str, mode: u32) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hb-sec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn status_where(l: &mut Running, pred: impl Fn(&Value) -> bool) -> Value {
+    l.expect("status", pred)
+}
+
+#[test]
+fn with_a_key_only_signed_beats_count() {
+    let key = key_file("k1", &format!("{KEY}\n"), 0o600);
+    let key = key.to_str().unwrap();
+    let (mut l, addr) = Running::listener(&["--key-file", key, "--status-every", "50ms"]);
+    let to = addr.to_string();
+    cmd("hb-send")
+        .args(["--to", &to, "--node", "signed", "--once", "--key-file", key])
+        .assert()
+        .success();
+    l.expect("up", |v| v["node"] == "signed");
+    // Unsigned, and signed with another key: refused.
+    cmd("hb-send")
+        .args(["--to", &to, "--node", "forger", "--once"])
+        .assert()
+        .success();
+    let other = key_file("k-other", "some-other-key-0123456789\n", 0o600);
+    cmd("hb-send")
+        .args([
+            "--to",
+            &to,
+            "--node",
+            "forger",
+            "--once",
+            "--key-file",
+            other.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let status = status_where(&mut l, |v| v["rejected"]["bad-mac"] == 2);
+    assert_eq!(status["up"], serde_json::json!(["signed"]));
+    // The environment variable works as the flag does.
+    cmd("hb-send")
+        .args(["--to", &to, "--node", "from-env", "--once"])
+        .env("HB_KEY_FILE", key)
+        .assert()
+        .success();
+    l.expect("up", |v| v["node"] == "from-env");
+}
+
+#[test]
+fn keys_rotate_and_loose_key_files_are_refused() {
+    let both = key_file("both", &format!("{KEY}\n# rotating\n{OLD_KEY}\n"), 0o600);
+    let old = key_file("old", &format!("{OLD_KEY}\n"), 0o600);
+    let (mut l, addr) = Running::listener(&["--key-file", both.to_str().unwrap()]);
+    cmd("hb-send")
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "old-key",
+            "--once",
+            "--key-file",
+            old.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    l.expect("up", |v| v["node"] == "old-key");
+
+    let loose = key_file("loose", &format!("{KEY}\n"), 0o644);
+    for bin in ["hb-send", "hb-listen", "hb-ack", "hb-poll"] {
+        let mut c = cmd(bin);
+        c.args(["--key-file", loose.to_str().unwrap()]);
+        if bin == "hb-poll" {
+            c.arg("127.0.0.1:9");
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("chmod 600"), "{bin}: {stderr}");
+        assert_ne!(out.status.code(), Some(0), "{bin}");
+    }
+    let short = key_file("short", "tooshort\n", 0o600);
+    let out = cmd("hb-listen")
+        .args(["--key-file", short.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16 bytes"));
+}
+
+/// Captures the datagrams hb-send sends, to replay them.
+fn capture(args: &[&str], n: usize) -> Vec<Vec<u8>> {
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(PATIENCE)).unwrap();
+    let to = sink.local_addr().unwrap().to_string();
+    cmd("hb-send")
+        .args(["--to", &to])
+        .args(args)
+        .assert()
+        .success();
+    let mut buf = [0u8; 2048];
+    (0..n)
+        .map(|_| {
+            let (len, _) = sink.recv_from(&mut buf).unwrap();
+            buf[..len].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn replayed_beats_are_refused() {
+    let key = key_file("k-replay", &format!("{KEY}\n"), 0o600);
+    let key = key.to_str().unwrap();
+    let beats = capture(
+        &[
+            "--node",
+            "victim",
+            "--count",
+            "2",
+            "--every",
+            "10ms",
+            "--key-file",
+            key,
+        ],
+        2,
+    );
+    let (mut l, addr) =
+        Running::listener(&["--key-file", key, "--status-every", "50ms", "--log-rejects"]);
+    send_raw(addr, &beats[1]);
+    l.expect("up", |v| v["node"] == "victim");
+    send_raw(addr, &beats[1]); // the same beat again
+    send_raw(addr, &beats[0]); // an older one
+    let rejected = l.expect("rejected", |v| v["reason"] == "replay");
+    assert!(rejected["from"].is_string());
+    status_where(&mut l, |v| {
+        v["rejected"]["replay"] == 2 && v["received"] == 1
+    });
+
+    // A new boot must be recent: the captured beats are from a boot whose
+    // clock is now far behind once --max-skew is tiny.
+    let (mut strict, addr) = Running::listener(&[
+        "--key-file",
+        key,
+        "--max-skew",
+        "1ms",
+        "--status-every",
+        "50ms",
+    ]);
+    std::thread::sleep(Duration::from_millis(20));
+    send_raw(addr, &beats[0]);
+    status_where(&mut strict, |v| v["rejected"]["replay"] == 1);
+}
+
+#[test]
+fn pull_and_ack_work_with_keys_and_fail_without() {
+    let key = key_file("k-pull", &format!("{KEY}\n"), 0o600);
+    let key = key.to_str().unwrap();
+    let (_ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--key-file", key, "--no-health"]);
+    let target = addr.to_string();
+    cmd("hb-poll")
+        .args([&target, "--key-file", key])
+        .assert()
+        .code(0);
+    cmd("hb-poll")
+        .args([&target, "-t", "100ms", "--retries", "0"])
+        .assert()
+        .code(2);
+    cmd("hb-send")
+        .args(["--ack", "--once", "--to", &target, "--key-file", key])
+        .assert()
+        .success();
+    cmd("hb-send")
+        .args(["--ack", "--once", "--to", &target, "-t", "200ms"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn only_allowed_sources_count() {
+    let (mut l, addr) = Running::listener(&[
+        "--allow",
+        "10.0.0.0/8",
+        "--allow",
+        "192.0.2.0/24",
+        "--status-every",
+        "50ms",
+    ]);
+    send_raw(addr, &common::beat("web", "b", 1, 1000));
+    let status = status_where(&mut l, |v| v["rejected"]["not-allowed"] == 1);
+    assert_eq!(status["received"], 0);
+    let (mut ok, addr) = Running::listener(&["--allow", "127.0.0.0/8"]);
+    send_raw(addr, &common::beat("web", "b", 1, 1000));
+    ok.expect("up", |_| true);
+}
+
+#[test]
+fn hb_ack_is_no_amplifier() {
+    let (mut ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--status-every", "50ms"]);
+    // Wait for its health, so a reply would be large.
+    std::thread::sleep(Duration::from_millis(400));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let small = br#"{"type":"probe","node":"p","nonce":1}"#;
+    sock.send_to(small, addr).unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        sock.recv_from(&mut buf).is_err(),
+        "no reply larger than the probe"
+    );
+    ack.expect("status", |v| v["rejected"]["amplification"] == 1);
+    // Padded, as hb-poll sends them: answered, never larger than asked.
+    let mut padded = small.to_vec();
+    padded.pop();
+    padded.resize(511, b' ');
+    padded.push(b'}');
+    sock.send_to(&padded, addr).unwrap();
+    let (len, _) = sock.recv_from(&mut buf).unwrap();
+    assert!(len <= padded.len());
+    let reply: Value = serde_json::from_slice(&buf[..len]).unwrap();
+    assert_eq!(reply["nonce"], 1);
+}
+
+#[test]
+fn the_node_table_is_bounded() {
+    let (mut l, addr) = Running::listener(&["--max-nodes", "2", "--status-every", "50ms"]);
+    for node in ["a", "b", "c", "d"] {
+        send_raw(addr, &common::beat(node, "boot", 1, 1000));
+    }
+    let status = status_where(&mut l, |v| v["rejected"]["too-many-nodes"] == 2);
+    assert_eq!(status["up"], serde_json::json!(["a", "b"]));
+    let out = cmd("hb-listen")
+        .args(["--max-nodes", "1", "--expect", "x", "--expect", "y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// 100,000 random and mutated datagrams: hb-listen and hb-ack stay up,
+/// still answer a real probe, and still detect a real node's failure on
+/// time.
+#[test]
+fn a_flood_of_garbage_changes_nothing() {
+    let (mut listen, l_addr) = Running::listener(&["--misses", "5", "--max-nodes", "1000"]);
+    let (_ack, a_addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--quiet"]);
+    let mut sender = Running::spawn(
+        "hb-send",
+        &[
+            "--to",
+            &l_addr.to_string(),
+            "--node",
+            "real",
+            "--every",
+            "100ms",
+        ],
+    );
+    listen.expect("up", |v| v["node"] == "real");
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let valid = br#"{"type":"beat","node":"fuzz","seq":1,"boot":"b","every_ms":1000}"#;
+    let probe = br#"{"type":"probe","node":"p","nonce":7,"target":"127.0.0.1:9"}"#;
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let started = Instant::now();
+    for i in 0..100_000u32 {
+        let base: &[u8] = if i % 2 == 0 { valid } else { probe };
+        let mut d: Vec<u8> = match next() % 4 {
+            0 => (0..next() % 1500).map(|_| next() as u8).collect(),
+            1 => base[..(next() as usize % base.len())].to_vec(),
+            _ => {
+                let mut d = base.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = next() as usize % d.len();
+                    d[at] = next() as u8;
+                }
+                d
+            }
+        };
+        if d.is_empty() {
+            d.push(b'{');
+        }
+        for to in [l_addr, a_addr] {
+            let _ = sock.send_to(&d, to);
+        }
+        if i % 2000 == 0 {
+            // Let the receivers breathe: we test robustness, not buffers.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    eprintln!("flood sent in {:?}", started.elapsed());
+
+    // hb-ack still answers a real probe.
+    cmd("hb-poll").args([&a_addr.to_string()]).assert().code(0);
+    // hb-listen still detects the real node's failure, on time.
+    sender.signal_and_wait("TERM");
+    let down = listen.expect("down", |v| v["node"] == "real");
+    let silent = down["silent_ms"].as_u64().unwrap();
+    assert!((500..1500).contains(&silent), "{down}");
+}
