@@ -117,9 +117,8 @@ pub struct Beater<W: Write> {
     /// What the socket sends to, one per target (IPv4-mapped on a
     /// dual-stack socket); acks are matched against it.
     send_to: Vec<SocketAddr>,
-    /// Targets whose last send failed, so a warning is printed once per
-    /// outage rather than once per beat.
-    failing: Vec<bool>,
+    /// Per target: what stderr has been told about failed sends.
+    outages: Vec<Outage>,
     health: Option<Sampler>,
     out: Output<W>,
     verbose: bool,
@@ -148,7 +147,7 @@ impl<W: Write> Beater<W> {
             boot: wire::new_boot_id(),
             every: duration_ms(options.every),
             count: options.count,
-            failing: vec![false; targets.len()],
+            outages: (0..targets.len()).map(|_| Outage::default()).collect(),
             receivers: vec![None; targets.len()],
             acks: options.ack.map(|cfg| Tracker::new(cfg, targets.len())),
             targets,
@@ -231,18 +230,11 @@ impl<W: Write> Beater<W> {
         for (i, target) in self.targets.iter().enumerate() {
             match self.socket.send_to(&self.datagram, self.send_to[i]) {
                 Ok(_) => {
-                    if std::mem::take(&mut self.failing[i]) {
-                        eprintln!("hb-send: {}: sending again", target.name);
-                    }
+                    self.outages[i].sent(&target.name);
                     sent_to.push(target.addr);
                 }
                 Err(e) => {
-                    if !std::mem::replace(&mut self.failing[i], true) {
-                        eprintln!(
-                            "hb-send: warning: {} ({}): {e}; still beating",
-                            target.name, target.addr
-                        );
-                    }
+                    self.outages[i].failed(target, &e);
                     failed.push(Failed {
                         to: target.addr,
                         error: e.to_string(),
@@ -353,6 +345,51 @@ impl<W: Write> Beater<W> {
     }
 }
 
+/// How often at most a target's failing sends are reported on stderr: a
+/// firewall that drops some packets must not flood the log.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What stderr has been told about one target's failed sends: a warning
+/// when sending starts failing (at most once per [`WARN_EVERY`], with how
+/// many failures went unreported), and a notice when it works again.
+#[derive(Debug, Default)]
+struct Outage {
+    failing: bool,
+    warned: bool,
+    last_warning: Option<std::time::Instant>,
+    unreported: u64,
+}
+
+impl Outage {
+    fn failed(&mut self, target: &Target, e: &io::Error) {
+        if self.failing {
+            self.unreported += 1;
+            return;
+        }
+        self.failing = true;
+        self.warned = self.last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY);
+        if !self.warned {
+            self.unreported += 1;
+            return;
+        }
+        let also = match std::mem::take(&mut self.unreported) {
+            0 => String::new(),
+            n => format!(" ({n} failed sends not reported since the last warning)"),
+        };
+        eprintln!(
+            "hb-send: warning: {} ({}): {e}; still beating{also}",
+            target.name, target.addr
+        );
+        self.last_warning = Some(std::time::Instant::now());
+    }
+
+    fn sent(&mut self, name: &str) {
+        if std::mem::take(&mut self.failing) && std::mem::take(&mut self.warned) {
+            eprintln!("hb-send: {name}: sending again");
+        }
+    }
+}
+
 /// A precise monotonic time as the millisecond at or after it, so a wait
 /// until it never wakes early.
 fn ceil_ms(d: Duration) -> Millis {
@@ -368,7 +405,27 @@ fn next_slot(slot: u64, now: Millis, every: Millis) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::next_slot;
+    use super::{next_slot, Outage, Target};
+    use std::io;
+
+    #[test]
+    fn failing_sends_are_reported_at_most_once_a_minute() {
+        let target = Target {
+            name: "t".into(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+        };
+        let e = io::Error::from(io::ErrorKind::PermissionDenied);
+        let mut o = Outage::default();
+        o.failed(&target, &e);
+        assert!(o.warned && o.last_warning.is_some());
+        o.failed(&target, &e);
+        o.sent("t");
+        assert!(!o.failing && !o.warned);
+        // A new outage within the minute: counted, not printed.
+        o.failed(&target, &e);
+        assert!(o.failing && !o.warned);
+        assert_eq!(o.unreported, 2);
+    }
 
     #[test]
     fn cadence_stays_on_the_grid() {
