@@ -23,7 +23,7 @@ _hb__send() {
 
     case "${cmd}" in
         hb__send)
-            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --key-file --timeout --help --version"
+            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --key-file --check --check-every --check-timeout --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,18 @@ _hb__send() {
                     return 0
                     ;;
                 --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -109,6 +109,32 @@ impl IntakeArgs {
     }
 }
 
+/// `--check`: plugin checks carried in beats (hb-send) or replies (hb-ack).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Checks")]
+pub struct CheckArgs {
+    /// Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)
+    #[arg(long = "check", value_name = "[NAME=]CMD")]
+    pub checks: Vec<crate::checks::CheckSpec>,
+
+    /// How often the checks run (in the background; the first round before the first beat)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub check_every: Duration,
+
+    /// A check still running after this is killed and unknown
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub check_timeout: Duration,
+}
+
+impl CheckArgs {
+    /// The running checks, if any were given.
+    pub fn start(&self) -> Option<crate::checks::Checks> {
+        (!self.checks.is_empty()).then(|| {
+            crate::checks::Checks::start(self.checks.clone(), self.check_every, self.check_timeout)
+        })
+    }
+}
+
 /// `--detector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DetectorKind {

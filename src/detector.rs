@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::auth::check_replay;
+use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
 use crate::phi::{Arrivals, Phi, PhiConfig};
@@ -112,6 +113,16 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         phi: Option<f64>,
     },
+    /// The node's worst plugin check status changed (its beats carry
+    /// `checks`): alive, but healthy or not.
+    Health {
+        node: String,
+        addr: Option<SocketAddr>,
+        status: CheckStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        was: Option<CheckStatus>,
+        checks: Vec<CheckResult>,
+    },
     /// The node went between up and down more than `changes` times
     /// within `window_ms`; printed once, again only after it calmed down.
     Flapping {
@@ -171,6 +182,8 @@ struct Node {
     /// When the node last changed between up and down (flap detection).
     changes: VecDeque<Millis>,
     flapping: bool,
+    /// The last plugin checks it sent, and their worst status.
+    checks: Option<Vec<CheckResult>>,
 }
 
 /// Per-node liveness state and the deadlines that turn silence into verdicts.
@@ -341,6 +354,20 @@ impl Detector {
         if let Some(health) = beat.health {
             node.health = Some(health.to_owned());
         }
+        if let Some(checks) = &beat.checks {
+            let was = node.checks.as_deref().and_then(worst);
+            let status = worst(checks).unwrap_or(CheckStatus::Ok);
+            if was != Some(status) {
+                out.push(Event::Health {
+                    node: node.name.clone(),
+                    addr,
+                    status,
+                    was,
+                    checks: checks.clone(),
+                });
+            }
+            node.checks = Some(checks.clone());
+        }
         if emit_beats {
             out.push(Event::Beat {
                 node: node.name.clone(),
@@ -388,8 +415,14 @@ impl Detector {
     pub fn snapshot(&self, now: Millis) -> Snapshot<'_> {
         let mut snap = Snapshot::default();
         for node in &self.nodes {
+            let healthy = node
+                .checks
+                .as_deref()
+                .and_then(worst)
+                .is_none_or(|s| s == CheckStatus::Ok);
             let list = match node.state {
                 State::Pending => &mut snap.pending,
+                State::Up if !healthy => &mut snap.degraded,
                 State::Up => &mut snap.up,
                 State::Suspect => &mut snap.suspect,
                 State::Down => &mut snap.down,
@@ -399,6 +432,7 @@ impl Detector {
         }
         for list in [
             &mut snap.up,
+            &mut snap.degraded,
             &mut snap.suspect,
             &mut snap.down,
             &mut snap.pending,
@@ -437,6 +471,7 @@ impl Detector {
             last_seen: node.last_seen_wall,
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             health: node.health.as_deref(),
+            checks: node.checks.as_deref(),
             phi: match &self.cfg.rule {
                 Rule::Phi(cfg) => {
                     let silent = now.saturating_sub(node.last_seen.unwrap_or(self.started));
@@ -471,6 +506,7 @@ impl Detector {
             recovering: 0,
             changes: VecDeque::new(),
             flapping: false,
+            checks: None,
         });
         let node = &mut self.nodes[idx];
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
@@ -613,7 +649,10 @@ fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<E
 /// Who is up, suspect, down and pending, and each node's details.
 #[derive(Debug, Default, Serialize)]
 pub struct Snapshot<'a> {
+    /// Up and healthy: can take requests.
     pub up: Vec<&'a str>,
+    /// Up, but a plugin check is not ok.
+    pub degraded: Vec<&'a str>,
     pub suspect: Vec<&'a str>,
     pub down: Vec<&'a str>,
     pub pending: Vec<&'a str>,
@@ -635,6 +674,9 @@ pub struct NodeView<'a> {
     /// With the phi detector: phi now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phi: Option<f64>,
+    /// The last plugin checks it sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<&'a [CheckResult]>,
 }
 
 #[cfg(test)]
@@ -662,6 +704,7 @@ mod tests {
             ts_ms: None,
             health: None,
             ack: false,
+            checks: None,
         }
     }
 
@@ -711,6 +754,7 @@ mod tests {
                     Event::Restart { node, .. } => ("restart", node),
                     Event::Beat { node, .. } => ("beat", node),
                     Event::Flapping { node, .. } => ("flapping", node),
+                    Event::Health { node, .. } => ("health", node),
                 };
                 self.log.push((self.now, kind, node.clone()));
             }

@@ -7,6 +7,7 @@
 //! - [`auth`]: HMAC keys and replay protection.
 //! - [`detector`]: turns beats and time into up/suspect/down verdicts.
 //! - [`health`]: CPU, memory and load readings carried in beats.
+//! - [`checks`]: plugin checks (any command, any Nagios plugin) in beats and replies.
 //! - [`intake`]: what receivers check, count and log before a message counts.
 //! - [`output`]: NDJSON events on stdout.
 //! - [`net`]: addresses and UDP sockets.
@@ -20,6 +21,7 @@
 
 pub mod acks;
 pub mod auth;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod detector;

@@ -399,7 +399,10 @@ impl<W: Write> Listener<W> {
                         g.dirty = true;
                         continue;
                     }
-                    Event::Restart { .. } | Event::Beat { .. } | Event::Flapping { .. } => {}
+                    Event::Restart { .. }
+                    | Event::Beat { .. }
+                    | Event::Flapping { .. }
+                    | Event::Health { .. } => {}
                 }
             }
             self.out.emit(wall, &event)?;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::auth::Codec;
+use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::detector::{Config, Detector};
 use crate::health::Health;
@@ -77,6 +78,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The relay whose probe got the answer, when the direct ones failed.
     pub via: Option<String>,
+    /// The reply's plugin checks (`hb-ack --check`).
+    pub checks: Option<Vec<CheckResult>>,
 }
 
 impl Outcome {
@@ -196,6 +199,7 @@ impl Prober {
                 health: None,
                 error: r.addr.clone().err(),
                 via: None,
+                checks: None,
             })
             .collect();
         let (timeout, tries) = (self.timeout, self.retries + 1);
@@ -350,6 +354,7 @@ impl Prober {
         o.health = reply.health.map(ToOwned::to_owned);
         o.error = None;
         o.via = relay.map(|r| self.relays[r].0.clone());
+        o.checks = reply.checks;
     }
 }
 
@@ -446,6 +451,22 @@ pub fn judge(outcomes: &[Outcome], limits: &Limits) -> Verdict {
         }
         cpu.inspect(|&v| max(&mut cpu_max, v));
         mem.inspect(|&v| max(&mut mem_max, v));
+        // A failing plugin check counts as its own Nagios state.
+        for c in o
+            .checks
+            .iter()
+            .flatten()
+            .filter(|c| c.status != CheckStatus::Ok)
+        {
+            let s = match c.status {
+                CheckStatus::Ok => State::Ok,
+                CheckStatus::Warning => State::Warning,
+                CheckStatus::Critical => State::Critical,
+                CheckStatus::Unknown => State::Unknown,
+            };
+            problems.push((s, format!("{} check {}: {}", o.target, c.name, c.output)));
+            state = state.worst(s);
+        }
         states.push(state);
     }
     let down = outcomes.iter().filter(|o| !o.is_up()).count();
@@ -556,6 +577,8 @@ struct PollLine<'a> {
     error: Option<&'a str>,
     /// Which path answered: "direct", or the relay; null when down.
     path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<&'a [CheckResult]>,
     state: &'static str,
 }
 
@@ -603,6 +626,7 @@ pub fn emit_round<W: Write>(
                 health: o.health.as_deref(),
                 error: o.error.as_deref(),
                 path: o.is_up().then(|| o.via.as_deref().unwrap_or("direct")),
+                checks: o.checks.as_deref(),
                 state: state.as_str(),
             },
         )?;
@@ -674,6 +698,7 @@ pub fn watch<W: Write>(
                 ts_ms: None,
                 health: o.health.as_deref(),
                 ack: false,
+                checks: o.checks.clone(),
             };
             detector.observe(now, wall, o.addr, &beat, &mut events);
         }
@@ -704,6 +729,7 @@ mod tests {
             health: health.map(|h| RawValue::from_string(h.into()).unwrap()),
             error: None,
             via: None,
+            checks: None,
         }
     }
 

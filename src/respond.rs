@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::value::to_raw_value;
 
 use crate::auth::check_replay;
+use crate::checks::Checks;
 use crate::clock::{Clock, Millis};
 use crate::health::Background;
 use crate::intake::{Counters, Intake};
@@ -71,6 +72,8 @@ pub struct Options {
     pub verbosity: Verbosity,
     /// Replies carry its latest reading; None leaves health out.
     pub health: Option<Background>,
+    /// Plugin checks whose latest results replies carry.
+    pub checks: Option<Checks>,
     /// With a key: how far a new boot's clock may be from ours.
     pub max_skew_ms: u64,
     /// Senders whose last beat is remembered (replay protection), at most.
@@ -270,6 +273,7 @@ impl<W: Write> Responder<W> {
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
             via: None,
+            checks: self.opts.checks.as_ref().map(Checks::latest),
         };
         send_reply(
             &self.socket,
@@ -333,7 +337,7 @@ impl<W: Write> Responder<W> {
 }
 
 /// Sends a reply; unsigned and too large for the request, without its
-/// health; counted as refused (`amplification`) if even that is too large.
+/// health and checks; counted as refused (`amplification`) if even that is too large.
 fn send_reply(
     socket: &UdpSocket,
     intake: &mut Intake,
@@ -354,6 +358,7 @@ fn send_reply(
         return;
     }
     reply.health = None;
+    reply.checks = None;
     if !send(
         socket,
         intake,

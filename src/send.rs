@@ -11,6 +11,7 @@ use serde_json::value::{to_raw_value, RawValue};
 
 use crate::acks::{self, Observation, Tracker};
 use crate::auth::Codec;
+use crate::checks::Checks;
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::health::Sampler;
 use crate::net;
@@ -47,6 +48,8 @@ pub struct Options {
     pub broadcast: bool,
     /// Signs beats, verifies acks.
     pub codec: Codec,
+    /// Plugin checks whose latest results each beat carries.
+    pub checks: Option<Checks>,
     /// Ask for acks and judge the path to each target by them.
     pub ack: Option<acks::Config>,
 }
@@ -124,6 +127,7 @@ pub struct Beater<W: Write> {
     verbose: bool,
     acks: Option<Tracker>,
     codec: Codec,
+    checks: Option<Checks>,
     /// The receivers' names, as their acks say.
     receivers: Vec<Option<String>>,
     observations: Vec<Observation>,
@@ -157,6 +161,7 @@ impl<W: Write> Beater<W> {
             out,
             verbose: options.verbose,
             codec: options.codec,
+            checks: options.checks,
             observations: Vec::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
@@ -220,10 +225,23 @@ impl<W: Write> Beater<W> {
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
             ack: self.acks.is_some(),
+            checks: self.checks.as_ref().map(Checks::latest),
         };
-        self.codec
-            .encode(&Message::Beat(beat), &mut self.datagram)
-            .map_err(io::Error::other)?;
+        if self
+            .codec
+            .encode(&Message::Beat(beat.clone()), &mut self.datagram)
+            .is_err()
+        {
+            // Too much check output for one datagram: the statuses matter
+            // more than the text.
+            let mut beat = beat;
+            for check in beat.checks.iter_mut().flatten() {
+                check.output.clear();
+            }
+            self.codec
+                .encode(&Message::Beat(beat), &mut self.datagram)
+                .map_err(io::Error::other)?;
+        }
 
         let mut sent_to = Vec::new();
         let mut failed = Vec::new();

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
+use crate::checks::CheckResult;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -106,6 +108,9 @@ pub struct Beat<'a> {
     /// The sender asks the receiver (hb-ack) to acknowledge this beat.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ack: bool,
+    /// Plugin checks' latest results (`hb-send --check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckResult>>,
 }
 
 /// "Are you alive?": a poller asks a responder.
@@ -138,6 +143,9 @@ pub struct Reply<'a> {
     /// Set when a relay forwards the target's reply: the relay's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<Cow<'a, str>>,
+    /// Plugin checks' latest results (`hb-ack --check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckResult>>,
 }
 
 /// One observer's opinion of the nodes it watches, shared with its peers
@@ -209,6 +217,7 @@ struct Fields<'a> {
     target: Option<SocketAddr>,
     #[serde(borrow)]
     via: Option<Cow<'a, str>>,
+    checks: Option<Vec<CheckResult>>,
 }
 
 /// Decodes one datagram, or says why it is refused.
@@ -246,6 +255,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             ts_ms: fields.ts_ms,
             health: fields.health,
             ack: fields.ack.unwrap_or(false),
+            checks: fields.checks,
         })),
         "probe" => Ok(Message::Probe(Probe {
             node,
@@ -267,6 +277,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 ts_ms: fields.ts_ms,
                 health: fields.health,
                 via: fields.via,
+                checks: fields.checks,
             }))
         }
         "ack" => {
@@ -412,6 +423,7 @@ mod tests {
             ts_ms: None,
             health: None,
             ack: false,
+            checks: None,
         }
     }
 
@@ -561,6 +573,11 @@ mod tests {
                 ts_ms,
                 health: None,
                 ack,
+                checks: (seq.unwrap_or(0) % 2 == 0).then(|| vec![CheckResult {
+                    name: node.clone(),
+                    status: crate::checks::CheckStatus::Warning,
+                    output: "LOAD WARNING".into(),
+                }]),
             });
             let mut buf = Vec::new();
             encode(&msg, &mut buf).unwrap();
@@ -586,6 +603,7 @@ mod tests {
                     ts_ms: Some(seq),
                     health: Some(&health),
                     via: Some("relay-1".into()),
+                    checks: Some(vec![]),
                 }),
                 Message::Ack(Ack { node: "r".into(), of: node.as_str().into(), seq }),
             ] {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, ExitCodes, IntakeArgs, KeyArgs};
+use hb::cli::{self, parse_duration, parse_node, CheckArgs, ExitCodes, IntakeArgs, KeyArgs};
 use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::net::HostPort;
@@ -55,6 +55,9 @@ struct Args {
     key: KeyArgs,
 
     #[command(flatten)]
+    checks: CheckArgs,
+
+    #[command(flatten)]
     intake: IntakeArgs,
 }
 
@@ -81,6 +84,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = Options {
         verbosity,
         health,
+        checks: args.checks.start(),
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status_every.map(duration_ms),

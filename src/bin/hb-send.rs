@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use hb::acks;
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, ExitCodes, KeyArgs};
+use hb::cli::{self, parse_duration, parse_node, parse_timeout, CheckArgs, ExitCodes, KeyArgs};
 use hb::health::Sampler;
 use hb::net::HostPort;
 use hb::output::Output;
@@ -72,6 +72,9 @@ struct Args {
     #[command(flatten)]
     key: KeyArgs,
 
+    #[command(flatten)]
+    checks: CheckArgs,
+
     /// With --ack: how long an ack may take [default: the --every interval]
     #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
     timeout: Option<Duration>,
@@ -82,6 +85,7 @@ Examples:
   hb-send --node web-1 --to monitor:26722              # beat every second, forever
   hb-send --node db-1 --health --every 5s --to 10.0.0.9 --to 10.0.0.10
   hb-send --node backup-job --once --to monitor        # from cron, after the job
+  hb-send --node web-1 --check 'http=/usr/lib/nagios/plugins/check_http -H localhost'
   hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1";
@@ -129,6 +133,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         verbose: args.verbose,
         broadcast: args.broadcast,
         codec: args.key.codec()?,
+        checks: args.checks.start(),
         ack: args.ack.then_some(acks::Config {
             misses: args.misses,
             timeout,

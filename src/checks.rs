@@ -1,0 +1,274 @@
+//! Plugin checks carried in heartbeats and replies: any command, and so any
+//! Nagios plugin. Its exit code is its status (0 ok, 1 warning, 2
+//! critical, anything else unknown), its first output line the detail.
+//! Alive is not healthy: this is what tells a router the difference.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A check's verdict, ordered by severity as Nagios' max_state_alt does:
+/// critical > warning > unknown > ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Unknown,
+    Warning,
+    Critical,
+}
+
+impl CheckStatus {
+    /// From a plugin's exit code (None: killed or never ran).
+    pub fn from_exit(code: Option<i32>) -> Self {
+        match code {
+            Some(0) => CheckStatus::Ok,
+            Some(1) => CheckStatus::Warning,
+            Some(2) => CheckStatus::Critical,
+            _ => CheckStatus::Unknown,
+        }
+    }
+}
+
+/// One check's latest result, as it travels in `checks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub status: CheckStatus,
+    /// The first line of its output, perfdata cut off, at most
+    /// [`MAX_OUTPUT`] bytes so a beat stays one datagram.
+    pub output: String,
+}
+
+/// Output kept per check.
+pub const MAX_OUTPUT: usize = 200;
+
+/// The worst status of `results`; None when there are none.
+pub fn worst(results: &[CheckResult]) -> Option<CheckStatus> {
+    results.iter().map(|r| r.status).max()
+}
+
+/// `--check 'NAME=COMMAND'` or `--check 'COMMAND'` (named after the
+/// command's file name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub name: String,
+    pub command: String,
+}
+
+impl FromStr for CheckSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("an empty check".into());
+        }
+        let named = s.split_once('=').filter(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        });
+        let (name, command) = match named {
+            Some((name, command)) => (name.to_owned(), command.trim().to_owned()),
+            None => {
+                let program = s.split_whitespace().next().unwrap_or(s);
+                let name = program.rsplit('/').next().unwrap_or(program);
+                (name.to_owned(), s.to_owned())
+            }
+        };
+        if command.is_empty() {
+            return Err(format!("check '{name}' has no command"));
+        }
+        Ok(CheckSpec { name, command })
+    }
+}
+
+/// Runs one check through `sh -c`, killing it after `timeout`.
+pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
+    let result = |status, output: String| CheckResult {
+        name: spec.name.clone(),
+        status,
+        output,
+    };
+    let mut child = match Command::new("sh")
+        .args(["-c", &spec.command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return result(CheckStatus::Unknown, format!("cannot run: {e}")),
+    };
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let Some(status) = status else {
+        let secs = humantime::format_duration(timeout);
+        return result(CheckStatus::Unknown, format!("timed out after {secs}"));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.by_ref().take(64 * 1024).read_to_string(&mut out);
+    }
+    result(CheckStatus::from_exit(status.code()), first_line(&out))
+}
+
+/// A plugin's text: its first line, without perfdata, bounded.
+fn first_line(out: &str) -> String {
+    let line = out.lines().next().unwrap_or("");
+    let text = line.split('|').next().unwrap_or("").trim();
+    let mut end = text.len().min(MAX_OUTPUT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// Checks run in the background every `every`, so a beat or a reply never
+/// waits on a plugin; the first round runs before `start` returns, so even
+/// a one-shot beat carries real results.
+#[derive(Clone)]
+pub struct Checks {
+    latest: Arc<Mutex<Vec<CheckResult>>>,
+}
+
+impl Checks {
+    pub fn start(specs: Vec<CheckSpec>, every: Duration, timeout: Duration) -> Checks {
+        let latest = Arc::new(Mutex::new(run_all(&specs, timeout)));
+        let weak = Arc::downgrade(&latest);
+        thread::Builder::new()
+            .name("hb-checks".into())
+            .spawn(move || loop {
+                thread::sleep(every);
+                let results = run_all(&specs, timeout);
+                let Some(slot) = weak.upgrade() else {
+                    return;
+                };
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = results;
+            })
+            .expect("spawning the checks thread");
+        Checks { latest }
+    }
+
+    pub fn latest(&self) -> Vec<CheckResult> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Every check at once (each on a thread of its own), so one slow plugin
+/// delays the round by its own time only.
+fn run_all(specs: &[CheckSpec], timeout: Duration) -> Vec<CheckResult> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = specs
+            .iter()
+            .map(|spec| scope.spawn(move || run_check(spec, timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a check thread panicked"))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> CheckSpec {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn specs_are_named() {
+        assert_eq!(
+            spec("disk=/usr/lib/nagios/plugins/check_disk -w 10%"),
+            CheckSpec {
+                name: "disk".into(),
+                command: "/usr/lib/nagios/plugins/check_disk -w 10%".into()
+            }
+        );
+        assert_eq!(spec("/usr/bin/check_load -w 5").name, "check_load");
+        // An '=' inside the command does not make a name.
+        assert_eq!(spec("test 1 = 1").name, "test");
+        assert!("".parse::<CheckSpec>().is_err());
+        assert!("x=".parse::<CheckSpec>().is_err());
+    }
+
+    #[test]
+    fn exit_codes_are_statuses_and_output_is_the_first_line() {
+        let t = Duration::from_secs(5);
+        let ok = run_check(&spec("ok=echo 'DISK OK - 42% free | /=42%'; echo more"), t);
+        assert_eq!(
+            (ok.status, ok.output.as_str()),
+            (CheckStatus::Ok, "DISK OK - 42% free")
+        );
+        assert_eq!(run_check(&spec("exit 1"), t).status, CheckStatus::Warning);
+        assert_eq!(run_check(&spec("exit 2"), t).status, CheckStatus::Critical);
+        assert_eq!(run_check(&spec("exit 3"), t).status, CheckStatus::Unknown);
+        assert_eq!(
+            run_check(&spec("kill -9 $$"), t).status,
+            CheckStatus::Unknown
+        );
+        let long = run_check(&spec("printf 'é%.0s' $(seq 300)"), t);
+        assert!(long.output.len() <= MAX_OUTPUT);
+    }
+
+    #[test]
+    fn a_hung_check_is_unknown_after_its_timeout() {
+        let r = run_check(&spec("slow=sleep 30"), Duration::from_millis(100));
+        assert_eq!(r.status, CheckStatus::Unknown);
+        assert!(r.output.contains("timed out"), "{r:?}");
+    }
+
+    #[test]
+    fn worst_follows_nagios_severity() {
+        let r = |status| CheckResult {
+            name: "x".into(),
+            status,
+            output: String::new(),
+        };
+        assert_eq!(worst(&[]), None);
+        assert_eq!(
+            worst(&[r(CheckStatus::Ok), r(CheckStatus::Unknown)]),
+            Some(CheckStatus::Unknown)
+        );
+        assert_eq!(
+            worst(&[r(CheckStatus::Unknown), r(CheckStatus::Warning)]),
+            Some(CheckStatus::Warning)
+        );
+        assert_eq!(
+            worst(&[r(CheckStatus::Critical), r(CheckStatus::Warning)]),
+            Some(CheckStatus::Critical)
+        );
+    }
+
+    #[test]
+    fn the_first_round_runs_before_start_returns() {
+        let checks = Checks::start(
+            vec![spec("a=exit 1")],
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+        assert_eq!(checks.latest()[0].status, CheckStatus::Warning);
+    }
+}
