@@ -151,6 +151,8 @@ pub enum Event {
         every_ms: Millis,
         #[serde(skip_serializing_if = "Option::is_none")]
         health: Option<Box<RawValue>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        checks: Option<Vec<CheckResult>>,
     },
 }
 
@@ -377,6 +379,7 @@ impl Detector {
                 boot: node.boot.clone(),
                 every_ms: node.every_ms,
                 health: beat.health.map(ToOwned::to_owned),
+                checks: beat.checks.clone(),
             });
         }
         self.arm(idx);

@@ -8,6 +8,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
@@ -86,6 +87,7 @@ pub struct Listener<W: Write> {
     max_skew_ms: Option<u64>,
     events: Vec<Event>,
     group: Option<GroupLink>,
+    state_file: Option<StateFile>,
 }
 
 impl<W: Write> Listener<W> {
@@ -108,6 +110,7 @@ impl<W: Write> Listener<W> {
             intake,
             events: Vec::new(),
             group: None,
+            state_file: None,
         }
     }
 
@@ -271,16 +274,43 @@ impl<W: Write> Listener<W> {
             let every = self.status_every.unwrap_or(1);
             // Skip missed slots rather than bursting after a stall.
             self.next_status = Some(due + every * ((now - due) / every + 1));
-            let status = Status {
-                members: self.detector.snapshot(now),
-                counters: &self.intake.counters,
-                group: self.group.as_ref().map(|g| GroupStatus {
-                    quorum: g.m.group.quorum(),
-                    reachable: g.m.group.reachable(now),
-                    has_quorum: g.m.group.has_quorum(),
-                }),
-            };
+            let status = status(&self.detector, &self.intake, self.group.as_ref(), now);
             self.out.emit(wall, &status)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `path` holding the membership snapshot (a `status` object),
+    /// rewritten whenever a node's state or check status changes: for load
+    /// balancers and scripts that read a file rather than a stream.
+    pub fn keep_state_file(&mut self, path: PathBuf) {
+        self.state_file = Some(StateFile { path, dirty: true });
+    }
+
+    /// Writes the state file if something changed, atomically: a reader
+    /// sees the old snapshot or the new one, never half of one.
+    fn write_state(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        let Some(state) = &self.state_file else {
+            return Ok(());
+        };
+        if !state.dirty {
+            return Ok(());
+        }
+        let mut out = Output::new(Vec::new());
+        out.emit(
+            wall,
+            &status(&self.detector, &self.intake, self.group.as_ref(), now),
+        )?;
+        let tmp = state
+            .path
+            .with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, out.into_inner())
+            .and_then(|()| std::fs::rename(&tmp, &state.path))
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("writing {}: {e}", state.path.display()))
+            })?;
+        if let Some(state) = &mut self.state_file {
+            state.dirty = false;
         }
         Ok(())
     }
@@ -385,6 +415,10 @@ impl<W: Write> Listener<W> {
     /// `down` are only this observer's vote: they are judged with the
     /// peers' votes and the group's verdicts printed instead.
     fn flush_events(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        if let Some(state) = &mut self.state_file {
+            // Beats alone change no membership.
+            state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
+        }
         for event in self.events.drain(..) {
             if let Some(g) = &mut self.group {
                 match &event {
@@ -408,7 +442,7 @@ impl<W: Write> Listener<W> {
             self.out.emit(wall, &event)?;
         }
         let Some(g) = &mut self.group else {
-            return Ok(());
+            return self.write_state(now, wall);
         };
         for node in g.rejudge.drain(..) {
             let local = self.detector.node(&node, now).map(|v| Local {
@@ -418,11 +452,38 @@ impl<W: Write> Listener<W> {
             });
             g.m.group.judge(&node, local, now, &mut g.events);
         }
+        if let Some(state) = &mut self.state_file {
+            state.dirty |= !g.events.is_empty();
+        }
         for event in g.events.drain(..) {
             self.out.emit(wall, &event)?;
         }
-        Ok(())
+        self.write_state(now, wall)
     }
+}
+
+/// The `status` object: membership, counters, and the group if any.
+fn status<'a>(
+    detector: &'a Detector,
+    intake: &'a Intake,
+    group: Option<&GroupLink>,
+    now: Millis,
+) -> Status<'a> {
+    Status {
+        members: detector.snapshot(now),
+        counters: &intake.counters,
+        group: group.map(|g| GroupStatus {
+            quorum: g.m.group.quorum(),
+            reachable: g.m.group.reachable(now),
+            has_quorum: g.m.group.has_quorum(),
+        }),
+    }
+}
+
+struct StateFile {
+    path: PathBuf,
+    /// Membership changed since the file was written.
+    dirty: bool,
 }
 
 /// IPv4 addresses as such, even when a dual-stack socket reports them

@@ -27,6 +27,11 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// The writer back (for output to memory).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
     /// Writes one event stamped with the wall-clock time `at_ms`.
     ///
     /// `event` must serialize to an object whose first field is `type`

@@ -65,6 +65,10 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     status_every: Option<Duration>,
 
+    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node's state or checks change
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
     /// Read beats as NDJSON lines from FILE ('-' for stdin) instead of a socket: what hb-ack and --beats print, or any recording
     #[arg(long, value_name = "FILE", conflicts_with = "listen")]
     from: Option<PathBuf>,
@@ -196,6 +200,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         status_every,
         start,
     );
+    if let Some(path) = args.state.clone() {
+        listener.keep_state_file(path);
+    }
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

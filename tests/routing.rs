@@ -1,0 +1,161 @@
+//! Routing: plugin checks in heartbeats and replies, degraded nodes, and
+//! the state file for load balancers.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{cmd, Running, PATIENCE};
+use serde_json::{json, Value};
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hb-routing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn checks_travel_in_beats_and_make_a_node_degraded() {
+    let (mut l, addr) = Running::listener(&["--beats", "--status-every", "100ms"]);
+    cmd("hb-send")
+        .args(["--to", &addr.to_string(), "--node", "web", "--once"])
+        .args(["--check", "disk=echo 'DISK OK - 42% free | /=42%'"])
+        .args(["--check", "http=echo 'HTTP CRITICAL - 503'; exit 2"])
+        .assert()
+        .success();
+    // The health event comes with the beat that carried the checks.
+    let health = l.expect("health", |_| true);
+    assert_eq!((&health["node"], &health["status"]), (&json!("web"), &json!("critical")));
+    assert!(health.get("was").is_none(), "first report: {health}");
+    let beat = l.expect("beat", |_| true);
+    assert_eq!(
+        beat["checks"],
+        json!([
+            {"name": "disk", "status": "ok", "output": "DISK OK - 42% free"},
+            {"name": "http", "status": "critical", "output": "HTTP CRITICAL - 503"}
+        ])
+    );
+    let status = l.expect("status", |v| v["degraded"] == json!(["web"]));
+    assert_eq!(status["up"], json!([]));
+    assert_eq!(status["nodes"]["web"]["checks"][1]["status"], "critical");
+}
+
+#[test]
+fn a_health_event_when_the_worst_check_changes() {
+    let flag = tempdir().join("maintenance");
+    let check = format!("maint=test ! -e {}", flag.display());
+    let (mut l, addr) = Running::listener(&[]);
+    let _sender = Running::spawn(
+        "hb-send",
+        &[
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "db",
+            "--every",
+            "50ms",
+            "--check",
+            &check,
+            "--check-every",
+            "50ms",
+        ],
+    );
+    let first = l.expect("health", |_| true);
+    assert_eq!(first["status"], "ok");
+    std::fs::write(&flag, "").unwrap();
+    let bad = l.expect("health", |v| v["status"] == "warning");
+    assert_eq!(bad["was"], "ok");
+    std::fs::remove_file(&flag).unwrap();
+    let back = l.expect("health", |v| v["status"] == "ok");
+    assert_eq!(back["was"], "warning");
+    assert!(
+        l.seen.iter().all(|v| v["type"] != "down"),
+        "alive all along"
+    );
+}
+
+#[test]
+fn hb_poll_counts_a_failing_check() {
+    let (_ack, addr) = Running::bound(
+        "hb-ack",
+        "127.0.0.1:0",
+        &[
+            "--no-health",
+            "--check",
+            "queue=echo 'QUEUE WARNING - 900 jobs'; exit 1",
+        ],
+    );
+    let out = cmd("hb-poll")
+        .args([&addr.to_string(), "--format", "nagios"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(
+        line.contains("check queue: QUEUE WARNING - 900 jobs"),
+        "{line}"
+    );
+    let out = cmd("hb-poll").arg(addr.to_string()).output().unwrap();
+    let poll: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(poll["checks"][0]["status"], "warning");
+    assert_eq!(poll["state"], "WARNING");
+}
+
+#[test]
+fn the_state_file_follows_membership_atomically() {
+    let dir = tempdir();
+    let state = dir.join("state.json");
+    let (mut l, addr) = Running::listener(&["--state", state.to_str().unwrap(), "--misses", "2"]);
+    let read = || -> Value {
+        let text = std::fs::read_to_string(&state).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    let wait_for = |what: &str, pred: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let v = read();
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "state file never showed {what}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("an empty membership", &|v| {
+        v["type"] == "status" && v["up"] == json!([])
+    });
+    cmd("hb-send")
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "lb-1",
+            "--count",
+            "2",
+            "--every",
+            "50ms",
+        ])
+        .assert()
+        .success();
+    l.expect("up", |_| true);
+    wait_for("lb-1 up", &|v| v["up"] == json!(["lb-1"]));
+    l.expect("down", |_| true);
+    let v = wait_for("lb-1 down", &|v| v["down"] == json!(["lb-1"]));
+    assert!(v["ts_ms"].is_u64());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
