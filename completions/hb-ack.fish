@@ -8,6 +8,7 @@ complete -c hb-ack -l check-timeout -d 'A check still running after this is kill
 complete -c hb-ack -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-ack -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-ack -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
+complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-ack -l no-health -d 'Leave health out of replies'
 complete -c hb-ack -s v -l verbose -d 'Also print a line for every probe answered'
 complete -c hb-ack -s q -l quiet -d 'Print nothing on stdout (but --status-every and --log-rejects lines)'

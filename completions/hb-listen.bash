@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --allow --log-rejects --max-skew --max-nodes --every --expect --expect-file --beats --status-every --state --from --join --peer --observer --quorum --view-every --replay --help --version"
+            opts="-h -V --listen --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --allow --log-rejects --max-skew --max-nodes --metrics --every --expect --expect-file --beats --status-every --state --from --join --peer --observer --quorum --view-every --replay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,10 @@ _hb__listen() {
                     return 0
                     ;;
                 --max-nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

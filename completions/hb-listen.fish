@@ -14,6 +14,7 @@ complete -c hb-listen -l key-file -d 'Sign every message and accept only signed 
 complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
+complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F

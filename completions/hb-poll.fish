@@ -15,6 +15,7 @@ complete -c hb-poll -l up-after -d 'Flap damping: a down node needs N consecutiv
 complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
 nagios\t''"
 complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r

@@ -135,6 +135,31 @@ impl CheckArgs {
     }
 }
 
+/// `--metrics ADDR`: Prometheus metrics over HTTP.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", value_parser = |s: &str| crate::net::HostPort::parse(s, 9100))]
+    pub metrics: Option<crate::net::HostPort>,
+}
+
+impl MetricsArgs {
+    /// Starts the metrics server if asked, saying where on stderr.
+    pub fn serve(&self, tool: &str) -> anyhow::Result<Option<crate::metrics::Metrics>> {
+        let Some(addr) = &self.metrics else {
+            return Ok(None);
+        };
+        let resolved = addr
+            .resolve()
+            .with_context(|| format!("resolving --metrics {addr}"))?;
+        let metrics = crate::metrics::Metrics::new(tool);
+        let bound = crate::metrics::serve(metrics.clone(), resolved)
+            .with_context(|| format!("serving metrics on {resolved}"))?;
+        eprintln!("{tool}: metrics on http://{bound}/metrics");
+        Ok(Some(metrics))
+    }
+}
+
 /// `--detector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DetectorKind {

@@ -156,6 +156,33 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The `type` of its line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Up { .. } => "up",
+            Event::Suspect { .. } => "suspect",
+            Event::Down { .. } => "down",
+            Event::Restart { .. } => "restart",
+            Event::Beat { .. } => "beat",
+            Event::Health { .. } => "health",
+            Event::Flapping { .. } => "flapping",
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        match self {
+            Event::Up { node, .. }
+            | Event::Suspect { node, .. }
+            | Event::Down { node, .. }
+            | Event::Restart { node, .. }
+            | Event::Beat { node, .. }
+            | Event::Health { node, .. }
+            | Event::Flapping { node, .. } => node,
+        }
+    }
+}
+
 struct Node {
     name: String,
     addr: Option<SocketAddr>,
@@ -443,6 +470,24 @@ impl Detector {
             list.sort_unstable();
         }
         snap
+    }
+
+    /// A node's state for export: its detector state, or `degraded` when
+    /// up with a plugin check not ok.
+    pub fn routing_state(&self, name: &str) -> Option<&'static str> {
+        let node = &self.nodes[*self.index.get(name)?];
+        let healthy = node
+            .checks
+            .as_deref()
+            .and_then(worst)
+            .is_none_or(|s| s == CheckStatus::Ok);
+        Some(match node.state {
+            State::Pending => "pending",
+            State::Up if !healthy => "degraded",
+            State::Up => "up",
+            State::Suspect => "suspect",
+            State::Down => "down",
+        })
     }
 
     /// One node's details, as in a snapshot.
@@ -750,16 +795,8 @@ mod tests {
 
         fn record(&mut self, out: Vec<Event>) {
             for e in &out {
-                let (kind, node) = match e {
-                    Event::Up { node, .. } => ("up", node),
-                    Event::Suspect { node, .. } => ("suspect", node),
-                    Event::Down { node, .. } => ("down", node),
-                    Event::Restart { node, .. } => ("restart", node),
-                    Event::Beat { node, .. } => ("beat", node),
-                    Event::Flapping { node, .. } => ("flapping", node),
-                    Event::Health { node, .. } => ("health", node),
-                };
-                self.log.push((self.now, kind, node.clone()));
+                let (kind, node) = (e.kind(), e.node().to_owned());
+                self.log.push((self.now, kind, node));
             }
             self.last = out;
         }

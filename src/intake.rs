@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::auth::Codec;
 use crate::clock::Millis;
+use crate::metrics::Metrics;
 use crate::wire::{Message, Reject};
 
 /// What arrived, and what was refused and why.
@@ -110,6 +111,8 @@ pub struct Intake {
     suppressed: u64,
     /// `rejected` lines waiting to be printed.
     pub pending: Vec<Rejected>,
+    /// Where counts are exported too (`--metrics`).
+    pub metrics: Option<Metrics>,
 }
 
 impl Intake {
@@ -124,6 +127,7 @@ impl Intake {
             logged_in_window: 0,
             suppressed: 0,
             pending: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -151,6 +155,9 @@ impl Intake {
     /// replay, a view from a stranger).
     pub fn reject(&mut self, why: Reject, from: Option<SocketAddr>, now: Millis) {
         *self.counters.rejected.entry(why.as_str()).or_default() += 1;
+        if let Some(m) = &self.metrics {
+            m.rejected(why.as_str());
+        }
         if !self.log {
             return;
         }
@@ -172,6 +179,9 @@ impl Intake {
 
     pub fn accepted(&mut self) {
         self.counters.received += 1;
+        if let Some(m) = &self.metrics {
+            m.received();
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`checks`]: plugin checks (any command, any Nagios plugin) in beats and replies.
 //! - [`intake`]: what receivers check, count and log before a message counts.
 //! - [`output`]: NDJSON events on stdout.
+//! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`).
 //! - [`net`]: addresses and UDP sockets.
 //! - [`clock`]: monotonic milliseconds for deadlines.
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
@@ -28,6 +29,7 @@ pub mod detector;
 pub mod health;
 pub mod intake;
 pub mod listen;
+pub mod metrics;
 pub mod nagios;
 pub mod net;
 pub mod output;

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Millis};
 use crate::detector::{Detector, Event, Snapshot, State};
+use crate::health::Health;
 use crate::intake::{Counters, Intake};
+use crate::metrics::Metrics;
 use crate::net;
 use crate::output::{wall_ms, Output};
 use crate::quorum::{Group, GroupEvent, Local};
@@ -88,6 +90,7 @@ pub struct Listener<W: Write> {
     events: Vec<Event>,
     group: Option<GroupLink>,
     state_file: Option<StateFile>,
+    metrics: Option<Metrics>,
 }
 
 impl<W: Write> Listener<W> {
@@ -111,6 +114,7 @@ impl<W: Write> Listener<W> {
             events: Vec::new(),
             group: None,
             state_file: None,
+            metrics: None,
         }
     }
 
@@ -280,6 +284,13 @@ impl<W: Write> Listener<W> {
         Ok(())
     }
 
+    /// Exports counters, events and each node's state as Prometheus
+    /// metrics (`--metrics`).
+    pub fn export(&mut self, metrics: Metrics) {
+        self.intake.metrics = Some(metrics.clone());
+        self.metrics = Some(metrics);
+    }
+
     /// Keeps `path` holding the membership snapshot (a `status` object),
     /// rewritten whenever a node's state or check status changes: for load
     /// balancers and scripts that read a file rather than a stream.
@@ -347,6 +358,18 @@ impl<W: Write> Listener<W> {
                 match admitted {
                     Ok(()) => {
                         self.intake.accepted();
+                        if let Some(m) = &self.metrics {
+                            m.node_seen(&beat.node, wall);
+                            let health: Option<Health> =
+                                beat.health.and_then(|h| serde_json::from_str(h.get()).ok());
+                            if let Some(h) = health {
+                                m.node_health(
+                                    &beat.node,
+                                    h.cpu_pct.map(f64::from),
+                                    Some(h.mem_avail),
+                                );
+                            }
+                        }
                         // A deadline that passed while this beat was on its
                         // way is judged first: the silence did reach it.
                         self.detector.expire(now, &mut self.events);
@@ -406,6 +429,9 @@ impl<W: Write> Listener<W> {
     /// Prints the `rejected` lines `--log-rejects` asked for.
     fn flush_rejects(&mut self, wall: u64) -> io::Result<()> {
         for line in self.intake.pending.drain(..) {
+            if let Some(m) = &self.metrics {
+                m.event("rejected");
+            }
             self.out.emit(wall, &line)?;
         }
         Ok(())
@@ -418,6 +444,16 @@ impl<W: Write> Listener<W> {
         if let Some(state) = &mut self.state_file {
             // Beats alone change no membership.
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
+        }
+        if let Some(m) = &self.metrics {
+            for event in &self.events {
+                m.event(event.kind());
+                if !matches!(event, Event::Beat { .. }) {
+                    if let Some(state) = self.detector.routing_state(event.node()) {
+                        m.node_state(event.node(), state);
+                    }
+                }
+            }
         }
         for event in self.events.drain(..) {
             if let Some(g) = &mut self.group {
@@ -456,6 +492,9 @@ impl<W: Write> Listener<W> {
             state.dirty |= !g.events.is_empty();
         }
         for event in g.events.drain(..) {
+            if let Some(m) = &self.metrics {
+                m.event(event.kind());
+            }
             self.out.emit(wall, &event)?;
         }
         self.write_state(now, wall)

@@ -17,6 +17,7 @@ use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::detector::{Config, Detector};
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::nagios::{PerfDatum, State, Thresholds};
 use crate::net::{self, AddrError, HostPort};
 use crate::output::{wall_ms, Output};
@@ -654,6 +655,7 @@ pub fn watch<W: Write>(
     every: Duration,
     detector: Config,
     limits: Option<&Limits>,
+    metrics: Option<&Metrics>,
     out: &mut Output<W>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
@@ -701,9 +703,21 @@ pub fn watch<W: Write>(
                 checks: o.checks.clone(),
             };
             detector.observe(now, wall, o.addr, &beat, &mut events);
+            if let Some(m) = metrics {
+                m.node_seen(&o.target, wall);
+                if let Some(h) = o.parsed_health() {
+                    m.node_health(&o.target, h.cpu_pct.map(f64::from), Some(h.mem_avail));
+                }
+            }
         }
         detector.expire(now + every_ms / 2, &mut events);
         for event in events.drain(..) {
+            if let Some(m) = metrics {
+                m.event(event.kind());
+                if let Some(state) = detector.routing_state(event.node()) {
+                    m.node_state(event.node(), state);
+                }
+            }
             out.emit(wall, &event)?;
         }
         if let Some(limits) = limits {

@@ -61,6 +61,18 @@ pub enum GroupEvent {
     },
 }
 
+impl GroupEvent {
+    /// The `type` of its line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GroupEvent::Up { .. } => "up",
+            GroupEvent::Down { .. } => "down",
+            GroupEvent::NoQuorum { .. } => "no-quorum",
+            GroupEvent::Quorum { .. } => "quorum",
+        }
+    }
+}
+
 /// What this observer knows of one node, for a verdict.
 #[derive(Debug, Clone, Copy)]
 pub struct Local {
@@ -309,14 +321,7 @@ mod tests {
     }
 
     fn kinds(out: &[GroupEvent]) -> Vec<&'static str> {
-        out.iter()
-            .map(|e| match e {
-                GroupEvent::Up { .. } => "up",
-                GroupEvent::Down { .. } => "down",
-                GroupEvent::NoQuorum { .. } => "no-quorum",
-                GroupEvent::Quorum { .. } => "quorum",
-            })
-            .collect()
+        out.iter().map(GroupEvent::kind).collect()
     }
 
     #[test]

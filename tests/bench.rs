@@ -1,7 +1,7 @@
 //! Seconds-long smoke runs of the network-namespace benchmark harnesses,
 //! so they keep working; their figures are printed, never asserted on
 //! speed. They need root, ip and nft: without them they skip loudly (and
-//! fail under HB_REQUIRE_NETNS, as in CI).
+//! fail under HB_REQUIRE_TOOLS, as in CI).
 
 mod common;
 

@@ -25,7 +25,10 @@ fn checks_travel_in_beats_and_make_a_node_degraded() {
         .success();
     // The health event comes with the beat that carried the checks.
     let health = l.expect("health", |_| true);
-    assert_eq!((&health["node"], &health["status"]), (&json!("web"), &json!("critical")));
+    assert_eq!(
+        (&health["node"], &health["status"]),
+        (&json!("web"), &json!("critical"))
+    );
     assert!(health.get("was").is_none(), "first report: {health}");
     let beat = l.expect("beat", |_| true);
     assert_eq!(

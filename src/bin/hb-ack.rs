@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::cli::{self, parse_duration, parse_node, CheckArgs, ExitCodes, IntakeArgs, KeyArgs};
+use hb::cli::{
+    self, parse_duration, parse_node, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, MetricsArgs,
+};
 use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::net::HostPort;
@@ -59,6 +61,9 @@ struct Args {
 
     #[command(flatten)]
     intake: IntakeArgs,
+
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -72,8 +77,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
+    let mut intake = args.intake.intake(args.key.codec()?);
+    intake.metrics = args.metrics.serve("hb-ack")?;
     let socket = cli::listen_on("hb-ack", &args.listen, &[])?;
-    let intake = args.intake.intake(args.key.codec()?);
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

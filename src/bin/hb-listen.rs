@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
-    self, parse_duration, parse_node, DetectorArgs, ExitCodes, IntakeArgs, KeyArgs, UsageError,
+    self, parse_duration, parse_node, DetectorArgs, ExitCodes, IntakeArgs, KeyArgs, MetricsArgs,
+    UsageError,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
@@ -44,6 +45,9 @@ struct Args {
 
     #[command(flatten)]
     intake: IntakeArgs,
+
+    #[command(flatten)]
+    metrics: MetricsArgs,
 
     /// Interval assumed for beats that do not state theirs, and for expected nodes
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -202,6 +206,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     if let Some(path) = args.state.clone() {
         listener.keep_state_file(path);
+    }
+    if let Some(metrics) = args.metrics.serve("hb-listen")? {
+        listener.export(metrics);
     }
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,

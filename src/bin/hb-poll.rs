@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes, KeyArgs};
+use hb::cli::{
+    self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, MetricsArgs,
+    UsageError,
+};
 use hb::clock::duration_ms;
 use hb::nagios::{Range, State, Thresholds};
 use hb::net::HostPort;
@@ -58,6 +61,10 @@ struct Args {
 
     #[command(flatten)]
     key: KeyArgs,
+
+    /// With --every: serve Prometheus metrics
+    #[command(flatten)]
+    metrics: MetricsArgs,
 
     /// With --every: also print each round's `poll` and `summary` lines
     #[arg(short, long, requires = "every")]
@@ -149,6 +156,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             targets.push(target);
         }
     }
+    if args.metrics.metrics.is_some() && args.every.is_none() {
+        return Err(
+            UsageError("--metrics needs --every (a single round exits at once)".into()).into(),
+        );
+    }
     if targets.is_empty() {
         bail!("no targets: give HOST[:PORT], -H TARGET or -f FILE");
     }
@@ -196,7 +208,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         let detector = args
             .detector
             .config(3, duration_ms(every), false, usize::MAX)?;
-        poll::watch(&mut prober, every, detector, round_lines, &mut out, &stop)?;
+        let metrics = args.metrics.serve("hb-poll")?;
+        let exported = metrics.as_ref();
+        poll::watch(
+            &mut prober,
+            every,
+            detector,
+            round_lines,
+            exported,
+            &mut out,
+            &stop,
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
 

@@ -111,17 +111,22 @@ impl Running {
         (r, stdout)
     }
 
-    /// Waits for the "listening on ADDR" line a binding tool prints first.
+    /// Waits for the "listening on ADDR" line a binding tool prints.
     pub fn listening(&self) -> SocketAddr {
-        let line = self
-            .stderr
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("no listening line"));
-        line.rsplit_once("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first stderr line: {line}"))
-            .1
-            .parse()
-            .unwrap()
+        self.stderr_address("listening on ").parse().unwrap()
+    }
+
+    /// Waits for a stderr line containing `marker`; returns what follows.
+    pub fn stderr_address(&self, marker: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no stderr line with {marker:?}"));
+            if let Some((_, rest)) = line.rsplit_once(marker) {
+                return rest.to_owned();
+            }
+        }
     }
 
     /// hb-listen on a free loopback port, with `args`; returns its address.
@@ -237,10 +242,10 @@ pub fn beat(node: &str, boot: &str, seq: u64, every_ms: u64) -> Vec<u8> {
 
 /// Says that a test was skipped, where a person sees it: straight to the
 /// process's stderr, past the test harness's capture. With
-/// HB_REQUIRE_NETNS set (CI, which installs the tools) a skip is a failure.
+/// HB_REQUIRE_TOOLS set (CI, which installs the tools) a skip is a failure.
 pub fn skip(test: &str, why: &str) {
-    if std::env::var_os("HB_REQUIRE_NETNS").is_some() {
-        panic!("{test} cannot run and HB_REQUIRE_NETNS is set: {why}");
+    if std::env::var_os("HB_REQUIRE_TOOLS").is_some() {
+        panic!("{test} cannot run and HB_REQUIRE_TOOLS is set: {why}");
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");

@@ -1,0 +1,175 @@
+//! Prometheus metrics over HTTP, from hb-listen, hb-ack and hb-poll
+//! --every; the format checked by promtool where it is installed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{cmd, Running, PATIENCE};
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Scrapes until a line satisfies `pred` (metrics follow events).
+fn scrape_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (code, body) = get(addr, "/metrics");
+        assert_eq!(code, 200);
+        if body.lines().any(&pred) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "never matched:\n{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn promtool_check(body: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        common::skip(
+            "promtool check metrics",
+            "`promtool` is not installed (Debian: prometheus)",
+        );
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn hb_listen_exports_nodes_counters_and_events() {
+    let mut listen = Running::spawn(
+        "hb-listen",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--misses",
+            "2",
+        ],
+    );
+    let metrics = listen
+        .stderr_address("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let addr = listen.listening().to_string();
+    cmd("hb-send")
+        .args([
+            "--to", &addr, "--node", "we\"b-1", "--health", "--count", "2", "--every", "50ms",
+        ])
+        .assert()
+        .success();
+    cmd("hb-send")
+        .args([
+            "--to", &addr, "--node", "db-1", "--once", "--check", "exit 2",
+        ])
+        .assert()
+        .success();
+    listen.expect("down", |v| v["node"] == "we\"b-1");
+    let body = scrape_until(&metrics, |l| {
+        l == r#"hb_node_state{node="we\"b-1",state="down"} 1"#
+    });
+    for line in [
+        r#"hb_node_up{node="we\"b-1"} 0"#,
+        r#"hb_node_state{node="db-1",state="degraded"} 1"#,
+        r#"hb_node_up{node="db-1"} 1"#,
+        "hb_received_total 3",
+        r#"hb_events_total{type="down"} 1"#,
+        r#"hb_build_info{tool="hb-listen",version="0.1.0"} 1"#,
+    ] {
+        assert!(body.lines().any(|l| l == line), "no {line} in:\n{body}");
+    }
+    assert!(
+        body.contains(r#"hb_node_cpu_percent{node="we\"b-1"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"hb_node_last_seen_seconds{node="db-1"}"#),
+        "{body}"
+    );
+    promtool_check(&body);
+    assert_eq!(get(&metrics, "/elsewhere").0, 404);
+}
+
+#[test]
+fn hb_ack_exports_what_it_received_and_refused() {
+    let ack = Running::spawn(
+        "hb-ack",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--quiet",
+            "--no-health",
+        ],
+    );
+    let metrics = ack
+        .stderr_address("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let addr = ack.listening();
+    cmd("hb-poll").arg(addr.to_string()).assert().code(0);
+    common::send_raw(addr, b"garbage");
+    let body = scrape_until(&metrics, |l| {
+        l == r#"hb_rejected_total{reason="bad-json"} 1"#
+    });
+    assert!(body.lines().any(|l| l == "hb_received_total 1"), "{body}");
+    promtool_check(&body);
+}
+
+#[test]
+fn hb_poll_every_exports_its_targets() {
+    let (_ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--no-health"]);
+    let target = addr.to_string();
+    let mut poll = Running::spawn(
+        "hb-poll",
+        &[&target, "--every", "50ms", "--metrics", "127.0.0.1:0"],
+    );
+    let metrics = poll
+        .stderr_address("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    poll.expect("up", |_| true);
+    let body = scrape_until(&metrics, |l| {
+        l == format!(r#"hb_node_up{{node="{target}"}} 1"#)
+    });
+    promtool_check(&body);
+    let out = cmd("hb-poll")
+        .args([&target, "--metrics", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "--metrics needs --every");
+}
