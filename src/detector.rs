@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -184,9 +185,10 @@ impl Event {
 }
 
 struct Node {
-    name: String,
+    /// Shared with the index: a name is stored once.
+    name: Arc<str>,
     addr: Option<SocketAddr>,
-    boot: Option<String>,
+    boot: Option<Box<str>>,
     seq: Option<u64>,
     every_ms: Millis,
     /// Monotonic time of the last beat; None for a pending node.
@@ -208,8 +210,9 @@ struct Node {
     arrivals: Option<Box<Arrivals>>,
     /// Beats counted toward `up_after` while down.
     recovering: u32,
-    /// When the node last changed between up and down (flap detection).
-    changes: VecDeque<Millis>,
+    /// When the node last changed between up and down (flap detection);
+    /// allocated at its first change, as most nodes never change.
+    changes: Option<Box<VecDeque<Millis>>>,
     flapping: bool,
     /// The last plugin checks it sent, and their worst status.
     checks: Option<Vec<CheckResult>>,
@@ -221,7 +224,7 @@ pub struct Detector {
     /// When watching started: an expected node's silence counts from here.
     started: Millis,
     nodes: Vec<Node>,
-    index: HashMap<String, usize>,
+    index: HashMap<Arc<str>, usize>,
     timers: BinaryHeap<Reverse<(Millis, usize)>>,
 }
 
@@ -304,11 +307,11 @@ impl Detector {
 
         let mut gap = 0;
         match (&node.boot, beat.boot.as_deref()) {
-            (Some(old), Some(new)) if old != new => {
+            (Some(old), Some(new)) if **old != *new => {
                 out.push(Event::Restart {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr,
-                    old_boot: old.clone(),
+                    old_boot: old.to_string(),
                     new_boot: new.to_owned(),
                 });
                 node.seq = None;
@@ -335,7 +338,7 @@ impl Detector {
             State::Up => false,
             State::Pending => {
                 out.push(Event::Up {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr,
                     was: None,
                     silent_ms: None,
@@ -347,7 +350,7 @@ impl Detector {
             State::Down if node.recovering < self.cfg.up_after => false,
             was @ (State::Suspect | State::Down) => {
                 out.push(Event::Up {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr,
                     was: Some(was),
                     silent_ms,
@@ -367,7 +370,7 @@ impl Detector {
 
         if let Some(boot) = beat.boot.as_deref() {
             if node.boot.as_deref() != Some(boot) {
-                node.boot = Some(boot.to_owned());
+                node.boot = Some(boot.into());
             }
         }
         // A reordered or duplicated beat still proves life but must not move
@@ -388,7 +391,7 @@ impl Detector {
             let status = worst(checks).unwrap_or(CheckStatus::Ok);
             if was != Some(status) {
                 out.push(Event::Health {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr,
                     status,
                     was,
@@ -399,11 +402,11 @@ impl Detector {
         }
         if emit_beats {
             out.push(Event::Beat {
-                node: node.name.clone(),
+                node: node.name.to_string(),
                 addr,
                 seq: beat.seq,
                 gap,
-                boot: node.boot.clone(),
+                boot: node.boot.as_deref().map(str::to_owned),
                 every_ms: node.every_ms,
                 health: beat.health.map(ToOwned::to_owned),
                 checks: beat.checks.clone(),
@@ -498,7 +501,7 @@ impl Detector {
 
     /// Every node's name and state.
     pub fn states(&self) -> impl Iterator<Item = (&str, State)> {
-        self.nodes.iter().map(|n| (n.name.as_str(), n.state))
+        self.nodes.iter().map(|n| (&*n.name, n.state))
     }
 
     pub fn len(&self) -> usize {
@@ -534,7 +537,7 @@ impl Detector {
         let idx = self.nodes.len();
         let every_ms = self.cfg.default_every_ms.max(1);
         self.nodes.push(Node {
-            name: name.to_owned(),
+            name: Arc::from(name),
             addr: None,
             boot: None,
             seq: None,
@@ -552,13 +555,14 @@ impl Detector {
                 Rule::Fixed { .. } => None,
             },
             recovering: 0,
-            changes: VecDeque::new(),
+            changes: None,
             flapping: false,
             checks: None,
         });
         let node = &mut self.nodes[idx];
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
-        self.index.insert(name.to_owned(), idx);
+        let shared = Arc::clone(&self.nodes[idx].name);
+        self.index.insert(shared, idx);
         idx
     }
 
@@ -595,7 +599,7 @@ impl Detector {
             State::Up if silent_ms < node.down_after => {
                 node.state = State::Suspect;
                 out.push(Event::Suspect {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr: node.addr,
                     silent_ms,
                     phi,
@@ -605,7 +609,7 @@ impl Detector {
                 let was_up = node.state != State::Pending;
                 node.state = State::Down;
                 out.push(Event::Down {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                     addr: node.addr,
                     silent_ms,
                     missed: silent_ms / node.every_ms,
@@ -670,24 +674,25 @@ fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<E
     let Some(flap) = flap else {
         return;
     };
-    node.changes.push_back(now);
-    while node
-        .changes
+    let changes = node.changes.get_or_insert_with(Default::default);
+    changes.push_back(now);
+    while changes
         .front()
         .is_some_and(|&t| now.saturating_sub(t) > flap.window_ms)
     {
-        node.changes.pop_front();
+        changes.pop_front();
     }
     // Only the last changes + 1 matter: memory stays bounded.
-    while node.changes.len() > flap.changes as usize + 1 {
-        node.changes.pop_front();
+    while changes.len() > flap.changes as usize + 1 {
+        changes.pop_front();
     }
-    let too_many = node.changes.len() > flap.changes as usize;
+    let count = changes.len();
+    let too_many = count > flap.changes as usize;
     if too_many && !node.flapping {
         out.push(Event::Flapping {
-            node: node.name.clone(),
+            node: node.name.to_string(),
             addr: node.addr,
-            changes: node.changes.len(),
+            changes: count,
             window_ms: flap.window_ms,
         });
     }

@@ -139,13 +139,14 @@ impl<W: Write> Listener<W> {
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let mut buf = vec![0u8; 65536];
+        let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             self.tick(clock.now(), wall_ms())?;
             self.share_view(socket, clock.now());
             let wait = self
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
-            if let Some((len, from)) = net::recv_within(socket, &mut buf, wait)? {
+            if let Some((len, from)) = receiver.recv(socket, &mut buf, wait)? {
                 let now = clock.now();
                 if let Some(message) = self.intake.open(&buf[..len], from, now) {
                     self.accept(now, wall_ms(), message, Some(from), true)?;

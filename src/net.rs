@@ -171,6 +171,39 @@ pub fn recv_within(
     }
 }
 
+/// [`recv_within`] for receive loops on the hot path: the socket's read
+/// timeout is changed only when it must be (shorter than needed by more
+/// than a millisecond, or more than twice too short), not with a syscall
+/// before every datagram. Waking early is harmless (the loop looks at the
+/// clock again); waking late is bounded by that millisecond.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    timeout: Option<Duration>,
+}
+
+impl Receiver {
+    pub fn recv(
+        &mut self,
+        socket: &UdpSocket,
+        buf: &mut [u8],
+        wait: Duration,
+    ) -> io::Result<Option<(usize, SocketAddr)>> {
+        let wait = wait.clamp(Duration::from_millis(1), STOP_CHECK);
+        let stale = self
+            .timeout
+            .is_none_or(|t| t > wait + Duration::from_millis(1) || t < wait / 2);
+        if stale {
+            socket.set_read_timeout(Some(wait))?;
+            self.timeout = Some(wait);
+        }
+        match socket.recv_from(buf) {
+            Ok(got) => Ok(Some(got)),
+            Err(e) if is_transient(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Joins the multicast `group` on `socket` (on the interface the system
 /// picks), so beats sent to the group reach this listener.
 pub fn join_multicast(socket: &UdpSocket, group: IpAddr) -> io::Result<()> {

@@ -122,6 +122,7 @@ impl<W: Write> Responder<W> {
         let clock = Clock::new();
         let mut buf = vec![0u8; 65536];
         let mut next_status = self.opts.status_every;
+        let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
             if let Some(due) = next_status.filter(|&due| due <= now) {
@@ -134,7 +135,7 @@ impl<W: Write> Responder<W> {
                 self.out.emit(wall_ms(), &status)?;
             }
             let wait = next_status.map_or(net::STOP_CHECK, |at| clock.until(at));
-            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, wait)? {
+            if let Some((len, from)) = receiver.recv(&self.socket, &mut buf, wait)? {
                 self.handle(&buf[..len], from, clock.now())?;
                 for line in self.intake.pending.drain(..) {
                     self.out.emit(wall_ms(), &line)?;

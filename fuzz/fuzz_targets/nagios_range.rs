@@ -6,10 +6,15 @@ use hb::nagios::Range;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(r) = text.parse::<Range>() else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(r) = text.parse::<Range>() else {
+        return;
+    };
     assert_eq!(r.to_string().parse::<Range>(), Ok(r), "{text:?} -> {r}");
-    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1.0, -1.0, f64::MAX, f64::MIN_POSITIVE] {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    for x in [nan, inf, -inf, 0.0, -0.0, 1.0, -1.0, f64::MAX] {
         let _ = r.alerts(x);
     }
 });
