@@ -212,6 +212,8 @@ struct Node {
     recovering: u32,
     /// When the node last changed between up and down (flap detection);
     /// allocated at its first change, as most nodes never change.
+    // Boxed: 8 bytes instead of 32 in every node, most of which never flap.
+    #[allow(clippy::box_collection)]
     changes: Option<Box<VecDeque<Millis>>>,
     flapping: bool,
     /// The last plugin checks it sent, and their worst status.
