@@ -23,7 +23,7 @@ _hb__ack() {
 
     case "${cmd}" in
         hb__ack)
-            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --metrics --help --version"
+            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --metrics --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,10 @@ _hb__ack() {
                     return 0
                     ;;
                 --status-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -66,10 +70,6 @@ _hb__ack() {
                     return 0
                     ;;
                 --max-nodes)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

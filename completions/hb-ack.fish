@@ -1,6 +1,7 @@
 complete -c hb-ack -l listen -d 'Address to answer on (IPv6 too: [::]:26723; port 0 picks a free one)' -r
 complete -c hb-ack -l node -d 'Name this node in replies and acks (default: the host name)' -r
 complete -c hb-ack -l status-every -d 'Print a `status` line (messages received and refused) every DURATION' -r
+complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-ack -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-ack -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
 complete -c hb-ack -l check-every -d 'How often the checks run (in the background; the first round before the first beat)' -r
@@ -8,7 +9,6 @@ complete -c hb-ack -l check-timeout -d 'A check still running after this is kill
 complete -c hb-ack -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-ack -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-ack -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
-complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-ack -l no-health -d 'Leave health out of replies'
 complete -c hb-ack -s v -l verbose -d 'Also print a line for every probe answered'
 complete -c hb-ack -s q -l quiet -d 'Print nothing on stdout (but --status-every and --log-rejects lines)'

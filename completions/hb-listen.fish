@@ -1,4 +1,15 @@
 complete -c hb-listen -l listen -d 'Address to receive heartbeats on (IPv6 too: [::]:26722; port 0 picks a free one)' -r
+complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
+complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
+complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
+complete -c hb-listen -l status-every -d 'Print a `status` membership snapshot every DURATION' -r
+complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node\'s state or checks change' -r -F
+complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
+complete -c hb-listen -l join -d 'Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group' -r
+complete -c hb-listen -l peer -d 'Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts' -r
+complete -c hb-listen -l observer -d 'With --peer: this observer\'s name in views and votes (default: the host name)' -r
+complete -c hb-listen -l quorum -d 'With --peer: observers (self included) that must agree on up or down [default: a majority]' -r
+complete -c hb-listen -l view-every -d 'With --peer: send this observer\'s view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable' -r
 complete -c hb-listen -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
 phi\t''"
 complete -c hb-listen -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
@@ -15,19 +26,8 @@ complete -c hb-listen -l allow -d 'Accept messages only from this address range 
 complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
 complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
-complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
-complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
-complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
-complete -c hb-listen -l status-every -d 'Print a `status` membership snapshot every DURATION' -r
-complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node\'s state or checks change' -r -F
-complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
-complete -c hb-listen -l join -d 'Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group' -r
-complete -c hb-listen -l peer -d 'Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts' -r
-complete -c hb-listen -l observer -d 'With --peer: this observer\'s name in views and votes (default: the host name)' -r
-complete -c hb-listen -l quorum -d 'With --peer: observers (self included) that must agree on up or down [default: a majority]' -r
-complete -c hb-listen -l view-every -d 'With --peer: send this observer\'s view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable' -r
-complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
+complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
 complete -c hb-listen -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-listen -s V -l version -d 'Print version'

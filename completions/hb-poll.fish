@@ -3,6 +3,18 @@ complete -c hb-poll -s f -l file -d 'Read targets from FILE, one per line (\'#\'
 complete -c hb-poll -s t -l timeout -d 'Wait this long for each attempt\'s reply (seconds, or 500ms, 2s)' -r
 complete -c hb-poll -l retries -d 'Probe a silent target this many more times before it is down' -r
 complete -c hb-poll -l every -d 'Keep polling every DURATION and print transitions' -r
+complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
+nagios\t''"
+complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r
+complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]' -r
+complete -c hb-poll -l rtt-warning -d 'WARNING when a reply\'s round trip (seconds) is outside RANGE' -r
+complete -c hb-poll -l rtt-critical -d 'CRITICAL when a reply\'s round trip (seconds) is outside RANGE' -r
+complete -c hb-poll -l cpu-warning -d 'WARNING when a reply\'s cpu_pct is outside RANGE' -r
+complete -c hb-poll -l cpu-critical -d 'CRITICAL when a reply\'s cpu_pct is outside RANGE' -r
+complete -c hb-poll -l mem-warning -d 'WARNING when a reply\'s memory in use (percent) is outside RANGE' -r
+complete -c hb-poll -l mem-critical -d 'CRITICAL when a reply\'s memory in use (percent) is outside RANGE' -r
+complete -c hb-poll -l via -d 'An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers' -r
+complete -c hb-poll -l node -d 'Name this poller in probes (default: the host name)' -r
 complete -c hb-poll -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
 phi\t''"
 complete -c hb-poll -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
@@ -16,18 +28,6 @@ complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes be
 complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
-complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
-nagios\t''"
-complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r
-complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]' -r
-complete -c hb-poll -l rtt-warning -d 'WARNING when a reply\'s round trip (seconds) is outside RANGE' -r
-complete -c hb-poll -l rtt-critical -d 'CRITICAL when a reply\'s round trip (seconds) is outside RANGE' -r
-complete -c hb-poll -l cpu-warning -d 'WARNING when a reply\'s cpu_pct is outside RANGE' -r
-complete -c hb-poll -l cpu-critical -d 'CRITICAL when a reply\'s cpu_pct is outside RANGE' -r
-complete -c hb-poll -l mem-warning -d 'WARNING when a reply\'s memory in use (percent) is outside RANGE' -r
-complete -c hb-poll -l mem-critical -d 'CRITICAL when a reply\'s memory in use (percent) is outside RANGE' -r
-complete -c hb-poll -l via -d 'An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers' -r
-complete -c hb-poll -l node -d 'Name this poller in probes (default: the host name)' -r
 complete -c hb-poll -s v -l verbose -d 'With --every: also print each round\'s `poll` and `summary` lines'
 complete -c hb-poll -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-poll -s V -l version -d 'Print version'

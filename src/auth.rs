@@ -28,7 +28,7 @@ pub const MIN_KEY_LEN: usize = 16;
 /// Why a key file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("reading key file {path}: {source}")]
+    #[error("reading key file {path}")]
     Read { path: PathBuf, source: io::Error },
     #[error(
         "key file {path} is readable by group or others (mode {mode:04o}); run: chmod 600 {path}"
@@ -64,7 +64,7 @@ impl Keys {
             source,
         };
         let mode = fs::metadata(path).map_err(read)?.permissions().mode();
-        if mode & 0o077 != 0 {
+        if mode & 0o077 != 0 && !is_credential(path) {
             return Err(KeyError::Permissions {
                 path: path.to_owned(),
                 mode: mode & 0o7777,
@@ -211,6 +211,17 @@ impl Codec {
         }
         wire::decode(datagram)
     }
+}
+
+/// A file systemd handed over as a credential (`LoadCredential=`): it
+/// lives in the service's own read-only credentials directory, readable
+/// only by the service, though systemd 256 and later show it as mode 0440
+/// (access is given by an ACL) and it cannot be changed with chmod.
+fn is_credential(path: &Path) -> bool {
+    std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|dir| {
+        let dir = Path::new(&dir);
+        !dir.as_os_str().is_empty() && path.starts_with(dir) && path.parent() == Some(dir)
+    })
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

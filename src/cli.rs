@@ -137,6 +137,7 @@ impl CheckArgs {
 
 /// `--metrics ADDR`: Prometheus metrics over HTTP.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Metrics")]
 pub struct MetricsArgs {
     /// Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)
     #[arg(long, value_name = "ADDR", value_parser = |s: &str| crate::net::HostPort::parse(s, 9100))]

@@ -99,6 +99,25 @@ fn keys_rotate_and_loose_key_files_are_refused() {
         assert!(stderr.contains("chmod 600"), "{bin}: {stderr}");
         assert_ne!(out.status.code(), Some(0), "{bin}");
     }
+    // A systemd credential (LoadCredential=) may show mode 0440: it is
+    // the service's own, in its credentials directory.
+    let creds = loose.parent().unwrap().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let credential = creds.join("hb-key");
+    std::fs::write(&credential, format!("{KEY}\n")).unwrap();
+    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o440)).unwrap();
+    cmd("hb-send")
+        .args([
+            "--key-file",
+            credential.to_str().unwrap(),
+            "--once",
+            "--to",
+            "127.0.0.1:9",
+        ])
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .assert()
+        .success();
+
     let short = key_file("short", "tooshort\n", 0o600);
     let out = cmd("hb-listen")
         .args(["--key-file", short.to_str().unwrap()])

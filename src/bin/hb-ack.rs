@@ -54,6 +54,9 @@ struct Args {
     status_every: Option<Duration>,
 
     #[command(flatten)]
+    metrics: MetricsArgs,
+
+    #[command(flatten)]
     key: KeyArgs,
 
     #[command(flatten)]
@@ -61,9 +64,6 @@ struct Args {
 
     #[command(flatten)]
     intake: IntakeArgs,
-
-    #[command(flatten)]
-    metrics: MetricsArgs,
 }
 
 const EXAMPLES: &str = "\

@@ -37,18 +37,6 @@ struct Args {
           value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
     listen: HostPort,
 
-    #[command(flatten)]
-    detector: DetectorArgs,
-
-    #[command(flatten)]
-    key: KeyArgs,
-
-    #[command(flatten)]
-    intake: IntakeArgs,
-
-    #[command(flatten)]
-    metrics: MetricsArgs,
-
     /// Interval assumed for beats that do not state theirs, and for expected nodes
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     every: Duration,
@@ -103,6 +91,18 @@ struct Args {
     /// With --from: judge on the lines' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live
     #[arg(long, requires = "from")]
     replay: bool,
+
+    #[command(flatten)]
+    detector: DetectorArgs,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
+    #[command(flatten)]
+    intake: IntakeArgs,
+
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 const EXAMPLES: &str = "\

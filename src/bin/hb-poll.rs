@@ -55,17 +55,6 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     every: Option<Duration>,
 
-    /// With --every: how silence (failed rounds) is judged
-    #[command(flatten)]
-    detector: DetectorArgs,
-
-    #[command(flatten)]
-    key: KeyArgs,
-
-    /// With --every: serve Prometheus metrics
-    #[command(flatten)]
-    metrics: MetricsArgs,
-
     /// With --every: also print each round's `poll` and `summary` lines
     #[arg(short, long, requires = "every")]
     verbose: bool,
@@ -114,6 +103,17 @@ struct Args {
     /// Name this poller in probes (default: the host name)
     #[arg(long, value_name = "NAME", value_parser = parse_node)]
     node: Option<String>,
+
+    /// With --every: how silence (failed rounds) is judged
+    #[command(flatten)]
+    detector: DetectorArgs,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// With --every: serve Prometheus metrics
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

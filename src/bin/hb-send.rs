@@ -31,8 +31,8 @@ struct Args {
           value_parser = |s: &str| HostPort::parse(s, 0))]
     to: Vec<HostPort>,
 
-    /// Name this node (default: the host name)
-    #[arg(long, value_name = "NAME", value_parser = parse_node)]
+    /// Name this node (default: the host name; given twice, the last wins)
+    #[arg(long, value_name = "NAME", value_parser = parse_node, overrides_with = "node")]
     node: Option<String>,
 
     /// Interval between beats; listeners learn it from the beats
@@ -69,15 +69,15 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     misses: u32,
 
+    /// With --ack: how long an ack may take [default: the --every interval]
+    #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+
     #[command(flatten)]
     key: KeyArgs,
 
     #[command(flatten)]
     checks: CheckArgs,
-
-    /// With --ack: how long an ack may take [default: the --every interval]
-    #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
-    timeout: Option<Duration>,
 }
 
 const EXAMPLES: &str = "\
