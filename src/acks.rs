@@ -75,6 +75,9 @@ struct TargetState {
     last_ack: Option<Duration>,
     /// Beats whose ack did not come in time, over the whole run.
     missed_total: u64,
+    /// The highest seq acknowledged: older beats timing out after it say
+    /// nothing about the path now.
+    last_acked: Option<u64>,
 }
 
 /// Tracks acks for every target of one sender.
@@ -93,6 +96,7 @@ impl Tracker {
             since: Duration::ZERO,
             last_ack: None,
             missed_total: 0,
+            last_acked: None,
         };
         Tracker {
             cfg,
@@ -132,6 +136,7 @@ impl Tracker {
         });
         t.streak = 0;
         t.last_ack = Some(now);
+        t.last_acked = Some(t.last_acked.map_or(seq, |s| s.max(seq)));
         if t.path != Path::Up {
             let down_for = (t.path == Path::Down).then(|| now.saturating_sub(t.since));
             out.push(Observation::Up {
@@ -154,6 +159,9 @@ impl Tracker {
                 }
                 beat.missed = true;
                 t.missed_total += 1;
+                if t.last_acked.is_some_and(|acked| beat.seq < acked) {
+                    continue;
+                }
                 t.streak += 1;
                 if t.streak >= self.cfg.misses && t.path != Path::Down {
                     out.push(Observation::Down {
@@ -345,6 +353,29 @@ mod tests {
         tr.expire(ms(100), &mut out);
         assert!(tr.settled());
         assert_eq!((tr.missed(0), tr.missed(1)), (0, 1));
+    }
+
+    #[test]
+    fn beats_older_than_an_ack_do_not_count_toward_down() {
+        let mut tr = Tracker::new(
+            Config {
+                misses: 2,
+                timeout: ms(500),
+            },
+            1,
+        );
+        let mut out = vec![];
+        for seq in 1..=3 {
+            tr.sent(0, seq, ms(seq * 100));
+        }
+        tr.acked(0, 3, ms(310), &mut out);
+        // Beats 1 and 2 time out after beat 3 was acked: no down.
+        tr.expire(ms(1000), &mut out);
+        assert!(
+            !out.iter().any(|o| matches!(o, Observation::Down { .. })),
+            "{out:?}"
+        );
+        assert_eq!(tr.missed(0), 2, "still not acknowledged in time");
     }
 
     #[test]

@@ -149,8 +149,8 @@ impl Keys {
     }
 }
 
-/// Unsigned requests are padded to this length: a reply with health fits.
-pub const UNSIGNED_REQUEST_LEN: usize = 512;
+/// Requests are padded to this length: a reply with health fits.
+pub const REQUEST_LEN: usize = 512;
 
 /// Encodes and decodes datagrams, signing and verifying them when a key
 /// is set; without one, exactly [`wire::encode`] and [`wire::decode`].
@@ -175,19 +175,24 @@ impl Codec {
         self.seal(buf)
     }
 
-    /// Encodes a request that asks for an answer (a probe): signed with a
-    /// key; without one, padded to [`UNSIGNED_REQUEST_LEN`], since a
-    /// responder without a key never answers with more bytes than it was
-    /// sent (so it cannot be used to amplify a spoofed flood).
+    /// Encodes a request that asks for an answer (a probe), padded to
+    /// [`REQUEST_LEN`] (then signed, with a key): a responder never answers
+    /// with more bytes than it was sent, so it cannot amplify a spoofed
+    /// flood, nor a replayed signed request.
     pub fn encode_request(&self, msg: &Message<'_>, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
-        self.encode(msg, buf)?;
-        if !self.is_keyed() && buf.len() < UNSIGNED_REQUEST_LEN {
+        wire::encode(msg, buf)?;
+        let room = if self.is_keyed() {
+            REQUEST_LEN - SUFFIX_LEN
+        } else {
+            REQUEST_LEN
+        };
+        if buf.len() < room {
             // White space before the closing brace: the same JSON object.
             let brace = buf.pop().expect("an encoded object");
-            buf.resize(UNSIGNED_REQUEST_LEN - 1, b' ');
+            buf.resize(room - 1, b' ');
             buf.push(brace);
         }
-        Ok(())
+        self.seal(buf)
     }
 
     /// Signs an already encoded message (when keyed), within the limit.

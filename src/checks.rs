@@ -48,6 +48,26 @@ pub struct CheckResult {
 /// Output kept per check.
 pub const MAX_OUTPUT: usize = 200;
 
+impl CheckResult {
+    /// Makes text received from the network safe for one-line outputs:
+    /// control characters become spaces, lengths are bounded.
+    pub fn sanitize(&mut self) {
+        for text in [&mut self.name, &mut self.output] {
+            if text.chars().any(char::is_control) {
+                *text = text
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+            }
+            let mut end = text.len().min(MAX_OUTPUT);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+    }
+}
+
 /// The worst status of `results`; None when there are none.
 pub fn worst(results: &[CheckResult]) -> Option<CheckStatus> {
     results.iter().map(|r| r.status).max()

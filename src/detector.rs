@@ -270,15 +270,20 @@ impl Detector {
     /// Whether a beat from the network may be observed: replay protection
     /// (seq must grow within a boot; with `max_skew_ms`, a new boot must be
     /// recent) and the node limit.
+    /// `replay`: check seq and boot too (not for a trusted recording).
     pub fn admit(
         &self,
         beat: &Beat<'_>,
         wall_ms: u64,
         max_skew_ms: Option<u64>,
+        replay: bool,
     ) -> Result<(), Reject> {
         let known = self.index.get(beat.node.as_ref()).map(|&i| &self.nodes[i]);
         if known.is_none() && self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
+        }
+        if !replay {
+            return Ok(());
         }
         check_replay(
             known.map(|n| (n.boot.as_deref(), n.seq)),
@@ -380,7 +385,14 @@ impl Detector {
         if let Some(seq) = beat.seq {
             node.seq = Some(node.seq.map_or(seq, |last| last.max(seq)));
         }
-        node.every_ms = beat.every_ms.unwrap_or(default_every).max(1);
+        let every_ms = beat.every_ms.unwrap_or(default_every).max(1);
+        if let (Rule::Phi(cfg), true) = (&self.cfg.rule, every_ms != node.every_ms) {
+            // Phi's prior comes from the declared interval: a node that
+            // beats every 4 s is not judged by a 1 s guess (nor by what it
+            // did under an interval it no longer declares).
+            node.arrivals = Some(Box::new(Arrivals::new(cfg.window, every_ms)));
+        }
+        node.every_ms = every_ms;
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
         node.last_seen = Some(now);
@@ -642,6 +654,14 @@ impl Detector {
     fn push_timer(&mut self, idx: usize, at: Millis) {
         self.nodes[idx].armed_at = Some(at);
         self.timers.push(Reverse((at, idx)));
+        // Stale entries (a node re-armed earlier) pop and vanish in time,
+        // but one far in the future would stay: a sender shrinking its
+        // every_ms beat after beat must not grow the heap without bound.
+        if self.timers.len() > 2 * self.nodes.len() + 64 {
+            let nodes = &self.nodes;
+            self.timers
+                .retain(|Reverse((at, idx))| nodes[*idx].armed_at == Some(*at));
+        }
     }
 }
 
@@ -1120,27 +1140,27 @@ mod tests {
         let mut out = vec![];
         det.observe(0, 0, None, &beat("a", 5, "b1", 1000), &mut out);
         assert_eq!(
-            det.admit(&beat("a", 5, "b1", 1000), 0, None),
+            det.admit(&beat("a", 5, "b1", 1000), 0, None, true),
             Err(Reject::Replay)
         );
         assert_eq!(
-            det.admit(&beat("a", 4, "b1", 1000), 0, None),
+            det.admit(&beat("a", 4, "b1", 1000), 0, None, true),
             Err(Reject::Replay)
         );
-        assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, None), Ok(()));
+        assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, None, true), Ok(()));
         assert_eq!(
-            det.admit(&beat("a", 1, "b2", 1000), 0, None),
+            det.admit(&beat("a", 1, "b2", 1000), 0, None, true),
             Ok(()),
             "a restart"
         );
         det.expect("x").unwrap();
         assert_eq!(
-            det.admit(&beat("new", 1, "b", 1000), 0, None),
+            det.admit(&beat("new", 1, "b", 1000), 0, None, true),
             Err(Reject::TooManyNodes)
         );
         assert_eq!(det.expect("y"), Err(Reject::TooManyNodes));
         assert_eq!(
-            det.admit(&beat("x", 1, "b", 1000), 0, None),
+            det.admit(&beat("x", 1, "b", 1000), 0, None, true),
             Ok(()),
             "known nodes still beat"
         );

@@ -341,7 +341,7 @@ impl<W: Write> Listener<W> {
     }
 
     /// Judges a message. `live`: it came from the network, so replay
-    /// protection and the node limit apply (a recording is trusted).
+    /// protection applies (a recording is trusted); the node limit always.
     fn accept(
         &mut self,
         now: Millis,
@@ -352,10 +352,7 @@ impl<W: Write> Listener<W> {
     ) -> io::Result<()> {
         match message {
             Message::Beat(beat) => {
-                let admitted = match live {
-                    true => self.detector.admit(&beat, wall, self.max_skew_ms),
-                    false => Ok(()),
-                };
+                let admitted = self.detector.admit(&beat, wall, self.max_skew_ms, live);
                 match admitted {
                     Ok(()) => {
                         self.intake.accepted();

@@ -677,7 +677,11 @@ pub fn watch<W: Write>(
     }
     let clock = Clock::new();
     let mut events = Vec::new();
+    // `slot` schedules rounds on the wall clock (skipping slots a slow
+    // round overran); `judged` counts rounds for the detector, whose clock
+    // advances exactly one interval per round.
     let mut round: Millis = 0;
+    let mut judged: Millis = 0;
     let mut discard = [0u8; 64];
     while !stop.load(Ordering::Relaxed) {
         let due = round * every_ms;
@@ -689,7 +693,8 @@ pub fn watch<W: Write>(
         let outcomes = prober.round()?;
         // Round k is judged at virtual time (k + 1) intervals, so a target
         // that never answers is down after exactly `misses` rounds too.
-        let now = (round + 1) * every_ms;
+        judged += 1;
+        let now = judged * every_ms;
         let wall = wall_ms();
         for o in outcomes.iter().filter(|o| o.is_up()) {
             let beat = Beat {

@@ -27,6 +27,8 @@ pub struct Config {
     pub quorum: usize,
     /// A peer whose views stop for this long is unreachable.
     pub peer_timeout: Millis,
+    /// Votes remembered per peer, at most (`--max-nodes`).
+    pub max_votes: usize,
 }
 
 /// A group verdict or a change in the group's reachability.
@@ -105,6 +107,8 @@ pub struct Group {
     peers: Vec<Peer>,
     verdicts: HashMap<String, Verdict>,
     has_quorum: bool,
+    /// When reachability was last checked.
+    checked_at: Millis,
 }
 
 impl Group {
@@ -116,6 +120,7 @@ impl Group {
             cfg,
             peers: (0..peers).map(|_| Peer::default()).collect(),
             verdicts: HashMap::new(),
+            checked_at: 0,
         }
     }
 
@@ -154,9 +159,20 @@ impl Group {
             (&view.down, ViewState::Down),
         ] {
             for name in list {
+                if p.votes.len() >= self.cfg.max_votes && !p.votes.contains_key(name.as_ref()) {
+                    // A peer cannot make this observer remember more nodes
+                    // than it tracks itself.
+                    continue;
+                }
                 p.votes.insert(name.to_string(), (state, now));
                 nodes.push(name.as_ref());
             }
+        }
+        // Votes nobody repeated for a peer timeout are dead weight.
+        let timeout = self.cfg.peer_timeout;
+        if p.votes.len() > 1024 {
+            p.votes
+                .retain(|_, (_, heard)| now.saturating_sub(*heard) <= timeout);
         }
         Ok(nodes)
     }
@@ -165,6 +181,7 @@ impl Group {
     /// return of quorum. Returns true when quorum came back, so every node
     /// must be re-judged.
     pub fn check_reachability(&mut self, now: Millis, out: &mut Vec<GroupEvent>) -> bool {
+        self.checked_at = self.checked_at.max(now);
         let reachable = self.reachable(now);
         let has = reachable.len() >= self.cfg.quorum;
         if has == self.has_quorum {
@@ -238,12 +255,22 @@ impl Group {
     }
 
     /// When a peer next becomes unreachable, if any is reachable now.
+    /// (Only peers not already counted as unreachable: a peer that stays
+    /// gone must not keep the listener waking up.)
     pub fn next_deadline(&self) -> Option<Millis> {
         self.peers
             .iter()
             .filter_map(|p| p.last_view)
             .map(|t| t + self.cfg.peer_timeout + 1)
+            .filter(|&due| self.reachable_until_known(due))
             .min()
+    }
+
+    /// Whether the reachability recorded so far still expects a peer
+    /// whose views stop at `due`: false once quorum accounting has seen
+    /// the time pass.
+    fn reachable_until_known(&self, due: Millis) -> bool {
+        due > self.checked_at
     }
 
     /// Observers reachable at `now`, self first.
@@ -295,6 +322,7 @@ mod tests {
                 observer: "me".into(),
                 quorum: majority(peers + 1),
                 peer_timeout: 300,
+                max_votes: 1000,
             },
             peers,
         )

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::to_raw_value;
 
-use crate::auth::check_replay;
+use crate::auth::{check_replay, REQUEST_LEN};
 use crate::checks::Checks;
 use crate::clock::{Clock, Millis};
 use crate::health::Background;
@@ -185,6 +185,12 @@ impl<W: Write> Responder<W> {
             Message::Probe(probe) => {
                 self.intake.accepted();
                 match probe.target {
+                    // The relayed probe is padded like any request: a
+                    // smaller request would make this responder send more
+                    // than it was sent.
+                    Some(_) if datagram.len() < REQUEST_LEN => {
+                        self.intake.reject(Reject::Amplification, Some(from), now)
+                    }
                     Some(target) => self.relay(probe.nonce, target, from, datagram.len())?,
                     None => self.answer(probe.nonce, from, datagram.len(), now)?,
                 }
@@ -387,7 +393,7 @@ fn send(
     if intake.codec.encode(msg, datagram).is_err() {
         return false;
     }
-    if !intake.codec.is_keyed() && datagram.len() > asked_len {
+    if datagram.len() > asked_len {
         return false;
     }
     let _ = socket.send_to(datagram, to);

@@ -220,6 +220,9 @@ struct Fields<'a> {
     checks: Option<Vec<CheckResult>>,
 }
 
+/// The v1 message types.
+const TYPES: [&str; 5] = ["beat", "probe", "reply", "ack", "view"];
+
 /// Decodes one datagram, or says why it is refused.
 pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
     if datagram.len() > MAX_DATAGRAM {
@@ -244,8 +247,25 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
         _ => Reject::BadJson,
     })?;
     let kind = fields.kind.ok_or(Reject::UnknownType)?;
+    if !TYPES.contains(&kind.as_ref()) {
+        return Err(Reject::UnknownType);
+    }
     let node = fields.node.ok_or(Reject::BadNode)?;
     check_node(&node)?;
+    // Text from the network ends up in single-line outputs (NDJSON, the
+    // Nagios line, journald): no raw line breaks may pass through.
+    if fields
+        .health
+        .is_some_and(|h| h.get().contains(['\n', '\r']))
+    {
+        return Err(Reject::BadField);
+    }
+    let checks = fields.checks.map(|mut checks| {
+        for c in &mut checks {
+            c.sanitize();
+        }
+        checks
+    });
     match kind.as_ref() {
         "beat" => Ok(Message::Beat(Beat {
             node,
@@ -255,7 +275,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             ts_ms: fields.ts_ms,
             health: fields.health,
             ack: fields.ack.unwrap_or(false),
-            checks: fields.checks,
+            checks,
         })),
         "probe" => Ok(Message::Probe(Probe {
             node,
@@ -277,7 +297,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 ts_ms: fields.ts_ms,
                 health: fields.health,
                 via: fields.via,
-                checks: fields.checks,
+                checks,
             }))
         }
         "ack" => {

@@ -155,6 +155,7 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
         observer: observer.clone(),
         quorum,
         peer_timeout: 3 * view_every,
+        max_votes: args.intake.max_nodes as usize,
     };
     Ok(Membership {
         group: Group::new(cfg, peers.len()),
