@@ -380,7 +380,8 @@ impl Detector {
                 node.boot = Some(boot.into());
             }
         }
-        // A reordered or duplicated beat still proves life but must not move
+        // From the network, `admit` refuses a beat that is not newer; a
+        // recording may still hold one: it proves life but must not move
         // the sequence backwards (that would count phantom gaps later).
         if let Some(seq) = beat.seq {
             node.seq = Some(node.seq.map_or(seq, |last| last.max(seq)));

@@ -58,12 +58,22 @@ pub struct Membership {
     pub view_every: Millis,
 }
 
+impl GroupLink {
+    /// When a view for a local change may go out: at once, but at most ten
+    /// a view interval, so a burst of changes (a fleet restarting, a flood
+    /// of invented names) is not a burst of full views to every peer.
+    fn next_change_view(&self) -> Millis {
+        self.last_sent + (self.m.view_every / 10).max(10)
+    }
+}
+
 struct GroupLink {
     m: Membership,
     next_view: Millis,
     seq: u64,
     /// A local state changed since the last view was sent.
     dirty: bool,
+    last_sent: Millis,
     /// Nodes whose verdict must be re-judged.
     rejudge: Vec<String>,
     events: Vec<GroupEvent>,
@@ -126,6 +136,7 @@ impl<W: Write> Listener<W> {
             m,
             seq: 0,
             dirty: false,
+            last_sent: 0,
             rejudge: Vec::new(),
             events: Vec::new(),
         });
@@ -163,9 +174,10 @@ impl<W: Write> Listener<W> {
         let Some(g) = &mut self.group else {
             return;
         };
-        if now < g.next_view && !g.dirty {
+        if now < g.next_view && !(g.dirty && now >= g.next_change_view()) {
             return;
         }
+        g.last_sent = now;
         g.seq += 1;
         let states = self.detector.states().filter_map(|(name, state)| {
             let shared = match state {
@@ -332,7 +344,10 @@ impl<W: Write> Listener<W> {
         [
             self.detector.next_deadline(),
             self.next_status,
-            group.map(|g| g.next_view),
+            group.map(|g| match g.dirty {
+                true => g.next_view.min(g.next_change_view()),
+                false => g.next_view,
+            }),
             group.and_then(|g| g.m.group.next_deadline()),
         ]
         .into_iter()
@@ -444,12 +459,13 @@ impl<W: Write> Listener<W> {
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
         }
         if let Some(m) = &self.metrics {
-            for event in &self.events {
-                m.event(event.kind());
-                if !matches!(event, Event::Beat { .. }) {
-                    if let Some(state) = self.detector.routing_state(event.node()) {
-                        m.node_state(event.node(), state);
-                    }
+            for event in self
+                .events
+                .iter()
+                .filter(|e| !matches!(e, Event::Beat { .. }))
+            {
+                if let Some(state) = self.detector.routing_state(event.node()) {
+                    m.node_state(event.node(), state);
                 }
             }
         }
@@ -472,6 +488,9 @@ impl<W: Write> Listener<W> {
                     | Event::Flapping { .. }
                     | Event::Health { .. } => {}
                 }
+            }
+            if let Some(m) = &self.metrics {
+                m.event(event.kind());
             }
             self.out.emit(wall, &event)?;
         }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -101,6 +102,8 @@ struct Resolved {
 
 /// Polls a fixed set of targets, one round at a time.
 pub struct Prober {
+    /// Set by SIGINT/SIGTERM: a round in progress stops waiting.
+    stop: Arc<AtomicBool>,
     node: String,
     targets: Vec<Resolved>,
     timeout: Duration,
@@ -167,6 +170,7 @@ impl Prober {
             })
             .collect();
         Ok(Prober {
+            stop: Arc::new(AtomicBool::new(false)),
             node,
             targets,
             timeout,
@@ -177,6 +181,15 @@ impl Prober {
             codec,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
+    }
+
+    /// Rounds stop waiting for replies once `stop` is set.
+    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     pub fn targets(&self) -> impl Iterator<Item = &Target> {
@@ -324,7 +337,7 @@ impl Prober {
         buf: &mut [u8],
     ) -> io::Result<()> {
         let deadline = Instant::now() + wait;
-        while pending.iter().any(|&i| !outcomes[i].is_up()) {
+        while pending.iter().any(|&i| !outcomes[i].is_up()) && !self.stopped() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;

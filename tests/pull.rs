@@ -550,3 +550,38 @@ fn every_mode_takes_the_phi_detector_too() {
     let down = poll.expect("down", |_| true);
     assert!(down["phi"].as_f64().unwrap() >= 8.0, "{down}");
 }
+
+#[test]
+fn hb_poll_ends_cleanly_on_a_closed_stdout_and_on_signals() {
+    let (_a, a) = responder("a");
+    let script = format!(
+        "{} {a} --format nagios | true; echo ${{PIPESTATUS[0]}}",
+        common::bin("hb-poll").display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+
+    // A round waiting on a dead target stops waiting at SIGTERM: UNKNOWN
+    // (had it waited its 10 s out, the dead target would be CRITICAL).
+    let dead = free_udp_addr().to_string();
+    let poll = std::process::Command::new(common::bin("hb-poll"))
+        .args([&dead, "-t", "10s", "--format", "nagios"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::process::Command::new("kill")
+        .args(["-TERM", &poll.id().to_string()])
+        .status()
+        .unwrap();
+    let out = poll.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HB UNKNOWN - interrupted\n"
+    );
+}

@@ -1,7 +1,9 @@
 //! hb-poll: ask targets "are you alive?"; a Nagios plugin too.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -201,9 +203,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
         .context("opening a UDP socket")?;
     let mut out = Output::stdout();
+    let stop = cli::stop_on_signals().context("installing signal handlers")?;
+    prober.stop_on(Arc::clone(&stop));
 
     if let Some(every) = args.every {
-        let stop = cli::stop_on_signals().context("installing signal handlers")?;
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector
@@ -223,10 +226,21 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let outcomes = prober.round()?;
+    if prober.stopped() {
+        // Interrupted: no verdict, which Nagios calls UNKNOWN.
+        if args.format == Format::Nagios {
+            writeln!(io::stdout().lock(), "HB UNKNOWN - interrupted")?;
+        }
+        return Ok(ExitCode::from(State::Unknown.code()));
+    }
     let verdict = poll::judge(&outcomes, &limits);
     match args.format {
         Format::Json => poll::emit_round(&mut out, &outcomes, &verdict)?,
-        Format::Nagios => println!("{}", poll::nagios_line(&verdict, &limits)),
+        Format::Nagios => writeln!(
+            io::stdout().lock(),
+            "{}",
+            poll::nagios_line(&verdict, &limits)
+        )?,
     }
     Ok(ExitCode::from(verdict.state.code()))
 }
