@@ -100,6 +100,23 @@ fn phi_detector_reports_phi_and_adapts_to_the_trace() {
     assert_eq!(events.iter().filter(|v| v["type"] == "down").count(), 1);
 }
 
+/// Phi judges a node by its own declared interval: a node beating every
+/// 4 s is not down between its beats (it was, when phi's prior was the
+/// listener's 1 s default).
+#[test]
+fn phi_respects_each_nodes_own_interval() {
+    let beats: Vec<u64> = (0..10).map(|i| i * 4000).collect();
+    let trace = trace(&beats, 30_000).replace(r#""every_ms":1000"#, r#""every_ms":4000"#);
+    let events = replay(&trace, &["--detector", "phi"]);
+    let downs: Vec<u64> = kinds(&events)
+        .into_iter()
+        .filter(|(k, _)| k == "down")
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(downs.len(), 1, "{events:?}");
+    assert!(downs[0] > 36_000, "only after the last beat: {downs:?}");
+}
+
 #[test]
 fn up_after_damps_a_node_that_comes_back_briefly() {
     // Beats, a 10 s outage, one lone beat, silence, then a steady return.
