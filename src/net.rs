@@ -171,14 +171,14 @@ pub fn recv_within(
     }
 }
 
-/// [`recv_within`] for receive loops on the hot path: the socket's read
-/// timeout is changed only when it must be (shorter than needed by more
-/// than a millisecond, or more than twice too short), not with a syscall
-/// before every datagram. Waking early is harmless (the loop looks at the
-/// clock again); waking late is bounded by that millisecond.
+/// [`recv_within`] for receive loops on the hot path. The socket is made
+/// non-blocking: a datagram already queued is taken with one `recvfrom`,
+/// and only an empty queue waits, in `poll(2)`, whose timeout is precise
+/// (a socket receive timeout is rounded up to the kernel's tick, which
+/// made deadlines several milliseconds late).
 #[derive(Debug, Default)]
 pub struct Receiver {
-    timeout: Option<Duration>,
+    nonblocking: bool,
 }
 
 impl Receiver {
@@ -188,13 +188,26 @@ impl Receiver {
         buf: &mut [u8],
         wait: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
-        let wait = wait.clamp(Duration::from_millis(1), STOP_CHECK);
-        let stale = self
-            .timeout
-            .is_none_or(|t| t > wait + Duration::from_millis(1) || t < wait / 2);
-        if stale {
-            socket.set_read_timeout(Some(wait))?;
-            self.timeout = Some(wait);
+        if !self.nonblocking {
+            socket.set_nonblocking(true)?;
+            self.nonblocking = true;
+        }
+        match socket.recv_from(buf) {
+            Ok(got) => return Ok(Some(got)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if is_transient(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let wait = wait.min(STOP_CHECK);
+        let timeout = rustix::event::Timespec {
+            tv_sec: wait.as_secs() as i64,
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
+        let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            // A signal: the loop looks at its stop flag.
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
         match socket.recv_from(buf) {
             Ok(got) => Ok(Some(got)),
