@@ -203,7 +203,10 @@ impl Receiver {
             tv_sec: wait.as_secs() as i64,
             tv_nsec: i64::from(wait.subsec_nanos()),
         };
-        let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            socket,
+            rustix::event::PollFlags::IN,
+        )];
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             // A signal: the loop looks at its stop flag.
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
@@ -223,18 +226,6 @@ pub fn join_multicast(socket: &UdpSocket, group: IpAddr) -> io::Result<()> {
     match group {
         IpAddr::V4(g) => socket.join_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(g) => socket.join_multicast_v6(&g, 0),
-    }
-}
-
-/// One datagram if one is already queued, without waiting.
-pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
-    socket.set_nonblocking(true)?;
-    let got = socket.recv_from(buf);
-    socket.set_nonblocking(false)?;
-    match got {
-        Ok(got) => Ok(Some(got)),
-        Err(e) if is_transient(&e) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

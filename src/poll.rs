@@ -117,6 +117,27 @@ pub struct Prober {
     relays: Vec<(String, SocketAddr)>,
     codec: Codec,
     datagram: Vec<u8>,
+    nonces: Nonces,
+    receiver: net::Receiver,
+}
+
+/// Probe nonces: unpredictable to anyone who does not see the probes
+/// (so a spoofed reply cannot guess one), without a syscall per probe: a
+/// SplitMix64 sequence from one random seed.
+struct Nonces(u64);
+
+impl Nonces {
+    fn new() -> io::Result<Self> {
+        Ok(Nonces(getrandom::u64().map_err(io::Error::other)?))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 /// A probe awaiting its reply: for which target, since when, through which
@@ -180,6 +201,8 @@ impl Prober {
             relays,
             codec,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            nonces: Nonces::new()?,
+            receiver: net::Receiver::default(),
         })
     }
 
@@ -264,7 +287,9 @@ impl Prober {
                 if (sent + 1) % SEND_BATCH == 0 {
                     // Take what has already come back before sending more,
                     // so our own receive buffer never fills up.
-                    while let Some((len, _)) = net::try_recv(&self.socket, &mut buf)? {
+                    while let Some((len, _)) =
+                        self.receiver.recv(&self.socket, &mut buf, Duration::ZERO)?
+                    {
                         self.accept_reply(&buf[..len], &outstanding, outcomes);
                     }
                 }
@@ -309,7 +334,7 @@ impl Prober {
         to: SocketAddr,
         outstanding: &mut Outstanding,
     ) -> io::Result<()> {
-        let nonce = getrandom::u64().map_err(io::Error::other)?;
+        let nonce = self.nonces.next();
         let target = match relay {
             Some(_) => self.targets[i].addr.clone().ok(),
             None => None,
@@ -329,7 +354,7 @@ impl Prober {
 
     /// Takes replies for up to `wait`, or until every pending target answered.
     fn await_replies(
-        &self,
+        &mut self,
         wait: Duration,
         pending: &[usize],
         outstanding: &Outstanding,
@@ -342,7 +367,7 @@ impl Prober {
             if left.is_zero() {
                 break;
             }
-            if let Some((len, _)) = net::recv_within(&self.socket, buf, left)? {
+            if let Some((len, _)) = self.receiver.recv(&self.socket, buf, left)? {
                 self.accept_reply(&buf[..len], outstanding, outcomes);
             }
         }
@@ -700,7 +725,9 @@ pub fn watch<W: Write>(
         let due = round * every_ms;
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
-            net::recv_within(&prober.socket, &mut discard, clock.until(due))?;
+            prober
+                .receiver
+                .recv(&prober.socket, &mut discard, clock.until(due))?;
             continue;
         }
         let outcomes = prober.round()?;
