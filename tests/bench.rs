@@ -45,6 +45,25 @@ fn quorum_lab_smoke() {
 }
 
 #[test]
+fn timers_and_peers_smoke() {
+    // No root needed: these two only use loopback.
+    let out = run_bench("timers", &[("NODES", "300")]).unwrap();
+    assert!(out.contains("downs=300"), "{out}");
+    let out = run_bench(
+        "peers",
+        &[
+            ("N", "50"),
+            ("RUNS", "3"),
+            ("IDLE", "1"),
+            ("RATE", "100"),
+            ("LOAD_SECONDS", "1"),
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("hb-send --every 100ms --health"), "{out}");
+}
+
+#[test]
 fn detection_quality_smoke() {
     let Some(out) = run_bench("detection-quality", &[("QUICK", "1"), ("DURATION", "8")]) else {
         return;
