@@ -62,7 +62,10 @@ fn all_observers_agree_up_then_down() {
             votes.values().filter(|v| *v == "down").count() >= 2,
             "{down}"
         );
-        assert!(down["silent_ms"].as_u64().unwrap() >= 300, "{down}");
+        // `silent_ms` is this observer's own measure: an observer whose
+        // detector is a little behind learns the verdict from the others,
+        // so it is past suspicion (1.5 intervals), not always past 3.
+        assert!(down["silent_ms"].as_u64().unwrap() >= 150, "{down}");
     }
 }
 
