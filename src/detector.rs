@@ -519,14 +519,6 @@ impl Detector {
         self.nodes.iter().map(|n| (&*n.name, n.state))
     }
 
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     fn view_of<'a>(&self, node: &'a Node, now: Millis) -> NodeView<'a> {
         NodeView {
             state: node.state,
@@ -941,7 +933,7 @@ mod tests {
             panic!()
         };
         assert_eq!((*last_seen, *addr), (None, None));
-        assert_eq!(sim.det.len(), 1);
+        assert_eq!(sim.det.states().count(), 1);
     }
 
     #[test]

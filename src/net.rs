@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The longest a blocking receive waits before the loop looks at its stop
-/// flag again. A signal usually interrupts the receive at once (a socket
-/// with a timeout is never restarted after a signal handler); this bound
-/// covers a signal delivered to another thread.
+/// The longest a receive loop waits before it looks at its stop flag
+/// again. A signal usually interrupts the wait at once (`poll(2)` is never
+/// restarted after a signal handler); this bound covers a signal delivered
+/// to another thread.
 pub const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// `HOST[:PORT]` as the user wrote it: a name or an IP literal (IPv6 in
@@ -153,29 +153,15 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
     Ok((socket, mapped))
 }
 
-/// Waits up to `wait` (at most [`STOP_CHECK`]) for one datagram. `Ok(None)`
-/// means "nothing yet, look at the clock and the stop flag again": a
-/// timeout, a signal, or an ICMP error reported for an earlier send, which
-/// must never stop a heartbeat tool.
-pub fn recv_within(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-    wait: Duration,
-) -> io::Result<Option<(usize, SocketAddr)>> {
-    let wait = wait.clamp(Duration::from_millis(1), STOP_CHECK);
-    socket.set_read_timeout(Some(wait))?;
-    match socket.recv_from(buf) {
-        Ok(got) => Ok(Some(got)),
-        Err(e) if is_transient(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// [`recv_within`] for receive loops on the hot path. The socket is made
-/// non-blocking: a datagram already queued is taken with one `recvfrom`,
-/// and only an empty queue waits, in `poll(2)`, whose timeout is precise
-/// (a socket receive timeout is rounded up to the kernel's tick, which
-/// made deadlines several milliseconds late).
+/// How every receive loop waits: up to `wait` (at most [`STOP_CHECK`])
+/// for one datagram. `Ok(None)` means "nothing yet, look at the clock and
+/// the stop flag again": a timeout, a signal, or an ICMP error reported for
+/// an earlier send, which must never stop a heartbeat tool.
+///
+/// The socket is made non-blocking: a datagram already queued is taken
+/// with one `recvfrom`, and only an empty queue waits, in `poll(2)`, whose
+/// timeout is precise (a socket receive timeout is rounded up to the
+/// kernel's tick, which made deadlines several milliseconds late).
 #[derive(Debug, Default)]
 pub struct Receiver {
     nonblocking: bool,

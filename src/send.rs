@@ -177,6 +177,7 @@ impl<W: Write> Beater<W> {
         let mut report = Report::default();
         let mut slot: u64 = 0;
         let mut buf = vec![0u8; 65536];
+        let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             if let Some(acks) = &mut self.acks {
                 acks.expire(clock.elapsed(), &mut self.observations);
@@ -201,7 +202,7 @@ impl<W: Write> Beater<W> {
             let wait = wake.map_or(net::STOP_CHECK, |at| clock.until(at));
             // Without --ack nothing should come back; receiving anyway keeps
             // the wait interruptible by signals.
-            if let Some((len, from)) = net::recv_within(&self.socket, &mut buf, wait)? {
+            if let Some((len, from)) = receiver.recv(&self.socket, &mut buf, wait)? {
                 self.handle_reply(&buf[..len], from, clock.elapsed());
             }
         }
