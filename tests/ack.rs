@@ -242,7 +242,12 @@ fn replay_gives_the_same_events_as_live() {
     live.expect("down", |v| v["node"] == "short");
     live.expect("down", |v| v["node"] == "long");
     drop((short, long));
-    let recording: String = live.seen.iter().map(|v| format!("{v}\n")).collect();
+    let mut recording: String = live.seen.iter().map(|v| format!("{v}\n")).collect();
+    // The live listener kept running after its last event: so does the
+    // replay, a little (the wall-clock stamps and the monotonic deadlines
+    // of the live run may differ by a fraction of a millisecond).
+    let last = live.seen.last().unwrap()["ts_ms"].as_u64().unwrap();
+    recording.push_str(&format!("{{\"type\":\"end\",\"ts_ms\":{}}}\n", last + 50));
     let out = cmd("hb-listen")
         .args(["--from", "-", "--replay", "--misses", "3"])
         .write_stdin(recording.clone())
