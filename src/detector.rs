@@ -13,10 +13,12 @@
 //! verdict O(log n), with no periodic scan of the table.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use compact_str::CompactString;
+use hashbrown::HashTable;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -42,7 +44,7 @@ pub struct Config {
     /// When to report `flapping`; None never does.
     pub flap: Option<Flap>,
     /// Nodes tracked at most: a flood of invented names cannot exhaust
-    /// memory.
+    /// memory. Capped at `u32::MAX`, the index's width.
     pub max_nodes: usize,
 }
 
@@ -185,10 +187,11 @@ impl Event {
 }
 
 struct Node {
-    /// Shared with the index: a name is stored once.
-    name: Arc<str>,
+    /// Stored here only (the index holds positions): names of up to 24
+    /// bytes, the usual host names, need no allocation at all.
+    name: CompactString,
     addr: Option<SocketAddr>,
-    boot: Option<Box<str>>,
+    boot: Option<CompactString>,
     seq: Option<u64>,
     every_ms: Millis,
     /// Monotonic time of the last beat; None for a pending node.
@@ -225,20 +228,37 @@ pub struct Detector {
     cfg: Config,
     /// When watching started: an expected node's silence counts from here.
     started: Millis,
+    /// Never shrinks: a node's position is its identity for the index
+    /// and the timers.
     nodes: Vec<Node>,
-    index: HashMap<Arc<str>, usize>,
+    /// Positions in `nodes`, found by name: 4 bytes a node instead of a
+    /// second copy of every name. Keyed with SipHash, as the names come
+    /// from the network (no hash flooding).
+    index: HashTable<u32>,
+    hasher: RandomState,
     timers: BinaryHeap<Reverse<(Millis, usize)>>,
 }
 
 impl Detector {
-    pub fn new(cfg: Config, now: Millis) -> Self {
+    pub fn new(mut cfg: Config, now: Millis) -> Self {
+        cfg.max_nodes = cfg.max_nodes.min(u32::MAX as usize);
         Detector {
             cfg,
             started: now,
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             timers: BinaryHeap::new(),
         }
+    }
+
+    /// The position of the node called `name`.
+    fn find(&self, name: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        let nodes = &self.nodes;
+        self.index
+            .find(hash, |&i| nodes[i as usize].name == name)
+            .map(|&i| i as usize)
     }
 
     /// Moves the start of watching to `now`, for a replay whose clock is
@@ -256,7 +276,7 @@ impl Detector {
     /// Declares a node that must exist: if it never beats, it is reported
     /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
     pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
-        if self.index.contains_key(name) {
+        if self.find(name).is_some() {
             return Ok(());
         }
         if self.nodes.len() >= self.cfg.max_nodes {
@@ -278,7 +298,7 @@ impl Detector {
         max_skew_ms: Option<u64>,
         replay: bool,
     ) -> Result<(), Reject> {
-        let known = self.index.get(beat.node.as_ref()).map(|&i| &self.nodes[i]);
+        let known = self.find(&beat.node).map(|i| &self.nodes[i]);
         if known.is_none() && self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
         }
@@ -304,8 +324,8 @@ impl Detector {
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
-        let idx = match self.index.get(beat.node.as_ref()) {
-            Some(&idx) => idx,
+        let idx = match self.find(&beat.node) {
+            Some(idx) => idx,
             None => self.insert(&beat.node, State::Pending),
         };
         let emit_beats = self.cfg.emit_beats;
@@ -493,7 +513,7 @@ impl Detector {
     /// A node's state for export: its detector state, or `degraded` when
     /// up with a plugin check not ok.
     pub fn routing_state(&self, name: &str) -> Option<&'static str> {
-        let node = &self.nodes[*self.index.get(name)?];
+        let node = &self.nodes[self.find(name)?];
         let healthy = node
             .checks
             .as_deref()
@@ -510,7 +530,7 @@ impl Detector {
 
     /// One node's details, as in a snapshot.
     pub fn node(&self, name: &str, now: Millis) -> Option<NodeView<'_>> {
-        let node = &self.nodes[*self.index.get(name)?];
+        let node = &self.nodes[self.find(name)?];
         Some(self.view_of(node, now))
     }
 
@@ -544,7 +564,7 @@ impl Detector {
         let idx = self.nodes.len();
         let every_ms = self.cfg.default_every_ms.max(1);
         self.nodes.push(Node {
-            name: Arc::from(name),
+            name: name.into(),
             addr: None,
             boot: None,
             seq: None,
@@ -568,8 +588,13 @@ impl Detector {
         });
         let node = &mut self.nodes[idx];
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
-        let shared = Arc::clone(&self.nodes[idx].name);
-        self.index.insert(shared, idx);
+        let position = u32::try_from(idx).expect("max_nodes fits the index");
+        let nodes = &self.nodes;
+        let hasher = &self.hasher;
+        self.index
+            .insert_unique(hasher.hash_one(name), position, |&i| {
+                hasher.hash_one(nodes[i as usize].name.as_str())
+            });
         idx
     }
 

@@ -149,20 +149,23 @@ impl<W: Write> Listener<W> {
         clock: &Clock,
         stop: &AtomicBool,
     ) -> io::Result<()> {
-        let mut buf = vec![0u8; 65536];
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
-            self.tick(clock.now(), wall_ms())?;
-            self.share_view(socket, clock.now());
+            let now = clock.now();
+            self.tick(now, wall_ms())?;
+            self.share_view(socket, now);
             let wait = self
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
-            if let Some((len, from)) = receiver.recv(socket, &mut buf, wait)? {
-                let now = clock.now();
-                if let Some(message) = self.intake.open(&buf[..len], from, now) {
-                    self.accept(now, wall_ms(), message, Some(from), true)?;
+            let batch = receiver.recv(socket, wait)?;
+            // A batch arrived at one instant: the clocks are read once for
+            // all of it.
+            let (now, wall) = (clock.now(), wall_ms());
+            for (datagram, from) in batch {
+                if let Some(message) = self.intake.open(datagram, from, now) {
+                    self.accept(now, wall, message, Some(from), true)?;
                 }
-                self.flush_rejects(wall_ms())?;
+                self.flush_rejects(wall)?;
             }
         }
         Ok(())

@@ -153,57 +153,160 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
     Ok((socket, mapped))
 }
 
-/// How every receive loop waits: up to `wait` (at most [`STOP_CHECK`])
-/// for one datagram. `Ok(None)` means "nothing yet, look at the clock and
-/// the stop flag again": a timeout, a signal, or an ICMP error reported for
-/// an earlier send, which must never stop a heartbeat tool.
+/// Datagrams one receive call takes at most.
+pub const BATCH: usize = 32;
+
+/// Room for one datagram: more than any valid one (`wire::MAX_DATAGRAM`),
+/// so a datagram too large to be valid arrives cut to `SLOT` bytes and is
+/// still refused as `too-large`.
+const SLOT: usize = 2048;
+const _: () = assert!(SLOT > crate::wire::MAX_DATAGRAM);
+
+/// How every receive loop waits and takes datagrams: up to `wait` (at most
+/// [`STOP_CHECK`]) for the first, then whatever else is already queued, up
+/// to [`BATCH`], in one `recvmmsg(2)`. An empty batch means "nothing yet,
+/// look at the clock and the stop flag again": a timeout, a signal, or an
+/// ICMP error reported for an earlier send, which must never stop a
+/// heartbeat tool.
 ///
-/// The socket is made non-blocking: a datagram already queued is taken
-/// with one `recvfrom`, and only an empty queue waits, in `poll(2)`, whose
-/// timeout is precise (a socket receive timeout is rounded up to the
-/// kernel's tick, which made deadlines several milliseconds late).
-#[derive(Debug, Default)]
+/// Batching is what lets one listener keep up with a fleet: a system call
+/// and a clock reading per batch instead of per datagram. Waiting is in
+/// `poll(2)`, whose timeout is precise (a socket receive timeout is
+/// rounded up to the kernel's tick, which made deadlines several
+/// milliseconds late), and only when the queue is empty.
 pub struct Receiver {
-    nonblocking: bool,
+    slots: Box<[[u8; SLOT]]>,
+    /// Slot, length and sender of each datagram of the last batch.
+    got: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Receiver {
+            slots: vec![[0; SLOT]; BATCH].into_boxed_slice(),
+            got: Vec::with_capacity(BATCH),
+        }
+    }
 }
 
 impl Receiver {
+    /// The datagrams received, each with its sender; empty after a timeout.
     pub fn recv(
         &mut self,
         socket: &UdpSocket,
-        buf: &mut [u8],
         wait: Duration,
-    ) -> io::Result<Option<(usize, SocketAddr)>> {
-        if !self.nonblocking {
-            socket.set_nonblocking(true)?;
-            self.nonblocking = true;
+    ) -> io::Result<impl Iterator<Item = (&[u8], SocketAddr)> + '_> {
+        self.got.clear();
+        if !self.take(socket)? && !wait.is_zero() {
+            let wait = wait.min(STOP_CHECK);
+            let timeout = rustix::event::Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                socket,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                // A signal: the loop looks at its stop flag.
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.take(socket)?;
         }
-        match socket.recv_from(buf) {
-            Ok(got) => return Ok(Some(got)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if is_transient(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let wait = wait.min(STOP_CHECK);
-        let timeout = rustix::event::Timespec {
-            tv_sec: wait.as_secs() as i64,
-            tv_nsec: i64::from(wait.subsec_nanos()),
-        };
-        let mut fds = [rustix::event::PollFd::new(
-            socket,
-            rustix::event::PollFlags::IN,
-        )];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            // A signal: the loop looks at its stop flag.
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        match socket.recv_from(buf) {
-            Ok(got) => Ok(Some(got)),
-            Err(e) if is_transient(&e) => Ok(None),
+        let slots = &self.slots;
+        Ok(self
+            .got
+            .iter()
+            .map(move |&(slot, len, from)| (&slots[slot][..len], from)))
+    }
+
+    /// Takes what is queued without waiting; false if nothing was.
+    fn take(&mut self, socket: &UdpSocket) -> io::Result<bool> {
+        match recv_batch(socket, &mut self.slots, &mut self.got) {
+            Ok(()) => Ok(!self.got.is_empty()),
+            Err(e) if is_transient(&e) => Ok(false),
             Err(e) => Err(e),
         }
     }
+}
+
+/// One `recvmmsg(2)` without waiting (`MSG_DONTWAIT`): fills `slots` in
+/// order and records each datagram's length and sender in `got`.
+#[cfg(target_os = "linux")]
+fn recv_batch(
+    socket: &UdpSocket,
+    slots: &mut [[u8; SLOT]],
+    got: &mut Vec<(usize, usize, SocketAddr)>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let count = slots.len().min(BATCH);
+    // SAFETY: all-zero is a valid value of these plain C structs.
+    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
+    let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    for (((slot, name), iovec), header) in slots
+        .iter_mut()
+        .zip(&mut names)
+        .zip(&mut iovecs)
+        .zip(&mut headers)
+    {
+        *iovec = libc::iovec {
+            iov_base: slot.as_mut_ptr().cast(),
+            iov_len: SLOT,
+        };
+        header.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+        header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        header.msg_hdr.msg_iov = iovec;
+        header.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each of the first `count` headers points at its own live
+    // name buffer and iovec, and each iovec at its own slot of SLOT bytes;
+    // all outlive the call, which writes nothing beyond them.
+    let received = unsafe {
+        libc::recvmmsg(
+            socket.as_raw_fd(),
+            headers.as_mut_ptr(),
+            count as u32,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let headers = headers.iter().zip(&names).take(received as usize);
+    for (slot, (header, name)) in headers.enumerate() {
+        // A datagram larger than its slot is cut to SLOT bytes (MSG_TRUNC),
+        // which is still more than any valid one.
+        let len = header.msg_len as usize;
+        let mut storage = socket2::SockAddrStorage::zeroed();
+        // SAFETY: sockaddr_storage is the platform's type for any address,
+        // and the kernel wrote `msg_namelen` valid bytes of it.
+        let from = unsafe {
+            *storage.view_as::<libc::sockaddr_storage>() = *name;
+            socket2::SockAddr::new(storage, header.msg_hdr.msg_namelen)
+        };
+        // UDP senders are always IPv4 or IPv6.
+        if let Some(from) = from.as_socket() {
+            got.push((slot, len, from));
+        }
+    }
+    Ok(())
+}
+
+/// Elsewhere, one `recvfrom` at a time.
+#[cfg(not(target_os = "linux"))]
+fn recv_batch(
+    socket: &UdpSocket,
+    slots: &mut [[u8; SLOT]],
+    got: &mut Vec<(usize, usize, SocketAddr)>,
+) -> io::Result<()> {
+    socket.set_nonblocking(true)?;
+    let (len, from) = socket.recv_from(&mut slots[0])?;
+    got.push((0, len, from));
+    Ok(())
 }
 
 /// Joins the multicast `group` on `socket` (on the interface the system
@@ -241,6 +344,59 @@ mod tests {
             host: host.into(),
             port,
         }
+    }
+
+    #[test]
+    fn a_batch_holds_every_queued_datagram_with_its_sender() {
+        let receiver_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = receiver_socket.local_addr().unwrap();
+        let (a, b) = (
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
+        let count = BATCH + 5;
+        for i in 0..count {
+            let from = if i % 2 == 0 { &a } else { &b };
+            from.send_to(format!("datagram {i}").as_bytes(), to)
+                .unwrap();
+        }
+        let mut receiver = Receiver::default();
+        let mut got = Vec::new();
+        while got.len() < count {
+            let batch = receiver.recv(&receiver_socket, STOP_CHECK).unwrap();
+            let batch: Vec<_> = batch.map(|(d, from)| (d.to_vec(), from)).collect();
+            assert!(!batch.is_empty() && batch.len() <= BATCH);
+            got.extend(batch);
+        }
+        for (i, (datagram, from)) in got.iter().enumerate() {
+            assert_eq!(datagram, format!("datagram {i}").as_bytes());
+            let sender = if i % 2 == 0 { &a } else { &b };
+            assert_eq!(*from, sender.local_addr().unwrap());
+        }
+        // Nothing left: an empty batch once the wait is over.
+        let wait = Duration::from_millis(5);
+        assert_eq!(receiver.recv(&receiver_socket, wait).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_oversized_datagram_arrives_cut_but_still_too_large() {
+        let receiver_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = receiver_socket.local_addr().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(&[b'x'; 60_000], to).unwrap();
+        sender.send_to(b"small", to).unwrap();
+        let mut receiver = Receiver::default();
+        let mut lens = Vec::new();
+        while lens.len() < 2 {
+            lens.extend(
+                receiver
+                    .recv(&receiver_socket, STOP_CHECK)
+                    .unwrap()
+                    .map(|(d, _)| d.len()),
+            );
+        }
+        assert!(lens[0] > crate::wire::MAX_DATAGRAM, "{lens:?}");
+        assert_eq!(lens[1], 5);
     }
 
     #[test]

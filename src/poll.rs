@@ -273,7 +273,6 @@ impl Prober {
             .filter(|&i| self.send_to[i].is_some())
             .collect();
         let mut outstanding = Outstanding::new();
-        let mut buf = vec![0u8; 65536];
         for attempt in 1..=self.retries + 1 {
             if pending.is_empty() {
                 break;
@@ -287,14 +286,10 @@ impl Prober {
                 if (sent + 1) % SEND_BATCH == 0 {
                     // Take what has already come back before sending more,
                     // so our own receive buffer never fills up.
-                    while let Some((len, _)) =
-                        self.receiver.recv(&self.socket, &mut buf, Duration::ZERO)?
-                    {
-                        self.accept_reply(&buf[..len], &outstanding, outcomes);
-                    }
+                    while self.take_replies(Duration::ZERO, &outstanding, outcomes)? {}
                 }
             }
-            self.await_replies(self.timeout, &pending, &outstanding, outcomes, &mut buf)?;
+            self.await_replies(self.timeout, &pending, &outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
         if !pending.is_empty() && !self.relays.is_empty() {
@@ -305,7 +300,7 @@ impl Prober {
                 }
             }
             // Two hops each way.
-            self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes, &mut buf)?;
+            self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
         let timeout = humantime::format_duration(self.timeout);
@@ -359,7 +354,6 @@ impl Prober {
         pending: &[usize],
         outstanding: &Outstanding,
         outcomes: &mut [Outcome],
-        buf: &mut [u8],
     ) -> io::Result<()> {
         let deadline = Instant::now() + wait;
         while pending.iter().any(|&i| !outcomes[i].is_up()) && !self.stopped() {
@@ -367,34 +361,61 @@ impl Prober {
             if left.is_zero() {
                 break;
             }
-            if let Some((len, _)) = self.receiver.recv(&self.socket, buf, left)? {
-                self.accept_reply(&buf[..len], outstanding, outcomes);
-            }
+            self.take_replies(left, outstanding, outcomes)?;
         }
         Ok(())
     }
 
-    /// Records a reply if its nonce is one we sent and its target is not
-    /// answered yet; anything else (late duplicates, strangers) is ignored.
-    fn accept_reply(&self, datagram: &[u8], outstanding: &Outstanding, outcomes: &mut [Outcome]) {
-        let Ok(Message::Reply(reply)) = self.codec.decode(datagram) else {
-            return;
-        };
-        let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
-            return;
-        };
-        let o = &mut outcomes[i];
-        if o.is_up() {
-            return;
+    /// Takes the replies that arrive within `wait` (one batch); false if
+    /// none did.
+    fn take_replies(
+        &mut self,
+        wait: Duration,
+        outstanding: &Outstanding,
+        outcomes: &mut [Outcome],
+    ) -> io::Result<bool> {
+        let Prober {
+            receiver,
+            socket,
+            codec,
+            relays,
+            ..
+        } = self;
+        let mut any = false;
+        for (datagram, _) in receiver.recv(socket, wait)? {
+            any = true;
+            accept_reply(codec, relays, datagram, outstanding, outcomes);
         }
-        o.rtt = Some(sent.elapsed());
-        o.node = Some(reply.node.into_owned());
-        o.boot = reply.boot.map(|b| b.into_owned());
-        o.health = reply.health.map(ToOwned::to_owned);
-        o.error = None;
-        o.via = relay.map(|r| self.relays[r].0.clone());
-        o.checks = reply.checks;
+        Ok(any)
     }
+}
+
+/// Records a reply if its nonce is one we sent and its target is not
+/// answered yet; anything else (late duplicates, strangers) is ignored.
+fn accept_reply(
+    codec: &Codec,
+    relays: &[(String, SocketAddr)],
+    datagram: &[u8],
+    outstanding: &Outstanding,
+    outcomes: &mut [Outcome],
+) {
+    let Ok(Message::Reply(reply)) = codec.decode(datagram) else {
+        return;
+    };
+    let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
+        return;
+    };
+    let o = &mut outcomes[i];
+    if o.is_up() {
+        return;
+    }
+    o.rtt = Some(sent.elapsed());
+    o.node = Some(reply.node.into_owned());
+    o.boot = reply.boot.map(|b| b.into_owned());
+    o.health = reply.health.map(ToOwned::to_owned);
+    o.error = None;
+    o.via = relay.map(|r| relays[r].0.clone());
+    o.checks = reply.checks;
 }
 
 fn tcp_connect(
@@ -720,14 +741,12 @@ pub fn watch<W: Write>(
     // advances exactly one interval per round.
     let mut round: Millis = 0;
     let mut judged: Millis = 0;
-    let mut discard = [0u8; 64];
     while !stop.load(Ordering::Relaxed) {
         let due = round * every_ms;
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
-            prober
-                .receiver
-                .recv(&prober.socket, &mut discard, clock.until(due))?;
+            let stray = prober.receiver.recv(&prober.socket, clock.until(due))?;
+            stray.for_each(drop);
             continue;
         }
         let outcomes = prober.round()?;

@@ -120,7 +120,6 @@ impl<W: Write> Responder<W> {
     /// Answers until `stop` is set or output fails.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
         let clock = Clock::new();
-        let mut buf = vec![0u8; 65536];
         let mut next_status = self.opts.status_every;
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
@@ -135,10 +134,15 @@ impl<W: Write> Responder<W> {
                 self.out.emit(wall_ms(), &status)?;
             }
             let wait = next_status.map_or(net::STOP_CHECK, |at| clock.until(at));
-            if let Some((len, from)) = receiver.recv(&self.socket, &mut buf, wait)? {
-                self.handle(&buf[..len], from, clock.now())?;
+            let batch = receiver.recv(&self.socket, wait)?;
+            let now = clock.now();
+            for (datagram, from) in batch {
+                self.handle(datagram, from, now)?;
+            }
+            if !self.intake.pending.is_empty() {
+                let wall = wall_ms();
                 for line in self.intake.pending.drain(..) {
-                    self.out.emit(wall_ms(), &line)?;
+                    self.out.emit(wall, &line)?;
                 }
             }
         }

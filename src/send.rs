@@ -176,7 +176,6 @@ impl<W: Write> Beater<W> {
         let clock = Clock::new();
         let mut report = Report::default();
         let mut slot: u64 = 0;
-        let mut buf = vec![0u8; 65536];
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             if let Some(acks) = &mut self.acks {
@@ -202,8 +201,10 @@ impl<W: Write> Beater<W> {
             let wait = wake.map_or(net::STOP_CHECK, |at| clock.until(at));
             // Without --ack nothing should come back; receiving anyway keeps
             // the wait interruptible by signals.
-            if let Some((len, from)) = receiver.recv(&self.socket, &mut buf, wait)? {
-                self.handle_reply(&buf[..len], from, clock.elapsed());
+            let batch = receiver.recv(&self.socket, wait)?;
+            let at = clock.elapsed();
+            for (datagram, from) in batch {
+                self.handle_reply(datagram, from, at);
             }
         }
         if let Some(acks) = &self.acks {
