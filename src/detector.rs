@@ -48,6 +48,16 @@ pub struct Config {
     pub max_nodes: usize,
 }
 
+/// Where a beat comes from, and so which checks it must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// From the network: replay protection applies (seq must grow within
+    /// a boot; with `max_skew_ms`, a new boot's clock must be that close).
+    Network { max_skew_ms: Option<u64> },
+    /// From a recording the operator gave us: only the node limit.
+    Recording,
+}
+
 /// What makes a silence a failure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
@@ -287,24 +297,45 @@ impl Detector {
         Ok(())
     }
 
-    /// Whether a beat from the network may be observed: replay protection
-    /// (seq must grow within a boot; with `max_skew_ms`, a new boot must be
-    /// recent) and the node limit.
-    /// `replay`: check seq and boot too (not for a trusted recording).
-    pub fn admit(
+    /// Whether a beat may be observed: the node limit, and for a beat from
+    /// the network replay protection.
+    pub fn admit(&self, beat: &Beat<'_>, wall_ms: u64, trust: Trust) -> Result<(), Reject> {
+        self.check(self.find(&beat.node), beat, wall_ms, trust)
+    }
+
+    /// A beat as it arrives, with one lookup of its node: the checks of
+    /// [`Detector::admit`]; then the deadlines that passed while it was on
+    /// its way (the silence did reach it); then [`Detector::observe`].
+    pub fn receive(
+        &mut self,
+        now: Millis,
+        wall_ms: u64,
+        addr: Option<SocketAddr>,
+        beat: &Beat<'_>,
+        trust: Trust,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let position = self.find(&beat.node);
+        self.check(position, beat, wall_ms, trust)?;
+        self.expire(now, out);
+        self.record(position, now, wall_ms, addr, beat, out);
+        Ok(())
+    }
+
+    fn check(
         &self,
+        position: Option<usize>,
         beat: &Beat<'_>,
         wall_ms: u64,
-        max_skew_ms: Option<u64>,
-        replay: bool,
+        trust: Trust,
     ) -> Result<(), Reject> {
-        let known = self.find(&beat.node).map(|i| &self.nodes[i]);
+        let known = position.map(|i| &self.nodes[i]);
         if known.is_none() && self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
         }
-        if !replay {
+        let Trust::Network { max_skew_ms } = trust else {
             return Ok(());
-        }
+        };
         check_replay(
             known.map(|n| (n.boot.as_deref(), n.seq)),
             beat.boot.as_deref(),
@@ -324,7 +355,21 @@ impl Detector {
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
-        let idx = match self.find(&beat.node) {
+        self.record(self.find(&beat.node), now, wall_ms, addr, beat, out);
+    }
+
+    /// [`Detector::observe`] for a node whose position is already known
+    /// (None: a new node).
+    fn record(
+        &mut self,
+        position: Option<usize>,
+        now: Millis,
+        wall_ms: u64,
+        addr: Option<SocketAddr>,
+        beat: &Beat<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let idx = match position {
             Some(idx) => idx,
             None => self.insert(&beat.node, State::Pending),
         };
@@ -1148,6 +1193,7 @@ mod tests {
 
     #[test]
     fn admission_checks_replays_and_the_node_limit() {
+        const NETWORK: Trust = Trust::Network { max_skew_ms: None };
         let mut det = Detector::new(
             Config {
                 max_nodes: 2,
@@ -1158,27 +1204,27 @@ mod tests {
         let mut out = vec![];
         det.observe(0, 0, None, &beat("a", 5, "b1", 1000), &mut out);
         assert_eq!(
-            det.admit(&beat("a", 5, "b1", 1000), 0, None, true),
+            det.admit(&beat("a", 5, "b1", 1000), 0, NETWORK),
             Err(Reject::Replay)
         );
         assert_eq!(
-            det.admit(&beat("a", 4, "b1", 1000), 0, None, true),
+            det.admit(&beat("a", 4, "b1", 1000), 0, NETWORK),
             Err(Reject::Replay)
         );
-        assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, None, true), Ok(()));
+        assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, NETWORK), Ok(()));
         assert_eq!(
-            det.admit(&beat("a", 1, "b2", 1000), 0, None, true),
+            det.admit(&beat("a", 1, "b2", 1000), 0, NETWORK),
             Ok(()),
             "a restart"
         );
         det.expect("x").unwrap();
         assert_eq!(
-            det.admit(&beat("new", 1, "b", 1000), 0, None, true),
+            det.admit(&beat("new", 1, "b", 1000), 0, NETWORK),
             Err(Reject::TooManyNodes)
         );
         assert_eq!(det.expect("y"), Err(Reject::TooManyNodes));
         assert_eq!(
-            det.admit(&beat("x", 1, "b", 1000), 0, None, true),
+            det.admit(&beat("x", 1, "b", 1000), 0, NETWORK),
             Ok(()),
             "known nodes still beat"
         );

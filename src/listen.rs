@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Millis};
-use crate::detector::{Detector, Event, Snapshot, State};
+use crate::detector::{Detector, Event, Snapshot, State, Trust};
 use crate::health::Health;
 use crate::intake::{Counters, Intake};
 use crate::metrics::Metrics;
@@ -370,8 +370,16 @@ impl<W: Write> Listener<W> {
     ) -> io::Result<()> {
         match message {
             Message::Beat(beat) => {
-                let admitted = self.detector.admit(&beat, wall, self.max_skew_ms, live);
-                match admitted {
+                let trust = match live {
+                    true => Trust::Network {
+                        max_skew_ms: self.max_skew_ms,
+                    },
+                    false => Trust::Recording,
+                };
+                let received =
+                    self.detector
+                        .receive(now, wall, from, &beat, trust, &mut self.events);
+                match received {
                     Ok(()) => {
                         self.intake.accepted();
                         if let Some(m) = &self.metrics {
@@ -386,11 +394,6 @@ impl<W: Write> Listener<W> {
                                 );
                             }
                         }
-                        // A deadline that passed while this beat was on its
-                        // way is judged first: the silence did reach it.
-                        self.detector.expire(now, &mut self.events);
-                        self.detector
-                            .observe(now, wall, from, &beat, &mut self.events);
                     }
                     Err(why) => self.intake.reject(why, from, now),
                 }

@@ -194,12 +194,12 @@ pub enum Message<'a> {
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
-    node: Option<Cow<'a, str>>,
+    node: Option<Text<'a>>,
     seq: Option<u64>,
     #[serde(borrow)]
-    boot: Option<Cow<'a, str>>,
+    boot: Option<Text<'a>>,
     every_ms: Option<u64>,
     ts_ms: Option<u64>,
     #[serde(borrow)]
@@ -207,17 +207,31 @@ struct Fields<'a> {
     ack: Option<bool>,
     nonce: Option<u64>,
     #[serde(borrow)]
-    of: Option<Cow<'a, str>>,
+    of: Option<Text<'a>>,
     #[serde(borrow)]
-    up: Option<Vec<Cow<'a, str>>>,
+    up: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
-    suspect: Option<Vec<Cow<'a, str>>>,
+    suspect: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
-    down: Option<Vec<Cow<'a, str>>>,
+    down: Option<Vec<Text<'a>>>,
     target: Option<SocketAddr>,
     #[serde(borrow)]
-    via: Option<Cow<'a, str>>,
+    via: Option<Text<'a>>,
     checks: Option<Vec<CheckResult>>,
+}
+
+/// A string field, borrowed from the datagram unless it holds escapes.
+/// serde borrows a `Cow` only where it is a field itself, not inside an
+/// `Option` or a `Vec`: without this every beat allocated its type, node
+/// name and boot id.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    fn some(text: Option<Text<'a>>) -> Option<Cow<'a, str>> {
+        text.map(|t| t.0)
+    }
 }
 
 /// The v1 message types.
@@ -242,15 +256,18 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
         Some(b'{') => {}
         _ => return Err(Reject::BadJson),
     }
-    let fields: Fields = serde_json::from_slice(datagram).map_err(|e| match e.classify() {
+    // One UTF-8 check for the whole datagram: parsing from bytes would
+    // check each string again.
+    let text = std::str::from_utf8(datagram).map_err(|_| Reject::BadJson)?;
+    let fields: Fields = serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => Reject::BadField,
         _ => Reject::BadJson,
     })?;
-    let kind = fields.kind.ok_or(Reject::UnknownType)?;
+    let kind = Text::some(fields.kind).ok_or(Reject::UnknownType)?;
     if !TYPES.contains(&kind.as_ref()) {
         return Err(Reject::UnknownType);
     }
-    let node = fields.node.ok_or(Reject::BadNode)?;
+    let node = Text::some(fields.node).ok_or(Reject::BadNode)?;
     check_node(&node)?;
     // Text from the network ends up in single-line outputs (NDJSON, the
     // Nagios line, journald): no raw line breaks may pass through.
@@ -270,7 +287,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
         "beat" => Ok(Message::Beat(Beat {
             node,
             seq: fields.seq,
-            boot: fields.boot,
+            boot: Text::some(fields.boot),
             every_ms: fields.every_ms,
             ts_ms: fields.ts_ms,
             health: fields.health,
@@ -283,25 +300,22 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             target: fields.target,
         })),
         "reply" => {
-            if fields
-                .via
-                .as_deref()
-                .is_some_and(|v| check_node(v).is_err())
-            {
+            let via = Text::some(fields.via);
+            if via.as_deref().is_some_and(|v| check_node(v).is_err()) {
                 return Err(Reject::BadField);
             }
             Ok(Message::Reply(Reply {
                 node,
                 nonce: fields.nonce.ok_or(Reject::BadField)?,
-                boot: fields.boot,
+                boot: Text::some(fields.boot),
                 ts_ms: fields.ts_ms,
                 health: fields.health,
-                via: fields.via,
+                via,
                 checks,
             }))
         }
         "ack" => {
-            let of = fields.of.ok_or(Reject::BadField)?;
+            let of = Text::some(fields.of).ok_or(Reject::BadField)?;
             check_node(&of).map_err(|_| Reject::BadField)?;
             Ok(Message::Ack(Ack {
                 node,
@@ -310,17 +324,17 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             }))
         }
         "view" => {
-            let names = |list: Option<Vec<Cow<'a, str>>>| -> Result<_, Reject> {
+            let names = |list: Option<Vec<Text<'a>>>| -> Result<Vec<Cow<'a, str>>, Reject> {
                 let list = list.unwrap_or_default();
-                if list.iter().any(|n| check_node(n).is_err()) {
+                if list.iter().any(|n| check_node(&n.0).is_err()) {
                     return Err(Reject::BadField);
                 }
-                Ok(list)
+                Ok(list.into_iter().map(|n| n.0).collect())
             };
             Ok(Message::View(View {
                 node,
                 seq: fields.seq.ok_or(Reject::BadField)?,
-                boot: fields.boot,
+                boot: Text::some(fields.boot),
                 ts_ms: fields.ts_ms,
                 up: names(fields.up)?,
                 suspect: names(fields.suspect)?,
@@ -454,6 +468,23 @@ mod tests {
         assert_eq!(b.node, "backup-job");
         assert_eq!(b.every_ms, Some(3_600_000));
         assert_eq!(b.seq, None);
+    }
+
+    #[test]
+    fn decoding_a_beat_borrows_its_strings() {
+        let d = br#"{"type":"beat","node":"web-1","boot":"b1","seq":1}"#;
+        let Message::Beat(b) = decode(d).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(b.node, Cow::Borrowed("web-1")));
+        assert!(matches!(b.boot, Some(Cow::Borrowed("b1"))));
+        let d = br#"{"type":"view","node":"o","seq":1,"up":["a","b\u0063"]}"#;
+        let Message::View(v) = decode(d).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(v.up[0], Cow::Borrowed("a")));
+        // Only a string with escapes needs its own copy.
+        assert!(matches!(&v.up[1], Cow::Owned(s) if s == "bc"));
     }
 
     #[test]

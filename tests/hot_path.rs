@@ -1,0 +1,118 @@
+//! The path every beat takes through hb-listen (intake: MAC, decode,
+//! allow list; detector: replay check, lookup, deadline) allocates nothing
+//! once its node is known: at fleet scale an allocation per datagram would
+//! be the listener's main cost. Counted with a counting allocator, per
+//! thread, so the test harness's other threads do not disturb the count.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+
+use hb::auth::{Codec, Keys};
+use hb::detector::{Config, Detector, Rule, Trust};
+use hb::intake::{Cidr, Intake};
+use hb::wire::Message;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+const NODES: usize = 1000;
+
+/// Round `seq` of beats from every node, signed with `codec`.
+fn round(codec: &Codec, seq: u64) -> Vec<Vec<u8>> {
+    (0..NODES)
+        .map(|i| {
+            let mut datagram = format!(
+                r#"{{"type":"beat","node":"node-{i:04}.example.net","boot":"3f2a9c01d4e5b6a7","every_ms":1000,"seq":{seq},"ts_ms":{}}}"#,
+                1_790_000_000_000 + seq * 1000
+            )
+            .into_bytes();
+            codec.seal(&mut datagram).unwrap();
+            datagram
+        })
+        .collect()
+}
+
+fn keyed_codec() -> Codec {
+    let path = std::env::temp_dir().join(format!("hb-hot-path-{}.key", std::process::id()));
+    std::fs::write(&path, "a-key-long-enough-for-the-minimum-length\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let keys = Keys::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    Codec::new(Some(keys))
+}
+
+#[test]
+fn a_beat_from_a_known_node_allocates_nothing() {
+    for codec in [Codec::new(None), keyed_codec()] {
+        let keyed = codec.is_keyed();
+        let allow: Vec<Cidr> = vec!["127.0.0.0/8".parse().unwrap()];
+        let mut intake = Intake::new(codec, allow, true);
+        let config = Config {
+            rule: Rule::Fixed { misses: 5 },
+            default_every_ms: 1000,
+            emit_beats: false,
+            up_after: 1,
+            flap: None,
+            max_nodes: 10 * NODES,
+        };
+        let mut detector = Detector::new(config, 0);
+        let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let trust = Trust::Network {
+            max_skew_ms: Some(30_000),
+        };
+        let mut events = Vec::with_capacity(2 * NODES);
+        let rounds: Vec<Vec<Vec<u8>>> = (1..=3).map(|seq| round(&intake.codec, seq)).collect();
+        let mut counted = Vec::new();
+        for (r, datagrams) in rounds.iter().enumerate() {
+            let now = r as u64 * 1000;
+            let wall = 1_790_000_000_000 + now;
+            let before = allocations();
+            for datagram in datagrams {
+                let Some(Message::Beat(beat)) = intake.open(datagram, from, now) else {
+                    panic!("refused: {:?}", intake.counters);
+                };
+                detector
+                    .receive(now, wall, Some(from), &beat, trust, &mut events)
+                    .unwrap();
+                intake.accepted();
+            }
+            counted.push(allocations() - before);
+            events.clear();
+        }
+        assert_eq!(intake.counters.received, 3 * NODES as u64);
+        // Round 1 tracks the nodes (the table grows) and says each is up.
+        assert!(counted[0] > 0, "{counted:?}");
+        assert_eq!(
+            counted[1..],
+            [0, 0],
+            "allocations per round (keyed: {keyed})"
+        );
+    }
+}
