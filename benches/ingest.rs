@@ -4,8 +4,8 @@
 //! events and counters are exact; and the memory a tracked node costs.
 //! Prints figures; never fails on speed.
 //!
-//!   cargo bench --bench ingest                  # 100,000 nodes, 5 s per measurement
-//!   HB_BENCH_SECONDS=2 HB_BENCH_NODES=10000 cargo bench --bench ingest
+//!   cargo bench --bench ingest     # 100,000 nodes, 5 s per measurement, 3 runs
+//!   HB_BENCH_RUNS=1 HB_BENCH_SECONDS=2 HB_BENCH_NODES=10000 cargo bench --bench ingest
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, IoSlice};
@@ -174,11 +174,13 @@ fn backlog_drops() -> u64 {
         .sum()
 }
 
-/// What hb-listen printed: its `received` counter at each status line, and
-/// how many other events of each kind.
+/// The events hb-listen printed, by kind. A node whose beats the kernel
+/// dropped (a full receive buffer) may rightly turn suspect and come back;
+/// nothing may go down, and each node comes up once.
 #[derive(Default)]
 struct Printed {
-    ups: AtomicU64,
+    first_ups: AtomicU64,
+    suspects: AtomicU64,
     others: AtomicU64,
     rejected: AtomicU64,
 }
@@ -229,6 +231,7 @@ struct Ingest {
     received: u64,
     dropped: u64,
     ups: u64,
+    suspects: u64,
     others: u64,
     rejected: u64,
 }
@@ -261,7 +264,11 @@ fn listener(nodes: u64) -> Ingest {
                         break;
                     }
                 }
-                "up" => _ = seen.ups.fetch_add(1, Ordering::Relaxed),
+                "up" if !line.contains(r#""was":"#) => {
+                    _ = seen.first_ups.fetch_add(1, Ordering::Relaxed)
+                }
+                "up" => {}
+                "suspect" => _ = seen.suspects.fetch_add(1, Ordering::Relaxed),
                 "rejected" => _ = seen.rejected.fetch_add(1, Ordering::Relaxed),
                 _ => _ = seen.others.fetch_add(1, Ordering::Relaxed),
             }
@@ -282,8 +289,9 @@ fn listener(nodes: u64) -> Ingest {
     let last = rx.recv().unwrap();
     let cpu = cpu_seconds(child.id()) - cpu0;
     // Events until the beats stop: afterwards every node turns suspect.
-    let (ups, others) = (
-        printed.ups.load(Ordering::Relaxed),
+    let (ups, suspects, others) = (
+        printed.first_ups.load(Ordering::Relaxed),
+        printed.suspects.load(Ordering::Relaxed),
         printed.others.load(Ordering::Relaxed),
     );
     stop.store(true, Ordering::Relaxed);
@@ -302,54 +310,80 @@ fn listener(nodes: u64) -> Ingest {
         received: end.1,
         dropped,
         ups,
+        suspects,
         others,
         rejected: end.2 + printed.rejected.load(Ordering::Relaxed),
     }
 }
 
+fn median(mut figures: Vec<f64>) -> f64 {
+    figures.sort_by(f64::total_cmp);
+    figures[figures.len() / 2]
+}
+
 fn main() {
     let nodes = env("HB_BENCH_NODES", 100_000);
     let seconds = env("HB_BENCH_SECONDS", 5);
-    let single = raw(nodes, seconds, false);
-    let limit = raw(nodes, seconds, true);
-    let hb = listener(nodes);
-    let exact = hb.sent == hb.received + hb.dropped;
-    let events_right = hb.ups == nodes && hb.others == 0 && hb.rejected == 0;
-    println!("| measurement | figure |");
+    // Rates on a shared (virtual) machine vary from run to run: the three
+    // loops take turns, RUNS times, and each figure is the median.
+    let runs = env("HB_BENCH_RUNS", 3).max(1);
+    let (mut single, mut limit, mut hb) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        single.push(raw(nodes, seconds, false));
+        limit.push(raw(nodes, seconds, true));
+        hb.push(listener(nodes));
+    }
+    let share: Vec<f64> = hb.iter().zip(&limit).map(|(h, l)| h.rate / l).collect();
+    let shares = share
+        .iter()
+        .map(|s| format!("{:.0}%", 100.0 * s))
+        .collect::<Vec<_>>();
+    println!("| measurement (median of {runs} runs) | figure |");
     println!("|---|---|");
     println!(
-        "| raw UDP receive loop, one `recvfrom` per {DATAGRAM}-byte datagram | {single:.0} /s |"
+        "| raw UDP receive loop, one `recvfrom` per {DATAGRAM}-byte datagram | {:.0} /s |",
+        median(single)
     );
     println!(
-        "| raw UDP receive loop, spinning on `recvmmsg` batches (the limit) | {limit:.0} /s |"
+        "| raw UDP receive loop, spinning on `recvmmsg` batches (the limit) | {:.0} /s |",
+        median(limit)
     );
     println!(
-        "| hb-listen, {nodes} distinct nodes | {:.0} beats/s ({:.0}% of the limit) |",
-        hb.rate,
-        100.0 * hb.rate / limit
+        "| hb-listen, {nodes} distinct nodes | {:.0} beats/s, {:.0}% of the limit (runs: {}) |",
+        median(hb.iter().map(|h| h.rate).collect()),
+        100.0 * median(share.clone()),
+        shares.join(", ")
     );
     // A short smoke run may not see a whole clock tick of CPU.
-    let capacity = match hb.per_cpu_second.is_finite() {
-        true => format!("{:.0}", hb.per_cpu_second),
+    let capacity = median(hb.iter().map(|h| h.per_cpu_second).collect());
+    let capacity = match capacity.is_finite() {
+        true => format!("{capacity:.0}"),
         false => "n/a (run longer)".into(),
     };
     println!("| hb-listen CPU: beats per CPU-second (its capacity on one core) | {capacity} |");
     println!(
         "| hb-listen memory per tracked node (RSS growth / nodes) | {:.0} bytes |",
-        hb.per_node
+        median(hb.iter().map(|h| h.per_node).collect())
     );
-    println!(
-        "| counters: sent = received + dropped by the kernel | {} = {} + {} ({}) |",
-        hb.sent,
-        hb.received,
-        hb.dropped,
-        if exact { "exact" } else { "MISMATCH" }
-    );
-    println!(
-        "| events: one `up` per node, nothing else, nothing rejected | {} up, {} other, {} rejected ({}) |",
-        hb.ups,
-        hb.others,
-        hb.rejected,
-        if events_right { "right" } else { "WRONG" }
-    );
+    for (run, h) in hb.iter().enumerate() {
+        let exact = h.sent == h.received + h.dropped;
+        let right = h.ups == nodes && h.others == 0 && h.rejected == 0;
+        println!(
+            "| run {}: sent = received + dropped by the kernel | {} = {} + {} ({}) |",
+            run + 1,
+            h.sent,
+            h.received,
+            h.dropped,
+            if exact { "exact" } else { "MISMATCH" }
+        );
+        println!(
+            "| run {}: events (one first `up` per node, no down, nothing rejected) | {} up, {} suspect on kernel drops, {} other, {} rejected ({}) |",
+            run + 1,
+            h.ups,
+            h.suspects,
+            h.others,
+            h.rejected,
+            if right { "right" } else { "WRONG" }
+        );
+    }
 }

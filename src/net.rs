@@ -241,9 +241,13 @@ fn recv_batch(
 ) -> io::Result<()> {
     use std::os::fd::AsRawFd;
 
+    use std::mem::MaybeUninit;
+
     let count = slots.len().min(BATCH);
+    // Senders' addresses are written by the kernel: 4 KiB not to clear on
+    // every call.
+    let mut names = [MaybeUninit::<libc::sockaddr_storage>::uninit(); BATCH];
     // SAFETY: all-zero is a valid value of these plain C structs.
-    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
     let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
     let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
     for (((slot, name), iovec), header) in slots
@@ -256,7 +260,7 @@ fn recv_batch(
             iov_base: slot.as_mut_ptr().cast(),
             iov_len: SLOT,
         };
-        header.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+        header.msg_hdr.msg_name = name.as_mut_ptr().cast();
         header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
         header.msg_hdr.msg_iov = iovec;
         header.msg_hdr.msg_iovlen = 1;
@@ -282,11 +286,18 @@ fn recv_batch(
         // which is still more than any valid one.
         let len = header.msg_len as usize;
         let mut storage = socket2::SockAddrStorage::zeroed();
-        // SAFETY: sockaddr_storage is the platform's type for any address,
-        // and the kernel wrote `msg_namelen` valid bytes of it.
+        let namelen = (header.msg_hdr.msg_namelen as usize)
+            .min(std::mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: the kernel wrote the first `msg_namelen` bytes of `name`
+        // (clamped to its size), an address of the platform's own types;
+        // the rest of `storage` stays zeroed.
         let from = unsafe {
-            *storage.view_as::<libc::sockaddr_storage>() = *name;
-            socket2::SockAddr::new(storage, header.msg_hdr.msg_namelen)
+            std::ptr::copy_nonoverlapping(
+                name.as_ptr().cast::<u8>(),
+                std::ptr::from_mut(storage.view_as::<libc::sockaddr_storage>()).cast::<u8>(),
+                namelen,
+            );
+            socket2::SockAddr::new(storage, namelen as libc::socklen_t)
         };
         // UDP senders are always IPv4 or IPv6.
         if let Some(from) = from.as_socket() {
@@ -376,6 +387,26 @@ mod tests {
         // Nothing left: an empty batch once the wait is over.
         let wait = Duration::from_millis(5);
         assert_eq!(receiver.recv(&receiver_socket, wait).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn ipv6_and_ipv4_mapped_senders_keep_their_addresses() {
+        let receiver_socket = bind_udp((Ipv6Addr::UNSPECIFIED, 0).into()).unwrap();
+        let port = receiver_socket.local_addr().unwrap().port();
+        let v6 = UdpSocket::bind("[::1]:0").unwrap();
+        let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        v6.send_to(b"six", ("::1", port)).unwrap();
+        v4.send_to(b"four", ("127.0.0.1", port)).unwrap();
+        let mut receiver = Receiver::default();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let batch = receiver.recv(&receiver_socket, STOP_CHECK).unwrap();
+            got.extend(batch.map(|(d, from)| (d.to_vec(), from)));
+        }
+        assert_eq!(got[0], (b"six".to_vec(), v6.local_addr().unwrap()));
+        let v4_addr = v4.local_addr().unwrap();
+        let mapped = SocketAddr::from((Ipv4Addr::LOCALHOST.to_ipv6_mapped(), v4_addr.port()));
+        assert_eq!(got[1], (b"four".to_vec(), mapped));
     }
 
     #[test]
