@@ -181,8 +181,9 @@ impl Codec {
     /// flood, nor a replayed signed request.
     pub fn encode_request(&self, msg: &Message<'_>, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
         wire::encode(msg, buf)?;
+        // Signing replaces the closing brace with the MAC suffix.
         let room = if self.is_keyed() {
-            REQUEST_LEN - SUFFIX_LEN
+            REQUEST_LEN + 1 - SUFFIX_LEN
         } else {
             REQUEST_LEN
         };
@@ -301,6 +302,23 @@ mod tests {
             panic!()
         };
         assert_eq!(b.node, "web-1");
+    }
+
+    #[test]
+    fn requests_are_padded_to_exactly_the_request_length() {
+        let probe = Message::Probe(wire::Probe {
+            node: "poller".into(),
+            nonce: 7,
+            target: Some("127.0.0.1:26723".parse().unwrap()),
+        });
+        let keyed = Codec::new(Some(keys("0123456789abcdef0123456789abcdef")));
+        for codec in [Codec::new(None), keyed] {
+            let mut buf = Vec::new();
+            codec.encode_request(&probe, &mut buf).unwrap();
+            // A relay refuses anything shorter (amplification).
+            assert_eq!(buf.len(), REQUEST_LEN, "keyed: {}", codec.is_keyed());
+            assert!(matches!(codec.decode(&buf), Ok(Message::Probe(_))));
+        }
     }
 
     #[test]

@@ -1230,6 +1230,41 @@ mod tests {
         );
     }
 
+    /// A sender that shrinks its every_ms at each beat moves its deadline
+    /// earlier each time, so each beat pushes a heap entry and leaves the
+    /// previous one stale, far in the future where it would never pop.
+    /// The heap is compacted past 2 x nodes + 64 entries, keeping the live
+    /// entries: verdicts still come on time.
+    #[test]
+    fn a_shrinking_interval_does_not_grow_the_timer_heap() {
+        let mut sim = Sim::new(5);
+        sim.beat(0, beat("steady", 1, "b", 1000));
+        let bound = 2 * 2 + 64;
+        let mut most = 0;
+        let (mut t, mut every) = (0, 1_000_000);
+        for seq in 1..=1000 {
+            // Deadline t + 1.5 every: 149 ms earlier at each beat.
+            sim.beat(t, beat("shrinking", seq, "b", every));
+            most = most.max(sim.det.timers.len());
+            t += 1;
+            every -= 100;
+        }
+        assert!(most <= bound, "{most} heap entries for 2 nodes");
+        let (last, every) = (t - 1, every + 100);
+        sim.advance(last + 5 * every);
+        assert_eq!(
+            sim.kinds(),
+            vec![
+                (0, "up"),
+                (0, "up"),
+                (1500, "suspect"),
+                (5000, "down"),
+                (last + every + every / 2, "suspect"),
+                (last + 5 * every, "down"),
+            ]
+        );
+    }
+
     proptest! {
         /// Whatever the beat times, a node is never declared down before
         /// `misses` intervals of silence, and is always declared down once

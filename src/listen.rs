@@ -587,3 +587,165 @@ fn parse_line(line: &str) -> (Option<Result<Message<'_>, Reject>>, Option<Origin
     let origin = serde_json::from_str(line).ok();
     (message, origin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Codec;
+    use crate::detector::{Config, Rule};
+    use crate::quorum;
+    use crate::wire::{Beat, View};
+
+    /// A listener in a group of two (the other observer at `peer`), with a
+    /// view every second, driven by a fake clock from 0.
+    fn member(peer: SocketAddr) -> Listener<Vec<u8>> {
+        let cfg = Config {
+            rule: Rule::Fixed { misses: 5 },
+            default_every_ms: 1000,
+            emit_beats: false,
+            up_after: 1,
+            flap: None,
+            max_nodes: 1000,
+        };
+        let intake = Intake::new(Codec::default(), Vec::new(), false);
+        let mut l = Listener::new(
+            Detector::new(cfg, 0),
+            Output::new(Vec::new()),
+            intake,
+            30_000,
+            None,
+            0,
+        );
+        let group = Group::new(
+            quorum::Config {
+                observer: "me".into(),
+                quorum: 2,
+                peer_timeout: 3000,
+                max_votes: 1000,
+            },
+            1,
+        );
+        let m = Membership {
+            group,
+            observer: "me".into(),
+            boot: "boot".into(),
+            peers: vec![peer],
+            view_every: 1000,
+        };
+        l.join_group(m, 0);
+        l
+    }
+
+    /// A first beat from `node`: a local `up`, so a change to share.
+    fn first_beat(l: &mut Listener<Vec<u8>>, now: Millis, node: &str) {
+        let beat = Beat {
+            node: node.into(),
+            seq: Some(1),
+            boot: Some("b".into()),
+            every_ms: Some(60_000),
+            ts_ms: None,
+            health: None,
+            ack: false,
+            checks: None,
+        };
+        l.accept(now, now, Message::Beat(beat), None, false)
+            .unwrap();
+        assert!(l.group.as_ref().unwrap().dirty);
+    }
+
+    /// View datagrams sent so far (each takes one seq).
+    fn views_sent(l: &Listener<Vec<u8>>) -> u64 {
+        l.group.as_ref().unwrap().seq
+    }
+
+    /// The `n` view datagrams `peer` got, as their seqs.
+    fn received(peer: &UdpSocket, n: usize) -> Vec<u64> {
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0; wire::MAX_DATAGRAM];
+        (0..n)
+            .map(|_| {
+                let (len, _) = peer.recv_from(&mut buf).unwrap();
+                match wire::decode(&buf[..len]).unwrap() {
+                    Message::View(v) => v.seq,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    /// A local change sends a view before the interval is over, but not
+    /// sooner than a tenth of the interval after the last view: a burst of
+    /// changes is a few views, not one per change.
+    #[test]
+    fn views_for_changes_go_early_but_at_most_ten_an_interval() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut l = member(peer.local_addr().unwrap());
+        l.share_view(&socket, 0);
+        assert_eq!(views_sent(&l), 1);
+        assert_eq!(l.next_wake(), Some(1000), "a full view each interval");
+
+        // A change 50 ms after the last view waits until 100 ms.
+        first_beat(&mut l, 50, "web");
+        assert_eq!(l.next_wake(), Some(100));
+        for now in [50, 99] {
+            l.share_view(&socket, now);
+        }
+        assert_eq!(views_sent(&l), 1);
+        l.share_view(&socket, 100);
+        assert_eq!(views_sent(&l), 2);
+
+        // Nothing changed since: the next one a full interval later.
+        assert_eq!(l.next_wake(), Some(1100));
+        l.share_view(&socket, 1099);
+        assert_eq!(views_sent(&l), 2);
+        l.share_view(&socket, 1100);
+        assert_eq!(views_sent(&l), 3);
+
+        // A change every millisecond for 150 ms: one view, at 1200, and
+        // the changes since then wait until 1300.
+        for now in 1101..1251 {
+            first_beat(&mut l, now, &format!("n{now}"));
+            l.share_view(&socket, now);
+        }
+        assert_eq!(views_sent(&l), 4);
+        assert_eq!(l.next_wake(), Some(1300));
+        assert_eq!(received(&peer, 4), [1, 2, 3, 4]);
+    }
+
+    /// Driven as `run_socket` drives it (wake, tick, share views, sleep
+    /// until the next wake), a listener whose peer went silent wakes for
+    /// its views and once for the peer's timeout, never at once again.
+    #[test]
+    fn a_gone_peer_does_not_keep_the_listener_awake() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        let mut l = member(peer_addr);
+        let view = View {
+            node: "p1".into(),
+            seq: 1,
+            boot: None,
+            ts_ms: None,
+            up: Vec::new(),
+            suspect: Vec::new(),
+            down: Vec::new(),
+        };
+        l.accept(0, 0, Message::View(view), Some(peer_addr), true)
+            .unwrap();
+        let group = |l: &Listener<Vec<u8>>| l.group.as_ref().unwrap().m.group.has_quorum();
+        assert!(group(&l));
+        let (mut now, mut wakes) = (0, Vec::new());
+        while now < 6000 && wakes.len() < 100 {
+            l.tick(now, now).unwrap();
+            l.share_view(&socket, now);
+            let next = l.next_wake().unwrap();
+            assert!(next > now, "woken again at once at {now}: {wakes:?}");
+            wakes.push(next);
+            now = next;
+        }
+        assert!(!group(&l), "the peer timed out");
+        assert_eq!(wakes, [1000, 2000, 3000, 3001, 4000, 5000, 6000]);
+    }
+}

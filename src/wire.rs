@@ -26,6 +26,9 @@ pub const DEFAULT_ACK_PORT: u16 = 26723;
 pub const DEFAULT_EVERY_MS: u64 = 1000;
 /// Node names are at most a DNS name long.
 pub const MAX_NODE_LEN: usize = 253;
+/// Boot ids are short random tokens (hb's own: 16 hex digits); every
+/// tracked node keeps one, so a sender may not make it large.
+pub const MAX_BOOT_LEN: usize = 64;
 
 /// Why a datagram was refused. The string forms are part of the output
 /// contract (they are the keys of the `rejected` counters).
@@ -269,6 +272,13 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     }
     let node = Text::some(fields.node).ok_or(Reject::BadNode)?;
     check_node(&node)?;
+    let boot = Text::some(fields.boot);
+    if boot
+        .as_deref()
+        .is_some_and(|b| b.is_empty() || b.len() > MAX_BOOT_LEN || b.chars().any(char::is_control))
+    {
+        return Err(Reject::BadField);
+    }
     // Text from the network ends up in single-line outputs (NDJSON, the
     // Nagios line, journald): no raw line breaks may pass through.
     if fields
@@ -287,7 +297,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
         "beat" => Ok(Message::Beat(Beat {
             node,
             seq: fields.seq,
-            boot: Text::some(fields.boot),
+            boot,
             every_ms: fields.every_ms,
             ts_ms: fields.ts_ms,
             health: fields.health,
@@ -307,7 +317,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             Ok(Message::Reply(Reply {
                 node,
                 nonce: fields.nonce.ok_or(Reject::BadField)?,
-                boot: Text::some(fields.boot),
+                boot,
                 ts_ms: fields.ts_ms,
                 health: fields.health,
                 via,
@@ -334,7 +344,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             Ok(Message::View(View {
                 node,
                 seq: fields.seq.ok_or(Reject::BadField)?,
-                boot: Text::some(fields.boot),
+                boot,
                 ts_ms: fields.ts_ms,
                 up: names(fields.up)?,
                 suspect: names(fields.suspect)?,
@@ -488,6 +498,21 @@ mod tests {
     }
 
     #[test]
+    fn boot_ids_are_short_tokens() {
+        let with_boot = |boot: &str| {
+            let d = format!(
+                r#"{{"type":"beat","node":"a","boot":{}}}"#,
+                serde_json::json!(boot)
+            );
+            decode(d.as_bytes()).map(|_| ())
+        };
+        assert_eq!(with_boot(&"b".repeat(MAX_BOOT_LEN)), Ok(()));
+        for bad in ["", "a\nb", &"b".repeat(MAX_BOOT_LEN + 1)] {
+            assert_eq!(with_boot(bad), Err(Reject::BadField), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         let m = decode(br#"{"type":"beat","node":"a","future":{"x":[1,2]},"seq":7}"#).unwrap();
         let Message::Beat(b) = m else { panic!() };
@@ -546,6 +571,43 @@ mod tests {
         let long = format!(r#"{{"type":"beat","node":"{}"}}"#, "x".repeat(254));
         assert_eq!(decode(long.as_bytes()).err(), Some(Reject::BadNode));
         assert_eq!(decode(&[b' '; 1401]).err(), Some(Reject::TooLarge));
+    }
+
+    /// `health` passes through verbatim (a raw JSON value) into one-line
+    /// outputs, so a raw line break in it refuses the message; escaped
+    /// line breaks, in health or in checks, never become raw ones.
+    #[test]
+    fn line_breaks_from_the_network_never_reach_outputs() {
+        let refused: &[&[u8]] = &[
+            b"{\"type\":\"beat\",\"node\":\"a\",\"health\":{\n\"cpu_pct\": 3}}",
+            b"{\"type\":\"beat\",\"node\":\"a\",\"health\":{\"cpu_pct\":3\r}}",
+            b"{\"type\":\"reply\",\"node\":\"a\",\"nonce\":1,\"health\":[1,\n2]}",
+        ];
+        for input in refused {
+            assert_eq!(
+                decode(input).err(),
+                Some(Reject::BadField),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // Line breaks elsewhere are JSON white space, not passed through.
+        let pretty = b"{\"type\":\"beat\",\n\"node\":\"a\",\r\n\"health\":{\"cpu_pct\":3}}\n";
+        let Message::Beat(b) = decode(pretty).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.health.unwrap().get(), r#"{"cpu_pct":3}"#);
+
+        let escaped = br#"{"type":"beat","node":"a","health":{"note":"one\ntwo\r"},"checks":[{"name":"disk\nroot","status":"warning","output":"80%\r\nsecond line"}]}"#;
+        let msg = decode(escaped).unwrap();
+        let Message::Beat(b) = &msg else { panic!() };
+        assert_eq!(b.health.unwrap().get(), r#"{"note":"one\ntwo\r"}"#);
+        let checks = b.checks.as_deref().unwrap();
+        assert_eq!(checks[0].name, "disk root");
+        assert_eq!(checks[0].output, "80%  second line");
+        let mut buf = Vec::new();
+        encode(&msg, &mut buf).unwrap();
+        assert!(!buf.contains(&b'\n') && !buf.contains(&b'\r'), "{buf:?}");
     }
 
     #[test]

@@ -484,7 +484,23 @@ fn a_dead_target_is_down_through_every_path() {
 /// everything, a relay's does not: the target is up, through the relay.
 #[test]
 fn relays_answer_when_the_direct_path_fails() {
-    let Some(ns) = Netns::new("relays_answer_when_the_direct_path_fails") else {
+    relay_around_a_blocked_path("relays_answer_when_the_direct_path_fails", &[]);
+}
+
+/// The same with every tool keyed: a signed relay request is still a full
+/// request (padding counts the MAC), so the relay forwards it.
+#[test]
+fn signed_relays_answer_when_the_direct_path_fails() {
+    let key = common::key_file("relay.key", "0123456789abcdef0123456789abcdef\n", 0o600);
+    let key = key.to_str().unwrap();
+    relay_around_a_blocked_path(
+        "signed_relays_answer_when_the_direct_path_fails",
+        &["--key-file", key],
+    );
+}
+
+fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
+    let Some(ns) = Netns::new(test) else {
         return;
     };
     let start = |port: &str, node: &str| {
@@ -496,6 +512,7 @@ fn relays_answer_when_the_direct_path_fails() {
             node,
             "--quiet",
         ]);
+        c.args(extra);
         let r = Running::start(c, node);
         r.listening();
         r
@@ -509,6 +526,7 @@ fn relays_answer_when_the_direct_path_fails() {
     let out = ns
         .command(&common::bin("hb-poll"))
         .args(["127.0.0.1:26723", "--via", "127.0.0.1:26724", "-t", "200ms"])
+        .args(extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -523,6 +541,7 @@ fn relays_answer_when_the_direct_path_fails() {
     let out = ns
         .command(&common::bin("hb-poll"))
         .args(["127.0.0.1:26723", "-t", "100ms"])
+        .args(extra)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -6,23 +6,13 @@ mod common;
 
 use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{cmd, send_raw, Running, PATIENCE};
+use common::{cmd, key_file, send_raw, Running, PATIENCE};
 use serde_json::Value;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OLD_KEY: &str = "an-older-key-still-accepted-here";
-
-fn key_file(name: &str, contents: &str, mode: u32) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hb-sec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path
-}
 
 fn status_where(l: &mut Running, pred: impl Fn(&Value) -> bool) -> Value {
     l.expect("status", pred)

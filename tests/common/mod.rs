@@ -337,3 +337,14 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// A key file in this test process's own temporary directory, with `mode`.
+pub fn key_file(name: &str, contents: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("hb-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
