@@ -1,5 +1,5 @@
 //! Authenticated messages: HMAC-SHA256 over each datagram, with keys from
-//! a file; and what replay protection decides.
+//! a file.
 //!
 //! A signed message is the JSON object with one more field, last:
 //! `,"mac":"<64 hex digits>"}`. The MAC covers the object as it would be
@@ -249,39 +249,6 @@ fn tag(key: &[u8], body_without_brace: &[u8]) -> [u8; 32] {
     h.finalize().into_bytes().into()
 }
 
-/// What replay protection decides about a beat (or view) from a sender it
-/// may know: `known` is the sender's last accepted boot and seq. Within a
-/// boot, seq must grow; a new boot is believed only if its wall clock is
-/// within `max_skew_ms` of ours (when given: with a key), so a recorded
-/// old boot cannot be replayed either.
-pub fn check_replay(
-    known: Option<(Option<&str>, Option<u64>)>,
-    boot: Option<&str>,
-    seq: Option<u64>,
-    ts_ms: Option<u64>,
-    now_wall_ms: u64,
-    max_skew_ms: Option<u64>,
-) -> Result<(), Reject> {
-    let same_boot = matches!(known, Some((Some(k), _)) if Some(k) == boot);
-    if same_boot {
-        if let (Some((_, Some(last))), Some(seq)) = (known, seq) {
-            if seq <= last {
-                return Err(Reject::Replay);
-            }
-        }
-        return Ok(());
-    }
-    if let Some(skew) = max_skew_ms {
-        let Some(ts) = ts_ms else {
-            return Err(Reject::Replay);
-        };
-        if ts.abs_diff(now_wall_ms) > skew {
-            return Err(Reject::Replay);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,41 +352,6 @@ mod tests {
         assert!(err.contains("chmod 600") && err.contains("0644"), "{err}");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Keys::load(&path).is_ok());
-    }
-
-    #[test]
-    fn replay_rules() {
-        let now = 1_000_000;
-        let skew = Some(30_000);
-        // Same boot: seq must grow.
-        let known = Some((Some("b1"), Some(5)));
-        assert_eq!(
-            check_replay(known, Some("b1"), Some(6), None, now, skew),
-            Ok(())
-        );
-        assert_eq!(
-            check_replay(known, Some("b1"), Some(5), None, now, skew),
-            Err(Reject::Replay)
-        );
-        assert_eq!(
-            check_replay(known, Some("b1"), Some(2), None, now, skew),
-            Err(Reject::Replay)
-        );
-        // A new boot must be recent (with a key) ...
-        assert_eq!(
-            check_replay(known, Some("b2"), Some(1), Some(now - 1000), now, skew),
-            Ok(())
-        );
-        assert_eq!(
-            check_replay(known, Some("b2"), Some(1), Some(now - 60_000), now, skew),
-            Err(Reject::Replay)
-        );
-        assert_eq!(
-            check_replay(None, Some("b2"), Some(1), None, now, skew),
-            Err(Reject::Replay)
-        );
-        // ... and anything goes without one.
-        assert_eq!(check_replay(None, None, None, None, now, None), Ok(()));
     }
 
     proptest! {

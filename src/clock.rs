@@ -51,3 +51,41 @@ impl Clock {
 pub fn duration_ms(d: Duration) -> Millis {
     (d.as_millis() as Millis).max(1)
 }
+
+/// A cadence on the monotonic clock: slot k is due at `first + k * every`.
+/// Slots are counted from the start rather than added to the last send, so
+/// the cadence never drifts by the time the work takes; after a stall (a
+/// suspended process, a slow round) the slots that passed are skipped, so
+/// a stalled loop resumes on the grid instead of bursting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    first: Millis,
+    every: Millis,
+    slot: u64,
+}
+
+impl Cadence {
+    /// The first slot is due at `first`; `every` is at least 1 ms.
+    pub fn new(first: Millis, every: Millis) -> Self {
+        Cadence {
+            first,
+            every: every.max(1),
+            slot: 0,
+        }
+    }
+
+    /// When the current slot is due.
+    pub fn due(&self) -> Millis {
+        self.first
+            .saturating_add(self.slot.saturating_mul(self.every))
+    }
+
+    /// Moves past the current slot and every slot already due at `now`.
+    pub fn advance(&mut self, now: Millis) {
+        let passed = now.saturating_sub(self.first) / self.every + 1;
+        self.slot = (self.slot + 1).max(passed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

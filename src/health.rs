@@ -9,6 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 use sysinfo::{System, MINIMUM_CPU_UPDATE_INTERVAL};
 
+use crate::output::round;
+
 /// One health reading. Field names are the wire format; keep them stable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
@@ -47,11 +49,6 @@ impl Health {
 /// and would report the stale (or, on the first sample, meaningless) value.
 fn remaining_wait(since_last: Duration) -> Duration {
     MINIMUM_CPU_UPDATE_INTERVAL.saturating_sub(since_last)
-}
-
-fn round_to(x: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (x * scale).round() / scale
 }
 
 /// Takes health readings; CPU usage is measured between consecutive refreshes.
@@ -96,7 +93,7 @@ impl Sampler {
             // No CPUs listed means /proc/stat (or equivalent) was unreadable.
             self.cpu_pct = Some(
                 (!self.sys.cpus().is_empty())
-                    .then(|| round_to(self.sys.global_cpu_usage().into(), 1) as f32),
+                    .then(|| round(self.sys.global_cpu_usage().into(), 1) as f32),
             );
         }
         self.sys.refresh_memory();
@@ -106,9 +103,9 @@ impl Sampler {
             mem_total: self.sys.total_memory(),
             mem_avail: self.sys.available_memory(),
             swap_used: self.sys.used_swap(),
-            load1: round_to(load.one, 2),
-            load5: round_to(load.five, 2),
-            load15: round_to(load.fifteen, 2),
+            load1: round(load.one, 2),
+            load5: round(load.five, 2),
+            load15: round(load.fifteen, 2),
             uptime_s: System::uptime().unwrap_or(0),
         }
     }
@@ -192,8 +189,8 @@ mod tests {
         assert_eq!(remaining_wait(min / 4), min - min / 4);
         assert_eq!(remaining_wait(min), Duration::ZERO);
         assert_eq!(remaining_wait(min * 100), Duration::ZERO);
-        assert_eq!(round_to(1.23456, 2), 1.23);
-        assert_eq!(round_to(42.06, 1) as f32, 42.1);
+        assert_eq!(round(1.23456, 2), 1.23);
+        assert_eq!(round(42.06, 1) as f32, 42.1);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! - [`poll`], [`respond`]: the pull tools (`hb-poll` asks, `hb-ack` answers).
 //! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
 
-pub mod acks;
+pub mod ack;
 pub mod auth;
 pub mod checks;
 pub mod cli;
@@ -28,14 +28,13 @@ pub mod clock;
 pub mod detector;
 pub mod health;
 pub mod intake;
-pub mod listen;
 pub mod metrics;
 pub mod nagios;
 pub mod net;
 pub mod output;
 pub mod phi;
-pub mod poll;
+pub mod pull;
+pub mod push;
 pub mod quorum;
-pub mod respond;
-pub mod send;
+pub mod replay;
 pub mod wire;

@@ -8,6 +8,7 @@
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, info::Info};
 use prometheus_client::registry::Registry;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::io::{self, Cursor};
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 use tiny_http::{Header, Method, Response, Server};
+
+use crate::detector::{Detector, Event};
+use crate::health::Health;
 
 /// Every state [`Metrics::node_state`] takes: each node gets one
 /// `hb_node_state` series per state, so a state left reads 0 instead of vanishing.
@@ -98,6 +102,26 @@ impl Metrics {
         }
         if let Some(mem) = mem_avail_bytes {
             self.0.mem_avail.get_or_create(&node_labels(node)).set(mem);
+        }
+    }
+
+    /// A beat (or an answered probe) from `node` at `wall_ms`, with the
+    /// health it carried: hb's health object; anything else is ignored.
+    pub fn node_beat(&self, node: &str, wall_ms: u64, health: Option<&RawValue>) {
+        self.node_seen(node, wall_ms);
+        let health: Option<Health> = health.and_then(|h| serde_json::from_str(h.get()).ok());
+        if let Some(h) = health {
+            self.node_health(node, h.cpu_pct.map(f64::from), Some(h.mem_avail));
+        }
+    }
+
+    /// Every node the detector's `events` name, in the state it is in now
+    /// (a `beat` event changes no state).
+    pub fn node_states(&self, detector: &Detector, events: &[Event]) {
+        for event in events.iter().filter(|e| !matches!(e, Event::Beat { .. })) {
+            if let Some(state) = detector.routing_state(event.node()) {
+                self.node_state(event.node(), state);
+            }
         }
     }
 

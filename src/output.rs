@@ -73,6 +73,18 @@ pub fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// `v` rounded to `places` decimals: outputs carry what is meaningful
+/// (microseconds, tenths of a percent, a phi of 8.43), not float noise.
+pub fn round(v: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (v * scale).round() / scale
+}
+
+/// A duration in milliseconds to the microsecond, as `rtt_ms` shows it.
+pub fn ms(d: Duration) -> f64 {
+    round(d.as_secs_f64() * 1000.0, 3)
+}
+
 /// `serialize_with` helper: an optional wall-clock millisecond value as an
 /// RFC 3339 string.
 pub fn serialize_rfc3339_opt<S: serde::Serializer>(

@@ -12,7 +12,7 @@ use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::respond::{Options, Responder, Verbosity};
+use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How often replies' health is refreshed in the background, so a reply

@@ -13,9 +13,9 @@ use hb::cli::{
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
-use hb::listen::{self, Listener, Membership};
 use hb::net::HostPort;
 use hb::output::Output;
+use hb::push::listen::{self, Listener, Membership};
 use hb::quorum::{self, Group};
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 

@@ -16,7 +16,7 @@ use hb::clock::duration_ms;
 use hb::nagios::{Range, State, Thresholds};
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::poll::{self, Limits, Prober, Target};
+use hb::pull::poll::{self, Limits, Prober, Target};
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// Ask targets "are you alive?" (pull-based monitoring); a Nagios plugin too.

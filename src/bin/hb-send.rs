@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::acks;
+use hb::ack::tracker as acks;
 use hb::cli::{self, parse_duration, parse_node, parse_timeout, CheckArgs, ExitCodes, KeyArgs};
 use hb::health::Sampler;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::send::{Beater, Options, Target};
+use hb::push::send::{Beater, Options, Target};
 use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
 
 /// Send heartbeats, "I am alive", to one or more listeners.

@@ -15,13 +15,13 @@ use serde_json::value::RawValue;
 
 use crate::auth::Codec;
 use crate::checks::{CheckResult, CheckStatus};
-use crate::clock::{duration_ms, Clock, Millis};
+use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::detector::{Config, Detector};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::nagios::{PerfDatum, State, Thresholds};
 use crate::net::{self, AddrError, HostPort};
-use crate::output::{wall_ms, Output};
+use crate::output::{ms, round, wall_ms, Output};
 use crate::wire::{self, Beat, Message, Probe, DEFAULT_ACK_PORT};
 
 /// Probes sent back to back before the poller drains replies: enough to
@@ -654,17 +654,6 @@ struct SummaryLine<'a> {
     problems: &'a [String],
 }
 
-/// `v` rounded to `places` decimals: perfdata and JSON carry what is
-/// meaningful (microseconds, tenths of a percent), not float noise.
-fn round(v: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (v * scale).round() / scale
-}
-
-fn ms(secs: f64) -> f64 {
-    round(secs * 1000.0, 3)
-}
-
 /// Writes a round as `poll` lines and a `summary` line.
 pub fn emit_round<W: Write>(
     out: &mut Output<W>,
@@ -680,7 +669,7 @@ pub fn emit_round<W: Write>(
                 addr: o.addr,
                 node: o.node.as_deref(),
                 status: if o.is_up() { "up" } else { "down" },
-                rtt_ms: o.rtt.map(|d| ms(d.as_secs_f64())),
+                rtt_ms: o.rtt.map(ms),
                 attempts: o.attempts,
                 boot: o.boot.as_deref(),
                 health: o.health.as_deref(),
@@ -698,7 +687,7 @@ pub fn emit_round<W: Write>(
             down: v.down,
             total: v.up + v.down,
             state: v.state.as_str(),
-            rtt_max_ms: v.rtt_max.map(ms),
+            rtt_max_ms: v.rtt_max.map(|secs| round(secs * 1000.0, 3)),
             problems: &v.problems,
         },
     )
@@ -736,13 +725,13 @@ pub fn watch<W: Write>(
     }
     let clock = Clock::new();
     let mut events = Vec::new();
-    // `slot` schedules rounds on the wall clock (skipping slots a slow
+    // `rounds` schedules rounds on the monotonic clock (skipping slots a slow
     // round overran); `judged` counts rounds for the detector, whose clock
     // advances exactly one interval per round.
-    let mut round: Millis = 0;
+    let mut rounds = Cadence::new(0, every_ms);
     let mut judged: Millis = 0;
     while !stop.load(Ordering::Relaxed) {
-        let due = round * every_ms;
+        let due = rounds.due();
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
             let stray = prober.receiver.recv(&prober.socket, clock.until(due))?;
@@ -768,26 +757,23 @@ pub fn watch<W: Write>(
             };
             detector.observe(now, wall, o.addr, &beat, &mut events);
             if let Some(m) = metrics {
-                m.node_seen(&o.target, wall);
-                if let Some(h) = o.parsed_health() {
-                    m.node_health(&o.target, h.cpu_pct.map(f64::from), Some(h.mem_avail));
-                }
+                m.node_beat(&o.target, wall, o.health.as_deref());
             }
         }
         detector.expire(now + every_ms / 2, &mut events);
+        if let Some(m) = metrics {
+            m.node_states(&detector, &events);
+        }
         for event in events.drain(..) {
             if let Some(m) = metrics {
                 m.event(event.kind());
-                if let Some(state) = detector.routing_state(event.node()) {
-                    m.node_state(event.node(), state);
-                }
             }
             out.emit(wall, &event)?;
         }
         if let Some(limits) = limits {
             emit_round(out, &outcomes, &judge(&outcomes, limits))?;
         }
-        round = (round + 1).max(clock.now() / every_ms + 1);
+        rounds.advance(clock.now());
     }
     Ok(())
 }

@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::auth::check_replay;
 use crate::clock::Millis;
 use crate::detector::State;
+use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Reject, View, ViewState};
 
 /// The group as this observer sees it.
@@ -87,8 +87,7 @@ pub struct Local {
 struct Peer {
     name: Option<String>,
     /// The last accepted view's boot and seq (replay protection).
-    boot: Option<String>,
-    seq: Option<u64>,
+    last: LastSeen,
     last_view: Option<Millis>,
     /// Each node's state in this peer's views, and when it was heard.
     votes: HashMap<String, (ViewState, Millis)>,
@@ -140,16 +139,17 @@ impl Group {
         let Some(p) = self.peers.get_mut(peer) else {
             return Ok(Vec::new());
         };
-        check_replay(
-            Some((p.boot.as_deref(), p.seq)),
-            view.boot.as_deref(),
-            Some(view.seq),
-            view.ts_ms,
-            wall_ms,
+        let claim = Claim {
+            boot: view.boot.as_deref(),
+            seq: Some(view.seq),
+            ts_ms: view.ts_ms,
+        };
+        let fresh = Freshness {
+            now_wall_ms: wall_ms,
             max_skew_ms,
-        )?;
-        p.boot = view.boot.as_deref().map(str::to_owned);
-        p.seq = Some(view.seq);
+        };
+        LastSeen::admits(Some(&p.last), &claim, fresh)?;
+        p.last.remember(&claim);
         if p.name.as_deref() != Some(view.node.as_ref()) {
             p.name = Some(view.node.to_string());
         }

@@ -22,11 +22,11 @@ use hashbrown::HashTable;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::auth::check_replay;
 use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
-use crate::output::serialize_rfc3339_opt;
+use crate::output::{round, serialize_rfc3339_opt};
 use crate::phi::{Arrivals, Phi, PhiConfig};
+use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 /// How the detector judges silence.
@@ -201,8 +201,8 @@ struct Node {
     /// bytes, the usual host names, need no allocation at all.
     name: CompactString,
     addr: Option<SocketAddr>,
-    boot: Option<CompactString>,
-    seq: Option<u64>,
+    /// Its boot id and highest seq: restarts, gaps and replay protection.
+    last: LastSeen,
     every_ms: Millis,
     /// Monotonic time of the last beat; None for a pending node.
     last_seen: Option<Millis>,
@@ -336,14 +336,11 @@ impl Detector {
         let Trust::Network { max_skew_ms } = trust else {
             return Ok(());
         };
-        check_replay(
-            known.map(|n| (n.boot.as_deref(), n.seq)),
-            beat.boot.as_deref(),
-            beat.seq,
-            beat.ts_ms,
-            wall_ms,
+        let fresh = Freshness {
+            now_wall_ms: wall_ms,
             max_skew_ms,
-        )
+        };
+        LastSeen::admits(known.map(|n| &n.last), &claim_of(beat), fresh)
     }
 
     /// Records a beat received at `now` (wall clock `wall_ms`) from `addr`.
@@ -378,7 +375,7 @@ impl Detector {
         let node = &mut self.nodes[idx];
 
         let mut gap = 0;
-        match (&node.boot, beat.boot.as_deref()) {
+        match (&node.last.boot, beat.boot.as_deref()) {
             (Some(old), Some(new)) if **old != *new => {
                 out.push(Event::Restart {
                     node: node.name.to_string(),
@@ -386,10 +383,9 @@ impl Detector {
                     old_boot: old.to_string(),
                     new_boot: new.to_owned(),
                 });
-                node.seq = None;
             }
             _ => {
-                if let (Some(last), Some(seq)) = (node.seq, beat.seq) {
+                if let (Some(last), Some(seq)) = (node.last.seq, beat.seq) {
                     gap = seq.saturating_sub(last).saturating_sub(1);
                 }
             }
@@ -440,17 +436,7 @@ impl Detector {
             node.recovering = 0;
         }
 
-        if let Some(boot) = beat.boot.as_deref() {
-            if node.boot.as_deref() != Some(boot) {
-                node.boot = Some(boot.into());
-            }
-        }
-        // From the network, `admit` refuses a beat that is not newer; a
-        // recording may still hold one: it proves life but must not move
-        // the sequence backwards (that would count phantom gaps later).
-        if let Some(seq) = beat.seq {
-            node.seq = Some(node.seq.map_or(seq, |last| last.max(seq)));
-        }
+        node.last.remember(&claim_of(beat));
         let every_ms = beat.every_ms.unwrap_or(default_every).max(1);
         if let (Rule::Phi(cfg), true) = (&self.cfg.rule, every_ms != node.every_ms) {
             // Phi's prior comes from the declared interval: a node that
@@ -486,7 +472,7 @@ impl Detector {
                 addr,
                 seq: beat.seq,
                 gap,
-                boot: node.boot.as_deref().map(str::to_owned),
+                boot: node.last.boot.as_deref().map(str::to_owned),
                 every_ms: node.every_ms,
                 health: beat.health.map(ToOwned::to_owned),
                 checks: beat.checks.clone(),
@@ -589,8 +575,8 @@ impl Detector {
             state: node.state,
             addr: node.addr,
             every_ms: node.every_ms,
-            seq: node.seq,
-            boot: node.boot.as_deref(),
+            seq: node.last.seq,
+            boot: node.last.boot.as_deref(),
             last_seen: node.last_seen_wall,
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             health: node.health.as_deref(),
@@ -611,8 +597,7 @@ impl Detector {
         self.nodes.push(Node {
             name: name.into(),
             addr: None,
-            boot: None,
-            seq: None,
+            last: LastSeen::default(),
             every_ms,
             last_seen: None,
             last_seen_wall: None,
@@ -728,6 +713,15 @@ impl Detector {
     }
 }
 
+/// What a beat says for replay protection.
+fn claim_of<'a>(beat: &'a Beat<'_>) -> Claim<'a> {
+    Claim {
+        boot: beat.boot.as_deref(),
+        seq: beat.seq,
+        ts_ms: beat.ts_ms,
+    }
+}
+
 /// The silences after which `node` is suspect and down under `rule`.
 fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
     let every = node.every_ms;
@@ -750,7 +744,7 @@ fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
 fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<f64> {
     let arrivals = node.arrivals.as_deref()?;
     let phi = Phi { cfg, arrivals }.at(silent_ms as f64);
-    Some((phi * 100.0).round() / 100.0)
+    Some(round(phi, 2))
 }
 
 /// Records a change between up and down at `now`; reports `flapping` when

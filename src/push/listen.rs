@@ -14,9 +14,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{Clock, Millis};
+use crate::clock::{Cadence, Clock, Millis};
 use crate::detector::{Detector, Event, Snapshot, State, Trust};
-use crate::health::Health;
 use crate::intake::{Counters, Intake};
 use crate::metrics::Metrics;
 use crate::net;
@@ -93,7 +92,8 @@ pub struct Listener<W: Write> {
     detector: Detector,
     out: Output<W>,
     status_every: Option<Millis>,
-    next_status: Option<Millis>,
+    /// When `status` lines are due.
+    status: Option<Cadence>,
     intake: Intake,
     /// With a key: how far a new boot's clock may be from ours.
     max_skew_ms: Option<u64>,
@@ -118,7 +118,7 @@ impl<W: Write> Listener<W> {
             detector,
             out,
             status_every,
-            next_status: status_every.map(|every| start + every),
+            status: status_every.map(|every| Cadence::new(start + every, every)),
             max_skew_ms: intake.codec.is_keyed().then_some(max_skew_ms),
             intake,
             events: Vec::new(),
@@ -264,7 +264,9 @@ impl<W: Write> Listener<W> {
             if now.is_none() {
                 // The first line's time is the replay's start.
                 self.detector.set_start(at);
-                self.next_status = self.status_every.map(|every| at + every);
+                self.status = self
+                    .status_every
+                    .map(|every| Cadence::new(at + every, every));
             }
             while let Some(due) = self.next_wake().filter(|&due| due < at) {
                 self.tick(due, due)?;
@@ -290,10 +292,8 @@ impl<W: Write> Listener<W> {
             }
         }
         self.flush_events(now, wall)?;
-        if let Some(due) = self.next_status.filter(|&due| due <= now) {
-            let every = self.status_every.unwrap_or(1);
-            // Skip missed slots rather than bursting after a stall.
-            self.next_status = Some(due + every * ((now - due) / every + 1));
+        if let Some(cadence) = self.status.as_mut().filter(|c| c.due() <= now) {
+            cadence.advance(now);
             let status = status(&self.detector, &self.intake, self.group.as_ref(), now);
             self.out.emit(wall, &status)?;
         }
@@ -346,7 +346,7 @@ impl<W: Write> Listener<W> {
         let group = self.group.as_ref();
         [
             self.detector.next_deadline(),
-            self.next_status,
+            self.status.map(|c| c.due()),
             group.map(|g| match g.dirty {
                 true => g.next_view.min(g.next_change_view()),
                 false => g.next_view,
@@ -383,16 +383,7 @@ impl<W: Write> Listener<W> {
                     Ok(()) => {
                         self.intake.accepted();
                         if let Some(m) = &self.metrics {
-                            m.node_seen(&beat.node, wall);
-                            let health: Option<Health> =
-                                beat.health.and_then(|h| serde_json::from_str(h.get()).ok());
-                            if let Some(h) = health {
-                                m.node_health(
-                                    &beat.node,
-                                    h.cpu_pct.map(f64::from),
-                                    Some(h.mem_avail),
-                                );
-                            }
+                            m.node_beat(&beat.node, wall, beat.health);
                         }
                     }
                     Err(why) => self.intake.reject(why, from, now),
@@ -465,15 +456,7 @@ impl<W: Write> Listener<W> {
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
         }
         if let Some(m) = &self.metrics {
-            for event in self
-                .events
-                .iter()
-                .filter(|e| !matches!(e, Event::Beat { .. }))
-            {
-                if let Some(state) = self.detector.routing_state(event.node()) {
-                    m.node_state(event.node(), state);
-                }
-            }
+            m.node_states(&self.detector, &self.events);
         }
         for event in self.events.drain(..) {
             if let Some(g) = &mut self.group {

@@ -1,5 +1,5 @@
 //! The push sender behind `hb-send`: a beat every interval, to every target,
-//! and with `--ack`, the acks that come back (see [`crate::acks`]).
+//! and with `--ack`, the acks that come back (see [`crate::ack`]).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
-use crate::acks::{self, Observation, Tracker};
+use crate::ack::tracker::{self as acks, Observation, Tracker};
 use crate::auth::Codec;
 use crate::checks::Checks;
-use crate::clock::{duration_ms, Clock, Millis};
+use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::health::Sampler;
 use crate::net;
-use crate::output::{wall_ms, Output};
+use crate::output::{ms, wall_ms, Output};
 use crate::wire::{self, Beat, Message};
 
 /// Where beats go.
@@ -105,10 +105,6 @@ enum PathEvent<'a> {
     },
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
 /// Sends beats on a fixed cadence.
 pub struct Beater<W: Write> {
     node: String,
@@ -175,7 +171,7 @@ impl<W: Write> Beater<W> {
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<Report> {
         let clock = Clock::new();
         let mut report = Report::default();
-        let mut slot: u64 = 0;
+        let mut beats = Cadence::new(0, self.every);
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             if let Some(acks) = &mut self.acks {
@@ -186,11 +182,11 @@ impl<W: Write> Beater<W> {
             if done && self.acks.as_ref().is_none_or(Tracker::settled) {
                 break;
             }
-            let due = slot.saturating_mul(self.every);
+            let due = beats.due();
             if !done && clock.now() >= due {
                 report.beats += 1;
                 report.failed_sends += self.beat(report.beats, &clock)?;
-                slot = next_slot(slot, clock.now(), self.every);
+                beats.advance(clock.now());
                 continue;
             }
             let ack_due = self.acks.as_ref().and_then(Tracker::next_deadline);
@@ -416,16 +412,9 @@ fn ceil_ms(d: Duration) -> Millis {
     d.as_micros().div_ceil(1000) as Millis
 }
 
-/// The slot after `slot` (slot k is due at k * `every`), skipping slots
-/// that have already passed at `now` so a stalled sender resumes on the
-/// grid instead of sending a burst.
-fn next_slot(slot: u64, now: Millis, every: Millis) -> u64 {
-    (slot + 1).max(now / every + 1)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{next_slot, Outage, Target};
+    use super::{Outage, Target};
     use std::io;
 
     #[test]
@@ -445,16 +434,5 @@ mod tests {
         o.failed(&target, &e);
         assert!(o.failing && !o.warned);
         assert_eq!(o.unreported, 2);
-    }
-
-    #[test]
-    fn cadence_stays_on_the_grid() {
-        // A send that took 30 ms does not push the next beat back.
-        assert_eq!(next_slot(0, 30, 100), 1);
-        assert_eq!(next_slot(7, 730, 100), 8);
-        // A 1 s stall: resume at the next slot, not with 9 beats at once.
-        assert_eq!(next_slot(3, 1350, 100), 14);
-        // Exactly on a slot boundary after a stall: that slot was just used.
-        assert_eq!(next_slot(3, 1400, 100), 15);
     }
 }

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::to_raw_value;
 
-use crate::auth::{check_replay, REQUEST_LEN};
+use crate::auth::REQUEST_LEN;
 use crate::checks::Checks;
-use crate::clock::{Clock, Millis};
+use crate::clock::{Cadence, Clock, Millis};
 use crate::health::Background;
 use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::{wall_ms, Output};
+use crate::replay::{Claim, Freshness, Senders};
 use crate::wire::{self, Ack, Beat, Message, Probe, Reject, Reply};
 
 /// What the responder prints.
@@ -90,7 +91,7 @@ pub struct Responder<W: Write> {
     intake: Intake,
     opts: Options,
     /// Each sender's last accepted boot and seq.
-    seen: HashMap<String, (Option<String>, Option<u64>)>,
+    senders: Senders,
     datagram: Vec<u8>,
     /// Relayed probes by the nonce this responder sent them with.
     relayed: HashMap<u64, Relayed>,
@@ -110,8 +111,8 @@ impl<W: Write> Responder<W> {
             boot: wire::new_boot_id(),
             out,
             intake,
+            senders: Senders::new(opts.max_nodes),
             opts,
-            seen: HashMap::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
         }
@@ -120,20 +121,22 @@ impl<W: Write> Responder<W> {
     /// Answers until `stop` is set or output fails.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
         let clock = Clock::new();
-        let mut next_status = self.opts.status_every;
+        let mut status = self
+            .opts
+            .status_every
+            .map(|every| Cadence::new(every, every));
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
-            if let Some(due) = next_status.filter(|&due| due <= now) {
-                let every = self.opts.status_every.unwrap_or(1);
-                next_status = Some(due + every * ((now - due) / every + 1));
+            if let Some(cadence) = status.as_mut().filter(|c| c.due() <= now) {
+                cadence.advance(now);
                 let status = Status {
                     counters: &self.intake.counters,
                     relaying: self.relayed.len(),
                 };
                 self.out.emit(wall_ms(), &status)?;
             }
-            let wait = next_status.map_or(net::STOP_CHECK, |at| clock.until(at));
+            let wait = status.map_or(net::STOP_CHECK, |c| clock.until(c.due()));
             let batch = receiver.recv(&self.socket, wait)?;
             let now = clock.now();
             for (datagram, from) in batch {
@@ -236,32 +239,20 @@ impl<W: Write> Responder<W> {
 
     /// Replay protection for beats, with a bounded memory of senders.
     fn admit(&mut self, beat: &Beat<'_>) -> Result<(), Reject> {
-        let known = self.seen.get(beat.node.as_ref());
-        if known.is_none() && self.seen.len() >= self.opts.max_nodes {
-            return Err(Reject::TooManyNodes);
-        }
-        let skew = self
-            .intake
-            .codec
-            .is_keyed()
-            .then_some(self.opts.max_skew_ms);
-        check_replay(
-            known.map(|(boot, seq)| (boot.as_deref(), *seq)),
-            beat.boot.as_deref(),
-            beat.seq,
-            beat.ts_ms,
-            wall_ms(),
-            skew,
-        )?;
-        let entry = self.seen.entry(beat.node.to_string()).or_default();
-        if beat.boot.is_some() {
-            entry.0 = beat.boot.as_deref().map(str::to_owned);
-            entry.1 = None;
-        }
-        if beat.seq.is_some() {
-            entry.1 = beat.seq;
-        }
-        Ok(())
+        let claim = Claim {
+            boot: beat.boot.as_deref(),
+            seq: beat.seq,
+            ts_ms: beat.ts_ms,
+        };
+        let fresh = Freshness {
+            now_wall_ms: wall_ms(),
+            max_skew_ms: self
+                .intake
+                .codec
+                .is_keyed()
+                .then_some(self.opts.max_skew_ms),
+        };
+        self.senders.admit(&beat.node, &claim, fresh)
     }
 
     /// Replies to a probe with this node's name, boot id and health (or,

@@ -1,0 +1,49 @@
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn a_cadence_stays_on_the_grid_and_skips_what_a_stall_overran() {
+    let mut c = Cadence::new(0, 100);
+    assert_eq!(c.due(), 0);
+    c.advance(3); // served a little late: the next slot is still on the grid
+    assert_eq!(c.due(), 100);
+    c.advance(100);
+    assert_eq!(c.due(), 200);
+    c.advance(1234); // a stall: slots 3 to 12 passed
+    assert_eq!(c.due(), 1300);
+}
+
+#[test]
+fn a_slow_send_does_not_push_the_next_beat_back() {
+    let mut c = Cadence::new(0, 100);
+    c.advance(30);
+    assert_eq!(c.due(), 100);
+    // Exactly on a slot boundary after a stall: that slot was just used.
+    let mut c = Cadence::new(0, 100);
+    c.advance(1400);
+    assert_eq!(c.due(), 1500);
+}
+
+#[test]
+fn a_cadence_can_start_one_interval_in() {
+    let mut c = Cadence::new(5000 + 1000, 1000);
+    assert_eq!(c.due(), 6000);
+    c.advance(6000);
+    assert_eq!(c.due(), 7000);
+    c.advance(9500);
+    assert_eq!(c.due(), 10_000);
+}
+
+proptest! {
+    #[test]
+    fn the_next_slot_is_after_now_and_on_the_grid(
+        first in 0u64..10_000, every in 1u64..5000, late in 0u64..100_000,
+    ) {
+        let mut c = Cadence::new(first, every);
+        let now = first + late;
+        c.advance(now);
+        prop_assert!(c.due() > now);
+        prop_assert_eq!((c.due() - first) % every, 0);
+        prop_assert!(c.due() - now <= every);
+    }
+}
