@@ -355,72 +355,6 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     }
 }
 
-/// Encodes `observer`'s view of `nodes` (name and state, as
-/// `"up"`/`"suspect"`/`"down"` lists) into as many datagrams as it takes to
-/// keep each within [`MAX_DATAGRAM`] (with room for a MAC), numbered from
-/// `first_seq`.
-pub fn encode_views<'n>(
-    observer: &'n str,
-    boot: &'n str,
-    first_seq: u64,
-    ts_ms: u64,
-    nodes: impl IntoIterator<Item = (&'n str, ViewState)>,
-) -> Vec<Vec<u8>> {
-    // Room for the envelope: type, observer name (escaped), seq, boot,
-    // list keys, and a MAC should the views be signed.
-    let envelope = 200 + 2 * observer.len();
-    let mut seq = first_seq;
-    let mut empty = || {
-        seq += 1;
-        View {
-            node: Cow::Borrowed(observer),
-            seq: seq - 1,
-            boot: Some(Cow::Borrowed(boot)),
-            ts_ms: Some(ts_ms),
-            up: Vec::new(),
-            suspect: Vec::new(),
-            down: Vec::new(),
-        }
-    };
-    let mut parts = Vec::new();
-    let mut view = empty();
-    let mut size = envelope;
-    let mut flush = |view: &mut View<'n>, parts: &mut Vec<Vec<u8>>| {
-        let mut buf = Vec::new();
-        encode(&Message::View(std::mem::replace(view, empty())), &mut buf)
-            .expect("views are split below the datagram limit");
-        parts.push(buf);
-    };
-    for (name, state) in nodes {
-        // A name's escaped length plus quotes and a comma.
-        let cost = serde_json::to_string(name).map_or(2 * name.len() + 3, |s| s.len() + 1);
-        if size + cost > MAX_DATAGRAM && size > envelope {
-            flush(&mut view, &mut parts);
-            size = envelope;
-        }
-        size += cost;
-        let list = match state {
-            ViewState::Up => &mut view.up,
-            ViewState::Suspect => &mut view.suspect,
-            ViewState::Down => &mut view.down,
-        };
-        list.push(name.into());
-    }
-    if size > envelope || parts.is_empty() {
-        flush(&mut view, &mut parts);
-    }
-    parts
-}
-
-/// A node's state as an observer shares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewState {
-    Up,
-    Suspect,
-    Down,
-}
-
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes with no control characters,
 /// so it is safe to print in any output format and bounded in memory.
 pub fn check_node(name: &str) -> Result<(), Reject> {
@@ -624,42 +558,6 @@ mod tests {
         b.health = Some(&health);
         let mut buf = Vec::new();
         assert!(encode(&Message::Beat(b), &mut buf).is_err());
-    }
-
-    #[test]
-    fn large_views_split_into_datagrams_that_decode() {
-        let names: Vec<String> = (0..500)
-            .map(|i| format!("node-{i:04}.example.com"))
-            .collect();
-        let states = [ViewState::Up, ViewState::Suspect, ViewState::Down];
-        let parts = encode_views(
-            "obs-1",
-            "boot",
-            7,
-            123,
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.as_str(), states[i % 3])),
-        );
-        assert!(parts.len() > 5, "{} parts", parts.len());
-        let mut seen = 0;
-        for (i, part) in parts.iter().enumerate() {
-            assert!(part.len() + 80 <= MAX_DATAGRAM, "room for a MAC");
-            let Message::View(v) = decode(part).unwrap() else {
-                panic!()
-            };
-            assert_eq!((v.node.as_ref(), v.seq), ("obs-1", 7 + i as u64));
-            assert_eq!((v.boot.as_deref(), v.ts_ms), (Some("boot"), Some(123)));
-            seen += v.up.len() + v.suspect.len() + v.down.len();
-        }
-        assert_eq!(seen, 500);
-        let one = encode_views("o", "b", 1, 0, []);
-        assert_eq!(
-            one.len(),
-            1,
-            "an empty view is still sent: it says the observer lives"
-        );
     }
 
     #[test]

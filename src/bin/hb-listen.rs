@@ -15,8 +15,8 @@ use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::push::listen::{self, Listener, Membership};
-use hb::quorum::{self, Group};
+use hb::push::listen::{self, Listener};
+use hb::quorum::Membership;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 
 /// Receive heartbeats and report which nodes are up, suspect or down.
@@ -140,30 +140,16 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
         .iter()
         .map(|p| p.resolve().with_context(|| format!("resolving --peer {p}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let size = peers.len() + 1;
-    let quorum = match args.quorum {
-        None => quorum::majority(size),
-        Some(k) if k as usize <= size => k as usize,
-        Some(k) => {
-            let msg = format!("--quorum {k} is more than the {size} observers of the group");
-            return Err(UsageError(msg).into());
-        }
-    };
     let observer = args.observer.clone().unwrap_or_else(cli::host_name);
-    let view_every = duration_ms(args.view_every);
-    let cfg = quorum::Config {
-        observer: observer.clone(),
-        quorum,
-        peer_timeout: 3 * view_every,
-        max_votes: args.intake.max_nodes as usize,
-    };
-    Ok(Membership {
-        group: Group::new(cfg, peers.len()),
+    let max_votes = args.intake.max_nodes as usize;
+    Membership::new(
         observer,
-        boot: wire::new_boot_id(),
         peers,
-        view_every,
-    })
+        args.quorum,
+        duration_ms(args.view_every),
+        max_votes,
+    )
+    .map_err(|e| UsageError(e.to_string()).into())
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use crate::clock::Millis;
 use crate::detector::State;
+use crate::quorum::view::ViewState;
 use crate::replay::{Claim, Freshness, LastSeen};
-use crate::wire::{Reject, View, ViewState};
+use crate::wire::{Reject, View};
 
 /// The group as this observer sees it.
 #[derive(Debug, Clone)]
