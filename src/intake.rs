@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -182,6 +182,26 @@ impl Intake {
         if let Some(m) = &self.metrics {
             m.received();
         }
+    }
+
+    /// Answers a request of `asked_len` bytes from `to` with `msg` (encoded
+    /// into `buf`), best effort: a peer that went away must not stop the
+    /// receiver. An answer larger than the request is not sent (false),
+    /// signed or not: no receiver is an amplifier for a spoofed source
+    /// address, nor for a replayed signed request.
+    pub fn answer(
+        &self,
+        socket: &UdpSocket,
+        buf: &mut Vec<u8>,
+        msg: &Message<'_>,
+        to: SocketAddr,
+        asked_len: usize,
+    ) -> bool {
+        if self.codec.encode(msg, buf).is_err() || buf.len() > asked_len {
+            return false;
+        }
+        let _ = socket.send_to(buf, to);
+        true
     }
 }
 

@@ -22,6 +22,14 @@ pub struct HostPort {
     pub port: u16,
 }
 
+/// A resolved address and the name the user gave it (`--to monitor`):
+/// the address for the socket, the name for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
 /// A `HOST[:PORT]` that cannot be understood.
 #[derive(Debug, thiserror::Error)]
 pub enum AddrError {

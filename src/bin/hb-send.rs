@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use hb::ack::tracker as acks;
+use hb::ack;
 use hb::cli::{self, parse_duration, parse_node, parse_timeout, CheckArgs, ExitCodes, KeyArgs};
 use hb::health::Sampler;
-use hb::net::HostPort;
+use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
-use hb::push::send::{Beater, Options, Target};
+use hb::push::send::{Beater, Options};
 use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
 
 /// Send heartbeats, "I am alive", to one or more listeners.
@@ -112,7 +112,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let addr = hp
                 .resolve()
                 .with_context(|| format!("resolving --to {hp}"))?;
-            Ok(Target {
+            Ok(Endpoint {
                 name: hp.to_string(),
                 addr,
             })
@@ -134,7 +134,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         broadcast: args.broadcast,
         codec: args.key.codec()?,
         checks: args.checks.start(),
-        ack: args.ack.then_some(acks::Config {
+        ack: args.ack.then_some(ack::Config {
             misses: args.misses,
             timeout,
         }),

@@ -1,6 +1,7 @@
 //! The responder behind `hb-ack`: answers probes ("are you alive?") with a
-//! reply carrying health, acknowledges beats that ask for it, and relays
-//! probes for a poller that cannot reach a target itself (SWIM's ping-req).
+//! reply carrying health, and relays probes for a poller that cannot reach
+//! a target itself (SWIM's ping-req). Beats that arrive on the same socket
+//! are the acknowledgement approach's: see [`crate::ack::answer`].
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::to_raw_value;
 
+use crate::ack::answer::Acknowledger;
 use crate::auth::REQUEST_LEN;
 use crate::checks::Checks;
 use crate::clock::{Cadence, Clock, Millis};
@@ -18,8 +20,7 @@ use crate::health::Background;
 use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::{wall_ms, Output};
-use crate::replay::{Claim, Freshness, Senders};
-use crate::wire::{self, Ack, Beat, Message, Probe, Reject, Reply};
+use crate::wire::{self, Message, Probe, Reject, Reply};
 
 /// What the responder prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +91,8 @@ pub struct Responder<W: Write> {
     out: Output<W>,
     intake: Intake,
     opts: Options,
-    /// Each sender's last accepted boot and seq.
-    senders: Senders,
+    /// Acknowledges the beats that ask for it.
+    acks: Acknowledger,
     datagram: Vec<u8>,
     /// Relayed probes by the nonce this responder sent them with.
     relayed: HashMap<u64, Relayed>,
@@ -106,12 +107,12 @@ impl<W: Write> Responder<W> {
         opts: Options,
     ) -> Self {
         Responder {
+            acks: Acknowledger::new(node.clone(), opts.max_nodes, opts.max_skew_ms),
             socket,
             node,
             boot: wire::new_boot_id(),
             out,
             intake,
-            senders: Senders::new(opts.max_nodes),
             opts,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
@@ -158,27 +159,17 @@ impl<W: Write> Responder<W> {
         };
         match msg {
             Message::Beat(mut beat) => {
-                if let Err(why) = self.admit(&beat) {
+                let acked = self.acks.on_beat(
+                    &beat,
+                    datagram.len(),
+                    from,
+                    &self.socket,
+                    &mut self.intake,
+                    now,
+                );
+                if let Err(why) = acked {
                     self.intake.reject(why, Some(from), now);
                     return Ok(());
-                }
-                self.intake.accepted();
-                if let (true, Some(seq)) = (beat.ack, beat.seq) {
-                    let ack = Message::Ack(Ack {
-                        node: self.node.as_str().into(),
-                        of: beat.node.clone(),
-                        seq,
-                    });
-                    if !send(
-                        &self.socket,
-                        &self.intake,
-                        &mut self.datagram,
-                        &ack,
-                        from,
-                        datagram.len(),
-                    ) {
-                        self.intake.reject(Reject::Amplification, Some(from), now);
-                    }
                 }
                 if self.opts.verbosity != Verbosity::Quiet {
                     beat.ts_ms = None;
@@ -235,24 +226,6 @@ impl<W: Write> Responder<W> {
             }
         }
         Ok(())
-    }
-
-    /// Replay protection for beats, with a bounded memory of senders.
-    fn admit(&mut self, beat: &Beat<'_>) -> Result<(), Reject> {
-        let claim = Claim {
-            boot: beat.boot.as_deref(),
-            seq: beat.seq,
-            ts_ms: beat.ts_ms,
-        };
-        let fresh = Freshness {
-            now_wall_ms: wall_ms(),
-            max_skew_ms: self
-                .intake
-                .codec
-                .is_keyed()
-                .then_some(self.opts.max_skew_ms),
-        };
-        self.senders.admit(&beat.node, &claim, fresh)
     }
 
     /// Replies to a probe with this node's name, boot id and health (or,
@@ -349,50 +322,15 @@ fn send_reply(
     asked_len: usize,
     now: Millis,
 ) {
-    if send(
-        socket,
-        intake,
-        datagram,
-        &Message::Reply(reply.clone()),
-        to,
-        asked_len,
-    ) {
+    let whole = Message::Reply(reply.clone());
+    if intake.answer(socket, datagram, &whole, to, asked_len) {
         return;
     }
     reply.health = None;
     reply.checks = None;
-    if !send(
-        socket,
-        intake,
-        datagram,
-        &Message::Reply(reply),
-        to,
-        asked_len,
-    ) {
+    if !intake.answer(socket, datagram, &Message::Reply(reply), to, asked_len) {
         intake.reject(Reject::Amplification, Some(to), now);
     }
-}
-
-/// Sends `msg` to `to`, best effort (a peer that went away must not stop
-/// the responder). An answer larger than the `asked_len` bytes that asked
-/// for it is not sent (false), signed or not: hb-ack is no amplifier for a
-/// spoofed source address, nor for a replayed signed request.
-fn send(
-    socket: &UdpSocket,
-    intake: &Intake,
-    datagram: &mut Vec<u8>,
-    msg: &Message<'_>,
-    to: SocketAddr,
-    asked_len: usize,
-) -> bool {
-    if intake.codec.encode(msg, datagram).is_err() {
-        return false;
-    }
-    if datagram.len() > asked_len {
-        return false;
-    }
-    let _ = socket.send_to(datagram, to);
-    true
 }
 
 #[cfg(test)]

@@ -9,21 +9,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
-use crate::ack::tracker::{self as acks, Observation, Tracker};
+use crate::ack;
+use crate::ack::sender::{AckedPaths, Lines};
 use crate::auth::Codec;
 use crate::checks::Checks;
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::health::Sampler;
-use crate::net;
-use crate::output::{ms, wall_ms, Output};
+use crate::net::{self, Endpoint};
+use crate::output::{wall_ms, Output};
 use crate::wire::{self, Beat, Message};
-
-/// Where beats go.
-pub struct Target {
-    /// As the user named it, for messages.
-    pub name: String,
-    pub addr: SocketAddr,
-}
 
 /// What one beating session did, for the exit code of `--count`.
 #[derive(Debug, Default)]
@@ -51,7 +45,7 @@ pub struct Options {
     /// Plugin checks whose latest results each beat carries.
     pub checks: Option<Checks>,
     /// Ask for acks and judge the path to each target by them.
-    pub ack: Option<acks::Config>,
+    pub ack: Option<ack::Config>,
 }
 
 /// The `sent` line of `--verbose`.
@@ -73,45 +67,13 @@ struct Failed {
     error: String,
 }
 
-/// What `--ack` prints about a target: `node` is the receiver's own name,
-/// once one of its acks told it.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum PathEvent<'a> {
-    Ack {
-        target: &'a str,
-        addr: SocketAddr,
-        node: Option<&'a str>,
-        seq: u64,
-        rtt_ms: f64,
-        late: bool,
-    },
-    Up {
-        target: &'a str,
-        addr: SocketAddr,
-        node: Option<&'a str>,
-        rtt_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        was: Option<&'static str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        down_ms: Option<u64>,
-    },
-    Down {
-        target: &'a str,
-        addr: SocketAddr,
-        node: Option<&'a str>,
-        missed: u32,
-        silent_ms: u64,
-    },
-}
-
 /// Sends beats on a fixed cadence.
 pub struct Beater<W: Write> {
     node: String,
     boot: String,
     every: Millis,
     count: Option<u64>,
-    targets: Vec<Target>,
+    targets: Vec<Endpoint>,
     socket: UdpSocket,
     /// What the socket sends to, one per target (IPv4-mapped on a
     /// dual-stack socket); acks are matched against it.
@@ -121,19 +83,17 @@ pub struct Beater<W: Write> {
     health: Option<Sampler>,
     out: Output<W>,
     verbose: bool,
-    acks: Option<Tracker>,
+    /// With `--ack`: the path to each target, judged by its acks.
+    acks: Option<AckedPaths>,
     codec: Codec,
     checks: Option<Checks>,
-    /// The receivers' names, as their acks say.
-    receivers: Vec<Option<String>>,
-    observations: Vec<Observation>,
     datagram: Vec<u8>,
 }
 
 impl<W: Write> Beater<W> {
     pub fn new(
         node: String,
-        targets: Vec<Target>,
+        targets: Vec<Endpoint>,
         options: Options,
         out: Output<W>,
     ) -> io::Result<Self> {
@@ -148,8 +108,7 @@ impl<W: Write> Beater<W> {
             every: duration_ms(options.every),
             count: options.count,
             outages: (0..targets.len()).map(|_| Outage::default()).collect(),
-            receivers: vec![None; targets.len()],
-            acks: options.ack.map(|cfg| Tracker::new(cfg, targets.len())),
+            acks: options.ack.map(|cfg| AckedPaths::new(cfg, targets.len())),
             targets,
             socket,
             send_to,
@@ -158,7 +117,6 @@ impl<W: Write> Beater<W> {
             verbose: options.verbose,
             codec: options.codec,
             checks: options.checks,
-            observations: Vec::new(),
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
     }
@@ -175,11 +133,17 @@ impl<W: Write> Beater<W> {
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
             if let Some(acks) = &mut self.acks {
-                acks.expire(clock.elapsed(), &mut self.observations);
+                acks.expire(clock.elapsed());
+                // Transitions always while beating forever (a cron run with
+                // --count stays quiet unless --verbose), each ack with --verbose.
+                let lines = Lines {
+                    transitions: self.count.is_none() || self.verbose,
+                    acks: self.verbose,
+                };
+                acks.report(&mut self.out, &self.targets, lines)?;
             }
-            self.report_observations()?;
             let done = self.count.is_some_and(|c| report.beats >= c);
-            if done && self.acks.as_ref().is_none_or(Tracker::settled) {
+            if done && self.acks.as_ref().is_none_or(AckedPaths::settled) {
                 break;
             }
             let due = beats.due();
@@ -189,7 +153,7 @@ impl<W: Write> Beater<W> {
                 beats.advance(clock.now());
                 continue;
             }
-            let ack_due = self.acks.as_ref().and_then(Tracker::next_deadline);
+            let ack_due = self.acks.as_ref().and_then(AckedPaths::next_deadline);
             let wake = [(!done).then_some(due), ack_due.map(ceil_ms)]
                 .into_iter()
                 .flatten()
@@ -200,11 +164,13 @@ impl<W: Write> Beater<W> {
             let batch = receiver.recv(&self.socket, wait)?;
             let at = clock.elapsed();
             for (datagram, from) in batch {
-                self.handle_reply(datagram, from, at);
+                if let Some(acks) = &mut self.acks {
+                    acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
+                }
             }
         }
         if let Some(acks) = &self.acks {
-            report.unacked = (0..self.targets.len()).map(|i| acks.missed(i)).collect();
+            report.unacked = acks.unacked();
         }
         Ok(report)
     }
@@ -257,8 +223,6 @@ impl<W: Write> Beater<W> {
                     });
                 }
             }
-            // A beat that could not even be sent is awaited all the same:
-            // no ack will come, and that is what the tracker must see.
             if let Some(acks) = &mut self.acks {
                 acks.sent(i, seq, clock.elapsed());
             }
@@ -276,88 +240,6 @@ impl<W: Write> Beater<W> {
             self.out.emit(wall_ms(), &sent)?;
         }
         Ok(failures)
-    }
-
-    /// An ack for one of our beats, from one of our targets (matched by
-    /// source address and seq); anything else is ignored.
-    fn handle_reply(&mut self, datagram: &[u8], from: SocketAddr, now: Duration) {
-        let Some(acks) = &mut self.acks else {
-            return;
-        };
-        let Ok(Message::Ack(ack)) = self.codec.decode(datagram) else {
-            return;
-        };
-        if ack.of != self.node {
-            return;
-        }
-        let Some(target) = self.send_to.iter().position(|&a| a == from) else {
-            return;
-        };
-        if self.receivers[target].as_deref() != Some(ack.node.as_ref()) {
-            self.receivers[target] = Some(ack.node.into_owned());
-        }
-        acks.acked(target, ack.seq, now, &mut self.observations);
-    }
-
-    /// Prints what the ack tracker saw: transitions always while beating
-    /// forever (a cron run with --count stays quiet unless --verbose), each
-    /// ack with --verbose.
-    fn report_observations(&mut self) -> io::Result<()> {
-        let transitions = self.count.is_none() || self.verbose;
-        for obs in self.observations.drain(..) {
-            let target = |i: usize| (self.targets[i].name.as_str(), self.targets[i].addr);
-            let receiver = |i: usize| self.receivers[i].as_deref();
-            let event = match obs {
-                Observation::Ack {
-                    target: i,
-                    seq,
-                    rtt,
-                    late,
-                } if self.verbose => {
-                    let (name, addr) = target(i);
-                    PathEvent::Ack {
-                        target: name,
-                        addr,
-                        node: receiver(i),
-                        seq,
-                        rtt_ms: ms(rtt),
-                        late,
-                    }
-                }
-                Observation::Up {
-                    target: i,
-                    rtt,
-                    down_for,
-                } if transitions => {
-                    let (name, addr) = target(i);
-                    PathEvent::Up {
-                        target: name,
-                        addr,
-                        node: receiver(i),
-                        rtt_ms: ms(rtt),
-                        was: down_for.map(|_| "down"),
-                        down_ms: down_for.map(|d| d.as_millis() as u64),
-                    }
-                }
-                Observation::Down {
-                    target: i,
-                    missed,
-                    silent,
-                } if transitions => {
-                    let (name, addr) = target(i);
-                    PathEvent::Down {
-                        target: name,
-                        addr,
-                        node: receiver(i),
-                        missed,
-                        silent_ms: silent.as_millis() as u64,
-                    }
-                }
-                _ => continue,
-            };
-            self.out.emit(wall_ms(), &event)?;
-        }
-        Ok(())
     }
 }
 
@@ -377,7 +259,7 @@ struct Outage {
 }
 
 impl Outage {
-    fn failed(&mut self, target: &Target, e: &io::Error) {
+    fn failed(&mut self, target: &Endpoint, e: &io::Error) {
         if self.failing {
             self.unreported += 1;
             return;
@@ -414,12 +296,12 @@ fn ceil_ms(d: Duration) -> Millis {
 
 #[cfg(test)]
 mod tests {
-    use super::{Outage, Target};
+    use super::{Endpoint, Outage};
     use std::io;
 
     #[test]
     fn failing_sends_are_reported_at_most_once_a_minute() {
-        let target = Target {
+        let target = Endpoint {
             name: "t".into(),
             addr: "127.0.0.1:9".parse().unwrap(),
         };
