@@ -16,7 +16,10 @@ use hb::clock::duration_ms;
 use hb::nagios::{Range, State, Thresholds};
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::pull::poll::{self, Limits, Prober, Target};
+use hb::pull::lines::emit_round;
+use hb::pull::probe::{Prober, Target};
+use hb::pull::verdict::{judge, nagios_line, Limits};
+use hb::pull::watch::watch;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// Ask targets "are you alive?" (pull-based monitoring); a Nagios plugin too.
@@ -213,7 +216,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             .config(3, duration_ms(every), false, usize::MAX)?;
         let metrics = args.metrics.serve("hb-poll")?;
         let exported = metrics.as_ref();
-        poll::watch(
+        watch(
             &mut prober,
             every,
             detector,
@@ -233,14 +236,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(State::Unknown.code()));
     }
-    let verdict = poll::judge(&outcomes, &limits);
+    let verdict = judge(&outcomes, &limits);
     match args.format {
-        Format::Json => poll::emit_round(&mut out, &outcomes, &verdict)?,
-        Format::Nagios => writeln!(
-            io::stdout().lock(),
-            "{}",
-            poll::nagios_line(&verdict, &limits)
-        )?,
+        Format::Json => emit_round(&mut out, &outcomes, &verdict)?,
+        Format::Nagios => writeln!(io::stdout().lock(), "{}", nagios_line(&verdict, &limits))?,
     }
     Ok(ExitCode::from(verdict.state.code()))
 }

@@ -1,6 +1,18 @@
 //! Pull: one monitor asks every server "are you alive?" (`hb-poll`) and the
 //! servers answer (`hb-ack`). Less traffic than push and one clear view of
 //! the fleet, but failures are seen only as often as the monitor asks.
+//!
+//! The rooms:
+//! - [`probe`]: the targets and one round of probes ([`probe::Prober`]):
+//!   nonces, waves, retries, relays (`--via`), TCP connect checks;
+//! - [`verdict`]: a round judged against Nagios thresholds, and the plugin
+//!   line of `--format nagios`;
+//! - [`lines`]: a round as `poll` and `summary` JSON lines;
+//! - [`watch`]: `hb-poll --every`, rounds fed into the failure detector;
+//! - [`respond`]: the responder behind `hb-ack`.
 
-pub mod poll;
+pub mod lines;
+pub mod probe;
 pub mod respond;
+pub mod verdict;
+pub mod watch;

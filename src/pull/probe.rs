@@ -1,0 +1,444 @@
+//! Probing for `hb-poll`: one socket asks every target "are you alive?" at
+//! once, matches replies by nonce, retries the silent ones, asks the relays
+//! given with `--via` about those still silent, and checks `tcp://` targets
+//! with a TCP connect.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+
+use crate::auth::Codec;
+use crate::checks::CheckResult;
+use crate::health::Health;
+use crate::net::{self, AddrError, HostPort};
+use crate::wire::{self, Message, Probe, DEFAULT_ACK_PORT};
+
+/// Probes sent back to back before the poller drains replies: enough to
+/// keep a round about one round trip long, few enough that neither side's
+/// socket buffer overflows when a thousand targets share one responder.
+const SEND_BATCH: usize = 64;
+
+/// What to check and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Probe an hb-ack responder over UDP.
+    Probe(HostPort),
+    /// A TCP connect, for services that run no hb-ack.
+    Tcp(HostPort),
+}
+
+/// One target as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub check: Check,
+}
+
+impl Target {
+    /// `HOST[:PORT]` (default port 26723) or `tcp://HOST:PORT`.
+    pub fn parse(s: &str) -> Result<Target, AddrError> {
+        let check = match s.strip_prefix("tcp://") {
+            Some(rest) => Check::Tcp(rest.parse()?),
+            None => Check::Probe(HostPort::parse(s, DEFAULT_ACK_PORT)?),
+        };
+        Ok(Target {
+            name: s.to_owned(),
+            check,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// What one round found out about one target.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub target: String,
+    pub addr: Option<SocketAddr>,
+    /// The responder's own name (probes only).
+    pub node: Option<String>,
+    pub boot: Option<String>,
+    /// Round-trip time of the answered attempt; `Some` exactly when up.
+    pub rtt: Option<Duration>,
+    pub attempts: u32,
+    pub health: Option<Box<RawValue>>,
+    pub error: Option<String>,
+    /// The relay whose probe got the answer, when the direct ones failed.
+    pub via: Option<String>,
+    /// The reply's plugin checks (`hb-ack --check`).
+    pub checks: Option<Vec<CheckResult>>,
+}
+
+impl Outcome {
+    pub fn is_up(&self) -> bool {
+        self.rtt.is_some()
+    }
+
+    /// The reply's health, when it is hb's health object.
+    pub fn parsed_health(&self) -> Option<Health> {
+        serde_json::from_str(self.health.as_ref()?.get()).ok()
+    }
+}
+
+struct Resolved {
+    target: Target,
+    addr: Result<SocketAddr, String>,
+}
+
+/// Polls a fixed set of targets, one round at a time.
+pub struct Prober {
+    /// Set by SIGINT/SIGTERM: a round in progress stops waiting.
+    stop: Arc<AtomicBool>,
+    node: String,
+    targets: Vec<Resolved>,
+    timeout: Duration,
+    retries: u32,
+    socket: UdpSocket,
+    /// Where the socket sends each target's probes (IPv4-mapped on a
+    /// dual-stack socket); None for TCP and unresolved targets.
+    send_to: Vec<Option<SocketAddr>>,
+    /// hb-ack relays asked to probe a target the direct probes did not
+    /// reach: as named, and where the socket sends to them.
+    relays: Vec<(String, SocketAddr)>,
+    codec: Codec,
+    datagram: Vec<u8>,
+    nonces: Nonces,
+    receiver: net::Receiver,
+}
+
+/// Probe nonces: unpredictable to anyone who does not see the probes
+/// (so a spoofed reply cannot guess one), without a syscall per probe: a
+/// SplitMix64 sequence from one random seed.
+struct Nonces(u64);
+
+impl Nonces {
+    fn new() -> io::Result<Self> {
+        Ok(Nonces(getrandom::u64().map_err(io::Error::other)?))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// A probe awaiting its reply: for which target, since when, through which
+/// relay (None: direct).
+type Outstanding = HashMap<u64, (usize, Instant, Option<usize>)>;
+
+impl Prober {
+    /// Resolves the targets (once: a name that does not resolve makes its
+    /// target down with the error, not the whole poll fail). `relays`
+    /// (hb-ack addresses, already resolved) are asked to probe the targets
+    /// that do not answer directly.
+    pub fn new(
+        node: String,
+        targets: Vec<Target>,
+        relays: Vec<(String, SocketAddr)>,
+        timeout: Duration,
+        retries: u32,
+        codec: Codec,
+    ) -> io::Result<Self> {
+        let targets: Vec<Resolved> = targets
+            .into_iter()
+            .map(|target| {
+                let hp = match &target.check {
+                    Check::Probe(hp) | Check::Tcp(hp) => hp,
+                };
+                let addr = hp
+                    .resolve()
+                    .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
+                Resolved { target, addr }
+            })
+            .collect();
+        let mut addrs: Vec<SocketAddr> = targets
+            .iter()
+            .filter(|r| matches!(r.target.check, Check::Probe(_)))
+            .filter_map(|r| r.addr.clone().ok())
+            .collect();
+        addrs.extend(relays.iter().map(|(_, a)| *a));
+        let (socket, mut mapped) = net::sending_socket(&addrs)?;
+        let relay_to = mapped.split_off(mapped.len() - relays.len());
+        let relays = relays
+            .into_iter()
+            .zip(relay_to)
+            .map(|((name, _), to)| (name, to))
+            .collect();
+        let mut mapped = mapped.into_iter();
+        let send_to = targets
+            .iter()
+            .map(|r| match (&r.target.check, &r.addr) {
+                (Check::Probe(_), Ok(_)) => mapped.next(),
+                _ => None,
+            })
+            .collect();
+        Ok(Prober {
+            stop: Arc::new(AtomicBool::new(false)),
+            node,
+            targets,
+            timeout,
+            retries,
+            socket,
+            send_to,
+            relays,
+            codec,
+            datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            nonces: Nonces::new()?,
+            receiver: net::Receiver::default(),
+        })
+    }
+
+    /// Rounds stop waiting for replies once `stop` is set.
+    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().map(|r| &r.target)
+    }
+
+    /// One round: every target checked concurrently, silent ones retried
+    /// up to `retries` times, each attempt waiting `timeout`. A round costs
+    /// about one round trip when all answer, plus the timeouts of the dead.
+    pub fn round(&mut self) -> io::Result<Vec<Outcome>> {
+        let mut outcomes: Vec<Outcome> = self
+            .targets
+            .iter()
+            .map(|r| Outcome {
+                target: r.target.name.clone(),
+                addr: r.addr.clone().ok(),
+                node: None,
+                boot: None,
+                rtt: None,
+                attempts: 0,
+                health: None,
+                error: r.addr.clone().err(),
+                via: None,
+                checks: None,
+            })
+            .collect();
+        let (timeout, tries) = (self.timeout, self.retries + 1);
+        std::thread::scope(|scope| -> io::Result<()> {
+            let tcp: Vec<_> = self
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r.target.check, Check::Tcp(_)))
+                .filter_map(|(i, r)| Some((i, r.addr.clone().ok()?)))
+                .map(|(i, addr)| {
+                    let handle = std::thread::Builder::new()
+                        .stack_size(64 << 10)
+                        .spawn_scoped(scope, move || tcp_connect(addr, timeout, tries))?;
+                    Ok((i, handle))
+                })
+                .collect::<io::Result<_>>()?;
+            self.probe_waves(&mut outcomes)?;
+            for (i, handle) in tcp {
+                let (rtt, attempts, error) = handle.join().expect("tcp check thread panicked");
+                let o = &mut outcomes[i];
+                (o.rtt, o.attempts, o.error) = (rtt, attempts, error);
+            }
+            Ok(())
+        })?;
+        Ok(outcomes)
+    }
+
+    /// UDP probes in waves: all pending targets, then wait for replies;
+    /// the silent ones again, up to `retries` more times; then, if relays
+    /// are given, each relay is asked to probe the targets still silent.
+    fn probe_waves(&mut self, outcomes: &mut [Outcome]) -> io::Result<()> {
+        let mut pending: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| self.send_to[i].is_some())
+            .collect();
+        let mut outstanding = Outstanding::new();
+        for attempt in 1..=self.retries + 1 {
+            if pending.is_empty() {
+                break;
+            }
+            for (sent, &i) in pending.iter().enumerate() {
+                outcomes[i].attempts = attempt;
+                let to = self.send_to[i].expect("pending targets have an address");
+                if let Err(e) = self.send_probe(i, None, to, &mut outstanding) {
+                    outcomes[i].error = Some(format!("send: {e}"));
+                }
+                if (sent + 1) % SEND_BATCH == 0 {
+                    // Take what has already come back before sending more,
+                    // so our own receive buffer never fills up.
+                    while self.take_replies(Duration::ZERO, &outstanding, outcomes)? {}
+                }
+            }
+            self.await_replies(self.timeout, &pending, &outstanding, outcomes)?;
+            pending.retain(|&i| !outcomes[i].is_up());
+        }
+        if !pending.is_empty() && !self.relays.is_empty() {
+            for &i in &pending {
+                for r in 0..self.relays.len() {
+                    // Best effort: a relay we cannot reach is a failed path.
+                    let _ = self.send_probe(i, Some(r), self.relays[r].1, &mut outstanding);
+                }
+            }
+            // Two hops each way.
+            self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes)?;
+            pending.retain(|&i| !outcomes[i].is_up());
+        }
+        let timeout = humantime::format_duration(self.timeout);
+        let relays = match self.relays.len() {
+            0 => String::new(),
+            n => format!(", nor through {n} relays"),
+        };
+        for &i in &pending {
+            let o = &mut outcomes[i];
+            if o.error.is_none() {
+                o.error = Some(format!(
+                    "no reply to {} probes, {timeout} each{relays}",
+                    o.attempts
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one probe for target `i`, directly or (`relay`) as a relay
+    /// request naming the target's address.
+    fn send_probe(
+        &mut self,
+        i: usize,
+        relay: Option<usize>,
+        to: SocketAddr,
+        outstanding: &mut Outstanding,
+    ) -> io::Result<()> {
+        let nonce = self.nonces.next();
+        let target = match relay {
+            Some(_) => self.targets[i].addr.clone().ok(),
+            None => None,
+        };
+        let probe = Message::Probe(Probe {
+            node: self.node.as_str().into(),
+            nonce,
+            target,
+        });
+        self.codec
+            .encode_request(&probe, &mut self.datagram)
+            .map_err(io::Error::other)?;
+        self.socket.send_to(&self.datagram, to)?;
+        outstanding.insert(nonce, (i, Instant::now(), relay));
+        Ok(())
+    }
+
+    /// Takes replies for up to `wait`, or until every pending target answered.
+    fn await_replies(
+        &mut self,
+        wait: Duration,
+        pending: &[usize],
+        outstanding: &Outstanding,
+        outcomes: &mut [Outcome],
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + wait;
+        while pending.iter().any(|&i| !outcomes[i].is_up()) && !self.stopped() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.take_replies(left, outstanding, outcomes)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the replies that arrive within `wait` (one batch); false if
+    /// none did.
+    fn take_replies(
+        &mut self,
+        wait: Duration,
+        outstanding: &Outstanding,
+        outcomes: &mut [Outcome],
+    ) -> io::Result<bool> {
+        let Prober {
+            receiver,
+            socket,
+            codec,
+            relays,
+            ..
+        } = self;
+        let mut any = false;
+        for (datagram, _) in receiver.recv(socket, wait)? {
+            any = true;
+            accept_reply(codec, relays, datagram, outstanding, outcomes);
+        }
+        Ok(any)
+    }
+
+    /// Reads and drops the replies that arrive within `wait`: late answers
+    /// to a past round, read between rounds so that the wait stays
+    /// interruptible.
+    pub fn discard_replies(&mut self, wait: Duration) -> io::Result<()> {
+        self.receiver.recv(&self.socket, wait)?.for_each(drop);
+        Ok(())
+    }
+}
+
+/// Records a reply if its nonce is one we sent and its target is not
+/// answered yet; anything else (late duplicates, strangers) is ignored.
+fn accept_reply(
+    codec: &Codec,
+    relays: &[(String, SocketAddr)],
+    datagram: &[u8],
+    outstanding: &Outstanding,
+    outcomes: &mut [Outcome],
+) {
+    let Ok(Message::Reply(reply)) = codec.decode(datagram) else {
+        return;
+    };
+    let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
+        return;
+    };
+    let o = &mut outcomes[i];
+    if o.is_up() {
+        return;
+    }
+    o.rtt = Some(sent.elapsed());
+    o.node = Some(reply.node.into_owned());
+    o.boot = reply.boot.map(|b| b.into_owned());
+    o.health = reply.health.map(ToOwned::to_owned);
+    o.error = None;
+    o.via = relay.map(|r| relays[r].0.clone());
+    o.checks = reply.checks;
+}
+
+/// A TCP connect check: up to `tries` connects, each waiting `timeout`.
+/// Gives the round trip of the first that succeeds, the attempts made, and
+/// the last error when none did.
+fn tcp_connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    tries: u32,
+) -> (Option<Duration>, u32, Option<String>) {
+    let mut error = String::new();
+    for attempt in 1..=tries {
+        let start = Instant::now();
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => return (Some(start.elapsed()), attempt, None),
+            Err(e) => error = format!("tcp connect: {e}"),
+        }
+    }
+    (None, tries, Some(error))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use super::*;
+
+fn up(name: &str, rtt_ms: u64, health: Option<&str>) -> Outcome {
+    Outcome {
+        target: name.into(),
+        addr: None,
+        node: Some(name.into()),
+        boot: None,
+        rtt: Some(Duration::from_millis(rtt_ms)),
+        attempts: 1,
+        health: health.map(|h| RawValue::from_string(h.into()).unwrap()),
+        error: None,
+        via: None,
+        checks: None,
+    }
+}
+
+fn down(name: &str) -> Outcome {
+    Outcome {
+        rtt: None,
+        node: None,
+        attempts: 3,
+        error: Some("no reply".into()),
+        ..up(name, 0, None)
+    }
+}
+
+fn t(w: Option<&str>, c: Option<&str>) -> Thresholds {
+    Thresholds {
+        warning: w.map(|s| s.parse().unwrap()),
+        critical: c.map(|s| s.parse().unwrap()),
+    }
+}
+
+fn default_limits() -> Limits {
+    Limits {
+        down: t(None, Some("0")),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn all_up_is_ok_with_full_perfdata() {
+    let outs = [up("a", 0, None), up("b", 0, None), up("c", 0, None)];
+    let limits = Limits {
+        rtt: t(Some("0.5"), Some("1")),
+        ..default_limits()
+    };
+    let v = judge(&outs, &limits);
+    assert_eq!(v.state, State::Ok);
+    assert_eq!(
+        nagios_line(&v, &limits),
+        "HB OK - 3/3 up | up=3;;;0;3 down=0;;0;0;3 rtt_max=0s;0.5;1;0;"
+    );
+}
+
+#[test]
+fn any_down_is_critical_by_default() {
+    let outs = [up("a", 1, None), down("b")];
+    let v = judge(&outs, &default_limits());
+    assert_eq!(v.state, State::Critical);
+    assert_eq!((v.up, v.down), (1, 1));
+    assert_eq!(v.problems, vec!["b down (no reply)"]);
+    assert!(nagios_line(&v, &default_limits())
+        .starts_with("HB CRITICAL - 1/2 up: b down (no reply) | "));
+}
+
+#[test]
+fn down_count_thresholds_can_make_it_a_warning() {
+    let limits = Limits {
+        down: t(Some("0"), Some("1")),
+        ..Limits::default()
+    };
+    let v = judge(&[up("a", 1, None), up("b", 1, None), down("c")], &limits);
+    assert_eq!(v.state, State::Warning, "one down of three: warning only");
+    let v = judge(&[up("a", 1, None), down("b"), down("c")], &limits);
+    assert_eq!(v.state, State::Critical);
+}
+
+#[test]
+fn metrics_are_judged_per_reply() {
+    let h = |cpu: f64| {
+        format!(
+            r#"{{"cpu_pct":{cpu},"mem_total":100,"mem_avail":10,"swap_used":0,"load1":0,"load5":0,"load15":0,"uptime_s":1}}"#
+        )
+    };
+    let limits = Limits {
+        cpu: t(Some("80"), Some("95")),
+        mem: t(Some("95"), None),
+        rtt: t(Some("0.5"), None),
+        ..default_limits()
+    };
+    let outs = [up("a", 1, Some(&h(85.0))), up("b", 600, Some(&h(10.0)))];
+    let v = judge(&outs, &limits);
+    assert_eq!(v.state, State::Warning);
+    assert_eq!(v.states, vec![State::Warning, State::Warning]);
+    assert_eq!(v.cpu_max, Some(85.0));
+    assert_eq!(v.mem_max, Some(90.0));
+    assert!(
+        v.problems.contains(&"a cpu 85%".to_owned()),
+        "{:?}",
+        v.problems
+    );
+    assert!(
+        v.problems.contains(&"b rtt 0.6s".to_owned()),
+        "{:?}",
+        v.problems
+    );
+    let line = nagios_line(&v, &limits);
+    assert!(
+        line.ends_with("cpu_max=85%;80;95;0;100 mem_max=90%;95;;0;100"),
+        "{line}"
+    );
+}
+
+#[test]
+fn missing_health_under_a_health_threshold_is_unknown() {
+    let limits = Limits {
+        cpu: t(None, Some("90")),
+        ..default_limits()
+    };
+    let v = judge(&[up("a", 1, None)], &limits);
+    assert_eq!(v.state, State::Unknown);
+    assert_eq!(v.problems, vec!["a sent no cpu"]);
+}
+
+#[test]
+fn nothing_up_gives_unknown_rtt_perfdata() {
+    let v = judge(&[down("a")], &default_limits());
+    assert!(nagios_line(&v, &default_limits()).contains("rtt_max=U"));
+}

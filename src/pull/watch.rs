@@ -1,0 +1,100 @@
+//! `hb-poll --every`: rounds on a fixed cadence, fed into the failure
+//! detector as beats.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::clock::{duration_ms, Cadence, Clock, Millis};
+use crate::detector::{Config, Detector};
+use crate::metrics::Metrics;
+use crate::output::{wall_ms, Output};
+use crate::wire::Beat;
+
+use super::lines::emit_round;
+use super::probe::Prober;
+use super::verdict::{judge, Limits};
+
+/// `hb-poll --every`: polls on a fixed cadence and reports transitions as
+/// hb-listen does. Each answered round counts as a beat to the same
+/// failure detector, on a clock that advances one interval per round, so
+/// `suspect` follows one failed round and `down` exactly `misses` failed
+/// rounds, however long the rounds themselves take.
+pub fn watch<W: Write>(
+    prober: &mut Prober,
+    every: Duration,
+    detector: Config,
+    limits: Option<&Limits>,
+    metrics: Option<&Metrics>,
+    out: &mut Output<W>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let every_ms = duration_ms(every);
+    let names: Vec<String> = prober.targets().map(|t| t.name.clone()).collect();
+    let mut detector = Detector::new(
+        Config {
+            default_every_ms: every_ms,
+            emit_beats: false,
+            max_nodes: names.len(),
+            ..detector
+        },
+        0,
+    );
+    for name in &names {
+        detector
+            .expect(name)
+            .expect("the node limit is the number of targets");
+    }
+    let clock = Clock::new();
+    let mut events = Vec::new();
+    // `rounds` schedules rounds on the monotonic clock (skipping slots a slow
+    // round overran); `judged` counts rounds for the detector, whose clock
+    // advances exactly one interval per round.
+    let mut rounds = Cadence::new(0, every_ms);
+    let mut judged: Millis = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let due = rounds.due();
+        if clock.now() < due {
+            // Stray late replies are read here, keeping the wait interruptible.
+            prober.discard_replies(clock.until(due))?;
+            continue;
+        }
+        let outcomes = prober.round()?;
+        // Round k is judged at virtual time (k + 1) intervals, so a target
+        // that never answers is down after exactly `misses` rounds too.
+        judged += 1;
+        let now = judged * every_ms;
+        let wall = wall_ms();
+        for o in outcomes.iter().filter(|o| o.is_up()) {
+            let beat = Beat {
+                node: o.target.as_str().into(),
+                seq: None,
+                boot: o.boot.as_deref().map(Into::into),
+                every_ms: Some(every_ms),
+                ts_ms: None,
+                health: o.health.as_deref(),
+                ack: false,
+                checks: o.checks.clone(),
+            };
+            detector.observe(now, wall, o.addr, &beat, &mut events);
+            if let Some(m) = metrics {
+                m.node_beat(&o.target, wall, o.health.as_deref());
+            }
+        }
+        detector.expire(now + every_ms / 2, &mut events);
+        if let Some(m) = metrics {
+            m.node_states(&detector, &events);
+        }
+        for event in events.drain(..) {
+            if let Some(m) = metrics {
+                m.event(event.kind());
+            }
+            out.emit(wall, &event)?;
+        }
+        if let Some(limits) = limits {
+            emit_round(out, &outcomes, &judge(&outcomes, limits))?;
+        }
+        rounds.advance(clock.now());
+    }
+    Ok(())
+}
