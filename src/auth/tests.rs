@@ -1,0 +1,118 @@
+use super::*;
+use proptest::prelude::*;
+
+fn keys(text: &str) -> Keys {
+    Keys::parse(text).unwrap()
+}
+
+#[test]
+fn signed_messages_verify_and_still_decode() {
+    let k = keys("0123456789abcdef0123456789abcdef\n");
+    let mut msg = br#"{"type":"beat","node":"web-1","seq":1}"#.to_vec();
+    k.sign(&mut msg);
+    assert!(msg.ends_with(b"\"}"));
+    assert_eq!(k.verify(&msg), Ok(()));
+    let crate::wire::Message::Beat(b) = crate::wire::decode(&msg).unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.node, "web-1");
+}
+
+#[test]
+fn requests_are_padded_to_exactly_the_request_length() {
+    let probe = Message::Probe(wire::Probe {
+        node: "poller".into(),
+        nonce: 7,
+        target: Some("127.0.0.1:26723".parse().unwrap()),
+    });
+    let keyed = Codec::new(Some(keys("0123456789abcdef0123456789abcdef")));
+    for codec in [Codec::new(None), keyed] {
+        let mut buf = Vec::new();
+        codec.encode_request(&probe, &mut buf).unwrap();
+        // A relay refuses anything shorter (amplification).
+        assert_eq!(buf.len(), REQUEST_LEN, "keyed: {}", codec.is_keyed());
+        assert!(matches!(codec.decode(&buf), Ok(Message::Probe(_))));
+    }
+}
+
+#[test]
+fn a_changed_byte_or_another_key_fails() {
+    let k = keys("0123456789abcdef0123456789abcdef");
+    let mut msg = br#"{"type":"beat","node":"web-1","seq":1}"#.to_vec();
+    k.sign(&mut msg);
+    let mut forged = msg.clone();
+    forged[25] = b'2';
+    assert_eq!(k.verify(&forged), Err(Reject::BadMac));
+    let other = keys("another key, long enough to use");
+    assert_eq!(other.verify(&msg), Err(Reject::BadMac));
+    assert_eq!(
+        k.verify(br#"{"type":"beat","node":"web-1"}"#),
+        Err(Reject::BadMac)
+    );
+    assert_eq!(k.verify(b""), Err(Reject::BadMac));
+}
+
+#[test]
+fn rotation_signs_with_the_first_and_accepts_any() {
+    let old = keys("old-key-0123456789abcdef");
+    let both = keys("new-key-0123456789abcdef\n# during rotation\nold-key-0123456789abcdef\n");
+    let mut from_old = br#"{"type":"probe","node":"p","nonce":1}"#.to_vec();
+    old.sign(&mut from_old);
+    assert_eq!(both.verify(&from_old), Ok(()));
+    let mut from_new = br#"{"type":"probe","node":"p","nonce":1}"#.to_vec();
+    both.sign(&mut from_new);
+    assert_eq!(old.verify(&from_new), Err(Reject::BadMac));
+}
+
+/// The same MAC an operator computes by hand with openssl:
+/// printf %s '{"type":"beat","node":"x"}' | openssl dgst -sha256 -hmac 0123456789abcdef
+#[test]
+fn matches_openssl() {
+    let k = keys("0123456789abcdef");
+    let mut msg = br#"{"type":"beat","node":"x"}"#.to_vec();
+    k.sign(&mut msg);
+    let text = String::from_utf8(msg).unwrap();
+    let expected = tag(b"0123456789abcdef", br#"{"type":"beat","node":"x""#);
+    let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        text,
+        format!(r#"{{"type":"beat","node":"x","mac":"{hex}"}}"#)
+    );
+}
+
+#[test]
+fn key_files_are_checked() {
+    assert!(matches!(
+        Keys::parse("# nothing\n\n"),
+        Err(KeyError::Empty { .. })
+    ));
+    assert!(matches!(
+        Keys::parse("short"),
+        Err(KeyError::Short { line: 1, .. })
+    ));
+    let dir = std::env::temp_dir().join(format!("hb-keys-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("key");
+    fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Keys::load(&path).unwrap_err().to_string();
+    assert!(err.contains("chmod 600") && err.contains("0644"), "{err}");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(Keys::load(&path).is_ok());
+}
+
+proptest! {
+    #[test]
+    fn verify_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let k = keys("0123456789abcdef");
+        let _ = k.verify(&bytes);
+    }
+
+    #[test]
+    fn sign_then_verify(node in "[a-z0-9-]{1,40}", seq in any::<u64>()) {
+        let k = keys("0123456789abcdef");
+        let mut msg = format!(r#"{{"type":"beat","node":"{node}","seq":{seq}}}"#).into_bytes();
+        k.sign(&mut msg);
+        prop_assert_eq!(k.verify(&msg), Ok(()));
+    }
+}

@@ -1,0 +1,47 @@
+use super::*;
+
+fn cidr(s: &str) -> Cidr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn ranges_contain_what_they_should() {
+    assert!(cidr("10.0.0.0/8").contains("10.1.2.3".parse().unwrap()));
+    assert!(!cidr("10.0.0.0/8").contains("11.0.0.1".parse().unwrap()));
+    assert!(cidr("0.0.0.0/0").contains("192.0.2.1".parse().unwrap()));
+    assert!(cidr("192.0.2.7").contains("192.0.2.7".parse().unwrap()));
+    assert!(!cidr("192.0.2.7").contains("192.0.2.8".parse().unwrap()));
+    assert!(
+        cidr("127.0.0.0/8").contains("::ffff:127.0.0.1".parse().unwrap()),
+        "mapped"
+    );
+    assert!(cidr("2001:db8::/32").contains("2001:db8:1::5".parse().unwrap()));
+    assert!(!cidr("2001:db8::/32").contains("10.0.0.1".parse().unwrap()));
+    assert!(cidr("::/0").contains("::1".parse().unwrap()));
+    for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129", ""] {
+        assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+    }
+    assert_eq!(cidr("10.0.0.0/8").to_string(), "10.0.0.0/8");
+}
+
+#[test]
+fn rejects_are_counted_and_logging_is_rate_limited() {
+    let mut intake = Intake::new(Codec::default(), vec![cidr("127.0.0.0/8")], true);
+    let stranger: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    for i in 0..25 {
+        assert!(intake
+            .open(br#"{"type":"beat","node":"a"}"#, stranger, i)
+            .is_none());
+    }
+    assert_eq!(intake.counters.rejected["not-allowed"], 25);
+    assert_eq!(intake.pending.len(), 10);
+    // A second later, the next line says how many were not printed.
+    intake.reject(Reject::BadJson, None, 1500);
+    assert_eq!(intake.pending.last().unwrap().suppressed, 15);
+    let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert!(intake
+        .open(br#"{"type":"beat","node":"a"}"#, local, 1600)
+        .is_some());
+    assert!(intake.open(b"junk", local, 1600).is_none());
+    assert_eq!(intake.counters.rejected["bad-json"], 2);
+}

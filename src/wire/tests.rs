@@ -1,0 +1,242 @@
+use super::*;
+use proptest::prelude::*;
+
+fn beat(node: &str) -> Beat<'_> {
+    Beat {
+        node: node.into(),
+        seq: None,
+        boot: None,
+        every_ms: None,
+        ts_ms: None,
+        health: None,
+        ack: false,
+        checks: None,
+    }
+}
+
+#[test]
+fn minimal_hand_written_beat_decodes() {
+    let m = decode(br#"{"type":"beat","node":"backup-job","every_ms":3600000}"#).unwrap();
+    let Message::Beat(b) = m else { panic!() };
+    assert_eq!(b.node, "backup-job");
+    assert_eq!(b.every_ms, Some(3_600_000));
+    assert_eq!(b.seq, None);
+}
+
+#[test]
+fn decoding_a_beat_borrows_its_strings() {
+    let d = br#"{"type":"beat","node":"web-1","boot":"b1","seq":1}"#;
+    let Message::Beat(b) = decode(d).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(b.node, Cow::Borrowed("web-1")));
+    assert!(matches!(b.boot, Some(Cow::Borrowed("b1"))));
+    let d = br#"{"type":"view","node":"o","seq":1,"up":["a","b\u0063"]}"#;
+    let Message::View(v) = decode(d).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(v.up[0], Cow::Borrowed("a")));
+    // Only a string with escapes needs its own copy.
+    assert!(matches!(&v.up[1], Cow::Owned(s) if s == "bc"));
+}
+
+#[test]
+fn boot_ids_are_short_tokens() {
+    let with_boot = |boot: &str| {
+        let d = format!(
+            r#"{{"type":"beat","node":"a","boot":{}}}"#,
+            serde_json::json!(boot)
+        );
+        decode(d.as_bytes()).map(|_| ())
+    };
+    assert_eq!(with_boot(&"b".repeat(MAX_BOOT_LEN)), Ok(()));
+    for bad in ["", "a\nb", &"b".repeat(MAX_BOOT_LEN + 1)] {
+        assert_eq!(with_boot(bad), Err(Reject::BadField), "{bad:?}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let m = decode(br#"{"type":"beat","node":"a","future":{"x":[1,2]},"seq":7}"#).unwrap();
+    let Message::Beat(b) = m else { panic!() };
+    assert_eq!(b.seq, Some(7));
+}
+
+#[test]
+fn escaped_node_names_are_unescaped() {
+    let Message::Beat(b) = decode(br#"{"type":"beat","node":"w\u00e9b-1"}"#).unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.node, "wéb-1");
+}
+
+#[test]
+fn rejects_have_reasons() {
+    let cases: &[(&[u8], Reject)] = &[
+        (b"", Reject::BadJson),
+        (b"hello", Reject::BadJson),
+        (b"42", Reject::BadJson),
+        (b"[1]", Reject::BadJson),
+        (br#"{"type":"beat","node":"a""#, Reject::BadJson),
+        (b"{\"type\":\"beat\",\"node\":\"\xff\"}", Reject::BadJson),
+        (br#"{"type":"beat","node":"a","seq":"x"}"#, Reject::BadField),
+        (br#"{"type":"beat","node":"a","seq":-1}"#, Reject::BadField),
+        (br#"{"type":7,"node":"a"}"#, Reject::BadField),
+        (br#"{"node":"a"}"#, Reject::UnknownType),
+        (br#"{"type":"gossip","node":"a"}"#, Reject::UnknownType),
+        (br#"{"type":"view","node":"a"}"#, Reject::BadField),
+        (
+            br#"{"type":"view","node":"a","seq":1,"up":[""]}"#,
+            Reject::BadField,
+        ),
+        (br#"{"type":"probe","node":"a"}"#, Reject::BadField),
+        (
+            br#"{"type":"reply","node":"a","nonce":"x"}"#,
+            Reject::BadField,
+        ),
+        (br#"{"type":"ack","node":"a","seq":1}"#, Reject::BadField),
+        (
+            br#"{"type":"ack","node":"a","of":"","seq":1}"#,
+            Reject::BadField,
+        ),
+        (br#"{"type":"beat"}"#, Reject::BadNode),
+        (br#"{"type":"beat","node":""}"#, Reject::BadNode),
+        (br#"{"type":"beat","node":"a\nb"}"#, Reject::BadNode),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            decode(input).err(),
+            Some(*want),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    let long = format!(r#"{{"type":"beat","node":"{}"}}"#, "x".repeat(254));
+    assert_eq!(decode(long.as_bytes()).err(), Some(Reject::BadNode));
+    assert_eq!(decode(&[b' '; 1401]).err(), Some(Reject::TooLarge));
+}
+
+/// `health` passes through verbatim (a raw JSON value) into one-line
+/// outputs, so a raw line break in it refuses the message; escaped
+/// line breaks, in health or in checks, never become raw ones.
+#[test]
+fn line_breaks_from_the_network_never_reach_outputs() {
+    let refused: &[&[u8]] = &[
+        b"{\"type\":\"beat\",\"node\":\"a\",\"health\":{\n\"cpu_pct\": 3}}",
+        b"{\"type\":\"beat\",\"node\":\"a\",\"health\":{\"cpu_pct\":3\r}}",
+        b"{\"type\":\"reply\",\"node\":\"a\",\"nonce\":1,\"health\":[1,\n2]}",
+    ];
+    for input in refused {
+        assert_eq!(
+            decode(input).err(),
+            Some(Reject::BadField),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    // Line breaks elsewhere are JSON white space, not passed through.
+    let pretty = b"{\"type\":\"beat\",\n\"node\":\"a\",\r\n\"health\":{\"cpu_pct\":3}}\n";
+    let Message::Beat(b) = decode(pretty).unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.health.unwrap().get(), r#"{"cpu_pct":3}"#);
+
+    let escaped = br#"{"type":"beat","node":"a","health":{"note":"one\ntwo\r"},"checks":[{"name":"disk\nroot","status":"warning","output":"80%\r\nsecond line"}]}"#;
+    let msg = decode(escaped).unwrap();
+    let Message::Beat(b) = &msg else { panic!() };
+    assert_eq!(b.health.unwrap().get(), r#"{"note":"one\ntwo\r"}"#);
+    let checks = b.checks.as_deref().unwrap();
+    assert_eq!(checks[0].name, "disk root");
+    assert_eq!(checks[0].output, "80%  second line");
+    let mut buf = Vec::new();
+    encode(&msg, &mut buf).unwrap();
+    assert!(!buf.contains(&b'\n') && !buf.contains(&b'\r'), "{buf:?}");
+}
+
+#[test]
+fn encode_puts_type_first_and_skips_absent_fields() {
+    let mut buf = Vec::new();
+    encode(&Message::Beat(beat("web-1")), &mut buf).unwrap();
+    assert_eq!(buf, br#"{"type":"beat","node":"web-1"}"#);
+}
+
+#[test]
+fn encode_refuses_oversized() {
+    let health = RawValue::from_string(format!("\"{}\"", "x".repeat(1400))).unwrap();
+    let mut b = beat("a");
+    b.health = Some(&health);
+    let mut buf = Vec::new();
+    assert!(encode(&Message::Beat(b), &mut buf).is_err());
+}
+
+#[test]
+fn boot_ids_differ() {
+    assert_ne!(new_boot_id(), new_boot_id());
+    assert_eq!(new_boot_id().len(), 16);
+}
+
+proptest! {
+    #[test]
+    fn beat_round_trips(
+        node in "[^\\p{Cc}]{1,60}",
+        seq in proptest::option::of(any::<u64>()),
+        boot in proptest::option::of("[0-9a-f]{16}"),
+        every_ms in proptest::option::of(1u64..100_000_000),
+        ts_ms in proptest::option::of(any::<u64>()),
+        ack in any::<bool>(),
+    ) {
+        let msg = Message::Beat(Beat {
+            node: node.as_str().into(),
+            seq,
+            boot: boot.as_deref().map(Into::into),
+            every_ms,
+            ts_ms,
+            health: None,
+            ack,
+            checks: (seq.unwrap_or(0) % 2 == 0).then(|| vec![CheckResult {
+                name: node.clone(),
+                status: crate::checks::CheckStatus::Warning,
+                output: "LOAD WARNING".into(),
+            }]),
+        });
+        let mut buf = Vec::new();
+        encode(&msg, &mut buf).unwrap();
+        let mut again = Vec::new();
+        encode(&decode(&buf).unwrap(), &mut again).unwrap();
+        prop_assert_eq!(again, buf);
+    }
+
+    #[test]
+    fn probe_reply_ack_round_trip(node in "[a-z0-9.-]{1,40}", nonce in any::<u64>(), seq in any::<u64>()) {
+        let health = RawValue::from_string(r#"{"cpu_pct":1.5}"#.into()).unwrap();
+        for msg in [
+            Message::Probe(Probe { node: node.as_str().into(), nonce, target: None }),
+            Message::Probe(Probe {
+                node: node.as_str().into(),
+                nonce,
+                target: Some("[::1]:26723".parse().unwrap()),
+            }),
+            Message::Reply(Reply {
+                node: node.as_str().into(),
+                nonce,
+                boot: Some("b".into()),
+                ts_ms: Some(seq),
+                health: Some(&health),
+                via: Some("relay-1".into()),
+                checks: Some(vec![]),
+            }),
+            Message::Ack(Ack { node: "r".into(), of: node.as_str().into(), seq }),
+        ] {
+            let mut buf = Vec::new();
+            encode(&msg, &mut buf).unwrap();
+            let mut again = Vec::new();
+            encode(&decode(&buf).unwrap(), &mut again).unwrap();
+            prop_assert_eq!(again, buf);
+        }
+    }
+
+    #[test]
+    fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        let _ = decode(&bytes);
+    }
+}
