@@ -1,24 +1,33 @@
 //! hb: heartbeats and health checks for distributed systems.
 //!
-//! The binaries (`hb-send`, `hb-listen`, ...) are thin: they parse flags and
-//! wire these pieces together.
+//! The four approaches each have a folder that tells their whole story:
+//!
+//! - [`push`]: `hb-send` beats, `hb-listen` judges the silence.
+//! - [`pull`]: `hb-poll` asks, `hb-ack` answers; Nagios judging.
+//! - [`ack`]: `hb-send --ack` beats, `hb-ack` acknowledges; both ends judge
+//!   the path.
+//! - [`quorum`]: several `hb-listen` observers agree before a verdict.
+//!
+//! They stand on a shared ground floor, which never looks up at them:
 //!
 //! - [`wire`]: the datagram format (messages, codec).
-//! - [`auth`]: HMAC keys and replay protection.
-//! - [`detector`]: turns beats and time into up/suspect/down verdicts.
-//! - [`health`]: CPU, memory and load readings carried in beats.
-//! - [`checks`]: plugin checks (any command, any Nagios plugin) in beats and replies.
-//! - [`intake`]: what receivers check, count and log before a message counts.
+//! - [`auth`]: HMAC keys and signed datagrams.
+//! - [`replay`]: what receivers remember of each sender, against replays.
+//! - [`intake`]: what receivers check, count and log before a message
+//!   counts, and the rule that no answer is larger than its request.
+//! - [`net`]: addresses, UDP sockets and batched receives.
+//! - [`clock`]: monotonic milliseconds for deadlines, and cadences.
 //! - [`output`]: NDJSON events on stdout.
-//! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`).
-//! - [`net`]: addresses and UDP sockets.
-//! - [`clock`]: monotonic milliseconds for deadlines.
+//! - [`detector`]: turns beats and time into up/suspect/down verdicts;
+//!   [`phi`]: the phi accrual rule it may use.
+//! - [`health`]: CPU, memory and load readings carried in beats.
+//! - [`checks`]: plugin checks (any command, any Nagios plugin).
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
-//! - [`acks`]: heartbeats with acknowledgement, the sender's side.
-//! - [`quorum`]: observers agreeing before a verdict.
-//! - [`send`], [`listen`]: the loops of the push tools.
-//! - [`poll`], [`respond`]: the pull tools (`hb-poll` asks, `hb-ack` answers).
-//! - [`cli`]: what every binary does the same way (flags, exit codes, signals).
+//! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`).
+//!
+//! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
+//! together; [`cli`] is what they share: flags defined once, exit codes,
+//! signals, man pages and completions.
 
 pub mod ack;
 pub mod auth;

@@ -168,7 +168,7 @@ pub struct PerfDatum {
 /// empty trailing warn/crit slots are dropped (`x=1`, `x=1;5`), but min and
 /// max are written as a pair: once either is known both slots appear, the
 /// unknown one empty. That yields `up=3;;;0;3`, `down=0;;0;0;3` and
-/// `rtt_max=0.0004s;0.5;1;0;` (min 0, no max) as the issue expects.
+/// `rtt_max=0.0004s;0.5;1;0;` (min 0, no max).
 ///
 /// A non-finite value is written as the guidelines' `U` ("value could not be
 /// determined", without UOM); a non-finite min/max is left empty, since

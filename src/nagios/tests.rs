@@ -143,7 +143,7 @@ fn perfdata_formatting() {
     let (none, of3, from0) = ((None, None), (Some(0.0), Some(3.0)), (Some(0.0), None));
     #[rustfmt::skip]
     let cases = [
-        // The expected strings.
+        // What hb-poll prints for up, down and rtt_max.
         (perf("up", 3.0, "", ["", ""], of3), "up=3;;;0;3"),
         (perf("down", 0.0, "", ["", "0"], of3), "down=0;;0;0;3"),
         (perf("rtt_max", 0.0004, "s", ["0.5", "1"], from0), "rtt_max=0.0004s;0.5;1;0;"),

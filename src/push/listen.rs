@@ -1,8 +1,8 @@
 //! The push receiver behind `hb-listen`: beats in, verdicts out.
 //!
-//! Beats come from a UDP socket, or from NDJSON lines ([`recorded`]); the
+//! Beats come from a UDP socket, or from NDJSON lines (`recorded`); the
 //! membership they make is printed as `status` lines and kept in the
-//! `--state` file ([`state`]). In a quorum group, local verdicts are votes
+//! `--state` file (`state`). In a quorum group, local verdicts are votes
 //! and the group's verdicts are printed ([`crate::quorum::link`]).
 
 use std::io::{self, Write};
