@@ -1,0 +1,122 @@
+//! The node table: one record per node, in a vector that never shrinks,
+//! found by name through an index of positions.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
+use std::net::SocketAddr;
+use std::ops::{Index, IndexMut};
+
+use compact_str::CompactString;
+use hashbrown::HashTable;
+use serde_json::value::RawValue;
+
+use super::State;
+use crate::checks::CheckResult;
+use crate::clock::Millis;
+use crate::phi::Arrivals;
+use crate::replay::LastSeen;
+
+/// One tracked node: what its beats said, and where it stands.
+pub(super) struct Node {
+    /// Stored here only (the index holds positions): names of up to 24
+    /// bytes, the usual host names, need no allocation at all.
+    pub(super) name: CompactString,
+    pub(super) addr: Option<SocketAddr>,
+    /// Its boot id and highest seq: restarts, gaps and replay protection.
+    pub(super) last: LastSeen,
+    pub(super) every_ms: Millis,
+    /// Monotonic time of the last beat; None for a pending node.
+    pub(super) last_seen: Option<Millis>,
+    /// Receiver wall clock at the last beat, for display.
+    pub(super) last_seen_wall: Option<u64>,
+    pub(super) state: State,
+    /// When the node entered its current state.
+    pub(super) since: Millis,
+    pub(super) health: Option<Box<RawValue>>,
+    /// The deadline of this node's heap entry, if it has one. A heap entry
+    /// with another deadline is stale and skipped.
+    pub(super) armed_at: Option<Millis>,
+    /// Silence after which the node is suspect, then down: fixed by the
+    /// rule, or computed from its arrivals at each beat (phi).
+    pub(super) suspect_after: Millis,
+    pub(super) down_after: Millis,
+    /// Inter-arrival times (phi only).
+    pub(super) arrivals: Option<Box<Arrivals>>,
+    /// Beats counted toward `up_after` while down.
+    pub(super) recovering: u32,
+    /// When the node last changed between up and down (flap detection);
+    /// allocated at its first change, as most nodes never change.
+    // Boxed: 8 bytes instead of 32 in every node, most of which never flap.
+    #[allow(clippy::box_collection)]
+    pub(super) changes: Option<Box<VecDeque<Millis>>>,
+    pub(super) flapping: bool,
+    /// The last plugin checks it sent, and their worst status.
+    pub(super) checks: Option<Vec<CheckResult>>,
+}
+
+/// Every node the detector tracks. A node's position is its identity for
+/// the index and the timers, so nodes are only ever added.
+pub(super) struct Table {
+    nodes: Vec<Node>,
+    /// Positions in `nodes`, found by name: 4 bytes a node instead of a
+    /// second copy of every name. Keyed with SipHash, as the names come
+    /// from the network (no hash flooding).
+    index: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl Table {
+    pub(super) fn new() -> Self {
+        Table {
+            nodes: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter()
+    }
+
+    /// The position of the node called `name`.
+    pub(super) fn find(&self, name: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        let nodes = &self.nodes;
+        self.index
+            .find(hash, |&i| nodes[i as usize].name == name)
+            .map(|&i| i as usize)
+    }
+
+    /// Adds `node`, whose name is not in the table yet; returns its
+    /// position. The caller keeps the table within `u32::MAX` nodes.
+    pub(super) fn insert(&mut self, node: Node) -> usize {
+        let idx = self.nodes.len();
+        let hash = self.hasher.hash_one(node.name.as_str());
+        self.nodes.push(node);
+        let position = u32::try_from(idx).expect("max_nodes fits the index");
+        let nodes = &self.nodes;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, position, |&i| {
+            hasher.hash_one(nodes[i as usize].name.as_str())
+        });
+        idx
+    }
+}
+
+impl Index<usize> for Table {
+    type Output = Node;
+
+    fn index(&self, idx: usize) -> &Node {
+        &self.nodes[idx]
+    }
+}
+
+impl IndexMut<usize> for Table {
+    fn index_mut(&mut self, idx: usize) -> &mut Node {
+        &mut self.nodes[idx]
+    }
+}

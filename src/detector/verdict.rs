@@ -1,0 +1,240 @@
+//! Verdicts: how a beat and a silence change a node's state, and the
+//! events those changes print.
+
+use std::net::SocketAddr;
+
+use super::table::Node;
+use super::{claim_of, Detector, Event, Flap, Rule, State};
+use crate::checks::{worst, CheckStatus};
+use crate::clock::Millis;
+use crate::output::round;
+use crate::phi::{Arrivals, Phi, PhiConfig};
+use crate::wire::Beat;
+
+impl Detector {
+    /// [`Detector::observe`] for a node whose position is already known
+    /// (None: a new node).
+    pub(super) fn record(
+        &mut self,
+        position: Option<usize>,
+        now: Millis,
+        wall_ms: u64,
+        addr: Option<SocketAddr>,
+        beat: &Beat<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let idx = match position {
+            Some(idx) => idx,
+            None => self.insert(&beat.node, State::Pending),
+        };
+        let emit_beats = self.cfg.emit_beats;
+        let default_every = self.cfg.default_every_ms;
+        let node = &mut self.nodes[idx];
+
+        let mut gap = 0;
+        match (&node.last.boot, beat.boot.as_deref()) {
+            (Some(old), Some(new)) if **old != *new => {
+                out.push(Event::Restart {
+                    node: node.name.to_string(),
+                    addr,
+                    old_boot: old.to_string(),
+                    new_boot: new.to_owned(),
+                });
+            }
+            _ => {
+                if let (Some(last), Some(seq)) = (node.last.seq, beat.seq) {
+                    gap = seq.saturating_sub(last).saturating_sub(1);
+                }
+            }
+        }
+
+        let silent_ms = node.last_seen.map(|t| now.saturating_sub(t));
+        // An outage is not a sample of the node's cadence: learning it
+        // would make phi lax for a long while after every failure.
+        if let (Some(arrivals), Some(silent), false) =
+            (&mut node.arrivals, silent_ms, node.state == State::Down)
+        {
+            arrivals.push(silent.min(u64::from(u32::MAX)) as u32);
+        }
+        if node.state == State::Down {
+            node.recovering += 1;
+        }
+        let back = match node.state {
+            State::Up => false,
+            State::Pending => {
+                out.push(Event::Up {
+                    node: node.name.to_string(),
+                    addr,
+                    was: None,
+                    silent_ms: None,
+                    down_ms: None,
+                });
+                true
+            }
+            // Flap damping: a down node stays down until enough beats.
+            State::Down if node.recovering < self.cfg.up_after => false,
+            was @ (State::Suspect | State::Down) => {
+                out.push(Event::Up {
+                    node: node.name.to_string(),
+                    addr,
+                    was: Some(was),
+                    silent_ms,
+                    down_ms: (was == State::Down).then(|| now.saturating_sub(node.since)),
+                });
+                if was == State::Down {
+                    note_change(node, now, self.cfg.flap, out);
+                }
+                true
+            }
+        };
+        if back {
+            node.state = State::Up;
+            node.since = now;
+            node.recovering = 0;
+        }
+
+        node.last.remember(&claim_of(beat));
+        let every_ms = beat.every_ms.unwrap_or(default_every).max(1);
+        if let (Rule::Phi(cfg), true) = (&self.cfg.rule, every_ms != node.every_ms) {
+            // Phi's prior comes from the declared interval: a node that
+            // beats every 4 s is not judged by a 1 s guess (nor by what it
+            // did under an interval it no longer declares).
+            node.arrivals = Some(Box::new(Arrivals::new(cfg.window, every_ms)));
+        }
+        node.every_ms = every_ms;
+        (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
+        node.addr = addr;
+        node.last_seen = Some(now);
+        node.last_seen_wall = Some(wall_ms);
+        if let Some(health) = beat.health {
+            node.health = Some(health.to_owned());
+        }
+        if let Some(checks) = &beat.checks {
+            let was = node.checks.as_deref().and_then(worst);
+            let status = worst(checks).unwrap_or(CheckStatus::Ok);
+            if was != Some(status) {
+                out.push(Event::Health {
+                    node: node.name.to_string(),
+                    addr,
+                    status,
+                    was,
+                    checks: checks.clone(),
+                });
+            }
+            node.checks = Some(checks.clone());
+        }
+        if emit_beats {
+            out.push(Event::Beat {
+                node: node.name.to_string(),
+                addr,
+                seq: beat.seq,
+                gap,
+                boot: node.last.boot.as_deref().map(str::to_owned),
+                every_ms: node.every_ms,
+                health: beat.health.map(ToOwned::to_owned),
+                checks: beat.checks.clone(),
+            });
+        }
+        self.arm(idx);
+    }
+
+    /// The verdict of the node's deadline, reached at `now`: `suspect`,
+    /// then `down`; a recovering down node only starts its count over.
+    pub(super) fn fire(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) {
+        let started = self.started;
+        let phi_cfg = match &self.cfg.rule {
+            Rule::Phi(cfg) => Some(cfg),
+            Rule::Fixed { .. } => None,
+        };
+        let node = &mut self.nodes[idx];
+        let silent_ms = now.saturating_sub(node.last_seen.unwrap_or(started));
+        let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
+        match node.state {
+            State::Down => {
+                node.recovering = 0;
+                return;
+            }
+            State::Up if silent_ms < node.down_after => {
+                node.state = State::Suspect;
+                out.push(Event::Suspect {
+                    node: node.name.to_string(),
+                    addr: node.addr,
+                    silent_ms,
+                    phi,
+                });
+            }
+            _ => {
+                let was_up = node.state != State::Pending;
+                node.state = State::Down;
+                out.push(Event::Down {
+                    node: node.name.to_string(),
+                    addr: node.addr,
+                    silent_ms,
+                    missed: silent_ms / node.every_ms,
+                    last_seen: node.last_seen_wall,
+                    phi,
+                });
+                if was_up {
+                    note_change(node, now, self.cfg.flap, out);
+                }
+            }
+        }
+        node.since = now;
+    }
+}
+
+/// The silences after which `node` is suspect and down under `rule`.
+pub(super) fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
+    let every = node.every_ms;
+    match rule {
+        Rule::Fixed { misses } => (
+            // A beat counts as missed once it is half an interval late:
+            // jitter of a few milliseconds must not make nodes flap.
+            every.saturating_add(every / 2),
+            every.saturating_mul((*misses).into()),
+        ),
+        Rule::Phi(cfg) => {
+            let arrivals = node.arrivals.as_deref().expect("phi nodes keep arrivals");
+            let phi = Phi { cfg, arrivals };
+            (phi.silence_for(cfg.suspect), phi.silence_for(cfg.threshold))
+        }
+    }
+}
+
+/// phi after `silent_ms`, rounded to 2 decimals for display.
+pub(super) fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<f64> {
+    let arrivals = node.arrivals.as_deref()?;
+    let phi = Phi { cfg, arrivals }.at(silent_ms as f64);
+    Some(round(phi, 2))
+}
+
+/// Records a change between up and down at `now`; reports `flapping` when
+/// there were too many within the window (once, until it calms down).
+fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<Event>) {
+    let Some(flap) = flap else {
+        return;
+    };
+    let changes = node.changes.get_or_insert_with(Default::default);
+    changes.push_back(now);
+    while changes
+        .front()
+        .is_some_and(|&t| now.saturating_sub(t) > flap.window_ms)
+    {
+        changes.pop_front();
+    }
+    // Only the last changes + 1 matter: memory stays bounded.
+    while changes.len() > flap.changes as usize + 1 {
+        changes.pop_front();
+    }
+    let count = changes.len();
+    let too_many = count > flap.changes as usize;
+    if too_many && !node.flapping {
+        out.push(Event::Flapping {
+            node: node.name.to_string(),
+            addr: node.addr,
+            changes: count,
+            window_ms: flap.window_ms,
+        });
+    }
+    node.flapping = too_many;
+}
