@@ -37,6 +37,20 @@ fn first_beat(link: &mut GroupLink, detector: &mut Detector, now: Millis, node: 
     assert!(link.dirty);
 }
 
+/// A view of no nodes from the observer called `observer`: it says the
+/// observer lives.
+fn empty_view(observer: &str) -> View<'_> {
+    View {
+        node: observer.into(),
+        seq: 1,
+        boot: None,
+        ts_ms: None,
+        up: Vec::new(),
+        suspect: Vec::new(),
+        down: Vec::new(),
+    }
+}
+
 /// The `n` view datagrams `peer` got, as their seqs.
 fn received(peer: &UdpSocket, n: usize) -> Vec<u64> {
     peer.set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -104,15 +118,7 @@ fn a_gone_peer_does_not_keep_the_listener_awake() {
     let codec = Codec::default();
     let peer_addr = peer.local_addr().unwrap();
     let (mut l, d) = member(peer_addr);
-    let view = View {
-        node: "p1".into(),
-        seq: 1,
-        boot: None,
-        ts_ms: None,
-        up: Vec::new(),
-        suspect: Vec::new(),
-        down: Vec::new(),
-    };
+    let view = empty_view("p1");
     l.on_view(&view, Some(peer_addr), 0, 0, None, &d).unwrap();
     assert!(l.status(0).has_quorum);
     let (mut now, mut wakes) = (0, Vec::new());
@@ -132,15 +138,7 @@ fn a_gone_peer_does_not_keep_the_listener_awake() {
 fn views_from_strangers_are_refused_and_a_quorum_larger_than_the_group_too() {
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let (mut l, d) = member(peer);
-    let view = View {
-        node: "x".into(),
-        seq: 1,
-        boot: None,
-        ts_ms: None,
-        up: Vec::new(),
-        suspect: Vec::new(),
-        down: Vec::new(),
-    };
+    let view = empty_view("x");
     let stranger = "127.0.0.1:10".parse().ok();
     assert_eq!(
         l.on_view(&view, stranger, 0, 0, None, &d),
