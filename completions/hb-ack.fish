@@ -1,6 +1,6 @@
-complete -c hb-ack -l listen -d 'Address to answer on (IPv6 too: [::]:26723; port 0 picks a free one)' -r
-complete -c hb-ack -l node -d 'Name this node in replies and acks (default: the host name)' -r
-complete -c hb-ack -l status-every -d 'Print a `status` line (messages received and refused) every DURATION' -r
+complete -c hb-ack -l listen -d 'Address to receive on (IPv6 too: [::]; port 0 picks a free one)' -r
+complete -c hb-ack -l node -d 'Name this node in what it sends (default: the host name)' -r
+complete -c hb-ack -l status-every -d 'Print a `status` line every DURATION: messages received and refused, and hb-listen\'s membership snapshot' -r
 complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-ack -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-ack -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r

@@ -1,8 +1,8 @@
-complete -c hb-listen -l listen -d 'Address to receive heartbeats on (IPv6 too: [::]:26722; port 0 picks a free one)' -r
+complete -c hb-listen -l listen -d 'Address to receive on (IPv6 too: [::]; port 0 picks a free one)' -r
 complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes' -r
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
-complete -c hb-listen -l status-every -d 'Print a `status` membership snapshot every DURATION' -r
+complete -c hb-listen -l status-every -d 'Print a `status` line every DURATION: messages received and refused, and hb-listen\'s membership snapshot' -r
 complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node\'s state or checks change' -r -F
 complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
 complete -c hb-listen -l join -d 'Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group' -r
@@ -12,7 +12,7 @@ complete -c hb-listen -l quorum -d 'With --peer: observers (self included) that 
 complete -c hb-listen -l view-every -d 'With --peer: send this observer\'s view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable' -r
 complete -c hb-listen -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
 phi\t''"
-complete -c hb-listen -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
+complete -c hb-listen -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5]' -r
 complete -c hb-listen -l phi-threshold -d 'Phi detector: down when phi reaches this' -r
 complete -c hb-listen -l phi-suspect -d 'Phi detector: suspect when phi reaches this' -r
 complete -c hb-listen -l min-std-dev -d 'Phi detector: floor of the inter-arrival standard deviation' -r

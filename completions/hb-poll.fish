@@ -6,7 +6,7 @@ complete -c hb-poll -l every -d 'Keep polling every DURATION and print transitio
 complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
 nagios\t''"
 complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r
-complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]' -r
+complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE (none when only -w is given)' -r
 complete -c hb-poll -l rtt-warning -d 'WARNING when a reply\'s round trip (seconds) is outside RANGE' -r
 complete -c hb-poll -l rtt-critical -d 'CRITICAL when a reply\'s round trip (seconds) is outside RANGE' -r
 complete -c hb-poll -l cpu-warning -d 'WARNING when a reply\'s cpu_pct is outside RANGE' -r
@@ -14,10 +14,10 @@ complete -c hb-poll -l cpu-critical -d 'CRITICAL when a reply\'s cpu_pct is outs
 complete -c hb-poll -l mem-warning -d 'WARNING when a reply\'s memory in use (percent) is outside RANGE' -r
 complete -c hb-poll -l mem-critical -d 'CRITICAL when a reply\'s memory in use (percent) is outside RANGE' -r
 complete -c hb-poll -l via -d 'An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers' -r
-complete -c hb-poll -l node -d 'Name this poller in probes (default: the host name)' -r
+complete -c hb-poll -l node -d 'Name this node in what it sends (default: the host name)' -r
 complete -c hb-poll -l detector -d 'fixed: down after --misses intervals of silence; phi: the adaptive phi accrual detector' -r -f -a "fixed\t''
 phi\t''"
-complete -c hb-poll -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 5; hb-poll: 3]' -r
+complete -c hb-poll -l misses -d 'Fixed detector: down after N of a node\'s intervals of silence (hb-poll: N failed rounds) [default: 3]' -r
 complete -c hb-poll -l phi-threshold -d 'Phi detector: down when phi reaches this' -r
 complete -c hb-poll -l phi-suspect -d 'Phi detector: suspect when phi reaches this' -r
 complete -c hb-poll -l min-std-dev -d 'Phi detector: floor of the inter-arrival standard deviation' -r

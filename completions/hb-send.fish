@@ -1,5 +1,5 @@
 complete -c hb-send -l to -d 'Send each beat to HOST[:PORT] (repeatable; default port 26722, or 26723 with --ack)' -r
-complete -c hb-send -l node -d 'Name this node (default: the host name; given twice, the last wins)' -r
+complete -c hb-send -l node -d 'Name this node in what it sends (default: the host name; given twice, the last wins)' -r
 complete -c hb-send -l every -d 'Interval between beats; listeners learn it from the beats' -r
 complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r

@@ -6,11 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use hb::cli::{
-    self, parse_duration, parse_node, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, MetricsArgs,
+    self, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeArgs, StatusArgs,
 };
 use hb::clock::duration_ms;
 use hb::health::Background;
-use hb::net::HostPort;
 use hb::output::Output;
 use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::wire::DEFAULT_ACK_PORT;
@@ -28,14 +27,11 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Parser, Debug)]
 #[command(name = "hb-ack", version, after_help = EXAMPLES)]
 struct Args {
-    /// Address to answer on (IPv6 too: [::]:26723; port 0 picks a free one)
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:26723",
-          value_parser = |s: &str| HostPort::parse(s, DEFAULT_ACK_PORT))]
-    listen: HostPort,
+    #[command(flatten)]
+    listen: ListenArgs<DEFAULT_ACK_PORT>,
 
-    /// Name this node in replies and acks (default: the host name)
-    #[arg(long, value_name = "NAME", value_parser = parse_node)]
-    node: Option<String>,
+    #[command(flatten)]
+    node: NodeArgs<false>,
 
     /// Leave health out of replies
     #[arg(long)]
@@ -49,9 +45,8 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
-    /// Print a `status` line (messages received and refused) every DURATION
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    status_every: Option<Duration>,
+    #[command(flatten)]
+    status: StatusArgs,
 
     #[command(flatten)]
     metrics: MetricsArgs,
@@ -72,28 +67,28 @@ Examples:
   hb-ack --quiet --no-health           # answer, print nothing, send no health";
 
 fn main() -> ExitCode {
-    cli::main(ExitCodes::UNIX, run)
+    cli::main(ExitCodes::Unix, run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = cli::stop_on_signals().context("installing signal handlers")?;
     let mut intake = args.intake.intake(args.key.codec()?);
     intake.metrics = args.metrics.serve("hb-ack")?;
-    let socket = cli::listen_on("hb-ack", &args.listen, &[])?;
+    let socket = args.listen.bind("hb-ack", &[])?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Beats,
     };
-    let node = args.node.unwrap_or_else(cli::host_name);
+    let node = args.node.name();
     let options = Options {
         verbosity,
         health,
         checks: args.checks.start(),
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
-        status_every: args.status_every.map(duration_ms),
+        status_every: args.status.every_ms(),
     };
     Responder::new(socket, node, Output::stdout(), intake, options).run(&stop)?;
     Ok(ExitCode::SUCCESS)

@@ -8,16 +8,24 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
-    self, parse_duration, parse_node, DetectorArgs, ExitCodes, IntakeArgs, KeyArgs, MetricsArgs,
-    UsageError,
+    self, parse_duration, parse_multicast, parse_node, DetectorArgs, ExitCodes, IntakeArgs,
+    KeyArgs, ListenArgs, MetricsArgs, StatusArgs, UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::net::HostPort;
 use hb::output::Output;
 use hb::push::listen::{self, Listener};
+use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
+
+/// The fixed detector's --misses: a node is down after this many of its
+/// intervals of silence.
+const MISSES: u32 = 5;
+
+/// With --peer: how often this observer sends its view to its peers.
+const VIEW_EVERY: &str = "1s";
 
 /// Receive heartbeats and report which nodes are up, suspect or down.
 ///
@@ -32,13 +40,11 @@ use hb::wire::{self, DEFAULT_BEAT_PORT};
 #[derive(Parser, Debug)]
 #[command(name = "hb-listen", version, after_help = EXAMPLES)]
 struct Args {
-    /// Address to receive heartbeats on (IPv6 too: [::]:26722; port 0 picks a free one)
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:26722",
-          value_parser = |s: &str| HostPort::parse(s, DEFAULT_BEAT_PORT))]
-    listen: HostPort,
+    #[command(flatten)]
+    listen: ListenArgs<DEFAULT_BEAT_PORT>,
 
     /// Interval assumed for beats that do not state theirs, and for expected nodes
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_duration)]
     every: Duration,
 
     /// A node that must exist: reported down if it never beats (repeatable)
@@ -53,9 +59,8 @@ struct Args {
     #[arg(long)]
     beats: bool,
 
-    /// Print a `status` membership snapshot every DURATION
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    status_every: Option<Duration>,
+    #[command(flatten)]
+    status: StatusArgs,
 
     /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node's state or checks change
     #[arg(long, value_name = "FILE")]
@@ -83,9 +88,8 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     quorum: Option<u64>,
 
-    /// With --peer: send this observer's view to its peers every DURATION (and at once on a change); a peer silent for 3 of them is unreachable
-    #[arg(long, value_name = "DURATION", default_value = "1s", requires = "peer",
-          value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = VIEW_EVERY, requires = "peer",
+          value_parser = parse_duration, help = view_every_help())]
     view_every: Duration,
 
     /// With --from: judge on the lines' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live
@@ -93,7 +97,7 @@ struct Args {
     replay: bool,
 
     #[command(flatten)]
-    detector: DetectorArgs,
+    detector: DetectorArgs<MISSES>,
 
     #[command(flatten)]
     key: KeyArgs,
@@ -116,21 +120,15 @@ Examples:
   hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers
   hb-listen --join 239.255.26.22             # beats sent to a multicast group";
 
-fn main() -> ExitCode {
-    cli::main(ExitCodes::UNIX, run)
+/// --view-every's help, with how many views a silent peer may miss.
+fn view_every_help() -> String {
+    format!(
+        "With --peer: send this observer's view to its peers every DURATION (and at once on a change); a peer silent for {PEER_TIMEOUT_VIEWS} of them is unreachable"
+    )
 }
 
-/// `--join GROUP`: a multicast address.
-fn parse_multicast(s: &str) -> Result<IpAddr, String> {
-    let ip: IpAddr = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not an IP address"))?;
-    if !ip.is_multicast() {
-        return Err(format!(
-            "{ip} is not a multicast group (224.0.0.0/4, ff00::/8)"
-        ));
-    }
-    Ok(ip)
+fn main() -> ExitCode {
+    cli::main(ExitCodes::Unix, run)
 }
 
 /// The quorum group from --peer, --observer, --quorum and --view-every.
@@ -158,7 +156,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let max_nodes = args.intake.max_nodes as usize;
     let config = args
         .detector
-        .config(5, duration_ms(args.every), args.beats, max_nodes)?;
+        .config(duration_ms(args.every), args.beats, max_nodes)?;
     let mut detector = Detector::new(config, clock.now());
     let mut expected = args.expect.clone();
     if let Some(path) = &args.expect_file {
@@ -181,7 +179,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let codec = args.key.codec()?;
     let intake = args.intake.intake(codec);
     let max_skew = duration_ms(args.intake.max_skew);
-    let status_every = args.status_every.map(duration_ms);
+    let status_every = args.status.every_ms();
     let start = clock.now();
     let mut listener = Listener::new(
         detector,
@@ -207,7 +205,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if !args.peer.is_empty() {
                 listener.join_group(membership(&args)?, start);
             }
-            let socket = cli::listen_on("hb-listen", &args.listen, &args.join)?;
+            let socket = args.listen.bind("hb-listen", &args.join)?;
             listener.run_socket(&socket, &clock, &stop)?;
         }
     }

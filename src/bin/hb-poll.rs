@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{
-    self, parse_duration, parse_node, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, MetricsArgs,
-    UsageError,
+    self, parse_duration, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, LimitsArgs, MetricsArgs,
+    NodeArgs, UsageError,
 };
 use hb::clock::duration_ms;
-use hb::nagios::{Range, State, Thresholds};
+use hb::nagios::State;
 use hb::net::HostPort;
 use hb::output::Output;
 use hb::pull::lines::emit_round;
@@ -21,6 +21,16 @@ use hb::pull::probe::{Prober, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
 use hb::pull::watch::watch;
 use hb::wire::DEFAULT_ACK_PORT;
+
+/// How long each attempt waits for its reply.
+const TIMEOUT: &str = "1s";
+
+/// How many more times a silent target is probed before it is down.
+const RETRIES: u32 = 2;
+
+/// With --every, the fixed detector's --misses: a target is down after this
+/// many failed rounds.
+const MISSES: u32 = 3;
 
 /// Ask targets "are you alive?" (pull-based monitoring); a Nagios plugin too.
 ///
@@ -35,8 +45,9 @@ use hb::wire::DEFAULT_ACK_PORT;
 #[derive(Parser, Debug)]
 #[command(name = "hb-poll", version, after_help = EXAMPLES)]
 struct Args {
-    /// Targets: HOST[:PORT] running hb-ack (default port 26723), or tcp://HOST:PORT for a TCP connect check
-    #[arg(value_name = "TARGET", value_parser = Target::parse)]
+    // Help from wire's port constant, which a doc comment cannot name.
+    #[arg(value_name = "TARGET", value_parser = Target::parse,
+          help = format!("Targets: HOST[:PORT] running hb-ack (default port {DEFAULT_ACK_PORT}), or tcp://HOST:PORT for a TCP connect check"))]
     targets: Vec<Target>,
 
     /// Another target, as Nagios passes $HOSTADDRESS$ (repeatable)
@@ -48,11 +59,11 @@ struct Args {
     file: Option<PathBuf>,
 
     /// Wait this long for each attempt's reply (seconds, or 500ms, 2s)
-    #[arg(short = 't', long, value_name = "DURATION", default_value = "1s", value_parser = parse_timeout)]
+    #[arg(short = 't', long, value_name = "DURATION", default_value = TIMEOUT, value_parser = parse_timeout)]
     timeout: Duration,
 
     /// Probe a silent target this many more times before it is down
-    #[arg(long, value_name = "N", default_value_t = 2,
+    #[arg(long, value_name = "N", default_value_t = RETRIES,
           value_parser = clap::value_parser!(u32).range(0..=100))]
     retries: u32,
 
@@ -68,50 +79,20 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Format::Json, conflicts_with = "every")]
     format: Format,
 
-    /// WARNING when the number of targets down is outside RANGE (Nagios syntax)
-    #[arg(short = 'w', long, value_name = "RANGE")]
-    warning: Option<Range>,
-
-    /// CRITICAL when the number down is outside RANGE [default: 0 unless -w is given]
-    #[arg(short = 'c', long, value_name = "RANGE")]
-    critical: Option<Range>,
-
-    /// WARNING when a reply's round trip (seconds) is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    rtt_warning: Option<Range>,
-
-    /// CRITICAL when a reply's round trip (seconds) is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    rtt_critical: Option<Range>,
-
-    /// WARNING when a reply's cpu_pct is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    cpu_warning: Option<Range>,
-
-    /// CRITICAL when a reply's cpu_pct is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    cpu_critical: Option<Range>,
-
-    /// WARNING when a reply's memory in use (percent) is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    mem_warning: Option<Range>,
-
-    /// CRITICAL when a reply's memory in use (percent) is outside RANGE
-    #[arg(long, value_name = "RANGE")]
-    mem_critical: Option<Range>,
+    #[command(flatten)]
+    limits: LimitsArgs,
 
     /// An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers
     #[arg(long, value_name = "HOST:PORT",
           value_parser = |s: &str| HostPort::parse(s, DEFAULT_ACK_PORT))]
     via: Vec<HostPort>,
 
-    /// Name this poller in probes (default: the host name)
-    #[arg(long, value_name = "NAME", value_parser = parse_node)]
-    node: Option<String>,
+    #[command(flatten)]
+    node: NodeArgs<false>,
 
     /// With --every: how silence (failed rounds) is judged
     #[command(flatten)]
-    detector: DetectorArgs,
+    detector: DetectorArgs<MISSES>,
 
     #[command(flatten)]
     key: KeyArgs,
@@ -140,15 +121,7 @@ Examples:
   hb-poll web-3 --via web-1 --via web-2      # down only if no path reaches web-3";
 
 fn main() -> ExitCode {
-    // Nagios reads any usage or runtime error as UNKNOWN.
-    let unknown = State::Unknown.code();
-    cli::main(
-        ExitCodes {
-            usage: unknown,
-            failure: unknown,
-        },
-        run,
-    )
+    cli::main(ExitCodes::Nagios, run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -169,27 +142,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if targets.is_empty() {
         bail!("no targets: give HOST[:PORT], -H TARGET or -f FILE");
     }
-    let critical = match (args.critical, args.warning) {
-        (None, None) => Some("0".parse()?),
-        (c, _) => c,
-    };
     let limits = Limits {
-        down: Thresholds {
-            warning: args.warning,
-            critical,
-        },
-        rtt: Thresholds {
-            warning: args.rtt_warning,
-            critical: args.rtt_critical,
-        },
-        cpu: Thresholds {
-            warning: args.cpu_warning,
-            critical: args.cpu_critical,
-        },
-        mem: Thresholds {
-            warning: args.mem_warning,
-            critical: args.mem_critical,
-        },
+        down: args.limits.down(),
+        rtt: args.limits.rtt(),
+        cpu: args.limits.cpu(),
+        mem: args.limits.mem(),
     };
     let relays = args
         .via
@@ -201,7 +158,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok((hp.to_string(), addr))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let node = args.node.unwrap_or_else(cli::host_name);
+    let node = args.node.name();
     let codec = args.key.codec()?;
     let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
         .context("opening a UDP socket")?;
@@ -213,7 +170,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector
-            .config(3, duration_ms(every), false, usize::MAX)?;
+            .config(duration_ms(every), false, usize::MAX)?;
         let metrics = args.metrics.serve("hb-poll")?;
         let exported = metrics.as_ref();
         watch(

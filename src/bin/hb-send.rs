@@ -6,12 +6,18 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use hb::ack;
-use hb::cli::{self, parse_duration, parse_node, parse_timeout, CheckArgs, ExitCodes, KeyArgs};
+use hb::cli::{
+    self, parse_duration, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, BEAT_EVERY,
+};
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
 use hb::push::send::{Beater, Options};
 use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
+
+/// With --ack: a target is down after this many unacknowledged beats in a
+/// row.
+const MISSES: u32 = 5;
 
 /// Send heartbeats, "I am alive", to one or more listeners.
 ///
@@ -26,17 +32,18 @@ use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
 #[derive(Parser, Debug)]
 #[command(name = "hb-send", version, after_help = EXAMPLES)]
 struct Args {
-    /// Send each beat to HOST[:PORT] (repeatable; default port 26722, or 26723 with --ack)
+    // Help from wire's port constants, which a doc comment cannot name.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1",
+          help = format!("Send each beat to HOST[:PORT] (repeatable; default port {DEFAULT_BEAT_PORT}, or {DEFAULT_ACK_PORT} with --ack)"),
           value_parser = |s: &str| HostPort::parse(s, 0))]
     to: Vec<HostPort>,
 
-    /// Name this node (default: the host name; given twice, the last wins)
-    #[arg(long, value_name = "NAME", value_parser = parse_node, overrides_with = "node")]
-    node: Option<String>,
+    // `true`: given twice, the last --node wins (the systemd unit sets one).
+    #[command(flatten)]
+    node: NodeArgs<true>,
 
     /// Interval between beats; listeners learn it from the beats
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_duration)]
     every: Duration,
 
     /// Send N beats, then exit (exit 1 if any could not be sent)
@@ -65,7 +72,7 @@ struct Args {
     ack: bool,
 
     /// With --ack: a target is down after N unacknowledged beats in a row
-    #[arg(long, value_name = "N", default_value_t = 5, requires = "ack",
+    #[arg(long, value_name = "N", default_value_t = MISSES, requires = "ack",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     misses: u32,
 
@@ -91,7 +98,7 @@ Examples:
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1";
 
 fn main() -> ExitCode {
-    cli::main(ExitCodes::UNIX, run)
+    cli::main(ExitCodes::Unix, run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -123,7 +130,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let node = args.node.unwrap_or_else(cli::host_name);
+    let node = args.node.name();
     let count = if args.once { Some(1) } else { args.count };
     let timeout = args.timeout.unwrap_or(args.every);
     let options = Options {
