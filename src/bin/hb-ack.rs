@@ -1,9 +1,10 @@
 //! hb-ack: answer "are you alive?" probes, and acknowledge heartbeats.
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 use hb::cli::{
     self, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeArgs, StatusArgs,
@@ -70,8 +71,7 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let stop = cli::stop_on_signals().context("installing signal handlers")?;
+fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
     intake.metrics = args.metrics.serve("hb-ack")?;
     let socket = args.listen.bind("hb-ack", &[])?;

@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -150,8 +152,7 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
     .map_err(|e| UsageError(e.to_string()).into())
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let stop = cli::stop_on_signals().context("installing signal handlers")?;
+fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let clock = Clock::new();
     let max_nodes = args.intake.max_nodes as usize;
     let config = args

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Nagios, run)
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
+fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let mut targets = args.targets;
     targets.extend(args.hosts);
     if let Some(path) = &args.file {
@@ -163,7 +164,6 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
         .context("opening a UDP socket")?;
     let mut out = Output::stdout();
-    let stop = cli::stop_on_signals().context("installing signal handlers")?;
     prober.stop_on(Arc::clone(&stop));
 
     if let Some(every) = args.every {

@@ -1,6 +1,8 @@
 //! hb-send: send heartbeats, "I am alive", to one or more listeners.
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -101,8 +103,7 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let stop = cli::stop_on_signals().context("installing signal handlers")?;
+fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     // hb-listen takes plain beats, hb-ack the ones that ask for acks.
     let default_port = if args.ack {
         DEFAULT_ACK_PORT

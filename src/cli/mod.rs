@@ -5,7 +5,7 @@
 //!
 //! The rooms:
 //! - this file: the runner ([`main`]), [`UsageError`] and the stop flag
-//!   ([`stop_on_signals`]);
+//!   (`stop_on_signals`);
 //! - `exit`: how a run ends ([`Exit`]) and the code each tool gives for it
 //!   ([`ExitCodes`]);
 //! - `args`: the flag groups more than one tool takes (`--node`, `--listen`,
@@ -40,11 +40,24 @@ pub use parse::{
     host_name, open_input, parse_duration, parse_multicast, parse_node, parse_timeout, read_list,
 };
 
-/// Runs a binary: parses `A` from the command line and calls `body`;
-/// `codes` turns how the run ended into the tool's exit code.
-pub fn main<A: Parser>(codes: ExitCodes, body: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
-    let argv: Vec<OsString> = std::env::args_os().collect();
+/// Runs a binary: installs the stop flag, parses `A` from the command line
+/// and calls `body` with both; `codes` turns how the run ended into the
+/// tool's exit code.
+pub fn main<A: Parser>(
+    codes: ExitCodes,
+    body: fn(A, Arc<AtomicBool>) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
     let name = A::command().get_name().to_owned();
+    // First of all: a SIGTERM that arrives while the tool starts (a service
+    // manager stopping it at once) must end it cleanly too, not by the signal.
+    let stop = match stop_on_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("{name}: error: installing signal handlers: {e}");
+            return codes.code(Exit::Failure);
+        }
+    };
+    let argv: Vec<OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "--generate") {
         return generate::write(A::command(), argv.get(2).and_then(|k| k.to_str()));
     }
@@ -60,7 +73,7 @@ pub fn main<A: Parser>(codes: ExitCodes, body: fn(A) -> anyhow::Result<ExitCode>
             return codes.code(Exit::Usage);
         }
     };
-    match body(args) {
+    match body(args, stop) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => codes.code(Exit::Ok),
         Err(e) if e.is::<UsageError>() => {
@@ -105,7 +118,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// A flag set by SIGINT or SIGTERM, which long-running loops poll; a second
 /// signal ends the process at once, for a loop that is stuck.
-pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
+fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     use signal_hook::flag;
     let stop = Arc::new(AtomicBool::new(false));
