@@ -3,16 +3,25 @@
 //! once its node is known: at fleet scale an allocation per datagram would
 //! be the listener's main cost. Counted with a counting allocator, per
 //! thread, so the test harness's other threads do not disturb the count.
+//!
+//! A test binary of its own, apart from the other integration tests
+//! (`tests/it`): its counting allocator is the global allocator of the
+//! whole binary, and would count (and slow) every allocation of every other
+//! test there. It takes only the temporary directory from their harness.
+
+#[path = "it/harness/temp_dir.rs"]
+mod temp_dir;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 
 use hb::auth::{Codec, Keys};
 use hb::detector::{Config, Detector, Rule, Trust};
 use hb::intake::{Cidr, Intake};
 use hb::wire::Message;
+
+use temp_dir::TempDir;
 
 struct Counting;
 
@@ -60,12 +69,9 @@ fn round(codec: &Codec, seq: u64) -> Vec<Vec<u8>> {
 }
 
 fn keyed_codec() -> Codec {
-    let path = std::env::temp_dir().join(format!("hb-hot-path-{}.key", std::process::id()));
-    std::fs::write(&path, "a-key-long-enough-for-the-minimum-length\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let keys = Keys::load(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    Codec::new(Some(keys))
+    let dir = TempDir::new();
+    let key = dir.key_file("key", "a-key-long-enough-for-the-minimum-length\n", 0o600);
+    Codec::new(Some(Keys::load(&key).unwrap()))
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! The committed man pages and shell completions match what the binaries
 //! generate from their flag definitions, so they never drift.
 
-mod common;
-
 use std::path::Path;
+
+use crate::harness::cmd;
 
 #[test]
 fn man_pages_and_completions_are_up_to_date() {
@@ -20,7 +20,7 @@ fn man_pages_and_completions_are_up_to_date() {
             ("zsh", format!("completions/_{bin}")),
             ("fish", format!("completions/{bin}.fish")),
         ] {
-            let out = common::cmd(bin)
+            let out = cmd(bin)
                 .args(["--generate", kind])
                 .assert()
                 .success()
@@ -43,7 +43,7 @@ fn man_pages_and_completions_are_up_to_date() {
 
 #[test]
 fn generate_refuses_unknown_kinds() {
-    common::cmd("hb-send")
+    cmd("hb-send")
         .args(["--generate", "powershell"])
         .assert()
         .code(2);

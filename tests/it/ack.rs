@@ -1,23 +1,23 @@
 //! Heartbeats with acknowledgement end to end: hb-send --ack against
 //! hb-ack, acks lost on the way back, and hb-listen --from / --replay.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{bin, cmd, parse_event, Netns, Running, PATIENCE};
 use serde_json::Value;
 
-fn responder() -> (Running, String) {
-    let (r, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--node", "rcv", "--no-health"]);
+use crate::harness::{bin, cmd, dead_target, parse_events, Netns, Running, PATIENCE};
+
+/// hb-ack as the receiving end, node `rcv`; its address as hb-send takes it.
+fn receiver() -> (Running, String) {
+    let (r, addr) = Running::responder(&["--node", "rcv", "--no-health"]);
     (r, addr.to_string())
 }
 
 #[test]
 fn both_ends_know_the_other_is_alive() {
-    let (mut receiver, addr) = responder();
+    let (mut receiver, addr) = receiver();
     let mut sender = Running::spawn(
         "hb-send",
         &[
@@ -39,7 +39,7 @@ fn both_ends_know_the_other_is_alive() {
 
 #[test]
 fn receiver_killed_sender_reports_down_then_up_again() {
-    let (receiver, addr) = responder();
+    let (receiver, addr) = receiver();
     let mut sender = Running::spawn(
         "hb-send",
         &["--ack", "--to", &addr, "--every", "100ms", "--misses", "3"],
@@ -62,7 +62,7 @@ fn receiver_killed_sender_reports_down_then_up_again() {
 
 #[test]
 fn once_answers_did_my_heartbeat_arrive() {
-    let (_receiver, addr) = responder();
+    let (_receiver, addr) = receiver();
     cmd("hb-send")
         .args(["--ack", "--once", "--to", &addr, "-t", "2s"])
         .assert()
@@ -70,8 +70,7 @@ fn once_answers_did_my_heartbeat_arrive() {
         .stdout("")
         .stderr("");
 
-    let nobody = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dead = nobody.local_addr().unwrap().to_string();
+    let (_nobody, dead) = dead_target();
     let out = cmd("hb-send")
         .args([
             "--ack", "--once", "--to", &addr, "--to", &dead, "-t", "200ms",
@@ -124,10 +123,8 @@ fn late_acks_prove_life_and_duplicates_are_ignored() {
         .unwrap();
     receiver.join().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let acks: Vec<(u64, bool)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(parse_event)
+    let acks: Vec<(u64, bool)> = parse_events(&out.stdout)
+        .into_iter()
         .filter(|v| v["type"] == "ack")
         .map(|v| (v["seq"].as_u64().unwrap(), v["late"].as_bool().unwrap()))
         .collect();
@@ -136,8 +133,8 @@ fn late_acks_prove_life_and_duplicates_are_ignored() {
     assert!(stderr.contains("for 1 of 3 beats within 100ms"), "{stderr}");
 }
 
-/// The seed's "both know": the receiver judges the sender too, by piping
-/// what hb-ack prints into hb-listen --from -.
+/// Both ends know the other is alive: the receiver judges the sender too,
+/// by piping what hb-ack prints into hb-listen --from -.
 #[test]
 fn hb_ack_piped_into_hb_listen_judges_the_sender() {
     let mut ack = Command::new(bin("hb-ack"));
@@ -194,9 +191,8 @@ fn replay_is_deterministic() {
     };
     let first = run();
     assert_eq!(first, run(), "same input, same output");
-    let events: Vec<(String, u64)> = first
-        .lines()
-        .map(parse_event)
+    let events: Vec<(String, u64)> = parse_events(first.as_bytes())
+        .into_iter()
         .map(|v| {
             (
                 v["type"].as_str().unwrap().to_owned(),
@@ -265,13 +261,8 @@ fn replay_gives_the_same_events_as_live() {
             })
             .collect()
     };
-    let replayed: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(parse_event)
-        .collect();
     assert_eq!(
-        verdicts(replayed),
+        verdicts(parse_events(&out.stdout)),
         verdicts(live.seen.clone()),
         "recording:\n{recording}"
     );

@@ -1,61 +1,135 @@
 //! Heartbeats with quorum on loopback: three real hb-listen observers
 //! sharing views. (Packet loss between one observer and a node needs
-//! network namespaces: see bench/quorum-lab and its test below.)
-
-mod common;
+//! network namespaces: see bench/quorum-lab and its smoke test in
+//! `bench.rs`.)
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
-use common::{bin, cmd, send_raw, Netns, Running};
+use crate::harness::{beat, bin, cmd, send_raw, Netns, Running};
 
-/// Three observers on free loopback ports, each with the other two as peers.
-fn group(extra: &[&[&str]; 3]) -> Vec<(Running, SocketAddr)> {
-    // Reserve three ports, then hand them to the observers.
-    let socks: Vec<UdpSocket> = (0..3)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let addrs: Vec<String> = socks
-        .iter()
-        .map(|s| s.local_addr().unwrap().to_string())
-        .collect();
-    drop(socks);
-    (0..3)
-        .map(|i| {
-            let name = format!("obs{}", i + 1);
-            let mut args = vec![
-                "--observer",
-                &name,
-                "--view-every",
-                "100ms",
-                "--misses",
-                "3",
-            ];
-            for (j, a) in addrs.iter().enumerate() {
-                if j != i {
-                    args.extend(["--peer", a.as_str()]);
+/// Three observers on loopback, each with the other two as peers.
+///
+/// An observer is given its peers' addresses when it starts, and takes a
+/// view only from an address it was given. Started on ports of their own
+/// choosing (`--listen 127.0.0.1:0`), the observers cannot all know each
+/// other's; and ports the test would find free and release for them could
+/// be taken by another process before they bind. So the test keeps one
+/// socket of its own bound for each observer, gives those as the peers,
+/// and relays: a view observer `j` sends to observer `k`'s socket goes on
+/// to observer `k` from observer `j`'s socket, the address `k` knows `j` by.
+struct Group {
+    /// Each observer and the address it listens on (for beats).
+    observers: Vec<(Running, SocketAddr)>,
+    _relay: Relay,
+}
+
+impl Group {
+    /// The observers `obs1`, `obs2` and `obs3`, observer `i` also given
+    /// `extra[i]`.
+    fn start(extra: &[&[&str]; 3]) -> Group {
+        let stand_ins: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let peers: Vec<String> = stand_ins
+            .iter()
+            .map(|s| s.local_addr().unwrap().to_string())
+            .collect();
+        let observers: Vec<(Running, SocketAddr)> = (0..3)
+            .map(|i| {
+                let name = format!("obs{}", i + 1);
+                let mut args = vec![
+                    "--observer",
+                    &name,
+                    "--view-every",
+                    "100ms",
+                    "--misses",
+                    "3",
+                ];
+                for (j, peer) in peers.iter().enumerate() {
+                    if j != i {
+                        args.extend(["--peer", peer.as_str()]);
+                    }
                 }
-            }
-            args.extend_from_slice(extra[i]);
-            Running::bound("hb-listen", &addrs[i], &args)
-        })
-        .collect()
+                args.extend_from_slice(extra[i]);
+                Running::listener(&args)
+            })
+            .collect();
+        let addrs = observers.iter().map(|(_, addr)| *addr).collect();
+        Group {
+            observers,
+            _relay: Relay::start(stand_ins, addrs),
+        }
+    }
+}
+
+/// Carries the views of a [`Group`]: what arrives at `stand_ins[k]` from
+/// `observers[j]` is sent on to `observers[k]` from `stand_ins[j]`. Views
+/// sent before it starts wait in the sockets' receive buffers.
+struct Relay {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(stand_ins: Vec<UdpSocket>, observers: Vec<SocketAddr>) -> Relay {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..stand_ins.len())
+            .map(|k| {
+                let inbox = stand_ins[k].try_clone().unwrap();
+                // Short, so the relay stops soon after it is dropped.
+                inbox
+                    .set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let outboxes: Vec<UdpSocket> =
+                    stand_ins.iter().map(|s| s.try_clone().unwrap()).collect();
+                let observers = observers.clone();
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let mut buf = vec![0; 1 << 16];
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok((len, from)) = inbox.recv_from(&mut buf) else {
+                            continue;
+                        };
+                        if let Some(j) = observers.iter().position(|&o| o == from) {
+                            // A dead observer's port refuses: nothing to do.
+                            let _ = outboxes[j].send_to(&buf[..len], observers[k]);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Relay { stop, threads }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[test]
 fn all_observers_agree_up_then_down() {
-    let mut obs = group(&[&[], &[], &[]]);
-    let to: Vec<String> = obs.iter().map(|(_, a)| a.to_string()).collect();
+    let mut group = Group::start(&[&[], &[], &[]]);
+    let to: Vec<String> = group.observers.iter().map(|(_, a)| a.to_string()).collect();
     let mut args = vec!["--node", "web", "--every", "100ms", "--count", "10"];
     for t in &to {
         args.extend(["--to", t.as_str()]);
     }
     let _sender = Running::spawn("hb-send", &args);
-    for (o, _) in &mut obs {
+    for (o, _) in &mut group.observers {
         let up = o.expect("up", |v| v["node"] == "web");
         assert_eq!(up["quorum"], 2, "{up}");
         assert!(up["votes"].as_object().unwrap().len() >= 2, "{up}");
     }
-    for (o, _) in &mut obs {
+    for (o, _) in &mut group.observers {
         let down = o.expect("down", |v| v["node"] == "web");
         let votes = down["votes"].as_object().unwrap();
         assert!(
@@ -73,7 +147,7 @@ fn all_observers_agree_up_then_down() {
 /// be): alone it would report it down; the group does not.
 #[test]
 fn one_observer_alone_cannot_take_a_live_node_out() {
-    let mut obs = group(&[
+    let mut group = Group::start(&[
         &[],
         &[],
         &[
@@ -85,14 +159,17 @@ fn one_observer_alone_cannot_take_a_live_node_out() {
             "100ms",
         ],
     ]);
-    let to: Vec<String> = obs[..2].iter().map(|(_, a)| a.to_string()).collect();
+    let to: Vec<String> = group.observers[..2]
+        .iter()
+        .map(|(_, a)| a.to_string())
+        .collect();
     let _sender = Running::spawn(
         "hb-send",
         &[
             "--node", "web", "--every", "100ms", "--to", &to[0], "--to", &to[1],
         ],
     );
-    let (blind, _) = &mut obs[2];
+    let (blind, _) = &mut group.observers[2];
     // The group verdict obs3 prints is up, from the others' votes ...
     let up = blind.expect("up", |v| v["node"] == "web");
     assert_eq!(up["votes"]["obs1"], "up", "{up}");
@@ -113,11 +190,11 @@ fn one_observer_alone_cannot_take_a_live_node_out() {
 /// its verdicts instead of declaring everyone down.
 #[test]
 fn an_isolated_observer_says_no_quorum_and_holds_verdicts() {
-    let mut obs = group(&[&["--status-every", "100ms"], &[], &[]]);
-    send_raw(obs[0].1, &common::beat("web", "b", 1, 100));
-    obs[0].0.expect("quorum", |_| true);
-    obs.truncate(1); // the two peers are killed
-    let (only, _) = &mut obs[0];
+    let mut group = Group::start(&[&["--status-every", "100ms"], &[], &[]]);
+    send_raw(group.observers[0].1, &beat("web", "b", 1, 100));
+    group.observers[0].0.expect("quorum", |_| true);
+    group.observers.truncate(1); // the two peers are killed
+    let (only, _) = &mut group.observers[0];
     let lost = only.expect("no-quorum", |_| true);
     assert_eq!(lost["reachable"], serde_json::json!(["obs1"]));
     assert_eq!(lost["quorum"], 2);

@@ -2,25 +2,20 @@
 //! tool, replays, allowed sources, amplification, limits, and a flood of
 //! garbage that must change nothing.
 
-mod common;
-
 use std::net::UdpSocket;
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{cmd, key_file, send_raw, Running, PATIENCE};
 use serde_json::Value;
+
+use crate::harness::{beat, cmd, send_raw, Running, TempDir, PATIENCE};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OLD_KEY: &str = "an-older-key-still-accepted-here";
 
-fn status_where(l: &mut Running, pred: impl Fn(&Value) -> bool) -> Value {
-    l.expect("status", pred)
-}
-
 #[test]
 fn with_a_key_only_signed_beats_count() {
-    let key = key_file("k1", &format!("{KEY}\n"), 0o600);
+    let dir = TempDir::new();
+    let key = dir.key_file("k1", &format!("{KEY}\n"), 0o600);
     let key = key.to_str().unwrap();
     let (mut l, addr) = Running::listener(&["--key-file", key, "--status-every", "50ms"]);
     let to = addr.to_string();
@@ -34,7 +29,7 @@ fn with_a_key_only_signed_beats_count() {
         .args(["--to", &to, "--node", "forger", "--once"])
         .assert()
         .success();
-    let other = key_file("k-other", "some-other-key-0123456789\n", 0o600);
+    let other = dir.key_file("k-other", "some-other-key-0123456789\n", 0o600);
     cmd("hb-send")
         .args([
             "--to",
@@ -47,7 +42,7 @@ fn with_a_key_only_signed_beats_count() {
         ])
         .assert()
         .success();
-    let status = status_where(&mut l, |v| v["rejected"]["bad-mac"] == 2);
+    let status = l.expect("status", |v| v["rejected"]["bad-mac"] == 2);
     assert_eq!(status["up"], serde_json::json!(["signed"]));
     // The environment variable works as the flag does.
     cmd("hb-send")
@@ -60,8 +55,9 @@ fn with_a_key_only_signed_beats_count() {
 
 #[test]
 fn keys_rotate_and_loose_key_files_are_refused() {
-    let both = key_file("both", &format!("{KEY}\n# rotating\n{OLD_KEY}\n"), 0o600);
-    let old = key_file("old", &format!("{OLD_KEY}\n"), 0o600);
+    let dir = TempDir::new();
+    let both = dir.key_file("both", &format!("{KEY}\n# rotating\n{OLD_KEY}\n"), 0o600);
+    let old = dir.key_file("old", &format!("{OLD_KEY}\n"), 0o600);
     let (mut l, addr) = Running::listener(&["--key-file", both.to_str().unwrap()]);
     cmd("hb-send")
         .args([
@@ -77,7 +73,7 @@ fn keys_rotate_and_loose_key_files_are_refused() {
         .success();
     l.expect("up", |v| v["node"] == "old-key");
 
-    let loose = key_file("loose", &format!("{KEY}\n"), 0o644);
+    let loose = dir.key_file("loose", &format!("{KEY}\n"), 0o644);
     for bin in ["hb-send", "hb-listen", "hb-ack", "hb-poll"] {
         let mut c = cmd(bin);
         c.args(["--key-file", loose.to_str().unwrap()]);
@@ -91,11 +87,9 @@ fn keys_rotate_and_loose_key_files_are_refused() {
     }
     // A systemd credential (LoadCredential=) may show mode 0440: it is
     // the service's own, in its credentials directory.
-    let creds = loose.parent().unwrap().join("creds");
-    std::fs::create_dir_all(&creds).unwrap();
-    let credential = creds.join("hb-key");
-    std::fs::write(&credential, format!("{KEY}\n")).unwrap();
-    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    let credential = dir.key_file("creds/hb-key", &format!("{KEY}\n"), 0o440);
     cmd("hb-send")
         .args([
             "--key-file",
@@ -108,7 +102,7 @@ fn keys_rotate_and_loose_key_files_are_refused() {
         .assert()
         .success();
 
-    let short = key_file("short", "tooshort\n", 0o600);
+    let short = dir.key_file("short", "tooshort\n", 0o600);
     let out = cmd("hb-listen")
         .args(["--key-file", short.to_str().unwrap()])
         .output()
@@ -137,7 +131,8 @@ fn capture(args: &[&str], n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn replayed_beats_are_refused() {
-    let key = key_file("k-replay", &format!("{KEY}\n"), 0o600);
+    let dir = TempDir::new();
+    let key = dir.key_file("k-replay", &format!("{KEY}\n"), 0o600);
     let key = key.to_str().unwrap();
     let beats = capture(
         &[
@@ -160,7 +155,7 @@ fn replayed_beats_are_refused() {
     send_raw(addr, &beats[0]); // an older one
     let rejected = l.expect("rejected", |v| v["reason"] == "replay");
     assert!(rejected["from"].is_string());
-    status_where(&mut l, |v| {
+    l.expect("status", |v| {
         v["rejected"]["replay"] == 2 && v["received"] == 1
     });
 
@@ -176,14 +171,15 @@ fn replayed_beats_are_refused() {
     ]);
     std::thread::sleep(Duration::from_millis(20));
     send_raw(addr, &beats[0]);
-    status_where(&mut strict, |v| v["rejected"]["replay"] == 1);
+    strict.expect("status", |v| v["rejected"]["replay"] == 1);
 }
 
 #[test]
 fn pull_and_ack_work_with_keys_and_fail_without() {
-    let key = key_file("k-pull", &format!("{KEY}\n"), 0o600);
+    let dir = TempDir::new();
+    let key = dir.key_file("k-pull", &format!("{KEY}\n"), 0o600);
     let key = key.to_str().unwrap();
-    let (_ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--key-file", key, "--no-health"]);
+    let (_ack, addr) = Running::responder(&["--key-file", key, "--no-health"]);
     let target = addr.to_string();
     cmd("hb-poll")
         .args([&target, "--key-file", key])
@@ -213,17 +209,17 @@ fn only_allowed_sources_count() {
         "--status-every",
         "50ms",
     ]);
-    send_raw(addr, &common::beat("web", "b", 1, 1000));
-    let status = status_where(&mut l, |v| v["rejected"]["not-allowed"] == 1);
+    send_raw(addr, &beat("web", "b", 1, 1000));
+    let status = l.expect("status", |v| v["rejected"]["not-allowed"] == 1);
     assert_eq!(status["received"], 0);
     let (mut ok, addr) = Running::listener(&["--allow", "127.0.0.0/8"]);
-    send_raw(addr, &common::beat("web", "b", 1, 1000));
+    send_raw(addr, &beat("web", "b", 1, 1000));
     ok.expect("up", |_| true);
 }
 
 #[test]
 fn hb_ack_is_no_amplifier() {
-    let (mut ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--status-every", "50ms"]);
+    let (mut ack, addr) = Running::responder(&["--status-every", "50ms"]);
     // Wait for its health, so a reply would be large.
     std::thread::sleep(Duration::from_millis(400));
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -253,9 +249,9 @@ fn hb_ack_is_no_amplifier() {
 fn the_node_table_is_bounded() {
     let (mut l, addr) = Running::listener(&["--max-nodes", "2", "--status-every", "50ms"]);
     for node in ["a", "b", "c", "d"] {
-        send_raw(addr, &common::beat(node, "boot", 1, 1000));
+        send_raw(addr, &beat(node, "boot", 1, 1000));
     }
-    let status = status_where(&mut l, |v| v["rejected"]["too-many-nodes"] == 2);
+    let status = l.expect("status", |v| v["rejected"]["too-many-nodes"] == 2);
     assert_eq!(status["up"], serde_json::json!(["a", "b"]));
     let out = cmd("hb-listen")
         .args(["--max-nodes", "1", "--expect", "x", "--expect", "y"])
@@ -270,7 +266,7 @@ fn the_node_table_is_bounded() {
 #[test]
 fn a_flood_of_garbage_changes_nothing() {
     let (mut listen, l_addr) = Running::listener(&["--misses", "5", "--max-nodes", "1000"]);
-    let (_ack, a_addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--quiet"]);
+    let (_ack, a_addr) = Running::responder(&["--quiet"]);
     let mut sender = Running::spawn(
         "hb-send",
         &[

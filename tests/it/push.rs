@@ -1,12 +1,10 @@
 //! Push heartbeats end to end: real hb-send and hb-listen over loopback UDP.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::{beat, cmd, send_raw, Running};
+use crate::harness::{beat, bin, cmd, parse_events, send_raw, Running, TempDir};
 
 fn ms(v: &serde_json::Value, field: &str) -> u64 {
     v[field]
@@ -14,9 +12,10 @@ fn ms(v: &serde_json::Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} missing: {v}"))
 }
 
-/// The seed's scenario: the sender stops; the listener says suspect at the
-/// first missed beat and down only after N intervals; the sender comes back
-/// as a new boot: restart, then up with how long it was down.
+/// The whole life of a node as the listener tells it: the sender stops; the
+/// listener says suspect at the first missed beat and down only after N
+/// intervals; the sender comes back as a new boot: restart, then up with
+/// how long it was down.
 #[test]
 fn sender_stops_suspect_then_down_after_n_intervals_then_back_up() {
     let (mut listen, addr) = Running::listener(&["--misses", "5"]);
@@ -104,7 +103,8 @@ fn a_restart_within_one_interval_is_detected() {
 
 #[test]
 fn an_expected_node_that_never_beats_is_reported_down() {
-    let list = tempfile("nodes", "# the fleet\nfrom-file   # trailing comment\n\n");
+    let dir = TempDir::new();
+    let list = dir.file("nodes", "# the fleet\nfrom-file   # trailing comment\n\n");
     let (mut listen, _) = Running::listener(&[
         "--expect",
         "ghost",
@@ -134,10 +134,9 @@ fn expected_nodes_from_stdin() {
         .timeout(Duration::from_millis(1500))
         .output()
         .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let downs: Vec<_> = stdout
-        .lines()
-        .map(common::parse_event)
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let downs: Vec<_> = parse_events(&out.stdout)
+        .into_iter()
         .filter(|v| v["type"] == "down")
         .map(|v| v["node"].as_str().unwrap().to_owned())
         .collect();
@@ -285,8 +284,7 @@ fn an_unreachable_target_does_not_stop_the_beats() {
         1,
         "warn once per outage: {stderr}"
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let sent: Vec<_> = stdout.lines().map(common::parse_event).collect();
+    let sent = parse_events(&out.stdout);
     assert_eq!(sent.len(), 5);
     assert_eq!(sent[4]["type"], "sent");
     assert_eq!(sent[4]["seq"], 5);
@@ -296,11 +294,12 @@ fn an_unreachable_target_does_not_stop_the_beats() {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let err = tempfile("pipe.err", "");
+    let dir = TempDir::new();
+    let err = dir.path().join("pipe.err");
     let script = format!(
         "{} --listen 127.0.0.1:0 --status-every 10ms 2>{err} | head -1 >/dev/null; \
          echo ${{PIPESTATUS[0]}}; cat {err}",
-        common::bin("hb-listen").display(),
+        bin("hb-listen").display(),
         err = err.display()
     );
     let out = std::process::Command::new("bash")
@@ -371,12 +370,4 @@ fn runtime_errors_exit_1_with_context() {
         .code(1);
     let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(stderr.contains("/nonexistent/list"), "{stderr}");
-}
-
-fn tempfile(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hb-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
 }

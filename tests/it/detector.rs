@@ -1,13 +1,13 @@
 //! The failure detectors through the real binary, made deterministic by
 //! replaying traces on their own clock (hb-listen --from - --replay).
 
-mod common;
-
-use common::{cmd, parse_event};
 use serde_json::Value;
 
-/// A trace of `n` beats of node `a`, `every` ms apart, from t = 0, plus
-/// an end marker `tail` ms after the last beat (it only moves time on).
+use crate::harness::{cmd, parse_events};
+
+/// A trace of node `a` beating at each of `beats` (ms from t = 0, every
+/// beat declaring a 1 s interval), plus an end marker `tail` ms after the
+/// last beat (it only moves time on).
 fn trace(beats: &[u64], tail: u64) -> String {
     let mut lines: Vec<String> = beats
         .iter()
@@ -37,11 +37,7 @@ fn replay(trace: &str, args: &[&str]) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(parse_event)
-        .collect()
+    parse_events(&out.stdout)
 }
 
 fn kinds(events: &[Value]) -> Vec<(String, u64)> {

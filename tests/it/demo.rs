@@ -1,26 +1,17 @@
 //! The README's quick start runs `scripts/demo`; keep it working.
 
-mod common;
-
-use std::process::Command;
+use crate::harness::{parse_events, script};
 
 #[test]
 fn the_quick_start_demo_shows_a_failure_and_a_recovery() {
-    let bin_dir = common::bin("hb-listen").parent().unwrap().to_owned();
-    let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo"))
-        .env("HB_BIN", bin_dir)
-        .output()
-        .unwrap();
+    let out = script("scripts/demo").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let events: Vec<_> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(common::parse_event)
+    let events: Vec<_> = parse_events(&out.stdout)
+        .into_iter()
         .map(|v| {
             format!(
                 "{} {}",

@@ -1,14 +1,19 @@
 //! Prometheus metrics over HTTP, from hb-listen, hb-ack and hb-poll
 //! --every; the format checked by promtool where it is installed.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cmd, Running, PATIENCE};
+use crate::harness::{cmd, send_raw, skip, Running, PATIENCE};
+
+/// Where `tool` (started with `--metrics`) says it serves its metrics.
+fn metrics_address(tool: &Running) -> String {
+    tool.stderr_address("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned()
+}
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -46,7 +51,7 @@ fn promtool_check(body: &str) {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        common::skip(
+        skip(
             "promtool check metrics",
             "`promtool` is not installed (Debian: prometheus)",
         );
@@ -80,10 +85,7 @@ fn hb_listen_exports_nodes_counters_and_events() {
             "2",
         ],
     );
-    let metrics = listen
-        .stderr_address("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = metrics_address(&listen);
     let addr = listen.listening().to_string();
     cmd("hb-send")
         .args([
@@ -136,13 +138,10 @@ fn hb_ack_exports_what_it_received_and_refused() {
             "--no-health",
         ],
     );
-    let metrics = ack
-        .stderr_address("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = metrics_address(&ack);
     let addr = ack.listening();
     cmd("hb-poll").arg(addr.to_string()).assert().code(0);
-    common::send_raw(addr, b"garbage");
+    send_raw(addr, b"garbage");
     let body = scrape_until(&metrics, |l| {
         l == r#"hb_rejected_total{reason="bad-json"} 1"#
     });
@@ -152,16 +151,13 @@ fn hb_ack_exports_what_it_received_and_refused() {
 
 #[test]
 fn hb_poll_every_exports_its_targets() {
-    let (_ack, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--no-health"]);
+    let (_ack, addr) = Running::responder(&["--no-health"]);
     let target = addr.to_string();
     let mut poll = Running::spawn(
         "hb-poll",
         &[&target, "--every", "50ms", "--metrics", "127.0.0.1:0"],
     );
-    let metrics = poll
-        .stderr_address("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = metrics_address(&poll);
     poll.expect("up", |_| true);
     let body = scrape_until(&metrics, |l| {
         l == format!(r#"hb_node_up{{node="{target}"}} 1"#)

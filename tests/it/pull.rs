@@ -1,18 +1,21 @@
 //! Pull-based monitoring end to end: real hb-poll against real hb-ack
 //! responders on loopback, JSON and Nagios outputs, exit codes.
 
-mod common;
-
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use common::{cmd, parse_event, send_raw, Netns, Running, PATIENCE};
 use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+use crate::harness::{
+    beat, bin, cmd, dead_target, parse_event, parse_events, send_raw, Netns, Running, TempDir,
+    PATIENCE,
+};
 
 /// An hb-ack, once its first health reading (which takes a CPU sampling
 /// window) is in its replies.
 fn responder(node: &str) -> (Running, SocketAddr) {
-    let (proc, addr) = Running::bound("hb-ack", "127.0.0.1:0", &["--node", node]);
+    let (proc, addr) = Running::responder(&["--node", node]);
     let deadline = std::time::Instant::now() + PATIENCE;
     while poll_json(&[&addr.to_string()]).1[0]["health"]["cpu_pct"].is_null() {
         assert!(
@@ -27,9 +30,7 @@ fn responder(node: &str) -> (Running, SocketAddr) {
 /// Runs hb-poll once; returns (exit code, stdout lines parsed as events).
 fn poll_json(args: &[&str]) -> (i32, Vec<Value>) {
     let out = cmd("hb-poll").args(args).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let events = stdout.lines().map(parse_event).collect();
-    (out.status.code().unwrap(), events)
+    (out.status.code().unwrap(), parse_events(&out.stdout))
 }
 
 fn poll_nagios(args: &[&str]) -> (i32, String) {
@@ -71,14 +72,6 @@ fn parse_plugin_line(line: &str) -> PluginLine {
         text: text.to_owned(),
         perf,
     }
-}
-
-fn free_udp_addr() -> SocketAddr {
-    // Bound and kept: nothing answers on it, and nobody else can take it.
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
-    std::mem::forget(s);
-    addr
 }
 
 #[test]
@@ -131,7 +124,7 @@ fn several_responders_one_killed() {
 #[test]
 fn every_exit_code() {
     let (_a, a) = responder("a");
-    let dead = free_udp_addr().to_string();
+    let (_dead, dead) = dead_target();
     let a = a.to_string();
     let quick = ["-t", "100ms", "--retries", "0"];
     let run = |extra: &[&str]| {
@@ -158,7 +151,7 @@ fn every_exit_code() {
 #[test]
 fn threshold_ranges_follow_nagios_semantics() {
     let (_a, a) = responder("a");
-    let dead = free_udp_addr().to_string();
+    let (_dead, dead) = dead_target();
     let a = a.to_string();
     let table: &[(&str, i32)] = &[
         ("0", 2),      // alert outside 0..0: 1 is outside
@@ -238,7 +231,7 @@ fn reply_metrics_are_thresholded() {
     let (code, line) = poll_nagios(&[&a, "--cpu-warning", "~:100"]);
     assert_eq!(code, 0, "{line}");
 
-    let (_quiet, q) = Running::bound("hb-ack", "127.0.0.1:0", &["--no-health"]);
+    let (_quiet, q) = Running::responder(&["--no-health"]);
     let (code, line) = poll_nagios(&[&q.to_string(), "--cpu-critical", "90"]);
     assert_eq!(code, 3, "health asked for but not sent: {line}");
     assert!(line.contains("sent no cpu"), "{line}");
@@ -248,10 +241,8 @@ fn reply_metrics_are_thresholded() {
 fn targets_from_a_file_and_from_stdin() {
     let (_a, a) = responder("a");
     let (_b, b) = responder("b");
-    let dir = std::env::temp_dir().join(format!("hb-pull-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("targets");
-    std::fs::write(&file, format!("# fleet\n{a}  # first\n\n{b}\n")).unwrap();
+    let dir = TempDir::new();
+    let file = dir.file("targets", &format!("# fleet\n{a}  # first\n\n{b}\n"));
     let (code, events) = poll_json(&["-f", file.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(events.iter().filter(|e| e["type"] == "poll").count(), 2);
@@ -262,10 +253,8 @@ fn targets_from_a_file_and_from_stdin() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let nodes: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(parse_event)
+    let nodes: Vec<Value> = parse_events(&out.stdout)
+        .into_iter()
         .filter(|e| e["type"] == "poll")
         .map(|e| e["node"].clone())
         .collect();
@@ -283,10 +272,13 @@ fn targets_from_a_file_and_from_stdin() {
 #[test]
 fn tcp_targets_get_a_connect_check() {
     let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // Bound but not listening: connections are refused, and the port stays
+    // this test's, so no other process can start answering on it.
+    let refusing = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    refusing
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
+    let closed = refusing.local_addr().unwrap().as_socket().unwrap();
     let up = format!("tcp://{}", open.local_addr().unwrap());
     let down = format!("tcp://{closed}");
     let (code, events) = poll_json(&[&up, &down, "-t", "200ms"]);
@@ -385,14 +377,14 @@ fn hb_ack_acknowledges_beats_and_prints_them() {
 
 #[test]
 fn hb_ack_verbose_logs_probes_and_quiet_prints_nothing() {
-    let (mut verbose, v) = Running::bound("hb-ack", "127.0.0.1:0", &["--verbose", "--node", "v"]);
+    let (mut verbose, v) = Running::responder(&["--verbose", "--node", "v"]);
     poll_json(&[&v.to_string(), "--node", "the-poller"]);
     let probe = verbose.expect("probe", |_| true);
     assert_eq!(probe["node"], "the-poller");
     assert!(probe["nonce"].is_u64() && probe["from"].is_string());
 
-    let (mut quiet, q) = Running::bound("hb-ack", "127.0.0.1:0", &["--quiet"]);
-    send_raw(q, &common::beat("n", "b", 1, 100));
+    let (mut quiet, q) = Running::responder(&["--quiet"]);
+    send_raw(q, &beat("n", "b", 1, 100));
     assert_eq!(poll_json(&[&q.to_string()]).0, 0);
     assert!(quiet.signal_and_wait("TERM").success());
     assert!(quiet.next(Duration::from_millis(100)).is_none());
@@ -462,7 +454,7 @@ fn usage_errors_exit_unknown_with_one_line() {
 fn a_dead_target_is_down_through_every_path() {
     let (_relay, relay) = responder("relay");
     let (_live, live) = responder("live");
-    let dead = free_udp_addr().to_string();
+    let (_dead, dead) = dead_target();
     let (code, events) = poll_json(&[
         &live.to_string(),
         &dead,
@@ -491,7 +483,8 @@ fn relays_answer_when_the_direct_path_fails() {
 /// request (padding counts the MAC), so the relay forwards it.
 #[test]
 fn signed_relays_answer_when_the_direct_path_fails() {
-    let key = common::key_file("relay.key", "0123456789abcdef0123456789abcdef\n", 0o600);
+    let dir = TempDir::new();
+    let key = dir.key_file("relay.key", "0123456789abcdef0123456789abcdef\n", 0o600);
     let key = key.to_str().unwrap();
     relay_around_a_blocked_path(
         "signed_relays_answer_when_the_direct_path_fails",
@@ -504,7 +497,7 @@ fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
         return;
     };
     let start = |port: &str, node: &str| {
-        let mut c = ns.command(&common::bin("hb-ack"));
+        let mut c = ns.command(&bin("hb-ack"));
         c.args([
             "--listen",
             &format!("127.0.0.1:{port}"),
@@ -524,7 +517,7 @@ fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
         "table inet hbtest {\n  chain out {\n    type filter hook output priority 0;\n    udp dport 26723 udp sport != 26724 drop\n  }\n}\n",
     );
     let out = ns
-        .command(&common::bin("hb-poll"))
+        .command(&bin("hb-poll"))
         .args(["127.0.0.1:26723", "--via", "127.0.0.1:26724", "-t", "200ms"])
         .args(extra)
         .output()
@@ -539,7 +532,7 @@ fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
 
     // Without the relay, the same target is down.
     let out = ns
-        .command(&common::bin("hb-poll"))
+        .command(&bin("hb-poll"))
         .args(["127.0.0.1:26723", "-t", "100ms"])
         .args(extra)
         .output()
@@ -575,7 +568,7 @@ fn hb_poll_ends_cleanly_on_a_closed_stdout_and_on_signals() {
     let (_a, a) = responder("a");
     let script = format!(
         "{} {a} --format nagios | true; echo ${{PIPESTATUS[0]}}",
-        common::bin("hb-poll").display()
+        bin("hb-poll").display()
     );
     let out = std::process::Command::new("bash")
         .args(["-c", &script])
@@ -586,8 +579,8 @@ fn hb_poll_ends_cleanly_on_a_closed_stdout_and_on_signals() {
 
     // A round waiting on a dead target stops waiting at SIGTERM: UNKNOWN
     // (had it waited its 10 s out, the dead target would be CRITICAL).
-    let dead = free_udp_addr().to_string();
-    let poll = std::process::Command::new(common::bin("hb-poll"))
+    let (_dead, dead) = dead_target();
+    let poll = std::process::Command::new(bin("hb-poll"))
         .args([&dead, "-t", "10s", "--format", "nagios"])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -3,25 +3,21 @@
 //! speed. They need root, ip and nft: without them they skip loudly (and
 //! fail under HB_REQUIRE_TOOLS, as in CI).
 
-mod common;
+use crate::harness::{script, skip};
 
-use std::process::Command;
-
-fn run_bench(script: &str, env: &[(&str, &str)]) -> Option<String> {
-    let bin_dir = common::bin("hb-listen").parent().unwrap().to_owned();
-    let out = Command::new("bash")
-        .arg(format!("{}/bench/{script}", env!("CARGO_MANIFEST_DIR")))
-        .env("HB_BIN", bin_dir)
+/// Runs bench/`name` with `env`; None if it says (exit 2) it cannot run here.
+fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
+    let out = script(&format!("bench/{name}"))
         .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(2) {
-        common::skip(script, stderr.lines().last().unwrap_or("exit 2"));
+        skip(name, stderr.lines().last().unwrap_or("exit 2"));
         return None;
     }
-    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
     println!("{stdout}");
     Some(stdout)
 }

@@ -1,18 +1,11 @@
 //! Routing: plugin checks in heartbeats and replies, degraded nodes, and
 //! the state file for load balancers.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{cmd, Running, PATIENCE};
 use serde_json::{json, Value};
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hb-routing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::harness::{cmd, parse_events, Running, TempDir, PATIENCE};
 
 #[test]
 fn checks_travel_in_beats_and_make_a_node_degraded() {
@@ -45,7 +38,8 @@ fn checks_travel_in_beats_and_make_a_node_degraded() {
 
 #[test]
 fn a_health_event_when_the_worst_check_changes() {
-    let flag = tempdir().join("maintenance");
+    let dir = TempDir::new();
+    let flag = dir.path().join("maintenance");
     let check = format!("maint=test ! -e {}", flag.display());
     let (mut l, addr) = Running::listener(&[]);
     let _sender = Running::spawn(
@@ -79,15 +73,11 @@ fn a_health_event_when_the_worst_check_changes() {
 
 #[test]
 fn hb_poll_counts_a_failing_check() {
-    let (_ack, addr) = Running::bound(
-        "hb-ack",
-        "127.0.0.1:0",
-        &[
-            "--no-health",
-            "--check",
-            "queue=echo 'QUEUE WARNING - 900 jobs'; exit 1",
-        ],
-    );
+    let (_ack, addr) = Running::responder(&[
+        "--no-health",
+        "--check",
+        "queue=echo 'QUEUE WARNING - 900 jobs'; exit 1",
+    ]);
     let out = cmd("hb-poll")
         .args([&addr.to_string(), "--format", "nagios"])
         .output()
@@ -99,22 +89,15 @@ fn hb_poll_counts_a_failing_check() {
         "{line}"
     );
     let out = cmd("hb-poll").arg(addr.to_string()).output().unwrap();
-    let poll: Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let poll = &parse_events(&out.stdout)[0];
     assert_eq!(poll["checks"][0]["status"], "warning");
     assert_eq!(poll["state"], "WARNING");
 }
 
 #[test]
 fn the_state_file_follows_membership_atomically() {
-    let dir = tempdir();
-    let state = dir.join("state.json");
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
     let (mut l, addr) = Running::listener(&["--state", state.to_str().unwrap(), "--misses", "2"]);
     let read = || -> Value {
         let text = std::fs::read_to_string(&state).unwrap_or_default();
@@ -155,7 +138,7 @@ fn the_state_file_follows_membership_atomically() {
     l.expect("down", |_| true);
     let v = wait_for("lb-1 down", &|v| v["down"] == json!(["lb-1"]));
     assert!(v["ts_ms"].is_u64());
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains("tmp"))

@@ -1,0 +1,21 @@
+//! The integration tests: the real binaries, run end to end, one module
+//! per concern. One test binary, so the shared harness is compiled once
+//! and every test of it runs in one process (only `tests/hot_path.rs`, which
+//! replaces the global allocator, is a binary of its own).
+
+mod harness;
+
+// The four approaches.
+mod ack;
+mod pull;
+mod push;
+mod quorum;
+
+// What they share.
+mod bench;
+mod demo;
+mod detector;
+mod generated;
+mod metrics;
+mod routing;
+mod security;
