@@ -5,7 +5,8 @@
 
 use crate::harness::{script, skip};
 
-/// Runs bench/`name` with `env`; None if it says (exit 2) it cannot run here.
+/// Runs bench/`name` with `env`; None if it says (exit 77) that the tools
+/// it needs are missing here. Any other failure, a usage error (2) too, fails.
 fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
     let out = script(&format!("bench/{name}"))
         .envs(env.iter().copied())
@@ -13,8 +14,8 @@ fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(2) {
-        skip(name, stderr.lines().last().unwrap_or("exit 2"));
+    if out.status.code() == Some(77) {
+        skip(name, stderr.lines().last().unwrap_or("exit 77"));
         return None;
     }
     assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
