@@ -1,6 +1,15 @@
 //! Push: servers send heartbeats on their own (`hb-send`), a listener judges
 //! their silence (`hb-listen`). The fastest way to notice a failure, at the
 //! cost of a datagram per node per interval.
+//!
+//! The rooms:
+//! - [`send`]: hb-send's loop: a beat every interval to every target, on a
+//!   cadence that never drifts; with `--ack` it hosts [`crate::ack`]'s
+//!   sender side;
+//! - [`listen`]: hb-listen's loop: beats from a socket or from recorded
+//!   lines into the [`crate::detector`], verdicts out as events, `status`
+//!   lines and the `--state` file; in a group it hosts
+//!   [`crate::quorum::link`].
 
 pub mod listen;
 pub mod send;
