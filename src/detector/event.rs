@@ -85,7 +85,7 @@ pub enum Event {
         old_boot: String,
         new_boot: String,
     },
-    /// One beat (only with [`Config::emit_beats`]).
+    /// One beat (only with [`crate::detector::Config::emit_beats`]).
     Beat {
         node: String,
         addr: Option<SocketAddr>,
