@@ -3,7 +3,8 @@ complete -c hb-listen -l every -d 'Interval assumed for beats that do not state 
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
 complete -c hb-listen -l status-every -d 'Print a `status` line every DURATION: messages received and refused, and hb-listen\'s membership snapshot' -r
-complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node\'s state or checks change' -r -F
+complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node\'s state or checks changed, at most once per --state-every' -r -F
+complete -c hb-listen -l state-every -d 'With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes' -r
 complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
 complete -c hb-listen -l join -d 'Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group' -r
 complete -c hb-listen -l peer -d 'Another observer of a quorum group (its hb-listen address; repeatable): up and down become group verdicts' -r

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::wire::{Message, Reject};
 
 /// What arrived, and what was refused and why.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Counters {
     /// Messages accepted.
     pub received: u64,

@@ -4,68 +4,81 @@
 //! The exposition is the Prometheus text format 0.0.4, not OpenMetrics: every
 //! Prometheus version scrapes it and `promtool check metrics` validates it.
 //! Label values (node names, reasons) are escaped by `prometheus-client`.
+//!
+//! Counters are updated as things happen (a few atomic operations each).
+//! Node series cost nothing per beat: they are computed when Prometheus
+//! scrapes, from a copy of the node table that the tool's loop hands over
+//! (see [`nodes`]).
+
+pub mod nodes;
 
 use prometheus_client::encoding::prometheus_text;
-use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, info::Info};
+use prometheus_client::metrics::{counter::Counter, family::Family, info::Info};
 use prometheus_client::registry::Registry;
-use serde_json::value::RawValue;
 use std::fmt;
 use std::io::{self, Cursor};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 use tiny_http::{Header, Method, Response, Server};
 
-use crate::detector::{Detector, Event};
-use crate::health::Health;
+use crate::wire::Reject;
+use nodes::{Exchange, NodeCollector, NodeTable};
 
-/// Every state [`Metrics::node_state`] takes: each node gets one
-/// `hb_node_state` series per state, so a state left reads 0 instead of vanishing.
-const STATES: [&str; 5] = ["up", "suspect", "down", "pending", "degraded"];
+/// Every event type a tool may print: counters by type start at zero, so
+/// that `increase()` sees the first one.
+pub const EVENT_TYPES: [&str; 10] = [
+    "up",
+    "suspect",
+    "down",
+    "restart",
+    "health",
+    "flapping",
+    "beat",
+    "rejected",
+    "quorum",
+    "no-quorum",
+];
 
-type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// Label sets: names are fixed, values are node names, reasons, event types.
+/// Label sets: names are fixed, values are reasons and event types.
 type Labels<const N: usize> = [(&'static str, String); N];
 
 /// A tool's metrics. Clones share the same series, so the main loop updates
-/// what the server thread encodes; every update is a few atomic operations.
+/// what the server thread encodes.
 #[derive(Clone, Debug)]
 pub struct Metrics(Arc<Inner>);
 
 #[derive(Debug, Default)]
 struct Inner {
     registry: Registry,
-    last_seen: Family<Labels<1>, FloatGauge>,
-    up: Family<Labels<1>, Gauge>,
-    state: Family<Labels<2>, Gauge>,
-    cpu: Family<Labels<1>, FloatGauge>,
-    mem_avail: Family<Labels<1>, Gauge<u64, AtomicU64>>,
     received: Counter,
     rejected: Family<Labels<1>, Counter>,
     events: Family<Labels<1>, Counter>,
+    answered: Counter,
+    /// Where scrapes ask the loop for the node table (tools that track
+    /// nodes only).
+    nodes: Option<Arc<Exchange>>,
+}
+
+/// Which series a tool exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Counters only (hb-ack).
+    Counters,
+    /// Counters, and a set of series per tracked node (hb-listen,
+    /// `hb-poll --every`).
+    CountersAndNodes,
 }
 
 impl Metrics {
     /// Metrics of `tool` ("hb-listen", ...), named in `hb_build_info` so that
     /// dashboards tell the tools and versions apart.
-    pub fn new(tool: &str) -> Self {
+    pub fn new(tool: &str, series: Series) -> Self {
         let mut m = Inner::default();
         let r = &mut m.registry;
         let version = env!("CARGO_PKG_VERSION").to_owned();
         let build = [("tool", tool.to_owned()), ("version", version)];
         r.register("hb_build", "The tool and its version", Info::new(build));
-        let seen = "Wall-clock time of the node's last beat or reply, seconds since the epoch";
-        r.register("hb_node_last_seen_seconds", seen, m.last_seen.clone());
-        let up = "1 when the node can take requests (up or degraded), else 0";
-        r.register("hb_node_up", up, m.up.clone());
-        let state = "1 for the node's current state, 0 for the others";
-        r.register("hb_node_state", state, m.state.clone());
-        let cpu = "The node's CPU usage in percent, from its last health report";
-        r.register("hb_node_cpu_percent", cpu, m.cpu.clone());
-        let mem = "The node's available memory in bytes, from its last health report";
-        r.register("hb_node_mem_available_bytes", mem, m.mem_avail.clone());
         // One name for every tool: hb-listen counts beats and views, hb-ack
         // beats and probes, as the `received` field of their `status` lines.
         let received = "Messages accepted (the status line's received)";
@@ -74,55 +87,23 @@ impl Metrics {
         r.register("hb_rejected", rejected, m.rejected.clone());
         let events = "Event lines printed, by type";
         r.register("hb_events", events, m.events.clone());
+        for reason in Reject::ALL {
+            let _ = m
+                .rejected
+                .get_or_create(&[("reason", reason.as_str().to_owned())]);
+        }
+        for kind in EVENT_TYPES {
+            let _ = m.events.get_or_create(&[("type", kind.to_owned())]);
+        }
+        if series == Series::Counters {
+            let answered = "Probes answered (hb-ack), relayed ones included";
+            r.register("hb_probes_answered", answered, m.answered.clone());
+        } else {
+            let exchange = Arc::new(Exchange::default());
+            r.register_collector(Box::new(NodeCollector::new(Arc::clone(&exchange))));
+            m.nodes = Some(exchange);
+        }
         Self(Arc::new(m))
-    }
-
-    /// A beat or reply from `node` arrived at `wall_ms` (ms since the epoch).
-    pub fn node_seen(&self, node: &str, wall_ms: u64) {
-        let secs = wall_ms as f64 / 1000.0;
-        self.0.last_seen.get_or_create(&node_labels(node)).set(secs);
-    }
-
-    /// `node` is now in `state`: one of "up", "suspect", "down", "pending", "degraded".
-    pub fn node_state(&self, node: &str, state: &str) {
-        debug_assert!(STATES.contains(&state), "unknown node state {state:?}");
-        let up = matches!(state, "up" | "degraded");
-        self.0.up.get_or_create(&node_labels(node)).set(up.into());
-        for s in STATES {
-            let [node] = node_labels(node);
-            let labels = [node, ("state", s.to_owned())];
-            self.0.state.get_or_create(&labels).set((s == state).into());
-        }
-    }
-
-    /// `node`'s last health report; a reading it did not send keeps its old value.
-    pub fn node_health(&self, node: &str, cpu_pct: Option<f64>, mem_avail_bytes: Option<u64>) {
-        if let Some(cpu) = cpu_pct {
-            self.0.cpu.get_or_create(&node_labels(node)).set(cpu);
-        }
-        if let Some(mem) = mem_avail_bytes {
-            self.0.mem_avail.get_or_create(&node_labels(node)).set(mem);
-        }
-    }
-
-    /// A beat (or an answered probe) from `node` at `wall_ms`, with the
-    /// health it carried: hb's health object; anything else is ignored.
-    pub fn node_beat(&self, node: &str, wall_ms: u64, health: Option<&RawValue>) {
-        self.node_seen(node, wall_ms);
-        let health: Option<Health> = health.and_then(|h| serde_json::from_str(h.get()).ok());
-        if let Some(h) = health {
-            self.node_health(node, h.cpu_pct.map(f64::from), Some(h.mem_avail));
-        }
-    }
-
-    /// Every node the detector's `events` name, in the state it is in now
-    /// (a `beat` event changes no state).
-    pub fn node_states(&self, detector: &Detector, events: &[Event]) {
-        for event in events.iter().filter(|e| !matches!(e, Event::Beat { .. })) {
-            if let Some(state) = detector.routing_state(event.node()) {
-                self.node_state(event.node(), state);
-            }
-        }
     }
 
     /// A message was accepted.
@@ -144,6 +125,25 @@ impl Metrics {
             .inc();
     }
 
+    /// A probe was answered.
+    pub fn answered(&self) {
+        self.0.answered.inc();
+    }
+
+    /// Whether a scrape waits for the node table: the loop that owns it
+    /// then copies it (a slice at a time) and hands it over with
+    /// [`Metrics::answer_nodes`]. One atomic load: cheap on every turn.
+    pub fn nodes_wanted(&self) -> bool {
+        self.0.nodes.as_ref().is_some_and(|e| e.wanted())
+    }
+
+    /// Hands the node table to the waiting scrape, if one still waits.
+    pub fn answer_nodes(&self, table: NodeTable) {
+        if let Some(exchange) = &self.0.nodes {
+            exchange.answer(table);
+        }
+    }
+
     /// The exposition, in the Prometheus text format 0.0.4.
     fn encode(&self) -> Result<String, fmt::Error> {
         let mut text = String::new();
@@ -161,10 +161,6 @@ impl Metrics {
             Err(_) => Response::from_string("cannot encode metrics\n").with_status_code(500),
         }
     }
-}
-
-fn node_labels(name: &str) -> Labels<1> {
-    [("node", name.to_owned())]
 }
 
 /// Serves `metrics` on `GET /metrics` at `addr` (port 0: any free port) from a

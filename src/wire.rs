@@ -64,6 +64,22 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// Every reason, so that counters by reason can start at zero.
+    pub const ALL: [Reject; 12] = [
+        Reject::BadJson,
+        Reject::BadField,
+        Reject::TooLarge,
+        Reject::UnknownType,
+        Reject::UnexpectedType,
+        Reject::BadNode,
+        Reject::UnknownPeer,
+        Reject::BadMac,
+        Reject::Replay,
+        Reject::NotAllowed,
+        Reject::TooManyNodes,
+        Reject::Amplification,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reject::BadJson => "bad-json",

@@ -11,6 +11,7 @@ use hb::cli::{
 };
 use hb::clock::duration_ms;
 use hb::health::Background;
+use hb::metrics::Series;
 use hb::output::Output;
 use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::wire::DEFAULT_ACK_PORT;
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
-    intake.metrics = args.metrics.serve("hb-ack")?;
+    intake.metrics = args.metrics.serve("hb-ack", Series::Counters)?;
     let socket = args.listen.bind("hb-ack", &[])?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {

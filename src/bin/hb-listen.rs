@@ -15,6 +15,7 @@ use hb::cli::{
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
+use hb::metrics::Series;
 use hb::net::HostPort;
 use hb::output::Output;
 use hb::push::listen::{self, Listener};
@@ -25,6 +26,9 @@ use hb::wire::{self, DEFAULT_BEAT_PORT};
 /// The fixed detector's --misses: a node is down after this many of its
 /// intervals of silence.
 const MISSES: u32 = 5;
+
+/// With --state: how often at most the state file is rewritten.
+const STATE_EVERY: &str = "1s";
 
 /// With --peer: how often this observer sends its view to its peers.
 const VIEW_EVERY: &str = "1s";
@@ -64,9 +68,14 @@ struct Args {
     #[command(flatten)]
     status: StatusArgs,
 
-    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically whenever a node's state or checks change
+    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed, at most once per --state-every
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+
+    /// With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes
+    #[arg(long, value_name = "DURATION", default_value = STATE_EVERY, requires = "state",
+          value_parser = parse_duration)]
+    state_every: Duration,
 
     /// Read beats as NDJSON lines from FILE ('-' for stdin) instead of a socket: what hb-ack and --beats print, or any recording
     #[arg(long, value_name = "FILE", conflicts_with = "listen")]
@@ -191,9 +200,11 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         start,
     );
     if let Some(path) = args.state.clone() {
-        listener.keep_state_file(path);
+        listener
+            .keep_state_file(path, duration_ms(args.state_every))
+            .context("starting the state file's writer")?;
     }
-    if let Some(metrics) = args.metrics.serve("hb-listen")? {
+    if let Some(metrics) = args.metrics.serve("hb-listen", Series::CountersAndNodes)? {
         listener.export(metrics);
     }
     match &args.from {

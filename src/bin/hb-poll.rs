@@ -14,6 +14,7 @@ use hb::cli::{
     NodeArgs, UsageError,
 };
 use hb::clock::duration_ms;
+use hb::metrics::Series;
 use hb::nagios::State;
 use hb::net::HostPort;
 use hb::output::Output;
@@ -171,7 +172,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         let detector = args
             .detector
             .config(duration_ms(every), false, usize::MAX)?;
-        let metrics = args.metrics.serve("hb-poll")?;
+        let metrics = args.metrics.serve("hb-poll", Series::CountersAndNodes)?;
         let exported = metrics.as_ref();
         watch(
             &mut prober,

@@ -298,14 +298,18 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     /// Starts the metrics server if asked, saying where on stderr.
-    pub fn serve(&self, tool: &str) -> anyhow::Result<Option<crate::metrics::Metrics>> {
+    pub fn serve(
+        &self,
+        tool: &str,
+        series: crate::metrics::Series,
+    ) -> anyhow::Result<Option<crate::metrics::Metrics>> {
         let Some(addr) = &self.metrics else {
             return Ok(None);
         };
         let resolved = addr
             .resolve()
             .with_context(|| format!("resolving --metrics {addr}"))?;
-        let metrics = crate::metrics::Metrics::new(tool);
+        let metrics = crate::metrics::Metrics::new(tool, series);
         let bound = crate::metrics::serve(metrics.clone(), resolved)
             .with_context(|| format!("serving metrics on {resolved}"))?;
         eprintln!("{tool}: metrics on http://{bound}/metrics");

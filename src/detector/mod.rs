@@ -31,7 +31,7 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
-pub use snapshot::{NodeView, Snapshot};
+pub use snapshot::{NodeRecord, NodeView, Snapshot};
 use table::{Node, Table};
 use timers::Timers;
 use verdict::patience;

@@ -1,10 +1,12 @@
 //! What the detector tells about its nodes: the membership [`Snapshot`]
-//! for routing decisions and `status` lines, one node's [`NodeView`], and
-//! each node's state for export.
+//! for routing decisions and `status` lines, one node's [`NodeView`], each
+//! node's state for export, and nodes copied out ([`NodeRecord`]) for the
+//! threads that write the state file and answer metrics scrapes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use compact_str::CompactString;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -48,20 +50,21 @@ pub struct NodeView<'a> {
     pub checks: Option<&'a [CheckResult]>,
 }
 
-impl Detector {
-    /// Membership as it stands: for routing decisions and `status` lines.
-    pub fn snapshot(&self, now: Millis) -> Snapshot<'_> {
+impl<'a> Snapshot<'a> {
+    /// The snapshot of the nodes `views` gives (name, view, whether its
+    /// plugin checks are all ok), lists sorted by name.
+    fn of(views: impl Iterator<Item = (&'a str, NodeView<'a>, bool)>) -> Self {
         let mut snap = Snapshot::default();
-        for node in self.nodes.iter() {
-            let list = match node.state {
+        for (name, view, healthy) in views {
+            let list = match view.state {
                 State::Pending => &mut snap.pending,
-                State::Up if !healthy(node) => &mut snap.degraded,
+                State::Up if !healthy => &mut snap.degraded,
                 State::Up => &mut snap.up,
                 State::Suspect => &mut snap.suspect,
                 State::Down => &mut snap.down,
             };
-            list.push(&node.name);
-            snap.nodes.insert(&node.name, self.view_of(node, now));
+            list.push(name);
+            snap.nodes.insert(name, view);
         }
         for list in [
             &mut snap.up,
@@ -75,17 +78,119 @@ impl Detector {
         snap
     }
 
+    /// The snapshot of nodes copied out of the detector.
+    pub fn of_records(records: &'a [NodeRecord]) -> Self {
+        Snapshot::of(
+            records
+                .iter()
+                .map(|r| (r.name.as_str(), r.view(), r.healthy)),
+        )
+    }
+}
+
+/// One node's details as owned data: what a thread other than the
+/// detector's (the state file's writer, a metrics scrape) works from, so
+/// that the detector is never shared and never waits for it.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub name: CompactString,
+    pub state: State,
+    /// No plugin check worse than ok.
+    pub healthy: bool,
+    pub addr: Option<SocketAddr>,
+    pub every_ms: Millis,
+    pub seq: Option<u64>,
+    pub boot: Option<CompactString>,
+    /// Receiver wall clock at the last beat.
+    pub last_seen: Option<u64>,
+    pub silent_ms: Millis,
+    pub health: Option<Box<RawValue>>,
+    pub phi: Option<f64>,
+    pub checks: Option<Vec<CheckResult>>,
+}
+
+impl NodeRecord {
+    /// The node as a snapshot shows it.
+    pub fn view(&self) -> NodeView<'_> {
+        NodeView {
+            state: self.state,
+            addr: self.addr,
+            every_ms: self.every_ms,
+            seq: self.seq,
+            boot: self.boot.as_deref(),
+            last_seen: self.last_seen,
+            silent_ms: self.silent_ms,
+            health: self.health.as_deref(),
+            phi: self.phi,
+            checks: self.checks.as_deref(),
+        }
+    }
+
+    /// Its state for routing and export (see [`Detector::routing_state`]).
+    pub fn routing_state(&self) -> &'static str {
+        routing_state(self.state, self.healthy)
+    }
+}
+
+impl Detector {
+    /// Membership as it stands: for routing decisions and `status` lines.
+    pub fn snapshot(&self, now: Millis) -> Snapshot<'_> {
+        Snapshot::of(
+            self.nodes
+                .iter()
+                .map(|node| (node.name.as_str(), self.view_of(node, now), healthy(node))),
+        )
+    }
+
+    /// Nodes tracked.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 0
+    }
+
+    /// Copies at most `max` nodes from position `from` on into `out`, as
+    /// they stand at `now`; returns the position to go on from (the
+    /// table's length once every node is copied). A large table is copied
+    /// a slice at a time, so the loop that owns the detector never stops
+    /// for long.
+    pub fn copy_nodes(
+        &self,
+        from: usize,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<NodeRecord>,
+    ) -> usize {
+        let end = self.nodes.len().min(from.saturating_add(max));
+        for idx in from..end {
+            let node = &self.nodes[idx];
+            let view = self.view_of(node, now);
+            out.push(NodeRecord {
+                name: node.name.clone(),
+                state: view.state,
+                healthy: healthy(node),
+                addr: view.addr,
+                every_ms: view.every_ms,
+                seq: view.seq,
+                boot: node.last.boot.clone(),
+                last_seen: view.last_seen,
+                silent_ms: view.silent_ms,
+                health: node.health.clone(),
+                phi: view.phi,
+                checks: node.checks.clone(),
+            });
+        }
+        end.max(from)
+    }
+
     /// A node's state for export: its detector state, or `degraded` when
     /// up with a plugin check not ok.
     pub fn routing_state(&self, name: &str) -> Option<&'static str> {
         let node = &self.nodes[self.nodes.find(name)?];
-        Some(match node.state {
-            State::Pending => "pending",
-            State::Up if !healthy(node) => "degraded",
-            State::Up => "up",
-            State::Suspect => "suspect",
-            State::Down => "down",
-        })
+        Some(routing_state(node.state, healthy(node)))
     }
 
     /// One node's details, as in a snapshot.
@@ -118,6 +223,18 @@ impl Detector {
                 Rule::Fixed { .. } => None,
             },
         }
+    }
+}
+
+/// A node's state for routing and export: `degraded` when up with a plugin
+/// check not ok.
+fn routing_state(state: State, healthy: bool) -> &'static str {
+    match state {
+        State::Pending => "pending",
+        State::Up if !healthy => "degraded",
+        State::Up => "up",
+        State::Suspect => "suspect",
+        State::Down => "down",
     }
 }
 

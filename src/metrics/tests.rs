@@ -1,24 +1,76 @@
 use super::*;
+use nodes::NodeTable;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A metrics set with every kind of series, a node name that needs escaping included.
+use crate::detector::{NodeRecord, State};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+fn record(name: &str, state: State, healthy: bool, health: Option<&str>) -> NodeRecord {
+    NodeRecord {
+        name: name.into(),
+        state,
+        healthy,
+        addr: None,
+        every_ms: 1000,
+        seq: Some(3),
+        boot: None,
+        last_seen: Some(1_795_703_053_371),
+        silent_ms: 0,
+        health: health.map(|h| RawValue::from_string(h.to_owned()).unwrap()),
+        phi: None,
+        checks: None,
+    }
+}
+
+/// Nodes in every state, a node name that needs escaping included.
+fn fleet() -> NodeTable {
+    let health = r#"{"cpu_pct":12.5,"mem_total":4294967296,"mem_avail":1073741824}"#;
+    NodeTable {
+        records: Arc::new(vec![
+            record("web-1", State::Up, false, Some(health)),
+            record("db-1", State::Down, true, Some(health)),
+            record(
+                r#"a"b\c nœud"#,
+                State::Suspect,
+                true,
+                Some(r#"{"cpu_pct":50}"#),
+            ),
+            record("new-1", State::Pending, true, None),
+        ]),
+        responders: None,
+    }
+}
+
+/// Answers every scrape of `m` with `table`, as a tool's loop does, until
+/// the test ends.
+fn feed(m: &Metrics, table: NodeTable) {
+    let m = m.clone();
+    std::thread::spawn(move || loop {
+        if m.nodes_wanted() {
+            m.answer_nodes(table.clone());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    });
+}
+
+/// hb-listen's metrics after some traffic, its loop answering scrapes.
 fn sample() -> Metrics {
-    let m = Metrics::new("hb-listen");
-    m.node_seen("web-1", 1_795_703_053_371);
-    m.node_state("web-1", "down");
-    m.node_state("web-1", "degraded");
-    m.node_health("web-1", Some(12.5), Some(1 << 30));
-    m.node_health("web-1", None, None);
-    m.node_state(r#"a"b\c nœud"#, "suspect");
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
     m.received();
     m.received();
     m.rejected("bad-json");
     m.event("up");
     m.event("up");
+    feed(&m, fleet());
     m
+}
+
+fn has(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
 }
 
 #[test]
@@ -27,23 +79,96 @@ fn encodes_every_series() {
     let version = env!("CARGO_PKG_VERSION");
     for line in [
         &format!(r#"hb_build_info{{tool="hb-listen",version="{version}"}} 1"#),
-        r#"hb_node_last_seen_seconds{node="web-1"} 1795703053.371"#,
+        r#"hb_node_last_seen_timestamp_seconds{node="web-1"} 1795703053.371"#,
         r#"hb_node_up{node="web-1"} 1"#,
         r#"hb_node_state{node="web-1",state="degraded"} 1"#,
         r#"hb_node_state{node="web-1",state="down"} 0"#,
         r#"hb_node_state{node="web-1",state="up"} 0"#,
-        r#"hb_node_cpu_percent{node="web-1"} 12.5"#,
-        r#"hb_node_mem_available_bytes{node="web-1"} 1073741824"#,
-        r#"hb_node_up{node="a\"b\\c nœud"} 0"#,
+        r#"hb_node_cpu_ratio{node="web-1"} 0.125"#,
+        r#"hb_node_mem_available_bytes{node="web-1"} 1073741824.0"#,
+        r#"hb_node_up{node="a\"b\\c nœud"} 1"#,
         r#"hb_node_state{node="a\"b\\c nœud",state="suspect"} 1"#,
+        r#"hb_node_cpu_ratio{node="a\"b\\c nœud"} 0.5"#,
+        r#"hb_node_up{node="db-1"} 0"#,
+        r#"hb_node_up{node="new-1"} 0"#,
+        r#"hb_node_state{node="new-1",state="pending"} 1"#,
         "# TYPE hb_received_total counter",
         "hb_received_total 2",
         r#"hb_rejected_total{reason="bad-json"} 1"#,
         r#"hb_events_total{type="up"} 2"#,
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        assert!(has(&text, line), "no {line:?} in\n{text}");
     }
     assert!(!text.contains("# EOF"), "OpenMetrics: {text}");
+}
+
+/// The health of a node that is down (or was never up) is history, not a
+/// reading: it is not exported.
+#[test]
+fn a_down_node_exports_no_health() {
+    let text = sample().encode().unwrap();
+    assert!(
+        !text.contains(r#"hb_node_cpu_ratio{node="db-1"}"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"hb_node_mem_available_bytes{node="db-1"}"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"hb_node_cpu_ratio{node="new-1"}"#),
+        "{text}"
+    );
+}
+
+/// Counters with a known set of labels exist from the start, at zero, so
+/// that an alert on `increase()` sees the first one.
+#[test]
+fn counters_by_reason_and_type_start_at_zero() {
+    let text = Metrics::new("hb-ack", Series::Counters).encode().unwrap();
+    for line in [
+        r#"hb_rejected_total{reason="replay"} 0"#,
+        r#"hb_rejected_total{reason="amplification"} 0"#,
+        r#"hb_events_total{type="down"} 0"#,
+        r#"hb_events_total{type="no-quorum"} 0"#,
+        "hb_probes_answered_total 0",
+    ] {
+        assert!(has(&text, line), "no {line:?} in\n{text}");
+    }
+    assert!(!text.contains("hb_node_"), "hb-ack tracks no nodes: {text}");
+}
+
+/// hb-poll labels a target's series with the responder's own name, the
+/// target in a label of its own, so `max by (node)` joins hb-listen's.
+#[test]
+fn poll_series_are_labelled_by_the_responders_name() {
+    let m = Metrics::new("hb-poll", Series::CountersAndNodes);
+    let mut table = fleet();
+    table.responders = Some(HashMap::from([(
+        "web-1".to_owned(),
+        "web-1.example.internal".to_owned(),
+    )]));
+    feed(&m, table);
+    let text = m.encode().unwrap();
+    let line = r#"hb_node_up{node="web-1.example.internal",target="web-1"} 1"#;
+    assert!(has(&text, line), "no {line:?} in\n{text}");
+    let line = r#"hb_node_up{node="db-1",target="db-1"} 0"#;
+    assert!(
+        has(&text, line),
+        "a target that never answered keeps its name: {text}"
+    );
+}
+
+/// A loop that does not answer costs the scrape its node series, never
+/// the scrape itself.
+#[test]
+fn a_scrape_the_loop_does_not_answer_still_gets_the_counters() {
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
+    let started = std::time::Instant::now();
+    let text = m.encode().unwrap();
+    assert!(started.elapsed() >= nodes::SCRAPE_WAIT);
+    assert!(has(&text, "hb_received_total 0"), "{text}");
+    assert!(!text.contains("hb_node_up"), "{text}");
 }
 
 fn get(addr: SocketAddr, path: &str) -> String {

@@ -323,13 +323,15 @@ fn send_reply(
     now: Millis,
 ) {
     let whole = Message::Reply(reply.clone());
-    if intake.answer(socket, datagram, &whole, to, asked_len) {
-        return;
-    }
-    reply.health = None;
-    reply.checks = None;
-    if !intake.answer(socket, datagram, &Message::Reply(reply), to, asked_len) {
-        intake.reject(Reject::Amplification, Some(to), now);
+    let sent = intake.answer(socket, datagram, &whole, to, asked_len) || {
+        reply.health = None;
+        reply.checks = None;
+        intake.answer(socket, datagram, &Message::Reply(reply), to, asked_len)
+    };
+    match (sent, &intake.metrics) {
+        (true, Some(m)) => m.answered(),
+        (true, None) => {}
+        (false, _) => intake.reject(Reject::Amplification, Some(to), now),
     }
 }
 

@@ -1,12 +1,15 @@
 //! `hb-poll --every`: rounds on a fixed cadence, fed into the failure
 //! detector as beats.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::detector::{Config, Detector};
+use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
 use crate::output::{wall_ms, Output};
 use crate::wire::Beat;
@@ -47,12 +50,24 @@ pub fn watch<W: Write>(
     }
     let clock = Clock::new();
     let mut events = Vec::new();
+    // Each target's responder's own name, as its replies say: the `node`
+    // label of its metrics.
+    let mut responders: HashMap<String, String> = HashMap::new();
     // `rounds` schedules rounds on the monotonic clock (skipping slots a slow
     // round overran); `judged` counts rounds for the detector, whose clock
     // advances exactly one interval per round.
     let mut rounds = Cadence::new(0, every_ms);
     let mut judged: Millis = 0;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
+            // A handful of targets: copied whole, at once.
+            let mut records = Vec::new();
+            detector.copy_nodes(0, usize::MAX, judged * every_ms, &mut records);
+            m.answer_nodes(NodeTable {
+                records: Arc::new(records),
+                responders: Some(responders.clone()),
+            });
+        }
         let due = rounds.due();
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
@@ -77,14 +92,13 @@ pub fn watch<W: Write>(
                 checks: o.checks.clone(),
             };
             detector.observe(now, wall, o.addr, &beat, &mut events);
-            if let Some(m) = metrics {
-                m.node_beat(&o.target, wall, o.health.as_deref());
+            if let Some(node) = &o.node {
+                if responders.get(&o.target) != Some(node) {
+                    responders.insert(o.target.clone(), node.clone());
+                }
             }
         }
         detector.expire(now + every_ms / 2, &mut events);
-        if let Some(m) = metrics {
-            m.node_states(&detector, &events);
-        }
         for event in events.drain(..) {
             if let Some(m) = metrics {
                 m.event(event.kind());

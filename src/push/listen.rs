@@ -22,7 +22,7 @@ mod recorded;
 mod state;
 
 pub use recorded::spawn_line_reader;
-use state::{status, StateFile};
+use state::{status, Copying, StateFile};
 
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
@@ -38,6 +38,8 @@ pub struct Listener<W: Write> {
     group: Option<GroupLink>,
     state_file: Option<StateFile>,
     metrics: Option<Metrics>,
+    /// The node table being copied out for the state file or a scrape.
+    copying: Option<Copying>,
 }
 
 impl<W: Write> Listener<W> {
@@ -62,6 +64,7 @@ impl<W: Write> Listener<W> {
             group: None,
             state_file: None,
             metrics: None,
+            copying: None,
         }
     }
 
@@ -97,6 +100,7 @@ impl<W: Write> Listener<W> {
                 self.flush_rejects(wall)?;
             }
         }
+        self.finish_state(clock.now(), wall_ms());
         Ok(())
     }
 
@@ -120,11 +124,12 @@ impl<W: Write> Listener<W> {
             let status = status(&self.detector, &self.intake, self.group.as_ref(), now);
             self.out.emit(wall, &status)?;
         }
+        self.hand_out(now, wall);
         Ok(())
     }
 
-    /// Exports counters, events and each node's state as Prometheus
-    /// metrics (`--metrics`).
+    /// Exports counters and events as Prometheus metrics (`--metrics`), and
+    /// hands the node table to scrapes for the node series.
     pub fn export(&mut self, metrics: Metrics) {
         self.intake.metrics = Some(metrics.clone());
         self.metrics = Some(metrics);
@@ -135,6 +140,9 @@ impl<W: Write> Listener<W> {
             self.detector.next_deadline(),
             self.status.map(|c| c.due()),
             self.group.as_ref().and_then(GroupLink::next_wake),
+            self.state_file.as_ref().and_then(StateFile::next_wake),
+            // A copy under way goes on at once.
+            self.copying.as_ref().map(|_| 0),
         ]
         .into_iter()
         .flatten()
@@ -163,12 +171,7 @@ impl<W: Write> Listener<W> {
                     self.detector
                         .receive(now, wall, from, &beat, trust, &mut self.events);
                 match received {
-                    Ok(()) => {
-                        self.intake.accepted();
-                        if let Some(m) = &self.metrics {
-                            m.node_beat(&beat.node, wall, beat.health);
-                        }
-                    }
+                    Ok(()) => self.intake.accepted(),
                     Err(why) => self.intake.reject(why, from, now),
                 }
             }
@@ -226,9 +229,6 @@ impl<W: Write> Listener<W> {
             // Beats alone change no membership.
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
         }
-        if let Some(m) = &self.metrics {
-            m.node_states(&self.detector, &self.events);
-        }
         for event in self.events.drain(..) {
             if self.group.as_mut().is_some_and(|g| g.take_vote(&event)) {
                 continue;
@@ -239,7 +239,7 @@ impl<W: Write> Listener<W> {
             self.out.emit(wall, &event)?;
         }
         let Some(g) = &mut self.group else {
-            return self.write_state(now, wall);
+            return Ok(());
         };
         g.judge(&self.detector, now);
         if let Some(state) = &mut self.state_file {
@@ -251,6 +251,6 @@ impl<W: Write> Listener<W> {
             }
             self.out.emit(wall, &event)?;
         }
-        self.write_state(now, wall)
+        Ok(())
     }
 }

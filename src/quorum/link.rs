@@ -76,7 +76,7 @@ impl Membership {
 }
 
 /// The quorum group in a `status` line.
-#[derive(Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct GroupStatus {
     quorum: usize,
     reachable: Vec<String>,

@@ -19,3 +19,4 @@ mod generated;
 mod metrics;
 mod routing;
 mod security;
+mod state_file;

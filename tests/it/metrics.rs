@@ -95,7 +95,7 @@ fn hb_listen_exports_nodes_counters_and_events() {
         .success();
     cmd("hb-send")
         .args([
-            "--to", &addr, "--node", "db-1", "--once", "--check", "exit 2",
+            "--to", &addr, "--node", "db-1", "--once", "--health", "--check", "exit 2",
         ])
         .assert()
         .success();
@@ -113,12 +113,14 @@ fn hb_listen_exports_nodes_counters_and_events() {
     ] {
         assert!(body.lines().any(|l| l == line), "no {line} in:\n{body}");
     }
+    // A node that is down has no current health; a live one has.
     assert!(
-        body.contains(r#"hb_node_cpu_percent{node="we\"b-1"}"#),
+        !body.contains(r#"hb_node_cpu_ratio{node="we\"b-1"}"#),
         "{body}"
     );
+    assert!(body.contains(r#"hb_node_cpu_ratio{node="db-1"}"#), "{body}");
     assert!(
-        body.contains(r#"hb_node_last_seen_seconds{node="db-1"}"#),
+        body.contains(r#"hb_node_last_seen_timestamp_seconds{node="db-1"}"#),
         "{body}"
     );
     promtool_check(&body);
@@ -146,12 +148,16 @@ fn hb_ack_exports_what_it_received_and_refused() {
         l == r#"hb_rejected_total{reason="bad-json"} 1"#
     });
     assert!(body.lines().any(|l| l == "hb_received_total 1"), "{body}");
+    assert!(
+        body.lines().any(|l| l == "hb_probes_answered_total 1"),
+        "{body}"
+    );
     promtool_check(&body);
 }
 
 #[test]
 fn hb_poll_every_exports_its_targets() {
-    let (_ack, addr) = Running::responder(&["--no-health"]);
+    let (_ack, addr) = Running::responder(&["--no-health", "--node", "web-7"]);
     let target = addr.to_string();
     let mut poll = Running::spawn(
         "hb-poll",
@@ -160,7 +166,8 @@ fn hb_poll_every_exports_its_targets() {
     let metrics = metrics_address(&poll);
     poll.expect("up", |_| true);
     let body = scrape_until(&metrics, |l| {
-        l == format!(r#"hb_node_up{{node="{target}"}} 1"#)
+        // Labelled by the responder's own name, the target beside it.
+        l == format!(r#"hb_node_up{{node="web-7",target="{target}"}} 1"#)
     });
     promtool_check(&body);
     let out = cmd("hb-poll")

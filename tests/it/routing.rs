@@ -98,7 +98,14 @@ fn hb_poll_counts_a_failing_check() {
 fn the_state_file_follows_membership_atomically() {
     let dir = TempDir::new();
     let state = dir.path().join("state.json");
-    let (mut l, addr) = Running::listener(&["--state", state.to_str().unwrap(), "--misses", "2"]);
+    let (mut l, addr) = Running::listener(&[
+        "--state",
+        state.to_str().unwrap(),
+        "--state-every",
+        "20ms",
+        "--misses",
+        "2",
+    ]);
     let read = || -> Value {
         let text = std::fs::read_to_string(&state).unwrap_or_default();
         serde_json::from_str(&text).unwrap_or(Value::Null)

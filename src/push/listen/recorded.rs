@@ -51,6 +51,7 @@ impl<W: Write> Listener<W> {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.finish_state(clock.now(), wall_ms());
         Ok(())
     }
 
@@ -97,6 +98,9 @@ impl<W: Write> Listener<W> {
             if let Some(message) = message {
                 self.accept_line(at, at, message, origin.from.or(origin.addr))?;
             }
+        }
+        if let Some(at) = now {
+            self.finish_state(at, at);
         }
         Ok(())
     }

@@ -153,6 +153,12 @@ impl Running {
             .join("\n")
     }
 
+    /// The stderr lines not read yet; once the process has ended, all of
+    /// them.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
     /// Sends `signal` (e.g. "TERM") and waits for the exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
         let ok = Command::new("kill")

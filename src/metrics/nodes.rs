@@ -1,0 +1,189 @@
+//! The series of each tracked node, computed when Prometheus scrapes.
+//!
+//! A beat costs the metrics nothing: the scrape thread asks the tool's
+//! loop for its node table ([`Exchange`]), the loop copies it a slice per
+//! turn (so it never stalls the receiving) and hands it over, and the
+//! scrape thread encodes the series from that copy. A node the detector
+//! no longer tracks simply has no series in the next scrape.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use serde::Deserialize;
+
+use crate::detector::{NodeRecord, State};
+
+/// Every state a node's `hb_node_state` series takes: one series per state,
+/// so a state left reads 0 instead of vanishing.
+pub const STATES: [&str; 5] = ["up", "suspect", "down", "pending", "degraded"];
+
+/// How long a scrape waits for the loop's copy of the node table. The
+/// loop looks at least every quarter second; a loop that does not answer
+/// in time (stuck writing to a blocked stdout) leaves the node series out
+/// of this scrape rather than stalling Prometheus.
+pub const SCRAPE_WAIT: Duration = Duration::from_millis(1500);
+
+/// The nodes as the loop copied them for a scrape.
+#[derive(Debug, Clone, Default)]
+pub struct NodeTable {
+    pub records: Arc<Vec<NodeRecord>>,
+    /// `hb-poll --every`: the responder's own name of each target (by
+    /// target), which labels the target's series as `node` (the target
+    /// goes in a `target` label), so that `max by (node)` joins hb-poll's
+    /// series with hb-listen's.
+    pub responders: Option<HashMap<String, String>>,
+}
+
+/// Where a scrape asks for the node table and the loop answers.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    wanted: AtomicBool,
+    answer: Mutex<Option<SyncSender<NodeTable>>>,
+}
+
+impl Exchange {
+    pub(super) fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Acquire)
+    }
+
+    pub(super) fn answer(&self, table: NodeTable) {
+        self.wanted.store(false, Ordering::Release);
+        let waiting = self
+            .answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tx) = waiting {
+            let _ = tx.try_send(table);
+        }
+    }
+
+    /// Asks the loop for the table and waits for it, at most `wait`.
+    fn ask(&self, wait: Duration) -> Option<NodeTable> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        self.wanted.store(true, Ordering::Release);
+        let table = rx.recv_timeout(wait).ok();
+        self.wanted.store(false, Ordering::Release);
+        table
+    }
+}
+
+/// The prometheus-client collector that encodes the node series.
+#[derive(Debug)]
+pub(super) struct NodeCollector {
+    exchange: Arc<Exchange>,
+}
+
+impl NodeCollector {
+    pub(super) fn new(exchange: Arc<Exchange>) -> Self {
+        NodeCollector { exchange }
+    }
+}
+
+/// What the series take of a node's last health report: hb's health
+/// object, or as much of it as a sender sent.
+#[derive(Deserialize)]
+struct Reading {
+    cpu_pct: Option<f64>,
+    mem_avail: Option<u64>,
+}
+
+/// One node's series values.
+struct Values<'a> {
+    labels: Vec<(&'static str, &'a str)>,
+    state: &'static str,
+    up: bool,
+    last_seen: Option<f64>,
+    /// Only while the node is believed alive: the health of a node that is
+    /// down is history, not a reading.
+    reading: Option<Reading>,
+}
+
+impl NodeTable {
+    fn values(&self) -> Vec<Values<'_>> {
+        self.records
+            .iter()
+            .map(|r| {
+                let labels = match &self.responders {
+                    None => vec![("node", r.name.as_str())],
+                    Some(names) => {
+                        let node = names.get(r.name.as_str()).map_or(r.name.as_str(), |n| n);
+                        vec![("node", node), ("target", r.name.as_str())]
+                    }
+                };
+                let up = matches!(r.state, State::Up | State::Suspect);
+                let reading = r
+                    .health
+                    .as_deref()
+                    .filter(|_| up)
+                    .and_then(|h| serde_json::from_str(h.get()).ok());
+                Values {
+                    labels,
+                    state: r.routing_state(),
+                    up,
+                    last_seen: r.last_seen.map(|ms| ms as f64 / 1000.0),
+                    reading,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Collector for NodeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(table) = self.exchange.ask(SCRAPE_WAIT) else {
+            return Ok(());
+        };
+        let nodes = table.values();
+        let mut gauge = |name: &str, help: &str, value: &dyn Fn(&Values) -> Option<f64>| {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for v in &nodes {
+                if let Some(x) = value(v) {
+                    ConstGauge::new(x).encode(metric.encode_family(&v.labels)?)?;
+                }
+            }
+            Ok::<(), fmt::Error>(())
+        };
+        gauge(
+            "hb_node_last_seen_timestamp_seconds",
+            "Wall-clock time of the node's last beat or reply",
+            &|v| v.last_seen,
+        )?;
+        gauge(
+            "hb_node_cpu_ratio",
+            "The node's CPU usage (0 to 1) from its last health report, while it is not down",
+            &|v| v.reading.as_ref()?.cpu_pct.map(|pct| pct / 100.0),
+        )?;
+        gauge(
+            "hb_node_mem_available_bytes",
+            "The node's available memory from its last health report, while it is not down",
+            &|v| v.reading.as_ref()?.mem_avail.map(|b| b as f64),
+        )?;
+        let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down or while it was never seen";
+        let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;
+        for v in &nodes {
+            ConstGauge::new(i64::from(v.up)).encode(metric.encode_family(&v.labels)?)?;
+        }
+        let help = "1 for the node's current state, 0 for the others";
+        let mut metric =
+            encoder.encode_descriptor("hb_node_state", help, None, MetricType::Gauge)?;
+        for v in &nodes {
+            for state in STATES {
+                let mut labels = v.labels.clone();
+                labels.push(("state", state));
+                let x = i64::from(state == v.state);
+                ConstGauge::new(x).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! The `--state` file at fleet scale: writes coalesced to one per
+//! `--state-every`, never torn, never in the receive loop's way, a disk
+//! error reported once and retried, and the final membership written when
+//! the listener stops.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{beat, send_raw, Running, TempDir, PATIENCE};
+
+/// The state file parsed, or None while it does not exist yet.
+fn read(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("a torn or broken state file ({e}): {text:?}"));
+    Some(v)
+}
+
+/// Waits until the state file satisfies `pred`.
+fn wait_for(path: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = read(path).filter(&pred) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the state file never showed {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// 300 new nodes, one every 5 ms, make 300 membership changes in 1.5 s:
+/// the file is rewritten about once per --state-every (each rewrite is a
+/// rename, so a new inode), every read of it parses, and the last node is
+/// on disk in the end.
+#[test]
+fn learning_a_fleet_costs_a_few_writes_none_of_them_torn() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
+    let (_l, addr) =
+        Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "300ms"]);
+    wait_for(&state, "the first, empty membership", |v| {
+        v["type"] == "status"
+    });
+
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (state, done) = (state.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut inodes = BTreeSet::new();
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(meta) = std::fs::metadata(&state) {
+                    inodes.insert(meta.ino());
+                }
+                read(&state);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            inodes.len()
+        })
+    };
+    let started = Instant::now();
+    for i in 0..300 {
+        send_raw(
+            addr,
+            &beat(&format!("node-{i:06}.example.internal"), "b", 1, 60_000),
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let last = "node-000299.example.internal";
+    let v = wait_for(&state, "the last node", |v| v["nodes"].get(last).is_some());
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let writes = watcher.join().unwrap();
+    assert_eq!(v["up"].as_array().unwrap().len(), 300, "{v}");
+    // One write per 300 ms of learning, give or take the first and the last.
+    let most = (elapsed.as_millis() / 300) as usize + 3;
+    assert!(
+        (2..=most).contains(&writes),
+        "{writes} writes in {elapsed:?}: not coalesced to one per 300 ms"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "state.json")
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// A state file that cannot be written (its directory is missing) is
+/// reported once, never stops the listener, and is written as soon as it
+/// can be.
+#[test]
+fn a_write_error_is_reported_once_and_retried() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("not-yet");
+    let state = missing.join("state.json");
+    let (mut l, addr) =
+        Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "50ms"]);
+    let warning = l.stderr_address("warning: writing ");
+    assert!(warning.contains("retrying"), "{warning}");
+    for seq in 1..=3 {
+        send_raw(addr, &beat("web-1", "b", seq, 60_000));
+    }
+    l.expect("up", |v| v["node"] == "web-1");
+    std::fs::create_dir(&missing).unwrap();
+    wait_for(&state, "web-1 once the directory exists", |v| {
+        v["up"] == serde_json::json!(["web-1"])
+    });
+    l.stderr_address("written again");
+    l.signal_and_wait("TERM");
+    let lines = l.stderr_lines();
+    assert!(
+        lines.iter().all(|line| !line.contains("warning: writing")),
+        "reported more than once: {lines:?}"
+    );
+    let leftovers = std::fs::read_dir(&missing).unwrap().count();
+    assert_eq!(leftovers, 1, "only state.json in {}", missing.display());
+}
+
+/// Changes not yet written when the listener stops are written as it
+/// stops: the file holds the final membership.
+#[test]
+fn the_final_membership_is_written_at_stop() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
+    let (mut l, addr) =
+        Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "1h"]);
+    wait_for(&state, "the first, empty membership", |v| {
+        v["type"] == "status"
+    });
+    send_raw(addr, &beat("late-1", "b", 1, 60_000));
+    l.expect("up", |v| v["node"] == "late-1");
+    assert!(l.signal_and_wait("TERM").success());
+    let v = read(&state).unwrap();
+    assert_eq!(v["up"], serde_json::json!(["late-1"]), "{v}");
+}
