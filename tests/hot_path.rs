@@ -53,12 +53,14 @@ fn allocations() -> u64 {
 
 const NODES: usize = 1000;
 
-/// Round `seq` of beats from every node, signed with `codec`.
+/// Round `seq` of beats from every node, signed with `codec`, each with
+/// health as `hb-send --health` writes it.
 fn round(codec: &Codec, seq: u64) -> Vec<Vec<u8>> {
+    let health = r#"{"cpu_pct":12.5,"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.42,"load5":0.3,"load15":0.25,"uptime_s":86400}"#;
     (0..NODES)
         .map(|i| {
             let mut datagram = format!(
-                r#"{{"type":"beat","node":"node-{i:04}.example.net","boot":"3f2a9c01d4e5b6a7","every_ms":1000,"seq":{seq},"ts_ms":{}}}"#,
+                r#"{{"type":"beat","node":"node-{i:04}.example.net","boot":"3f2a9c01d4e5b6a7","every_ms":1000,"seq":{seq},"ts_ms":{},"health":{health}}}"#,
                 1_790_000_000_000 + seq * 1000
             )
             .into_bytes();

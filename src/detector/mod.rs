@@ -18,6 +18,7 @@
 //! does to a node) and `snapshot` (what the detector tells of its nodes).
 
 mod event;
+mod reading;
 mod snapshot;
 mod table;
 mod timers;
@@ -31,6 +32,7 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
+pub use reading::Reading;
 pub use snapshot::{NodeRecord, NodeView, Snapshot};
 use table::{Node, Table};
 use timers::Timers;

@@ -8,11 +8,10 @@ use std::net::SocketAddr;
 
 use compact_str::CompactString;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::table::Node;
 use super::verdict::phi_of;
-use super::{Detector, Rule, State};
+use super::{Detector, Reading, Rule, State};
 use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
@@ -41,7 +40,7 @@ pub struct NodeView<'a> {
     #[serde(serialize_with = "serialize_rfc3339_opt")]
     pub last_seen: Option<u64>,
     pub silent_ms: Millis,
-    pub health: Option<&'a RawValue>,
+    pub health: Option<&'a Reading>,
     /// With the phi detector: phi now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phi: Option<f64>,
@@ -104,7 +103,7 @@ pub struct NodeRecord {
     /// Receiver wall clock at the last beat.
     pub last_seen: Option<u64>,
     pub silent_ms: Millis,
-    pub health: Option<Box<RawValue>>,
+    pub health: Option<Reading>,
     pub phi: Option<f64>,
     pub checks: Option<Vec<CheckResult>>,
 }
@@ -120,7 +119,7 @@ impl NodeRecord {
             boot: self.boot.as_deref(),
             last_seen: self.last_seen,
             silent_ms: self.silent_ms,
-            health: self.health.as_deref(),
+            health: self.health.as_ref(),
             phi: self.phi,
             checks: self.checks.as_deref(),
         }
@@ -213,7 +212,7 @@ impl Detector {
             boot: node.last.boot.as_deref(),
             last_seen: node.last_seen_wall,
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
-            health: node.health.as_deref(),
+            health: node.health.as_ref(),
             checks: node.checks.as_deref(),
             phi: match &self.cfg.rule {
                 Rule::Phi(cfg) => {

@@ -8,9 +8,8 @@ use std::ops::{Index, IndexMut};
 
 use compact_str::CompactString;
 use hashbrown::HashTable;
-use serde_json::value::RawValue;
 
-use super::State;
+use super::{Reading, State};
 use crate::checks::CheckResult;
 use crate::clock::Millis;
 use crate::phi::Arrivals;
@@ -32,7 +31,8 @@ pub(super) struct Node {
     pub(super) state: State,
     /// When the node entered its current state.
     pub(super) since: Millis,
-    pub(super) health: Option<Box<RawValue>>,
+    /// Its last health report.
+    pub(super) health: Option<Reading>,
     /// The deadline of this node's heap entry, if it has one. A heap entry
     /// with another deadline is stale and skipped.
     pub(super) armed_at: Option<Millis>,

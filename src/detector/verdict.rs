@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::table::Node;
-use super::{claim_of, Detector, Event, Flap, Rule, State};
+use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
 use crate::clock::Millis;
 use crate::output::round;
@@ -107,7 +107,7 @@ impl Detector {
         node.last_seen = Some(now);
         node.last_seen_wall = Some(wall_ms);
         if let Some(health) = beat.health {
-            node.health = Some(health.to_owned());
+            Reading::store(&mut node.health, health);
         }
         if let Some(checks) = &beat.checks {
             let was = node.checks.as_deref().and_then(worst);
@@ -121,7 +121,10 @@ impl Detector {
                     checks: checks.clone(),
                 });
             }
-            node.checks = Some(checks.clone());
+            // Most beats repeat the last results: no copy for those.
+            if node.checks.as_ref() != Some(checks) {
+                node.checks = Some(checks.clone());
+            }
         }
         if emit_beats {
             out.push(Event::Beat {

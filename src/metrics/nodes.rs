@@ -17,9 +17,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
-use serde::Deserialize;
 
-use crate::detector::{NodeRecord, State};
+use crate::detector::{NodeRecord, Reading, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
 /// so a state left reads 0 instead of vanishing.
@@ -89,23 +88,16 @@ impl NodeCollector {
     }
 }
 
-/// What the series take of a node's last health report: hb's health
-/// object, or as much of it as a sender sent.
-#[derive(Deserialize)]
-struct Reading {
-    cpu_pct: Option<f64>,
-    mem_avail: Option<u64>,
-}
-
 /// One node's series values.
 struct Values<'a> {
     labels: Vec<(&'static str, &'a str)>,
     state: &'static str,
     up: bool,
     last_seen: Option<f64>,
-    /// Only while the node is believed alive: the health of a node that is
-    /// down is history, not a reading.
-    reading: Option<Reading>,
+    /// CPU percent and available bytes, only while the node is believed
+    /// alive: the health of a node that is down is history, not a reading.
+    cpu_pct: Option<f64>,
+    mem_avail: Option<u64>,
 }
 
 impl NodeTable {
@@ -121,17 +113,18 @@ impl NodeTable {
                     }
                 };
                 let up = matches!(r.state, State::Up | State::Suspect);
-                let reading = r
+                let (cpu_pct, mem_avail) = r
                     .health
-                    .as_deref()
+                    .as_ref()
                     .filter(|_| up)
-                    .and_then(|h| serde_json::from_str(h.get()).ok());
+                    .map_or((None, None), Reading::cpu_and_memory);
                 Values {
                     labels,
                     state: r.routing_state(),
                     up,
                     last_seen: r.last_seen.map(|ms| ms as f64 / 1000.0),
-                    reading,
+                    cpu_pct,
+                    mem_avail,
                 }
             })
             .collect()
@@ -161,12 +154,12 @@ impl Collector for NodeCollector {
         gauge(
             "hb_node_cpu_ratio",
             "The node's CPU usage (0 to 1) from its last health report, while it is not down",
-            &|v| v.reading.as_ref()?.cpu_pct.map(|pct| pct / 100.0),
+            &|v| v.cpu_pct.map(|pct| pct / 100.0),
         )?;
         gauge(
             "hb_node_mem_available_bytes",
             "The node's available memory from its last health report, while it is not down",
-            &|v| v.reading.as_ref()?.mem_avail.map(|b| b as f64),
+            &|v| v.mem_avail.map(|b| b as f64),
         )?;
         let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down or while it was never seen";
         let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::detector::{NodeRecord, State};
+use crate::detector::{NodeRecord, Reading, State};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
@@ -20,7 +20,7 @@ fn record(name: &str, state: State, healthy: bool, health: Option<&str>) -> Node
         boot: None,
         last_seen: Some(1_795_703_053_371),
         silent_ms: 0,
-        health: health.map(|h| RawValue::from_string(h.to_owned()).unwrap()),
+        health: health.map(|h| Reading::Other(RawValue::from_string(h.to_owned()).unwrap())),
         phi: None,
         checks: None,
     }
