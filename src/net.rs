@@ -135,8 +135,37 @@ fn bind(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.bind(&addr.into())?;
-    Ok(socket.into())
+    let socket = socket.into();
+    note_arrivals(&socket);
+    Ok(socket)
 }
+
+/// Asks the kernel to say, with each datagram, when it arrived and how
+/// many datagrams this socket dropped so far for want of room: a loop
+/// that was slow (a stall, a starved CPU) then judges each beat at the
+/// instant it arrived, and knows when its own overload, not the nodes,
+/// made beats go missing. Best effort: without them, datagrams count as
+/// arriving when they are read.
+#[cfg(target_os = "linux")]
+fn note_arrivals(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    for option in [libc::SO_TIMESTAMPNS, libc::SO_RXQ_OVFL] {
+        // SAFETY: a plain int option on a socket this function borrows.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                std::ptr::from_ref(&on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn note_arrivals(_socket: &UdpSocket) {}
 
 /// One socket for sending to all of `targets` (and reading their answers),
 /// bound to an ephemeral port.
@@ -184,8 +213,21 @@ const _: () = assert!(SLOT > crate::wire::MAX_DATAGRAM);
 /// milliseconds late), and only when the queue is empty.
 pub struct Receiver {
     slots: Box<[[u8; SLOT]]>,
-    /// Slot, length and sender of each datagram of the last batch.
-    got: Vec<(usize, usize, SocketAddr)>,
+    /// Each datagram of the last batch.
+    got: Vec<Got>,
+    /// The socket's count of datagrams dropped for want of room, as the
+    /// kernel last said it (None until it says).
+    dropped: Option<u32>,
+}
+
+/// Where one received datagram is, and what the kernel said of it.
+#[derive(Debug, Clone, Copy)]
+struct Got {
+    slot: usize,
+    len: usize,
+    from: SocketAddr,
+    /// When the kernel received it: wall clock, ns since the epoch.
+    arrived_ns: Option<u64>,
 }
 
 impl Default for Receiver {
@@ -193,6 +235,7 @@ impl Default for Receiver {
         Receiver {
             slots: vec![[0; SLOT]; BATCH].into_boxed_slice(),
             got: Vec::with_capacity(BATCH),
+            dropped: None,
         }
     }
 }
@@ -226,12 +269,39 @@ impl Receiver {
         Ok(self
             .got
             .iter()
-            .map(move |&(slot, len, from)| (&slots[slot][..len], from)))
+            .map(move |g| (&slots[g.slot][..g.len], g.from)))
+    }
+
+    /// Like [`Receiver::recv`], with when the kernel received each datagram
+    /// (wall clock, ns since the epoch; None where it does not say).
+    pub fn recv_timed(
+        &mut self,
+        socket: &UdpSocket,
+        wait: Duration,
+    ) -> io::Result<impl Iterator<Item = (&[u8], SocketAddr, Option<u64>)> + '_> {
+        self.recv(socket, wait)?.for_each(drop);
+        let slots = &self.slots;
+        Ok(self
+            .got
+            .iter()
+            .map(move |g| (&slots[g.slot][..g.len], g.from, g.arrived_ns)))
+    }
+
+    /// How many datagrams the socket dropped so far for want of room in
+    /// its buffer (a loop too slow for what arrives), as the kernel said
+    /// with the last datagram read; None where the kernel does not say.
+    pub fn dropped(&self) -> Option<u32> {
+        self.dropped
+    }
+
+    /// Whether the last batch was a full one: more may be queued.
+    pub fn batch_was_full(&self) -> bool {
+        self.got.len() == BATCH
     }
 
     /// Takes what is queued without waiting; false if nothing was.
     fn take(&mut self, socket: &UdpSocket) -> io::Result<bool> {
-        match recv_batch(socket, &mut self.slots, &mut self.got) {
+        match recv_batch(socket, &mut self.slots, &mut self.got, &mut self.dropped) {
             Ok(()) => Ok(!self.got.is_empty()),
             Err(e) if is_transient(&e) => Ok(false),
             Err(e) => Err(e),
@@ -239,13 +309,19 @@ impl Receiver {
     }
 }
 
+/// Room for what the kernel says with a datagram: its arrival time and
+/// the socket's drop count (two control messages), in u64s for alignment.
+const CONTROL: usize = 8;
+
 /// One `recvmmsg(2)` without waiting (`MSG_DONTWAIT`): fills `slots` in
-/// order and records each datagram's length and sender in `got`.
+/// order and records each datagram's length, sender and arrival time in
+/// `got`, and the socket's drop count in `dropped`.
 #[cfg(target_os = "linux")]
 fn recv_batch(
     socket: &UdpSocket,
     slots: &mut [[u8; SLOT]],
-    got: &mut Vec<(usize, usize, SocketAddr)>,
+    got: &mut Vec<Got>,
+    dropped: &mut Option<u32>,
 ) -> io::Result<()> {
     use std::os::fd::AsRawFd;
 
@@ -255,14 +331,16 @@ fn recv_batch(
     // Senders' addresses are written by the kernel: 4 KiB not to clear on
     // every call.
     let mut names = [MaybeUninit::<libc::sockaddr_storage>::uninit(); BATCH];
+    let mut controls = [[0u64; CONTROL]; BATCH];
     // SAFETY: all-zero is a valid value of these plain C structs.
     let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
     let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-    for (((slot, name), iovec), header) in slots
+    for ((((slot, name), iovec), header), control) in slots
         .iter_mut()
         .zip(&mut names)
         .zip(&mut iovecs)
         .zip(&mut headers)
+        .zip(&mut controls)
     {
         *iovec = libc::iovec {
             iov_base: slot.as_mut_ptr().cast(),
@@ -272,10 +350,13 @@ fn recv_batch(
         header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
         header.msg_hdr.msg_iov = iovec;
         header.msg_hdr.msg_iovlen = 1;
+        header.msg_hdr.msg_control = control.as_mut_ptr().cast();
+        header.msg_hdr.msg_controllen = std::mem::size_of_val(control);
     }
     // SAFETY: each of the first `count` headers points at its own live
-    // name buffer and iovec, and each iovec at its own slot of SLOT bytes;
-    // all outlive the call, which writes nothing beyond them.
+    // name buffer, control buffer and iovec, and each iovec at its own
+    // slot of SLOT bytes; all outlive the call, which writes nothing
+    // beyond them.
     let received = unsafe {
         libc::recvmmsg(
             socket.as_raw_fd(),
@@ -307,9 +388,39 @@ fn recv_batch(
             );
             socket2::SockAddr::new(storage, namelen as libc::socklen_t)
         };
+        let mut arrived_ns = None;
+        // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed
+        // control messages into this header's own control buffer; the
+        // CMSG_* macros walk them within that length, and each payload is
+        // read unaligned, at the size its type says.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&header.msg_hdr);
+            while !cmsg.is_null() {
+                let data = libc::CMSG_DATA(cmsg);
+                match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                    (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                        let ts = std::ptr::read_unaligned(data.cast::<libc::timespec>());
+                        arrived_ns = u64::try_from(ts.tv_sec)
+                            .ok()
+                            .and_then(|s| s.checked_mul(1_000_000_000))
+                            .and_then(|ns| ns.checked_add(u64::try_from(ts.tv_nsec).ok()?));
+                    }
+                    (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+                        *dropped = Some(std::ptr::read_unaligned(data.cast::<u32>()));
+                    }
+                    _ => {}
+                }
+                cmsg = libc::CMSG_NXTHDR(&header.msg_hdr, cmsg);
+            }
+        }
         // UDP senders are always IPv4 or IPv6.
         if let Some(from) = from.as_socket() {
-            got.push((slot, len, from));
+            got.push(Got {
+                slot,
+                len,
+                from,
+                arrived_ns,
+            });
         }
     }
     Ok(())
@@ -320,11 +431,17 @@ fn recv_batch(
 fn recv_batch(
     socket: &UdpSocket,
     slots: &mut [[u8; SLOT]],
-    got: &mut Vec<(usize, usize, SocketAddr)>,
+    got: &mut Vec<Got>,
+    _dropped: &mut Option<u32>,
 ) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     let (len, from) = socket.recv_from(&mut slots[0])?;
-    got.push((0, len, from));
+    got.push(Got {
+        slot: 0,
+        len,
+        from,
+        arrived_ns: None,
+    });
     Ok(())
 }
 

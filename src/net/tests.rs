@@ -139,3 +139,71 @@ fn dual_stack_wildcard_binds() {
     let s = bind_udp("[::]:0".parse().unwrap()).unwrap();
     assert!(s.local_addr().unwrap().is_ipv6());
 }
+
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// The kernel says when each datagram arrived, not when it was read: a
+/// datagram read long after it came still carries its arrival. (The
+/// kernel turns its time stamps on a moment after the socket asks: the
+/// first datagrams may be stamped when read.)
+#[test]
+fn datagrams_carry_their_arrival_time() {
+    let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let to = socket.local_addr().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut receiver = Receiver::default();
+    for _ in 0..100 {
+        let before = wall_ns();
+        sender.send_to(b"x", to).unwrap();
+        let after = wall_ns();
+        std::thread::sleep(Duration::from_millis(20));
+        let got: Vec<_> = receiver
+            .recv_timed(&socket, STOP_CHECK)
+            .unwrap()
+            .map(|(_, _, at)| at)
+            .collect();
+        let arrived = got[0].expect("an arrival time");
+        if (before..=after).contains(&arrived) {
+            return;
+        }
+    }
+    panic!("no datagram carried its arrival time");
+}
+
+/// The kernel's count of datagrams dropped for want of room comes with the
+/// first datagram queued after the drops.
+#[test]
+fn drops_for_want_of_room_are_counted() {
+    let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket2::SockRef::from(&socket)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    let to = socket.local_addr().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..200 {
+        sender.send_to(&[b'x'; 200], to).unwrap();
+    }
+    let mut receiver = Receiver::default();
+    let mut read = 0;
+    loop {
+        let n = receiver.recv(&socket, Duration::ZERO).unwrap().count();
+        read += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(read < 200, "the buffer was meant to overflow");
+    sender.send_to(b"after", to).unwrap();
+    assert_eq!(receiver.recv(&socket, STOP_CHECK).unwrap().count(), 1);
+    let dropped = receiver.dropped().expect("a drop count") as usize;
+    assert_eq!(
+        read + dropped,
+        200,
+        "every datagram read or counted dropped"
+    );
+}
