@@ -89,3 +89,33 @@ impl Cadence {
 
 #[cfg(test)]
 mod tests;
+
+/// Notices when the loop that owns it was not running: a stopped process
+/// (SIGSTOP, a suspended VM), a starved CPU, a write that blocked. The
+/// loop says before each wait how long it means to wait; if it comes back
+/// later than that by more than the tolerance, the difference is a stall:
+/// time the observer was not watching, which must not count against the
+/// nodes it watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StallWatch {
+    /// When the loop meant to be back at the latest.
+    back_by: Option<Millis>,
+}
+
+/// The least lateness that counts as a stall: below it, a loaded machine's
+/// scheduling noise.
+pub const MIN_STALL_MS: Millis = 50;
+
+impl StallWatch {
+    /// The loop is about to wait until `now + wait_ms` at most.
+    pub fn waiting(&mut self, now: Millis, wait_ms: Millis) {
+        self.back_by = Some(now.saturating_add(wait_ms));
+    }
+
+    /// The loop is back at `now`: the stall, if it came back more than
+    /// `tolerance` late.
+    pub fn back(&mut self, now: Millis, tolerance: Millis) -> Option<Millis> {
+        let late = now.saturating_sub(self.back_by.take()?);
+        (late > tolerance.max(MIN_STALL_MS)).then_some(late)
+    }
+}

@@ -47,3 +47,17 @@ proptest! {
         prop_assert!(c.due() - now <= every);
     }
 }
+
+#[test]
+fn a_loop_back_late_by_more_than_the_tolerance_stalled() {
+    let mut watch = StallWatch::default();
+    assert_eq!(watch.back(1000, 0), None, "never waited: nothing to compare");
+    watch.waiting(0, 250);
+    assert_eq!(watch.back(260, 100), None, "10 ms late: noise");
+    watch.waiting(260, 250);
+    assert_eq!(watch.back(2510, 100), Some(2000), "a 2 s stop");
+    watch.waiting(0, 100);
+    assert_eq!(watch.back(140, 10), None, "never less than MIN_STALL_MS");
+    watch.waiting(0, 100);
+    assert_eq!(watch.back(40, 10), None, "back early: data came");
+}
