@@ -51,7 +51,11 @@ proptest! {
 #[test]
 fn a_loop_back_late_by_more_than_the_tolerance_stalled() {
     let mut watch = StallWatch::default();
-    assert_eq!(watch.back(1000, 0), None, "never waited: nothing to compare");
+    assert_eq!(
+        watch.back(1000, 0),
+        None,
+        "never waited: nothing to compare"
+    );
     watch.waiting(0, 250);
     assert_eq!(watch.back(260, 100), None, "10 ms late: noise");
     watch.waiting(260, 250);

@@ -59,6 +59,13 @@ pub enum Event {
         last_seen: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         phi: Option<f64>,
+        /// Share of the node's beats lost in its last 20 intervals before
+        /// the silence (by their seq): a path that was losing beats rather
+        /// than a clean stop; null when its beats carry no seq.
+        loss_before: Option<f64>,
+        /// What the observer knows of itself over the silence: `ok`, or
+        /// `stalled` / `overloaded` when its own fault overlapped it.
+        observer: &'static str,
     },
     /// The node's worst plugin check status changed (its beats carry
     /// `checks`): alive, but healthy or not.

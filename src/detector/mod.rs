@@ -18,6 +18,7 @@
 //! does to a node) and `snapshot` (what the detector tells of its nodes).
 
 mod event;
+mod observer;
 mod reading;
 mod snapshot;
 mod table;
@@ -32,6 +33,7 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
+use observer::Faults;
 pub use reading::Reading;
 pub use snapshot::{NodeRecord, NodeView, Snapshot};
 use table::{Node, Table};
@@ -92,6 +94,8 @@ pub struct Detector {
     started: Millis,
     nodes: Table,
     timers: Timers,
+    /// The observer's own faults, so that they are never the nodes'.
+    faults: Faults,
 }
 
 impl Detector {
@@ -102,6 +106,7 @@ impl Detector {
             started: now,
             nodes: Table::new(),
             timers: Timers::new(),
+            faults: Faults::default(),
         }
     }
 
@@ -223,6 +228,9 @@ impl Detector {
                 Rule::Fixed { .. } => None,
             },
             recovering: 0,
+            grace: 0,
+            recent: 0,
+            known: 0,
             changes: None,
             flapping: false,
             checks: None,

@@ -44,6 +44,13 @@ pub(super) struct Node {
     pub(super) arrivals: Option<Box<Arrivals>>,
     /// Beats counted toward `up_after` while down.
     pub(super) recovering: u32,
+    /// Time added to its deadlines: the observer stalled, or was dropping
+    /// beats, while the node was silent. Cleared by its next beat.
+    pub(super) grace: u32,
+    /// Its last seqs, one bit each (bit 0: the last one received), and how
+    /// many of those bits are known: the loss before a silence.
+    pub(super) recent: u32,
+    pub(super) known: u8,
     /// When the node last changed between up and down (flap detection);
     /// allocated at its first change, as most nodes never change.
     // Boxed: 8 bytes instead of 32 in every node, most of which never flap.

@@ -96,7 +96,10 @@ impl Timers {
 /// When the node's next verdict is due, given its state; None when no
 /// verdict can come without a beat.
 fn deadline(node: &Node, started: Millis) -> Option<Millis> {
-    let base = node.last_seen.unwrap_or(started);
+    let base = node
+        .last_seen
+        .unwrap_or(started)
+        .saturating_add(node.grace.into());
     let down = base.saturating_add(node.down_after);
     let suspect = base.saturating_add(node.suspect_after);
     match node.state {

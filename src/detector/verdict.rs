@@ -32,6 +32,7 @@ impl Detector {
         let node = &mut self.nodes[idx];
 
         let mut gap = 0;
+        let mut step = None;
         match (&node.last.boot, beat.boot.as_deref()) {
             (Some(old), Some(new)) if **old != *new => {
                 out.push(Event::Restart {
@@ -44,9 +45,12 @@ impl Detector {
             _ => {
                 if let (Some(last), Some(seq)) = (node.last.seq, beat.seq) {
                     gap = seq.saturating_sub(last).saturating_sub(1);
+                    step = seq.checked_sub(last).filter(|&s| s > 0);
                 }
             }
         }
+        note_seq(node, beat.seq.map(|_| step));
+        node.grace = 0;
 
         let silent_ms = node.last_seen.map(|t| now.saturating_sub(t));
         // An outage is not a sample of the node's cadence: learning it
@@ -102,6 +106,7 @@ impl Detector {
             node.arrivals = Some(Box::new(Arrivals::new(cfg.window, every_ms)));
         }
         node.every_ms = every_ms;
+        self.faults.note_interval(every_ms);
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
         node.last_seen = Some(now);
@@ -149,15 +154,17 @@ impl Detector {
             Rule::Phi(cfg) => Some(cfg),
             Rule::Fixed { .. } => None,
         };
+        let faults = self.faults;
         let node = &mut self.nodes[idx];
-        let silent_ms = now.saturating_sub(node.last_seen.unwrap_or(started));
+        let since = node.last_seen.unwrap_or(started);
+        let silent_ms = now.saturating_sub(since);
         let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
         match node.state {
             State::Down => {
                 node.recovering = 0;
                 return;
             }
-            State::Up if silent_ms < node.down_after => {
+            State::Up if silent_ms < node.down_after.saturating_add(node.grace.into()) => {
                 node.state = State::Suspect;
                 out.push(Event::Suspect {
                     node: node.name.to_string(),
@@ -167,6 +174,16 @@ impl Detector {
                 });
             }
             _ => {
+                if let Some(until) = faults.hold_until(since, node.every_ms) {
+                    if until > now {
+                        // Dropped beats could explain this silence: held
+                        // until one of its intervals passed without drops.
+                        let more = until.saturating_sub(now);
+                        let more = u32::try_from(more).unwrap_or(u32::MAX);
+                        node.grace = node.grace.saturating_add(more);
+                        return;
+                    }
+                }
                 let was_up = node.state != State::Pending;
                 node.state = State::Down;
                 out.push(Event::Down {
@@ -176,6 +193,8 @@ impl Detector {
                     missed: silent_ms / node.every_ms,
                     last_seen: node.last_seen_wall,
                     phi,
+                    loss_before: loss_before(node),
+                    observer: faults.over(since).as_str(),
                 });
                 if was_up {
                     note_change(node, now, self.cfg.flap, out);
@@ -209,6 +228,43 @@ pub(super) fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<
     let arrivals = node.arrivals.as_deref()?;
     let phi = Phi { cfg, arrivals }.at(silent_ms as f64);
     Some(round(phi, 2))
+}
+
+/// Seqs remembered for the loss before a silence: its last 20 intervals.
+const LOSS_WINDOW: u8 = 20;
+
+/// Notes a beat's seq in the node's last seqs: `Some(Some(step))` when it
+/// is `step` after the last one of the same boot, `Some(None)` when it
+/// starts afresh (first beat, new boot, an older seq), None without seq.
+fn note_seq(node: &mut Node, seq: Option<Option<u64>>) {
+    match seq {
+        None => node.known = 0,
+        Some(None) => (node.recent, node.known) = (1, 1),
+        Some(Some(step)) => {
+            let shifted = u32::try_from(step)
+                .ok()
+                .and_then(|s| node.recent.checked_shl(s));
+            node.recent = shifted.unwrap_or(0) | 1;
+            let step = u8::try_from(step).unwrap_or(u8::MAX);
+            node.known = node.known.saturating_add(step).min(LOSS_WINDOW);
+        }
+    }
+}
+
+/// The share of the node's last seqs (up to [`LOSS_WINDOW`]) that never
+/// came, to two decimals; None when its beats carry no seq.
+fn loss_before(node: &Node) -> Option<f64> {
+    if node.known == 0 {
+        return None;
+    }
+    let known = u32::from(node.known);
+    let mask = if known >= 32 {
+        u32::MAX
+    } else {
+        (1 << known) - 1
+    };
+    let came = (node.recent & mask).count_ones();
+    Some(round(f64::from(known - came) / f64::from(known), 2))
 }
 
 /// Records a change between up and down at `now`; reports `flapping` when

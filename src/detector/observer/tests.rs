@@ -1,0 +1,138 @@
+use super::super::{Config, Event, Rule};
+use super::*;
+use crate::wire::Beat;
+
+fn detector() -> Detector {
+    let cfg = Config {
+        rule: Rule::Fixed { misses: 5 },
+        default_every_ms: 100,
+        emit_beats: false,
+        up_after: 1,
+        flap: None,
+        max_nodes: 100,
+    };
+    Detector::new(cfg, 0)
+}
+
+fn beat(d: &mut Detector, node: &str, seq: u64, now: Millis) {
+    let b = Beat {
+        node: node.into(),
+        seq: Some(seq),
+        boot: Some("b".into()),
+        every_ms: Some(100),
+        ts_ms: None,
+        health: None,
+        ack: false,
+        checks: None,
+    };
+    d.observe(now, now, None, &b, &mut Vec::new());
+}
+
+/// The `down` events of an expire at `now`.
+fn downs(d: &mut Detector, now: Millis) -> Vec<Event> {
+    let mut out = Vec::new();
+    d.expire(now, &mut out);
+    out.retain(|e| e.kind() == "down");
+    out
+}
+
+fn field(e: &Event) -> (&'static str, Option<f64>) {
+    match e {
+        Event::Down {
+            observer,
+            loss_before,
+            ..
+        } => (observer, *loss_before),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A node whose beats stopped at 1000 is down at 1500; a 2 s stall of the
+/// observer that ended at 1200 moves that to 3500, and says so.
+#[test]
+fn a_stall_moves_every_pending_deadline_by_its_length() {
+    let mut d = detector();
+    for seq in 1..=10 {
+        beat(&mut d, "web", seq, seq * 100);
+    }
+    d.stalled(2000, 1200);
+    assert!(downs(&mut d, 3499).is_empty(), "judged while not watching");
+    let down = downs(&mut d, 3500);
+    assert_eq!(down.len(), 1);
+    assert_eq!(field(&down[0]), ("stalled", Some(0.0)));
+}
+
+/// A node that beats again after the stall is never down, and its next
+/// silence is judged without the old stall's time.
+#[test]
+fn a_beat_after_a_stall_clears_its_grace() {
+    let mut d = detector();
+    beat(&mut d, "web", 1, 1000);
+    d.stalled(2000, 1200);
+    beat(&mut d, "web", 2, 1300);
+    assert!(downs(&mut d, 1799).is_empty());
+    let down = downs(&mut d, 1800);
+    assert_eq!(
+        field(&down[0]),
+        ("ok", Some(0.0)),
+        "the stall was before this silence"
+    );
+}
+
+/// While the socket drops beats, a down the drops could explain waits for
+/// one of the node's intervals without drops; a node that really died is
+/// still declared down, and the event says the observer was overloaded.
+#[test]
+fn drops_hold_a_down_until_an_interval_passes_without_them() {
+    let mut d = detector();
+    beat(&mut d, "web", 1, 1000);
+    d.dropped_beats(1450);
+    assert!(downs(&mut d, 1500).is_empty(), "held: drops at 1450");
+    d.dropped_beats(1540);
+    assert!(downs(&mut d, 1600).is_empty(), "held again: drops at 1540");
+    let down = downs(&mut d, 1640);
+    assert_eq!(field(&down[0]).0, "overloaded");
+    // Drops long before the silence explain nothing.
+    let mut d = detector();
+    d.dropped_beats(500);
+    beat(&mut d, "db", 1, 1000);
+    assert_eq!(field(&downs(&mut d, 1500)[0]).0, "ok");
+}
+
+/// `loss_before`: the share of the last 20 seqs that never came.
+#[test]
+fn the_loss_before_a_silence_counts_missing_seqs() {
+    let mut d = detector();
+    let lost = [3, 7, 11, 15, 19];
+    for seq in (1..=20).filter(|s| !lost.contains(s)) {
+        beat(&mut d, "lossy", seq, seq * 100);
+    }
+    let down = downs(&mut d, 2500);
+    assert_eq!(field(&down[0]), ("ok", Some(0.25)));
+    // Young nodes: what is known; without seq: nothing.
+    let mut d = detector();
+    beat(&mut d, "young", 1, 100);
+    beat(&mut d, "young", 3, 200);
+    assert_eq!(field(&downs(&mut d, 700)[0]).1, Some(0.33));
+    let mut d = detector();
+    let b = Beat {
+        node: "cron".into(),
+        seq: None,
+        boot: None,
+        every_ms: Some(100),
+        ts_ms: None,
+        health: None,
+        ack: false,
+        checks: None,
+    };
+    d.observe(100, 100, None, &b, &mut Vec::new());
+    assert_eq!(field(&downs(&mut d, 600)[0]).1, None);
+}
+
+#[test]
+fn the_shortest_interval_is_known() {
+    let mut d = detector();
+    assert_eq!(d.shortest_interval(), None);
+    beat(&mut d, "a", 1, 0);
+    assert_eq!(d.shortest_interval(), Some(100));
+}
