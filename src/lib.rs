@@ -40,6 +40,7 @@ pub mod intake;
 pub mod metrics;
 pub mod nagios;
 pub mod net;
+pub mod observer;
 pub mod output;
 pub mod phi;
 pub mod pull;

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use std::fmt;
 use std::io::{self, Cursor};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 use tiny_http::{Header, Method, Response, Server};
@@ -27,7 +28,7 @@ use nodes::{Exchange, NodeCollector, NodeTable};
 
 /// Every event type a tool may print: counters by type start at zero, so
 /// that `increase()` sees the first one.
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "up",
     "suspect",
     "down",
@@ -38,6 +39,7 @@ pub const EVENT_TYPES: [&str; 10] = [
     "rejected",
     "quorum",
     "no-quorum",
+    "observer",
 ];
 
 /// Label sets: names are fixed, values are reasons and event types.
@@ -55,6 +57,9 @@ struct Inner {
     rejected: Family<Labels<1>, Counter>,
     events: Family<Labels<1>, Counter>,
     answered: Counter,
+    stalls: Counter,
+    stalled: Counter<f64, AtomicU64>,
+    dropped: Counter,
     /// Where scrapes ask the loop for the node table (tools that track
     /// nodes only).
     nodes: Option<Arc<Exchange>>,
@@ -87,6 +92,13 @@ impl Metrics {
         r.register("hb_rejected", rejected, m.rejected.clone());
         let events = "Event lines printed, by type";
         r.register("hb_events", events, m.events.clone());
+        let stalls = "Times the tool's loop was not running for longer than it tolerates (a stopped process, a starved CPU)";
+        r.register("hb_observer_stalls", stalls, m.stalls.clone());
+        let stalled = "Time the tool's loop was not running, in those stalls";
+        r.register("hb_observer_stalled_seconds", stalled, m.stalled.clone());
+        let dropped =
+            "Datagrams the tool's socket dropped for want of room (beats lost at the observer)";
+        r.register("hb_observer_dropped", dropped, m.dropped.clone());
         for reason in Reject::ALL {
             let _ = m
                 .rejected
@@ -123,6 +135,17 @@ impl Metrics {
             .events
             .get_or_create(&[("type", kind.to_owned())])
             .inc();
+    }
+
+    /// The tool's loop was not running for `stall_ms`.
+    pub fn stalled(&self, stall_ms: u64) {
+        self.0.stalls.inc();
+        self.0.stalled.inc_by(stall_ms as f64 / 1000.0);
+    }
+
+    /// The tool's socket dropped `n` datagrams for want of room.
+    pub fn dropped(&self, n: u64) {
+        self.0.dropped.inc_by(n);
     }
 
     /// A probe was answered.

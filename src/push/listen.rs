@@ -7,18 +7,18 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::clock::{Cadence, Clock, Millis};
+use crate::clock::{Cadence, Millis};
 use crate::detector::{Detector, Event, Trust};
 use crate::intake::Intake;
 use crate::metrics::Metrics;
-use crate::net;
-use crate::output::{wall_ms, Output};
+use crate::observer::{ObserverEvent, SelfWatch};
+use crate::output::Output;
 use crate::quorum::link::{GroupLink, Membership};
 use crate::wire::{Message, Reject};
 
 mod recorded;
+mod socket;
 mod state;
 
 pub use recorded::spawn_line_reader;
@@ -40,6 +40,9 @@ pub struct Listener<W: Write> {
     metrics: Option<Metrics>,
     /// The node table being copied out for the state file or a scrape.
     copying: Option<Copying>,
+    /// The listener's watch over its own stalls and overload.
+    watch: SelfWatch,
+    observed: Vec<ObserverEvent>,
 }
 
 impl<W: Write> Listener<W> {
@@ -65,6 +68,8 @@ impl<W: Write> Listener<W> {
             state_file: None,
             metrics: None,
             copying: None,
+            watch: SelfWatch::default(),
+            observed: Vec::new(),
         }
     }
 
@@ -74,38 +79,8 @@ impl<W: Write> Listener<W> {
         self.group = Some(GroupLink::new(m, start));
     }
 
-    /// Receives datagrams until `stop` is set or output fails.
-    pub fn run_socket(
-        &mut self,
-        socket: &UdpSocket,
-        clock: &Clock,
-        stop: &AtomicBool,
-    ) -> io::Result<()> {
-        let mut receiver = net::Receiver::default();
-        while !stop.load(Ordering::Relaxed) {
-            let now = clock.now();
-            self.tick(now, wall_ms())?;
-            self.share_view(socket, now);
-            let wait = self
-                .next_wake()
-                .map_or(net::STOP_CHECK, |at| clock.until(at));
-            let batch = receiver.recv(socket, wait)?;
-            // A batch arrived at one instant: the clocks are read once for
-            // all of it.
-            let (now, wall) = (clock.now(), wall_ms());
-            for (datagram, from) in batch {
-                if let Some(message) = self.intake.open(datagram, from, now) {
-                    self.accept(now, wall, message, Some(from), true)?;
-                }
-                self.flush_rejects(wall)?;
-            }
-        }
-        self.finish_state(clock.now(), wall_ms());
-        Ok(())
-    }
-
     /// Sends this observer's view to its peers when it is due.
-    fn share_view(&mut self, socket: &UdpSocket, now: Millis) {
+    pub(super) fn share_view(&mut self, socket: &UdpSocket, now: Millis) {
         if let Some(g) = &mut self.group {
             g.share_view(socket, now, &self.detector, &self.intake.codec);
         }
@@ -114,6 +89,8 @@ impl<W: Write> Listener<W> {
     /// Fires what is due at `now` (`wall`: the same instant on the wall
     /// clock, for timestamps).
     fn tick(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        self.watch.tick(now, &mut self.observed);
+        self.flush_observed(wall)?;
         self.detector.expire(now, &mut self.events);
         if let Some(g) = &mut self.group {
             g.tick(now, &self.detector);
@@ -121,7 +98,13 @@ impl<W: Write> Listener<W> {
         self.flush_events(now, wall)?;
         if let Some(cadence) = self.status.as_mut().filter(|c| c.due() <= now) {
             cadence.advance(now);
-            let status = status(&self.detector, &self.intake, self.group.as_ref(), now);
+            let status = status(
+                &self.detector,
+                &self.intake,
+                self.group.as_ref(),
+                self.watch.status(),
+                now,
+            );
             self.out.emit(wall, &status)?;
         }
         self.hand_out(now, wall);
@@ -143,6 +126,7 @@ impl<W: Write> Listener<W> {
             self.state_file.as_ref().and_then(StateFile::next_wake),
             // A copy under way goes on at once.
             self.copying.as_ref().map(|_| 0),
+            self.watch.next_wake(),
         ]
         .into_iter()
         .flatten()
@@ -208,6 +192,17 @@ impl<W: Write> Listener<W> {
                 self.flush_rejects(wall)
             }
         }
+    }
+
+    /// Prints the `observer` lines: the listener's own stalls and overload.
+    fn flush_observed(&mut self, wall: u64) -> io::Result<()> {
+        for event in self.observed.drain(..) {
+            if let Some(m) = &self.metrics {
+                m.event("observer");
+            }
+            self.out.emit(wall, &event)?;
+        }
+        Ok(())
     }
 
     /// Prints the `rejected` lines `--log-rejects` asked for.

@@ -24,6 +24,7 @@ use crate::detector::{Detector, NodeRecord, Snapshot};
 use crate::intake::{Counters, Intake};
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
+use crate::observer::ObserverStatus;
 use crate::output::Output;
 use crate::quorum::link::{GroupLink, GroupStatus};
 
@@ -41,6 +42,8 @@ pub(super) struct Status<'a> {
     counters: &'a Counters,
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<GroupStatus>,
+    /// The listener's own record: stalls and the socket's drops.
+    observer: ObserverStatus,
 }
 
 /// The `status` object: membership, counters, and the group if any.
@@ -48,12 +51,14 @@ pub(super) fn status<'a>(
     detector: &'a Detector,
     intake: &'a Intake,
     group: Option<&GroupLink>,
+    observer: ObserverStatus,
     now: Millis,
 ) -> Status<'a> {
     Status {
         members: detector.snapshot(now),
         counters: &intake.counters,
         group: group.map(|g| g.status(now)),
+        observer,
     }
 }
 
@@ -78,6 +83,7 @@ struct Job {
     records: Arc<Vec<NodeRecord>>,
     counters: Counters,
     group: Option<GroupStatus>,
+    observer: ObserverStatus,
     wall: u64,
 }
 
@@ -191,6 +197,7 @@ fn write_snapshot(path: &Path, job: &Job) -> io::Result<()> {
         members: Snapshot::of_records(&job.records),
         counters: &job.counters,
         group: job.group.clone(),
+        observer: job.observer,
     };
     let mut out = Output::new(Vec::new());
     out.emit(job.wall, &status)?;
@@ -252,6 +259,7 @@ impl<W: Write> Listener<W> {
                 records,
                 counters: self.intake.counters.clone(),
                 group: self.group.as_ref().map(|g| g.status(now)),
+                observer: self.watch.status(),
                 wall,
             };
             state.send(job, now);
@@ -274,6 +282,7 @@ impl<W: Write> Listener<W> {
             records: Arc::new(records),
             counters: self.intake.counters.clone(),
             group: self.group.as_ref().map(|g| g.status(now)),
+            observer: self.watch.status(),
             wall,
         };
         if let Err(e) = write_snapshot(&state.path, &job) {

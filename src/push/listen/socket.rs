@@ -1,0 +1,122 @@
+//! The socket loop: everything queued is read before any deadline fires,
+//! and each beat is judged at the instant the kernel received it, so a
+//! listener that was slow (stopped, starved, blocked on its output) does
+//! not blame the nodes for beats that were waiting in its socket. Stalls
+//! and the socket's drops are noticed and told to the detector.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::Listener;
+use crate::clock::{duration_ms, Clock, Millis};
+use crate::net;
+use crate::observer::stall_tolerance;
+use crate::output::wall_ms;
+
+/// Batches read in one turn at most before deadlines are judged: under a
+/// flood the loop still turns, judging up to what it has read.
+const BATCHES_PER_TURN: usize = 64;
+
+impl<W: Write> Listener<W> {
+    /// Receives datagrams until `stop` is set or output fails.
+    pub fn run_socket(
+        &mut self,
+        socket: &UdpSocket,
+        clock: &Clock,
+        stop: &AtomicBool,
+    ) -> io::Result<()> {
+        let mut receiver = net::Receiver::default();
+        self.tick(clock.now(), wall_ms())?;
+        while !stop.load(Ordering::Relaxed) {
+            self.share_view(socket, clock.now());
+            let wait = self
+                .next_wake()
+                .map_or(net::STOP_CHECK, |at| clock.until(at))
+                .min(net::STOP_CHECK);
+            self.watch.waiting(clock.now(), duration_ms(wait));
+            let batch = receiver.recv_timed(socket, wait)?;
+            let (now, wall) = (clock.now(), wall_ms());
+            let tolerance = stall_tolerance(self.detector.shortest_interval());
+            if let Some(stall) = self.watch.back(now, tolerance, &mut self.observed) {
+                self.detector.stalled(stall, now);
+                if let Some(m) = &self.metrics {
+                    m.stalled(stall);
+                }
+            }
+            self.flush_observed(wall)?;
+            let mut judged_to = None;
+            self.judge(batch, now, wall, &mut judged_to)?;
+            self.note_drops(now, receiver.dropped(), wall)?;
+            let mut batches = 1;
+            while receiver.batch_was_full() && batches < BATCHES_PER_TURN {
+                let batch = receiver.recv_timed(socket, Duration::ZERO)?;
+                self.judge(batch, now, wall, &mut judged_to)?;
+                self.note_drops(now, receiver.dropped(), wall)?;
+                batches += 1;
+            }
+            // All that was queued is judged: time goes on to now. Else only
+            // as far as what was read.
+            let drained = !receiver.batch_was_full();
+            let until = if drained {
+                now
+            } else {
+                judged_to.unwrap_or(now)
+            };
+            self.tick(until, wall)?;
+        }
+        self.finish_state(clock.now(), wall_ms());
+        Ok(())
+    }
+
+    /// Judges a batch of datagrams, each at the instant it arrived (at the
+    /// latest `now`), in the order they arrived.
+    fn judge<'a>(
+        &mut self,
+        batch: impl Iterator<Item = (&'a [u8], SocketAddr, Option<u64>)>,
+        now: Millis,
+        wall: u64,
+        judged_to: &mut Option<Millis>,
+    ) -> io::Result<()> {
+        for (datagram, from, arrived) in batch {
+            let at = arrival(arrived, now, wall, *judged_to);
+            *judged_to = Some(at);
+            if let Some(message) = self.intake.open(datagram, from, at) {
+                self.accept(at, wall, message, Some(from), true)?;
+            }
+            self.flush_rejects(wall)?;
+        }
+        Ok(())
+    }
+
+    /// The socket's drop count after a batch: drops are beats lost at this
+    /// observer, which the detector must not count against the nodes.
+    fn note_drops(&mut self, now: Millis, count: Option<u32>, wall: u64) -> io::Result<()> {
+        let before = self.watch.status().dropped;
+        if self.watch.drops(now, count, &mut self.observed) {
+            self.detector.dropped_beats(now);
+            if let Some(m) = &self.metrics {
+                m.dropped(self.watch.status().dropped - before);
+            }
+        }
+        self.flush_observed(wall)
+    }
+}
+
+/// When a datagram counts as received, on the monotonic clock: when the
+/// kernel received it (its wall-clock stamp, measured back from `now` and
+/// `wall`), never later than now nor earlier than the one before it (a
+/// wall clock that steps must not reorder beats), or now when the kernel
+/// does not say.
+fn arrival(arrived_ns: Option<u64>, now: Millis, wall: u64, previous: Option<Millis>) -> Millis {
+    let floor = previous.unwrap_or(0);
+    let Some(ns) = arrived_ns else {
+        return now.max(floor);
+    };
+    let ago = wall.saturating_sub(ns / 1_000_000);
+    now.saturating_sub(ago).max(floor).min(now)
+}
+
+#[cfg(test)]
+mod tests;
