@@ -17,6 +17,7 @@ mod demo;
 mod detector;
 mod generated;
 mod metrics;
+mod observer;
 mod routing;
 mod security;
 mod state_file;

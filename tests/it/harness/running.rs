@@ -153,6 +153,11 @@ impl Running {
             .join("\n")
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The stderr lines not read yet; once the process has ended, all of
     /// them.
     pub fn stderr_lines(&self) -> Vec<String> {
