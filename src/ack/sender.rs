@@ -86,6 +86,12 @@ impl AckedPaths {
         self.tracker.expire(now, &mut self.observations);
     }
 
+    /// The sender was not running for `stall`: awaited acks get that much
+    /// longer.
+    pub fn stalled(&mut self, stall: Duration) {
+        self.tracker.stalled(stall);
+    }
+
     /// When the next ack times out, if one is awaited.
     pub fn next_deadline(&self) -> Option<Duration> {
         self.tracker.next_deadline()

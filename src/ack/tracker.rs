@@ -176,6 +176,16 @@ impl Tracker {
         }
     }
 
+    /// The sender was not running for `stall`: the acks it awaits had that
+    /// much more time to come, as it could not read them.
+    pub fn stalled(&mut self, stall: Duration) {
+        for t in &mut self.targets {
+            for beat in t.awaited.iter_mut().filter(|a| !a.missed) {
+                beat.sent += stall;
+            }
+        }
+    }
+
     /// When the next beat's timeout runs out, if any beat is awaited.
     pub fn next_deadline(&self) -> Option<Duration> {
         self.targets

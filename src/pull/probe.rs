@@ -384,6 +384,20 @@ impl Prober {
         Ok(any)
     }
 
+    /// The longest a round takes when nothing goes wrong with the poller
+    /// itself: every attempt's wait, and the relays' double one. A round
+    /// that took longer was stalled.
+    pub fn round_budget(&self) -> Duration {
+        let relays = if self.relays.is_empty() { 0 } else { 2 };
+        self.timeout * (self.retries + 1 + relays)
+    }
+
+    /// How many replies the poller's socket dropped so far for want of
+    /// room, as the kernel last said.
+    pub fn dropped(&self) -> Option<u32> {
+        self.receiver.dropped()
+    }
+
     /// Reads and drops the replies that arrive within `wait`: late answers
     /// to a past round, read between rounds so that the wait stays
     /// interruptible.

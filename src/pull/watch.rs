@@ -11,6 +11,8 @@ use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::detector::{Config, Detector};
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
+use crate::net;
+use crate::observer::{stall_tolerance, ObserverEvent, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::wire::Beat;
 
@@ -57,6 +59,9 @@ pub fn watch<W: Write>(
     // round overran); `judged` counts rounds for the detector, whose clock
     // advances exactly one interval per round.
     let mut rounds = Cadence::new(0, every_ms);
+    let mut watch = SelfWatch::default();
+    let mut said = Vec::new();
+    let tolerance = stall_tolerance(Some(every_ms));
     let mut judged: Millis = 0;
     while !stop.load(Ordering::Relaxed) {
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
@@ -71,10 +76,22 @@ pub fn watch<W: Write>(
         let due = rounds.due();
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
-            prober.discard_replies(clock.until(due))?;
+            let wait = clock.until(due).min(net::STOP_CHECK);
+            watch.waiting(clock.now(), duration_ms(wait));
+            prober.discard_replies(wait)?;
+            watch.back(clock.now(), tolerance, &mut said);
+            emit_observed(out, metrics, &mut said)?;
             continue;
         }
+        // A round that took longer than it can (the poller was stopped or
+        // starved), or during which the socket dropped replies, says
+        // nothing reliable about the silent targets: their silence is not
+        // judged this round.
+        watch.waiting(clock.now(), duration_ms(prober.round_budget()));
         let outcomes = prober.round()?;
+        let stalled = watch.back(clock.now(), tolerance, &mut said).is_some();
+        let dropped = watch.drops(clock.now(), prober.dropped(), &mut said);
+        emit_observed(out, metrics, &mut said)?;
         // Round k is judged at virtual time (k + 1) intervals, so a target
         // that never answers is down after exactly `misses` rounds too.
         judged += 1;
@@ -98,7 +115,9 @@ pub fn watch<W: Write>(
                 }
             }
         }
-        detector.expire(now + every_ms / 2, &mut events);
+        if !stalled && !dropped {
+            detector.expire(now + every_ms / 2, &mut events);
+        }
         for event in events.drain(..) {
             if let Some(m) = metrics {
                 m.event(event.kind());
@@ -109,6 +128,24 @@ pub fn watch<W: Write>(
             emit_round(out, &outcomes, &judge(&outcomes, limits))?;
         }
         rounds.advance(clock.now());
+    }
+    Ok(())
+}
+
+/// Prints the poller's `observer` lines.
+fn emit_observed<W: Write>(
+    out: &mut Output<W>,
+    metrics: Option<&Metrics>,
+    said: &mut Vec<ObserverEvent>,
+) -> io::Result<()> {
+    for line in said.drain(..) {
+        if let Some(m) = metrics {
+            m.event("observer");
+            if let Some(stall) = line.stall_ms {
+                m.stalled(stall);
+            }
+        }
+        out.emit(wall_ms(), &line)?;
     }
     Ok(())
 }

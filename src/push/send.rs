@@ -16,6 +16,7 @@ use crate::checks::Checks;
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::health::Sampler;
 use crate::net::{self, Endpoint};
+use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::wire::{self, Beat, Message};
 
@@ -85,6 +86,8 @@ pub struct Beater<W: Write> {
     verbose: bool,
     /// With `--ack`: the path to each target, judged by its acks.
     acks: Option<AckedPaths>,
+    /// The sender's watch over its own stalls.
+    watch: SelfWatch,
     codec: Codec,
     checks: Option<Checks>,
     datagram: Vec<u8>,
@@ -109,6 +112,7 @@ impl<W: Write> Beater<W> {
             count: options.count,
             outages: (0..targets.len()).map(|_| Outage::default()).collect(),
             acks: options.ack.map(|cfg| AckedPaths::new(cfg, targets.len())),
+            watch: SelfWatch::default(),
             targets,
             socket,
             send_to,
@@ -158,11 +162,15 @@ impl<W: Write> Beater<W> {
                 .into_iter()
                 .flatten()
                 .min();
-            let wait = wake.map_or(net::STOP_CHECK, |at| clock.until(at));
+            let wait = wake
+                .map_or(net::STOP_CHECK, |at| clock.until(at))
+                .min(net::STOP_CHECK);
+            self.watch.waiting(clock.now(), duration_ms(wait));
             // Without --ack nothing should come back; receiving anyway keeps
             // the wait interruptible by signals.
             let batch = receiver.recv(&self.socket, wait)?;
             let at = clock.elapsed();
+            self.note_stall(clock.now())?;
             for (datagram, from) in batch {
                 if let Some(acks) = &mut self.acks {
                     acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
@@ -173,6 +181,26 @@ impl<W: Write> Beater<W> {
             report.unacked = acks.unacked();
         }
         Ok(report)
+    }
+
+    /// A sender that was not running (stopped, starved) could not read
+    /// the acks that came meanwhile: with --ack, they get the stall's time
+    /// too, and an `observer` line says so wherever transitions are printed.
+    fn note_stall(&mut self, now: Millis) -> io::Result<()> {
+        let Some(acks) = &mut self.acks else {
+            return Ok(());
+        };
+        let tolerance = stall_tolerance(Some(self.every));
+        let mut said = Vec::new();
+        if let Some(stall) = self.watch.back(now, tolerance, &mut said) {
+            acks.stalled(Duration::from_millis(stall));
+        }
+        if self.count.is_none() || self.verbose {
+            for line in said {
+                self.out.emit(wall_ms(), &line)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends beat `seq` to every target; returns how many sends failed.
