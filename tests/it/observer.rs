@@ -42,7 +42,9 @@ fn a_stopped_listener_blames_no_live_node() {
     // The stall under test: two seconds of a listener not running.
     std::thread::sleep(Duration::from_secs(2));
     signal(l.pid(), "CONT");
-    let stalled = l.expect("observer", |v| v["state"] == "stalled");
+    let stalled = l.expect("observer", |v| {
+        v["state"] == "stalled" && v["stall_ms"].as_u64() >= Some(1500)
+    });
     let stall_ms = stalled["stall_ms"].as_u64().unwrap();
     assert!((1500..=3000).contains(&stall_ms), "{stalled}");
     let down = l.expect("down", |v| v["node"] == "node-00");
@@ -66,7 +68,13 @@ fn a_stopped_listener_blames_no_live_node() {
         false_downs.is_empty(),
         "live nodes declared down: {false_downs:?}"
     );
-    let stalls = l.seen.iter().filter(|v| v["type"] == "observer").count();
-    assert_eq!(stalls, 1, "one stall, one line:\n{}", l.history());
+    // One line for the stop; a loaded machine may stall the listener for
+    // real too, and that is said as well, but only one stall was this long.
+    let long = l
+        .seen
+        .iter()
+        .filter(|v| v["type"] == "observer" && v["stall_ms"].as_u64() >= Some(1500))
+        .count();
+    assert_eq!(long, 1, "one stop, one line:\n{}", l.history());
     drop(senders);
 }
