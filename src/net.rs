@@ -272,19 +272,20 @@ impl Receiver {
             .map(move |g| (&slots[g.slot][..g.len], g.from)))
     }
 
-    /// Like [`Receiver::recv`], with when the kernel received each datagram
-    /// (wall clock, ns since the epoch; None where it does not say).
-    pub fn recv_timed(
-        &mut self,
-        socket: &UdpSocket,
-        wait: Duration,
-    ) -> io::Result<impl Iterator<Item = (&[u8], SocketAddr, Option<u64>)> + '_> {
+    /// Like [`Receiver::recv`], keeping the batch for [`Receiver::timed`]
+    /// (and [`Receiver::dropped`] readable before it is judged).
+    pub fn fill(&mut self, socket: &UdpSocket, wait: Duration) -> io::Result<()> {
         self.recv(socket, wait)?.for_each(drop);
-        let slots = &self.slots;
-        Ok(self
-            .got
+        Ok(())
+    }
+
+    /// The batch [`Receiver::fill`] took, with when the kernel received
+    /// each datagram (wall clock, ns since the epoch; None where it does
+    /// not say).
+    pub fn timed(&self) -> impl Iterator<Item = (&[u8], SocketAddr, Option<u64>)> + '_ {
+        self.got
             .iter()
-            .map(move |g| (&slots[g.slot][..g.len], g.from, g.arrived_ns)))
+            .map(|g| (&self.slots[g.slot][..g.len], g.from, g.arrived_ns))
     }
 
     /// How many datagrams the socket dropped so far for want of room in

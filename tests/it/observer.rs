@@ -78,3 +78,146 @@ fn a_stopped_listener_blames_no_live_node() {
     assert_eq!(long, 1, "one stop, one line:\n{}", l.history());
     drop(senders);
 }
+
+/// A CPU quota of the test's own on a process: cgroup v1's cpu controller
+/// (`cpu.cfs_quota_us`), or v2's `cpu.max`. Removed on drop.
+struct CpuQuota {
+    dir: std::path::PathBuf,
+    v1: bool,
+}
+
+impl CpuQuota {
+    /// `pid` limited to `percent` of one CPU; None where no cgroup can be
+    /// made (not root, no cpu controller).
+    fn new(pid: u32, percent: u32) -> Option<CpuQuota> {
+        let name = format!("hbtest-{}-{pid}", std::process::id());
+        for (root, v1) in [("/sys/fs/cgroup/cpu", true), ("/sys/fs/cgroup", false)] {
+            let dir = std::path::Path::new(root).join(&name);
+            if std::fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            let quota = CpuQuota { dir, v1 };
+            if quota.limit(Some(percent)).is_ok()
+                && std::fs::write(quota.dir.join("cgroup.procs"), pid.to_string()).is_ok()
+            {
+                return Some(quota);
+            }
+        }
+        None
+    }
+
+    /// `percent` of one CPU, or None for no limit.
+    fn limit(&self, percent: Option<u32>) -> std::io::Result<()> {
+        let period = 100_000;
+        if self.v1 {
+            let quota = percent.map_or(-1, |p| i64::from(p) * period / 100);
+            std::fs::write(self.dir.join("cpu.cfs_quota_us"), quota.to_string())
+        } else {
+            let max = percent.map_or("max".to_owned(), |p| {
+                (i64::from(p) * period / 100).to_string()
+            });
+            std::fs::write(self.dir.join("cpu.max"), format!("{max} {period}"))
+        }
+    }
+}
+
+impl Drop for CpuQuota {
+    fn drop(&mut self) {
+        let _ = self.limit(None);
+        // Its processes go back to the parent group, then it can go.
+        let parent = self.dir.parent().unwrap().join("cgroup.procs");
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(&parent, pid);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The socket's drops as the kernel counts them (/proc/net/udp), for the
+/// socket bound to `port` on 127.0.0.1.
+fn kernel_drops(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(local.as_str()))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no socket on port {port} in /proc/net/udp"))
+}
+
+/// 2,000 nodes beat every 200 ms into a listener held to 3% of a CPU: it
+/// falls behind and its socket drops beats. No node is declared down for
+/// it; `observer` says `overloaded`, then `ok` with a drop count that is
+/// the kernel's.
+#[test]
+fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
+    use crate::harness::{beat, skip};
+    let (mut l, addr) = Running::listener(&["--status-every", "500ms"]);
+    let Some(quota) = CpuQuota::new(l.pid(), 3) else {
+        skip(
+            "a_starved_listener_blames_no_node_and_counts_the_kernels_drops",
+            "no cgroup with a cpu controller could be made (root and cgroup v1 cpu or v2 needed)",
+        );
+        return;
+    };
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let beats: Vec<Vec<Vec<u8>>> = (1..=25)
+        .map(|seq| {
+            (0..2000)
+                .map(|i| beat(&format!("node-{i:06}.example.internal"), "b", seq, 200))
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut last_round_wall = 0;
+    for (round, datagrams) in beats.iter().enumerate() {
+        last_round_wall = crate::harness::wall_ms();
+        for d in datagrams {
+            socket.send_to(d, addr).unwrap();
+        }
+        let next = started + Duration::from_millis(200 * (round as u64 + 1));
+        if let Some(left) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(left);
+        }
+        if round == 15 {
+            quota.limit(None).unwrap(); // it may catch up for the last rounds
+        }
+    }
+    let overloaded = l.expect("observer", |v| v["state"] == "overloaded");
+    assert!(overloaded["dropped"].as_u64() > Some(0), "{overloaded}");
+    // A last datagram carries the kernel's final count; the overload is over
+    // a second after the last drop.
+    socket
+        .send_to(&beat("node-000000.example.internal", "b", 26, 200), addr)
+        .unwrap();
+    let ok = l.expect("observer", |v| v["state"] == "ok");
+    let status = l.expect("status", |v| v["observer"]["state"] == "ok");
+    assert_eq!(
+        status["observer"]["dropped"].as_u64(),
+        Some(kernel_drops(addr.port())),
+        "{ok} {status}"
+    );
+    // Once the beats stop, every node goes down, rightly; a down whose last
+    // beat came before the last round is one the overload caused.
+    let false_downs = l
+        .seen
+        .iter()
+        .filter(|v| v["type"] == "down")
+        .filter(|v| {
+            let seen = humantime::parse_rfc3339(v["last_seen"].as_str().unwrap()).unwrap();
+            let seen_ms = seen
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            seen_ms + 100 < last_round_wall
+        })
+        .count();
+    assert_eq!(
+        false_downs, 0,
+        "nodes declared down for the listener's own overload"
+    );
+    drop(quota);
+}

@@ -36,7 +36,7 @@ impl<W: Write> Listener<W> {
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
                 .min(net::STOP_CHECK);
             self.watch.waiting(clock.now(), duration_ms(wait));
-            let batch = receiver.recv_timed(socket, wait)?;
+            receiver.fill(socket, wait)?;
             let (now, wall) = (clock.now(), wall_ms());
             let tolerance = stall_tolerance(self.detector.shortest_interval());
             if let Some(stall) = self.watch.back(now, tolerance, &mut self.observed) {
@@ -47,14 +47,17 @@ impl<W: Write> Listener<W> {
             }
             self.flush_observed(wall)?;
             let mut judged_to = None;
-            self.judge(batch, now, wall, &mut judged_to)?;
-            self.note_drops(now, receiver.dropped(), wall)?;
-            let mut batches = 1;
-            while receiver.batch_was_full() && batches < BATCHES_PER_TURN {
-                let batch = receiver.recv_timed(socket, Duration::ZERO)?;
-                self.judge(batch, now, wall, &mut judged_to)?;
+            let mut batches = 0;
+            loop {
+                // Drops first: the beats of this batch are judged knowing
+                // that others were lost at this observer.
                 self.note_drops(now, receiver.dropped(), wall)?;
+                self.judge(receiver.timed(), now, wall, &mut judged_to)?;
                 batches += 1;
+                if !receiver.batch_was_full() || batches >= BATCHES_PER_TURN {
+                    break;
+                }
+                receiver.fill(socket, Duration::ZERO)?;
             }
             // All that was queued is judged: time goes on to now. Else only
             // as far as what was read.
