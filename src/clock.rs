@@ -100,6 +100,9 @@ mod tests;
 pub struct StallWatch {
     /// When the loop meant to be back at the latest.
     back_by: Option<Millis>,
+    /// When the loop came back, on the clock and in CPU time of its thread:
+    /// work takes CPU time, a stop or a starved CPU does not.
+    busy_since: Option<(Millis, Duration)>,
 }
 
 /// The least lateness that counts as a stall: below it, a loaded machine's
@@ -107,15 +110,45 @@ pub struct StallWatch {
 pub const MIN_STALL_MS: Millis = 50;
 
 impl StallWatch {
-    /// The loop is about to wait until `now + wait_ms` at most.
-    pub fn waiting(&mut self, now: Millis, wait_ms: Millis) {
+    /// The loop is done with its work and about to wait until `now +
+    /// wait_ms` at most: the stall, if the work since it came back took
+    /// more than `tolerance` of time it did not spend running (stopped,
+    /// starved, blocked on its output).
+    pub fn waiting(&mut self, now: Millis, wait_ms: Millis, tolerance: Millis) -> Option<Millis> {
         self.back_by = Some(now.saturating_add(wait_ms));
+        let (since, cpu_since) = self.busy_since.take()?;
+        let ran = duration_ms_floor(thread_cpu().saturating_sub(cpu_since));
+        let idle = now.saturating_sub(since).saturating_sub(ran);
+        (idle > tolerance.max(MIN_STALL_MS)).then_some(idle)
     }
 
     /// The loop is back at `now`: the stall, if it came back more than
     /// `tolerance` late.
     pub fn back(&mut self, now: Millis, tolerance: Millis) -> Option<Millis> {
+        self.busy_since = Some((now, thread_cpu()));
         let late = now.saturating_sub(self.back_by.take()?);
         (late > tolerance.max(MIN_STALL_MS)).then_some(late)
     }
+}
+
+/// Whole milliseconds of `d`, rounded down.
+fn duration_ms_floor(d: Duration) -> Millis {
+    d.as_millis() as Millis
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }

@@ -56,9 +56,18 @@ pub struct SelfWatch {
 }
 
 impl SelfWatch {
-    /// The loop is about to wait `wait_ms` at most from `now`.
-    pub fn waiting(&mut self, now: Millis, wait_ms: Millis) {
-        self.stalls.waiting(now, wait_ms);
+    /// The loop is done with its work and about to wait `wait_ms` at most
+    /// from `now`: the stall, if it was not running while at work.
+    pub fn waiting(
+        &mut self,
+        now: Millis,
+        wait_ms: Millis,
+        tolerance: Millis,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Option<Millis> {
+        let stall = self.stalls.waiting(now, wait_ms, tolerance)?;
+        self.note_stall(now, stall, out);
+        Some(stall)
     }
 
     /// The loop is back at `now`: the stall, if it came back later than
@@ -71,6 +80,11 @@ impl SelfWatch {
         out: &mut Vec<ObserverEvent>,
     ) -> Option<Millis> {
         let stall = self.stalls.back(now, tolerance)?;
+        self.note_stall(now, stall, out);
+        Some(stall)
+    }
+
+    fn note_stall(&mut self, now: Millis, stall: Millis, out: &mut Vec<ObserverEvent>) {
         self.count += 1;
         self.stalled_ms = self.stalled_ms.saturating_add(stall);
         if self
@@ -84,7 +98,6 @@ impl SelfWatch {
                 dropped: None,
             });
         }
-        Some(stall)
     }
 
     /// The socket's drop count as the kernel last said it; true when it

@@ -56,12 +56,35 @@ fn a_loop_back_late_by_more_than_the_tolerance_stalled() {
         None,
         "never waited: nothing to compare"
     );
-    watch.waiting(0, 250);
+    assert_eq!(
+        watch.waiting(0, 250, 100),
+        None,
+        "working since 1000: in the future"
+    );
     assert_eq!(watch.back(260, 100), None, "10 ms late: noise");
-    watch.waiting(260, 250);
+    watch.waiting(260, 250, 100);
     assert_eq!(watch.back(2510, 100), Some(2000), "a 2 s stop");
-    watch.waiting(0, 100);
+    watch.waiting(0, 100, 10);
     assert_eq!(watch.back(140, 10), None, "never less than MIN_STALL_MS");
-    watch.waiting(0, 100);
+    watch.waiting(0, 100, 10);
     assert_eq!(watch.back(40, 10), None, "back early: data came");
+}
+
+/// Time spent working counts only when the loop was not running: a stop
+/// between coming back and waiting again is a stall, work is not.
+#[test]
+fn a_stop_while_working_is_a_stall_and_work_is_not() {
+    let mut watch = StallWatch::default();
+    watch.waiting(0, 10, 10);
+    watch.back(5, 10);
+    // 3 s of wall time with almost no CPU used by this thread: a stop.
+    let stall = watch.waiting(3005, 10, 10).expect("a stall");
+    assert!(stall >= 2900, "{stall}");
+    // Real work: CPU time as long as the wall time.
+    watch.back(3010, 10);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(120) {
+        std::hint::black_box(0u64.wrapping_add(1));
+    }
+    assert_eq!(watch.waiting(3010 + 120, 10, 10), None);
 }

@@ -4,9 +4,9 @@ use super::*;
 fn a_stall_is_said_once_a_second_at_most_and_counted_always() {
     let mut w = SelfWatch::default();
     let mut out = Vec::new();
-    w.waiting(0, 100);
+    w.waiting(0, 100, 50, &mut out);
     assert_eq!(w.back(2100, 50, &mut out), Some(2000));
-    w.waiting(2100, 100);
+    w.waiting(2100, 100, 50, &mut out);
     assert_eq!(w.back(2500, 50, &mut out), Some(300));
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].stall_ms, Some(2000));

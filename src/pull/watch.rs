@@ -77,7 +77,7 @@ pub fn watch<W: Write>(
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible.
             let wait = clock.until(due).min(net::STOP_CHECK);
-            watch.waiting(clock.now(), duration_ms(wait));
+            watch.waiting(clock.now(), duration_ms(wait), tolerance, &mut said);
             prober.discard_replies(wait)?;
             watch.back(clock.now(), tolerance, &mut said);
             emit_observed(out, metrics, &mut said)?;
@@ -87,7 +87,8 @@ pub fn watch<W: Write>(
         // starved), or during which the socket dropped replies, says
         // nothing reliable about the silent targets: their silence is not
         // judged this round.
-        watch.waiting(clock.now(), duration_ms(prober.round_budget()));
+        let budget = duration_ms(prober.round_budget());
+        watch.waiting(clock.now(), budget, tolerance, &mut said);
         let outcomes = prober.round()?;
         let stalled = watch.back(clock.now(), tolerance, &mut said).is_some();
         let dropped = watch.drops(clock.now(), prober.dropped(), &mut said);

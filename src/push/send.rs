@@ -165,12 +165,12 @@ impl<W: Write> Beater<W> {
             let wait = wake
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
                 .min(net::STOP_CHECK);
-            self.watch.waiting(clock.now(), duration_ms(wait));
+            self.note_stall(clock.now(), Some(duration_ms(wait)))?;
             // Without --ack nothing should come back; receiving anyway keeps
             // the wait interruptible by signals.
             let batch = receiver.recv(&self.socket, wait)?;
             let at = clock.elapsed();
-            self.note_stall(clock.now())?;
+            self.note_stall(clock.now(), None)?;
             for (datagram, from) in batch {
                 if let Some(acks) = &mut self.acks {
                     acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
@@ -186,13 +186,18 @@ impl<W: Write> Beater<W> {
     /// A sender that was not running (stopped, starved) could not read
     /// the acks that came meanwhile: with --ack, they get the stall's time
     /// too, and an `observer` line says so wherever transitions are printed.
-    fn note_stall(&mut self, now: Millis) -> io::Result<()> {
+    /// Called before a wait of `wait_ms` (`Some`) and after it (`None`).
+    fn note_stall(&mut self, now: Millis, wait_ms: Option<Millis>) -> io::Result<()> {
         let Some(acks) = &mut self.acks else {
             return Ok(());
         };
         let tolerance = stall_tolerance(Some(self.every));
         let mut said = Vec::new();
-        if let Some(stall) = self.watch.back(now, tolerance, &mut said) {
+        let stall = match wait_ms {
+            Some(wait) => self.watch.waiting(now, wait, tolerance, &mut said),
+            None => self.watch.back(now, tolerance, &mut said),
+        };
+        if let Some(stall) = stall {
             acks.stalled(Duration::from_millis(stall));
         }
         if self.count.is_none() || self.verbose {

@@ -10,14 +10,21 @@ mod ack;
 mod pull;
 mod push;
 mod quorum;
+mod quorum_size;
 
 // What they share.
 mod bench;
 mod demo;
 mod detector;
+mod detector_flags;
 mod generated;
+mod listener;
 mod metrics;
 mod observer;
+mod poller;
+mod responder;
 mod routing;
 mod security;
+mod sender;
+mod signals;
 mod state_file;

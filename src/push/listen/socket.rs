@@ -35,16 +35,16 @@ impl<W: Write> Listener<W> {
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
                 .min(net::STOP_CHECK);
-            self.watch.waiting(clock.now(), duration_ms(wait));
+            let tolerance = stall_tolerance(self.detector.shortest_interval());
+            let now = clock.now();
+            let working = self
+                .watch
+                .waiting(now, duration_ms(wait), tolerance, &mut self.observed);
+            self.note_stall(working, now);
             receiver.fill(socket, wait)?;
             let (now, wall) = (clock.now(), wall_ms());
-            let tolerance = stall_tolerance(self.detector.shortest_interval());
-            if let Some(stall) = self.watch.back(now, tolerance, &mut self.observed) {
-                self.detector.stalled(stall, now);
-                if let Some(m) = &self.metrics {
-                    m.stalled(stall);
-                }
-            }
+            let waiting = self.watch.back(now, tolerance, &mut self.observed);
+            self.note_stall(waiting, now);
             self.flush_observed(wall)?;
             let mut judged_to = None;
             let mut batches = 0;
@@ -91,6 +91,17 @@ impl<W: Write> Listener<W> {
             self.flush_rejects(wall)?;
         }
         Ok(())
+    }
+
+    /// A stall the listener's watch noticed: pending deadlines move by it.
+    fn note_stall(&mut self, stall: Option<Millis>, now: Millis) {
+        let Some(stall) = stall else {
+            return;
+        };
+        self.detector.stalled(stall, now);
+        if let Some(m) = &self.metrics {
+            m.stalled(stall);
+        }
     }
 
     /// The socket's drop count after a batch: drops are beats lost at this

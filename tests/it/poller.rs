@@ -1,0 +1,237 @@
+//! hb-poll against a target the test scripts: what a reply carries (its
+//! boot id, a memory reading) and which probes get one are the test's
+//! choice, so thresholds, the `poll` and `summary` fields and `--every`'s
+//! detector flags are checked exactly. With `--every` a round is one
+//! interval on the detector's clock however long it takes, so a scripted
+//! run gives the same events every time.
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{cmd, dead_target, parse_events, Running};
+
+/// The boot id the scripted target's replies carry.
+const BOOT: &str = "scripted-boot";
+/// Its health: 90% of memory in use, and no `cpu_pct`.
+const HEALTH: &str = r#"{"mem_total":1000,"mem_avail":100,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}"#;
+/// Its plugin checks: one, passing.
+const CHECKS: &str = r#"[{"name":"disk","status":"ok","output":"disk ok"}]"#;
+
+/// A stand-in for hb-ack: the `n`th probe it gets (from 0) is answered if
+/// `answer(n)` says so, with a reply carrying [`BOOT`], [`HEALTH`] and
+/// [`CHECKS`], and ignored otherwise. Stops on drop.
+struct ScriptedTarget {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ScriptedTarget {
+    fn start(answer: impl Fn(u64) -> bool + Send + 'static) -> ScriptedTarget {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Short, so the thread stops soon after the target is dropped.
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let mut probes = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let probe: Value = serde_json::from_slice(&buf[..len]).unwrap();
+                assert_eq!(probe["type"], "probe");
+                if answer(probes) {
+                    let reply = format!(
+                        r#"{{"type":"reply","node":"scripted","nonce":{},"boot":"{BOOT}","health":{HEALTH},"checks":{CHECKS}}}"#,
+                        probe["nonce"]
+                    );
+                    socket.send_to(reply.as_bytes(), from).unwrap();
+                }
+                probes += 1;
+            }
+        });
+        ScriptedTarget {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers every probe.
+    fn answering() -> ScriptedTarget {
+        ScriptedTarget::start(|_| true)
+    }
+}
+
+impl Drop for ScriptedTarget {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A failed assertion in the script shows here.
+            let outcome = thread.join();
+            if !thread::panicking() {
+                outcome.unwrap();
+            }
+        }
+    }
+}
+
+/// One round in Nagios format: exit code and the plugin line.
+fn nagios(args: &[&str]) -> (i32, String) {
+    let out = cmd("hb-poll")
+        .args(args)
+        .args(["--format", "nagios"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    (out.status.code().unwrap(), line)
+}
+
+#[test]
+fn mem_warning_and_critical_judge_the_memory_a_reply_reports() {
+    let target = ScriptedTarget::answering();
+    let t = target.addr.as_str();
+
+    let (code, line) = nagios(&[t, "--mem-warning", "80"]);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.starts_with(&format!("HB WARNING - 1/1 up: {t} mem 90% | ")),
+        "{line}"
+    );
+    assert!(line.ends_with(" mem_max=90%;80;;0;100"), "{line}");
+
+    let (code, line) = nagios(&[t, "--mem-warning", "80", "--mem-critical", "85"]);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("HB CRITICAL - "), "{line}");
+    assert!(line.ends_with(" mem_max=90%;80;85;0;100"), "{line}");
+
+    let (code, line) = nagios(&[t, "--mem-warning", "95", "--mem-critical", "99"]);
+    assert_eq!(code, 0, "{line}");
+}
+
+/// `poll.boot` is the reply's boot id (absent for a target that did not
+/// reply); `summary.problems` lists what is wrong, worst first.
+#[test]
+fn poll_and_summary_carry_boot_and_problems() {
+    let target = ScriptedTarget::answering();
+    let (_dead, dead) = dead_target();
+    let t = target.addr.as_str();
+    let out = cmd("hb-poll")
+        .args([t, &dead, "-t", "300ms", "--mem-warning", "80"])
+        .args(["--cpu-warning", "50"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let events = parse_events(&out.stdout);
+    let (up, down, summary) = (&events[0], &events[1], &events[2]);
+    assert_eq!(
+        (&up["boot"], &up["node"]),
+        (&json!(BOOT), &json!("scripted"))
+    );
+    assert_eq!(up["state"], "WARNING");
+    assert_eq!(down["status"], "down");
+    assert!(down.as_object().unwrap().get("boot").is_none(), "{down}");
+    assert_eq!(
+        summary["problems"],
+        json!([
+            format!("{dead} down (no reply to 3 probes, 300ms each)"),
+            format!("{t} mem 90%"),
+            format!("{t} sent no cpu"),
+        ])
+    );
+}
+
+/// hb-poll --every on a script of answered rounds, with `args`.
+fn watch(
+    script: impl Fn(u64) -> bool + Send + 'static,
+    args: &[&str],
+) -> (ScriptedTarget, Running) {
+    let target = ScriptedTarget::start(script);
+    // A second to answer: only the rounds the script leaves silent fail.
+    let mut all = vec![
+        target.addr.as_str(),
+        "--every",
+        "50ms",
+        "-t",
+        "1s",
+        "--retries",
+        "0",
+        "--misses",
+        "1",
+    ];
+    all.extend_from_slice(args);
+    let poll = Running::spawn("hb-poll", &all);
+    (target, poll)
+}
+
+/// Rounds of 50 ms, down after one silent round: a target that answers
+/// rounds 3 and 4 after its down, misses round 5, then answers 6, 7 and 8
+/// is up again at round 8, its third answer in a row (at 400 ms, down since
+/// round 2's check at 125 ms).
+#[test]
+fn every_mode_up_after_waits_for_consecutive_answers() {
+    let (target, mut poll) = watch(|probe| !matches!(probe, 1 | 4), &["--up-after", "3"]);
+    let t = target.addr.as_str();
+    let first = poll.expect("up", |_| true);
+    assert!(first.get("was").is_none(), "{first}");
+    // The reply's checks are judged as a beat's are.
+    let health = poll.expect("health", |_| true);
+    assert_eq!(
+        (&health["node"], &health["status"]),
+        (&json!(t), &json!("ok"))
+    );
+    let down = poll.expect("down", |_| true);
+    assert_eq!(
+        (&down["silent_ms"], &down["missed"]),
+        (&json!(75), &json!(1))
+    );
+    let back = poll.expect("up", |_| true);
+    assert_eq!(back["node"], t);
+    assert_eq!(
+        (&back["was"], &back["down_ms"], &back["silent_ms"]),
+        (&json!("down"), &json!(275), &json!(50)),
+        "{back}"
+    );
+    assert_eq!(poll.seen_of("down", t).len(), 1, "{}", poll.history());
+}
+
+/// The `flapping` lines of a target whose rounds 2 and 4 are silent,
+/// watched with --flap-changes 3 and a --flap-window of `window`.
+fn flapping_lines(window: &str) -> Vec<Value> {
+    let args = ["--flap-changes", "3", "--flap-window", window, "-v"];
+    let (target, mut poll) = watch(|probe| !matches!(probe, 1 | 3), &args);
+    // Round lines follow each round's events: six summaries are past
+    // every change.
+    for _ in 0..6 {
+        poll.expect("summary", |_| true);
+    }
+    let t = target.addr.as_str();
+    assert_eq!(poll.seen_of("down", t).len(), 2, "{}", poll.history());
+    poll.seen_of("flapping", t).into_iter().cloned().collect()
+}
+
+/// Changes at 125 ms (down), 150 ms (up), 225 ms (down) and 250 ms (up) on
+/// the rounds' clock: four in 200 ms, more than --flap-changes 3 within a
+/// 200 ms window, but never more than three within 100 ms.
+#[test]
+fn every_mode_flap_window_counts_changes_on_the_rounds_clock() {
+    let wide = thread::spawn(|| flapping_lines("200ms"));
+    let narrow = flapping_lines("100ms");
+    let wide = wide.join().unwrap();
+    assert_eq!(wide.len(), 1, "{wide:?}");
+    assert_eq!(
+        (&wide[0]["changes"], &wide[0]["window_ms"]),
+        (&json!(4), &json!(200))
+    );
+    assert!(narrow.is_empty(), "{narrow:?}");
+}
