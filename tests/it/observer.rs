@@ -221,3 +221,41 @@ fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
     );
     drop(quota);
 }
+
+/// `loss_before` read off a recorded trace with gaps: 5 of the last 20
+/// beats lost, then silence.
+#[test]
+fn loss_before_tells_a_lossy_path_from_a_clean_stop() {
+    let dir = crate::harness::TempDir::new();
+    let mut trace = String::new();
+    let lost = [4, 8, 12, 16, 20];
+    for seq in 1u64..=24 {
+        let ts = 1_795_000_000_000 + seq * 100;
+        if !lost.contains(&seq) {
+            trace += &format!(
+                "{{\"type\":\"beat\",\"node\":\"lossy\",\"seq\":{seq},\"boot\":\"b\",\"every_ms\":100,\"ts_ms\":{ts}}}\n"
+            );
+        }
+        trace += &format!(
+            "{{\"type\":\"beat\",\"node\":\"clean\",\"seq\":{seq},\"boot\":\"b\",\"every_ms\":100,\"ts_ms\":{ts}}}\n"
+        );
+    }
+    trace += "{\"type\":\"tick\",\"ts_ms\":1795000010000}\n";
+    let path = dir.file("trace.ndjson", &trace);
+    let out = crate::harness::cmd("hb-listen")
+        .args(["--from", path.to_str().unwrap(), "--replay"])
+        .output()
+        .unwrap();
+    let events = crate::harness::parse_events(&out.stdout);
+    let down = |node: &str| {
+        events
+            .iter()
+            .find(|v| v["type"] == "down" && v["node"] == node)
+            .unwrap_or_else(|| panic!("no down for {node}: {events:?}"))
+            .clone()
+    };
+    // The last 20 seqs are 5..=24, of which 8, 12, 16, 20 never came.
+    assert_eq!(down("lossy")["loss_before"], 0.2);
+    assert_eq!(down("clean")["loss_before"], 0.0);
+    assert_eq!(down("clean")["observer"], "ok");
+}
