@@ -259,3 +259,39 @@ fn loss_before_tells_a_lossy_path_from_a_clean_stop() {
     assert_eq!(down("clean")["loss_before"], 0.0);
     assert_eq!(down("clean")["observer"], "ok");
 }
+
+/// `hb-send --ack` stopped for 2 s says it stalled and blames no path.
+#[test]
+fn a_stopped_sender_says_it_stalled_and_blames_no_path() {
+    let (_ack, addr) = Running::responder(&["--quiet", "--no-health"]);
+    let mut s = Running::spawn(
+        "hb-send",
+        &[
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "web-1",
+            "--every",
+            "100ms",
+            "--ack",
+            "--misses",
+            "2",
+        ],
+    );
+    s.expect("up", |v| v["target"] == addr.to_string());
+    signal(s.pid(), "STOP");
+    // The stall under test.
+    std::thread::sleep(Duration::from_secs(2));
+    signal(s.pid(), "CONT");
+    let stalled = s.expect("observer", |v| v["state"] == "stalled");
+    assert!(stalled["stall_ms"].as_u64() >= Some(1500), "{stalled}");
+    let until = Instant::now() + Duration::from_millis(800);
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        s.next(left);
+    }
+    assert!(
+        s.seen.iter().all(|v| v["type"] != "down"),
+        "the path blamed for the sender's own stop:\n{}",
+        s.history()
+    );
+}
