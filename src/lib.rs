@@ -23,7 +23,10 @@
 //! - [`health`]: CPU, memory and load readings carried in beats.
 //! - [`checks`]: plugin checks (any command, any Nagios plugin).
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
-//! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`).
+//! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`), node series
+//!   computed at scrape.
+//! - [`observer`]: a loop watching itself: its stalls and its socket's
+//!   drops, never the nodes' failures.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
 //! together; [`cli`] is what they share: flags defined once, exit codes,
