@@ -71,6 +71,17 @@ pub fn parse_events(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Now on the wall clock, in milliseconds since the epoch: the clock of
+/// every event's `ts_ms`. Taken just before a test kills or silences
+/// something, no verdict caused by that can be stamped earlier (see
+/// [`Running::expect_after`]).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Sends one datagram from a fresh socket.
 pub fn send_raw(to: SocketAddr, datagram: &[u8]) {
     let any = if to.is_ipv6() {
