@@ -47,10 +47,11 @@ pub fn main<A: Parser>(
     codes: ExitCodes,
     body: fn(A, Arc<AtomicBool>) -> anyhow::Result<ExitCode>,
 ) -> ExitCode {
-    let name = A::command().get_name().to_owned();
     // First of all: a SIGTERM that arrives while the tool starts (a service
     // manager stopping it at once) must end it cleanly too, not by the signal.
-    let stop = match stop_on_signals() {
+    let stop = stop_on_signals();
+    let name = A::command().get_name().to_owned();
+    let stop = match stop {
         Ok(stop) => stop,
         Err(e) => {
             eprintln!("{name}: error: installing signal handlers: {e}");
@@ -118,13 +119,32 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// A flag set by SIGINT or SIGTERM, which long-running loops poll; a second
 /// signal ends the process at once, for a loop that is stuck.
+///
+/// The signals are blocked while their two actions are registered: one
+/// that arrived between the two would find the flag unset and be lost (the
+/// tool would run on); blocked, it waits and is delivered to both.
 fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     use signal_hook::flag;
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use;
+    // pthread_sigmask only reads `set` and writes `previous`.
+    let previous = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, SIGINT);
+        libc::sigaddset(&mut set, SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        previous
+    };
+    let registered = [SIGINT, SIGTERM].into_iter().try_for_each(|sig| {
         flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
-        flag::register(sig, Arc::clone(&stop))?;
+        flag::register(sig, Arc::clone(&stop)).map(drop)
+    });
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
     }
-    Ok(stop)
+    registered.map(|()| stop)
 }

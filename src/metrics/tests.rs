@@ -2,7 +2,6 @@ use super::*;
 use nodes::NodeTable;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::detector::{NodeRecord, Reading, State};
@@ -196,31 +195,4 @@ fn serves_metrics_and_404_elsewhere() {
         let missing = get(addr, path);
         assert!(missing.starts_with("HTTP/1.0 404 "), "{path}: {missing}");
     }
-}
-
-#[test]
-fn promtool_accepts_the_exposition() {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: promtool not found (Debian package prometheus)");
-            return;
-        }
-        other => other.unwrap(),
-    };
-    let text = sample().encode().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && said.is_empty(), "{said}\n{text}");
 }

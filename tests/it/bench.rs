@@ -23,29 +23,64 @@ fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
     Some(stdout)
 }
 
-#[test]
-fn quorum_lab_smoke() {
-    let Some(out) = run_bench("quorum-lab", &[("QUICK", "1")]) else {
-        return;
-    };
+/// The `RESULT {json}` line a harness prints after its table.
+fn result_line(out: &str) -> serde_json::Value {
     let json = out
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .expect("a RESULT line");
-    let result: serde_json::Value = serde_json::from_str(json).unwrap();
+        .unwrap_or_else(|| panic!("no RESULT line:\n{out}"));
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("RESULT is not JSON ({e}):\n{out}"))
+}
+
+/// A count or measure of a RESULT line, which must be there.
+fn figure(result: &serde_json::Value, key: &str) -> f64 {
+    result[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no figure {key} in {result}"))
+}
+
+#[test]
+fn quorum_lab_smoke() {
+    // The lab's own defaults for QUICK=1, spelled out: the bound on the
+    // detection time below is derived from them.
+    let (every_ms, misses, view_ms) = (100, 5, 200);
+    let Some(out) = run_bench(
+        "quorum-lab",
+        &[
+            ("QUICK", "1"),
+            ("EVERY", &format!("{every_ms}ms")),
+            ("MISSES", &misses.to_string()),
+            ("VIEW_EVERY", &format!("{view_ms}ms")),
+        ],
+    ) else {
+        return;
+    };
+    let result = result_line(&out);
     // The point of quorum: no false down from the group, whatever the luck.
     assert_eq!(result["loss100_group"], 0, "{out}");
     assert_eq!(result["loss60_group"], 0, "{out}");
     assert_eq!(result["partition_group_downs"], 0, "{out}");
     assert!(result["partition_noquorum"].as_u64() >= Some(1), "{out}");
     assert!(result["loss100_single"].as_u64() >= Some(1), "{out}");
+    // And a real crash is detected, by the single listener and by every
+    // observer of the group: by its own detector MISSES intervals after
+    // the last beat (at most an interval before the kill), and at most a
+    // view interval later from a peer's view; a second on top for a
+    // loaded machine running debug binaries.
+    let bound = misses * every_ms + view_ms + every_ms + 1000;
+    for key in ["crash_single_ms", "crash_group_ms"] {
+        let ms = figure(&result, key);
+        assert!(ms <= bound as f64, "{key} {ms} over {bound} ms:\n{out}");
+    }
 }
 
 #[test]
 fn timers_and_peers_smoke() {
     // No root needed: these two only use loopback.
     let out = run_bench("timers", &[("NODES", "300")]).unwrap();
-    assert!(out.contains("downs=300"), "{out}");
+    // Every node's down came, none before its deadline.
+    assert!(out.contains("downs=300 early=0 "), "{out}");
+
     let out = run_bench(
         "peers",
         &[
@@ -57,7 +92,35 @@ fn timers_and_peers_smoke() {
         ],
     )
     .unwrap();
-    assert!(out.contains("hb-send --every 100ms --health"), "{out}");
+    // A row for each of hb's measures, with a figure in hb's column.
+    for label in [
+        "| one round over 50 targets, wall (best of 5) | hb-poll ",
+        "| one probe as Nagios runs it, per run (mean of 3) | hb-poll --format nagios: ",
+        "| hb-send --every 100ms --health for 1 s | ",
+        "| hb-ack answering 100 probes/s for 1 s | ",
+    ] {
+        let row = out
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no row {label:?}:\n{out}"));
+        assert!(
+            row.starts_with(|c: char| c.is_ascii_digit()),
+            "no figure in {label:?}: {row}"
+        );
+    }
+    // The figures measured real work: every target up in every round,
+    // every Nagios run OK, beats sent, probes answered.
+    let r = result_line(&out);
+    assert_eq!(figure(&r, "round_fewest_up"), 50.0, "{out}");
+    assert_eq!(figure(&r, "nagios_ok"), 3.0, "{out}");
+    assert!(figure(&r, "round_ms") > 0.0, "{out}");
+    assert!(figure(&r, "nagios_us_wall") > 0.0, "{out}");
+    assert!(figure(&r, "send_beats") > 0.0, "{out}");
+    assert!(figure(&r, "send_rss_kib") > 0.0, "{out}");
+    assert!(figure(&r, "send_cpu_pct") >= 0.0, "{out}");
+    assert!(figure(&r, "ack_cpu_pct") >= 0.0, "{out}");
+    let (sent, answered) = (figure(&r, "probes_sent"), figure(&r, "probes_answered"));
+    assert!(sent > 0.0 && answered > 0.0 && answered <= sent, "{out}");
 }
 
 #[test]
@@ -71,9 +134,10 @@ fn detection_quality_smoke() {
         .collect();
     assert_eq!(rows.len(), 8, "4 scenarios x 2 detectors:\n{out}");
     for row in rows {
-        // Every crash of the run was detected.
+        // There was a crash, and every crash of the run was detected.
         let crashes = row.split('|').nth(3).unwrap().trim();
         let (found, total) = crashes.split_once('/').unwrap();
+        assert!(total.parse::<u32>().unwrap() > 0, "{row}");
         assert_eq!(found, total, "{row}");
     }
 }

@@ -2,29 +2,31 @@
 //! responders on loopback, JSON and Nagios outputs, exit codes.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::time::Duration;
 
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 use crate::harness::{
-    beat, bin, cmd, dead_target, parse_event, parse_events, send_raw, Netns, Running, TempDir,
-    PATIENCE,
+    beat, bin, cmd, dead_target, parse_event, parse_events, send_raw, wall_ms, Netns, Running,
+    TempDir, PATIENCE,
 };
 
-/// An hb-ack, once its first health reading (which takes a CPU sampling
-/// window) is in its replies.
+/// An hb-ack named `node`, once its health is in its replies.
 fn responder(node: &str) -> (Running, SocketAddr) {
-    let (proc, addr) = Running::responder(&["--node", node]);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while poll_json(&[&addr.to_string()]).1[0]["health"]["cpu_pct"].is_null() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hb-ack never sent health"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (proc, addr)
+    Running::healthy_responder(&["--node", node])
+}
+
+/// A TCP target that refuses connections at once, so it is down without
+/// a timeout to wait out, and its address as hb-poll takes it. The socket
+/// is bound but not listening, and stays this test's while the caller
+/// keeps it, so no other process can start answering on its port.
+fn refusing_target() -> (Socket, String) {
+    let refusing = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    refusing
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = refusing.local_addr().unwrap().as_socket().unwrap();
+    (refusing, format!("tcp://{addr}"))
 }
 
 /// Runs hb-poll once; returns (exit code, stdout lines parsed as events).
@@ -98,12 +100,13 @@ fn several_responders_one_killed() {
     assert_eq!(events[3]["state"], "OK");
 
     drop(c_proc);
+    // Each attempt long enough for a live responder on a loaded machine.
     let (code, events) = poll_json(&[
         &a.to_string(),
         &b.to_string(),
         &c.to_string(),
         "-t",
-        "200ms",
+        "500ms",
     ]);
     assert_eq!(code, 2, "CRITICAL: {events:?}");
     let dead = &events[2];
@@ -121,15 +124,16 @@ fn several_responders_one_killed() {
     assert_eq!(summary["state"], "CRITICAL");
 }
 
+/// One target up and one down: the down one refuses at once, so each
+/// round lasts as long as the live one takes to answer (with the default
+/// timeout and retries), however loaded the machine.
 #[test]
 fn every_exit_code() {
     let (_a, a) = responder("a");
-    let (_dead, dead) = dead_target();
+    let (_refusing, down) = refusing_target();
     let a = a.to_string();
-    let quick = ["-t", "100ms", "--retries", "0"];
     let run = |extra: &[&str]| {
-        let mut args = vec![a.as_str(), dead.as_str()];
-        args.extend_from_slice(&quick);
+        let mut args = vec![a.as_str(), down.as_str()];
         args.extend_from_slice(extra);
         poll_nagios(&args).0
     };
@@ -147,11 +151,12 @@ fn every_exit_code() {
 }
 
 /// The range semantics table, through the real binary: one target of two
-/// down, so the number down is 1.
+/// down (refusing at once, as in `every_exit_code`), so the number down
+/// is 1.
 #[test]
 fn threshold_ranges_follow_nagios_semantics() {
     let (_a, a) = responder("a");
-    let (_dead, dead) = dead_target();
+    let (_refusing, down) = refusing_target();
     let a = a.to_string();
     let table: &[(&str, i32)] = &[
         ("0", 2),      // alert outside 0..0: 1 is outside
@@ -166,16 +171,7 @@ fn threshold_ranges_follow_nagios_semantics() {
         ("@0:0.5", 0), // 1 is not inside
     ];
     for (range, want) in table {
-        let args = [
-            a.as_str(),
-            dead.as_str(),
-            "-t",
-            "100ms",
-            "--retries",
-            "0",
-            "-c",
-            range,
-        ];
+        let args = [a.as_str(), down.as_str(), "-c", range];
         assert_eq!(poll_nagios(&args).0, *want, "-c {range}");
     }
 }
@@ -272,16 +268,9 @@ fn targets_from_a_file_and_from_stdin() {
 #[test]
 fn tcp_targets_get_a_connect_check() {
     let open = TcpListener::bind("127.0.0.1:0").unwrap();
-    // Bound but not listening: connections are refused, and the port stays
-    // this test's, so no other process can start answering on it.
-    let refusing = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    refusing
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    let closed = refusing.local_addr().unwrap().as_socket().unwrap();
+    let (_refusing, down) = refusing_target();
     let up = format!("tcp://{}", open.local_addr().unwrap());
-    let down = format!("tcp://{closed}");
-    let (code, events) = poll_json(&[&up, &down, "-t", "200ms"]);
+    let (code, events) = poll_json(&[&up, &down]);
     assert_eq!(code, 2);
     assert_eq!(events[0]["status"], "up");
     assert!(events[0]["node"].is_null());
@@ -366,13 +355,20 @@ fn hb_ack_acknowledges_beats_and_prints_them() {
         "ts_ms is the receive time, not the sender's"
     );
 
-    // A beat that does not ask is printed but not acknowledged.
+    // A beat that does not ask is printed but not acknowledged: the next
+    // ack to come is the one for the beat that asks after it (hb-ack
+    // handles datagrams in order).
     sock.send_to(br#"{"type":"beat","node":"quiet","seq":1}"#, addr)
         .unwrap();
+    sock.send_to(
+        br#"{"type":"beat","node":"sender","seq":8,"boot":"b1","every_ms":100,"ack":true}"#,
+        addr,
+    )
+    .unwrap();
     ack.expect("beat", |v| v["node"] == "quiet");
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    assert!(sock.recv_from(&mut buf).is_err(), "no ack was asked for");
+    let (len, _) = sock.recv_from(&mut buf).unwrap();
+    let next: Value = serde_json::from_slice(&buf[..len]).unwrap();
+    assert_eq!((&next["of"], &next["seq"]), (&"sender".into(), &8.into()));
 }
 
 #[test]
@@ -387,9 +383,11 @@ fn hb_ack_verbose_logs_probes_and_quiet_prints_nothing() {
     send_raw(q, &beat("n", "b", 1, 100));
     assert_eq!(poll_json(&[&q.to_string()]).0, 0);
     assert!(quiet.signal_and_wait("TERM").success());
-    assert!(quiet.next(Duration::from_millis(100)).is_none());
+    assert_eq!(quiet.next(PATIENCE), None, "stdout ends with nothing");
 }
 
+/// Verdicts count rounds, not time (see `watch`): an attempt may wait as
+/// long as a loaded machine needs without changing them.
 #[test]
 fn every_mode_reports_transitions_and_restarts() {
     let (first, addr) = responder("svc");
@@ -403,25 +401,26 @@ fn every_mode_reports_transitions_and_restarts() {
             "--misses",
             "2",
             "-t",
-            "200ms",
+            "1s",
             "--retries",
-            "0",
+            "1",
         ],
     );
     let up = poll.expect("up", |_| true);
     assert_eq!(up["node"], target);
+    let killed = wall_ms();
     drop(first);
-    let suspect = poll.expect("suspect", |_| true);
+    let suspect = poll.expect_after("suspect", killed, |_| true);
     assert_eq!(suspect["node"], target);
-    let down = poll.expect("down", |_| true);
+    let down = poll.expect_after("down", killed, |_| true);
     assert!(down["missed"].as_u64().unwrap() >= 2, "{down}");
 
-    let (_second, again) = Running::bound("hb-ack", &target, &["--node", "svc"]);
-    assert_eq!(again, addr);
-    let restart = poll.expect("restart", |_| true);
+    // The same address: hb-poll knows its target by it.
+    let restarted = wall_ms();
+    let _second = Running::bound_again("hb-ack", &target, &["--node", "svc"]);
+    let restart = poll.expect_after("restart", restarted, |_| true);
     assert_ne!(restart["old_boot"], restart["new_boot"]);
-    let back = poll.expect("up", |_| true);
-    assert_eq!(back["was"], "down");
+    poll.expect_after("up", restarted, |v| v["was"] == "down");
     assert_eq!(poll.signal_and_wait("INT").code(), Some(0));
 }
 
@@ -455,13 +454,14 @@ fn a_dead_target_is_down_through_every_path() {
     let (_relay, relay) = responder("relay");
     let (_live, live) = responder("live");
     let (_dead, dead) = dead_target();
+    // Long enough for the live target to answer on a loaded machine.
     let (code, events) = poll_json(&[
         &live.to_string(),
         &dead,
         "--via",
         &relay.to_string(),
         "-t",
-        "100ms",
+        "1s",
         "--retries",
         "0",
     ]);
@@ -516,9 +516,10 @@ fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
     ns.nft(
         "table inet hbtest {\n  chain out {\n    type filter hook output priority 0;\n    udp dport 26723 udp sport != 26724 drop\n  }\n}\n",
     );
+    // The relay's two hops get two timeouts: 2 s on a loaded machine.
     let out = ns
         .command(&bin("hb-poll"))
-        .args(["127.0.0.1:26723", "--via", "127.0.0.1:26724", "-t", "200ms"])
+        .args(["127.0.0.1:26723", "--via", "127.0.0.1:26724", "-t", "1s"])
         .args(extra)
         .output()
         .unwrap();
@@ -540,6 +541,8 @@ fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// As with the fixed detector, phi counts rounds, not time: an attempt may
+/// wait as long as a loaded machine needs.
 #[test]
 fn every_mode_takes_the_phi_detector_too() {
     let (first, addr) = responder("svc");
@@ -550,7 +553,7 @@ fn every_mode_takes_the_phi_detector_too() {
             "--every",
             "50ms",
             "-t",
-            "20ms",
+            "1s",
             "--retries",
             "0",
             "--detector",
@@ -558,8 +561,9 @@ fn every_mode_takes_the_phi_detector_too() {
         ],
     );
     poll.expect("up", |_| true);
+    let killed = wall_ms();
     drop(first);
-    let down = poll.expect("down", |_| true);
+    let down = poll.expect_after("down", killed, |_| true);
     assert!(down["phi"].as_f64().unwrap() >= 8.0, "{down}");
 }
 
@@ -578,14 +582,18 @@ fn hb_poll_ends_cleanly_on_a_closed_stdout_and_on_signals() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 
     // A round waiting on a dead target stops waiting at SIGTERM: UNKNOWN
-    // (had it waited its 10 s out, the dead target would be CRITICAL).
-    let (_dead, dead) = dead_target();
+    // (had it waited its 10 s out, the dead target would be CRITICAL). It
+    // is waiting once its probe has come.
+    let (dead_socket, dead) = dead_target();
     let poll = std::process::Command::new(bin("hb-poll"))
         .args([&dead, "-t", "10s", "--format", "nagios"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    dead_socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    dead_socket
+        .recv_from(&mut [0; 2048])
+        .expect("no probe came");
     std::process::Command::new("kill")
         .args(["-TERM", &poll.id().to_string()])
         .status()

@@ -116,7 +116,7 @@ fn a_write_error_is_reported_once_and_retried() {
     });
     l.stderr_address("written again");
     l.signal_and_wait("TERM");
-    let lines = l.stderr_lines();
+    let lines = l.stderr_rest();
     assert!(
         lines.iter().all(|line| !line.contains("warning: writing")),
         "reported more than once: {lines:?}"

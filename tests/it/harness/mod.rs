@@ -71,6 +71,17 @@ pub fn parse_events(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Now on the wall clock, in milliseconds since the epoch: the clock of
+/// every event's `ts_ms`. Taken just before a test kills or silences
+/// something, no verdict caused by that can be stamped earlier (see
+/// [`Running::expect_after`]).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Sends one datagram from a fresh socket.
 pub fn send_raw(to: SocketAddr, datagram: &[u8]) {
     let any = if to.is_ipv6() {
@@ -107,12 +118,4 @@ pub fn skip(test: &str, why: &str) {
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
-/// The wall clock now, in milliseconds since the epoch (what `ts_ms` is).
-pub fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
