@@ -140,9 +140,13 @@ impl Beats {
         }
     }
 
+    /// Bytes of a datagram as sent.
     fn size(&self) -> usize {
-        let mac = if self.keys.is_some() { 74 } else { 0 };
-        self.datagrams[0].0.len() + mac
+        let mut d = self.datagrams[0].0.clone();
+        if let Some(keys) = &self.keys {
+            keys.sign(&mut d);
+        }
+        d.len()
     }
 }
 

@@ -50,16 +50,18 @@ pub fn phi(t: f64, mean: f64, std_dev: f64) -> f64 {
 }
 
 /// Blocks a window is kept in. The window remembers sums, not samples: a
-/// block of `window / BLOCKS` inter-arrival times is two numbers. 17
-/// blocks of two `f64` are 272 bytes a node whatever the window, where the
-/// samples themselves took 4 bytes each (4 KB at the default 1000).
+/// block of `window / BLOCKS` inter-arrival times is two numbers. The full
+/// blocks, the one being filled and a running total are 312 bytes a node
+/// whatever the window, where keeping the samples takes 4 bytes each (4 KB
+/// at the default 1000).
 const BLOCKS: usize = 16;
 
 /// The sum and sum of squares of some inter-arrival times. They are
 /// integers of milliseconds, which an `f64` holds exactly up to 2^53: for
-/// intervals under about a day the sums are exact, and the window's
-/// statistics never drift however long a node lives.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// the intervals of heartbeats (a block of 63 stays exact up to intervals
+/// of 3 hours) the sums are exact, and the window's statistics never drift
+/// however long a node lives.
+#[derive(Debug, Clone, Copy, Default)]
 struct Sums {
     sum: f64,
     sum_sq: f64,
@@ -107,7 +109,8 @@ impl Arrivals {
     /// (mean `every_ms`, deviation a quarter of it), so phi is meaningful
     /// from the second beat on.
     pub fn new(window: usize, every_ms: u64) -> Self {
-        let window = u32::try_from(window).unwrap_or(u32::MAX).max(2);
+        // Bounded so that `held` (up to a block over the window) fits.
+        let window = u32::try_from(window).unwrap_or(u32::MAX).clamp(2, 1 << 30);
         let mut a = Arrivals {
             full: [Sums::default(); BLOCKS],
             first: 0,

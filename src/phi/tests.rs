@@ -25,17 +25,22 @@ impl ExactWindow {
         self.samples.push_back(x);
     }
 
-    /// Mean and standard deviation of the last `n` samples.
-    fn stats(&self, n: usize) -> (f64, f64) {
-        let last = self.samples.iter().skip(self.samples.len() - n);
-        let mean = last.clone().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
-        let var = last.map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n as f64;
+    /// Mean and standard deviation of the samples.
+    fn stats(&self) -> (f64, f64) {
+        let n = self.samples.len() as f64;
+        let mean = self.samples.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = self
+            .samples
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         (mean, var.sqrt())
     }
 
     /// The silence after which phi reaches `level` over every sample.
     fn deadline(&self, cfg: &PhiConfig, level: f64) -> u64 {
-        let (mean, sd) = self.stats(self.samples.len());
+        let (mean, sd) = self.stats();
         let exact = Phi {
             mean: mean + cfg.acceptable_pause_ms,
             std_dev: sd.max(cfg.min_std_dev_ms),
@@ -166,7 +171,7 @@ proptest! {
             if pushed + 3 > window && window > 16 {
                 break;
             }
-            let (mean, sd) = exact.stats(exact.samples.len());
+            let (mean, sd) = exact.stats();
             prop_assert!(close_rel(compact.mean(), mean), "{} {}", compact.mean(), mean);
             // The variance comes from sums of squares: its rounding grows
             // with mean^2, so compare variances with that slack.
