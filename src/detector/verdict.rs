@@ -217,7 +217,7 @@ pub(super) fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
         ),
         Rule::Phi(cfg) => {
             let arrivals = node.arrivals.as_deref().expect("phi nodes keep arrivals");
-            let phi = Phi { cfg, arrivals };
+            let phi = Phi::new(cfg, arrivals);
             (phi.silence_for(cfg.suspect), phi.silence_for(cfg.threshold))
         }
     }
@@ -226,7 +226,7 @@ pub(super) fn patience(rule: &Rule, node: &Node) -> (Millis, Millis) {
 /// phi after `silent_ms`, rounded to 2 decimals for display.
 pub(super) fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<f64> {
     let arrivals = node.arrivals.as_deref()?;
-    let phi = Phi { cfg, arrivals }.at(silent_ms as f64);
+    let phi = Phi::new(cfg, arrivals).at(silent_ms as f64);
     Some(round(phi, 2))
 }
 
