@@ -53,6 +53,9 @@ enum Load {
     HealthSigned,
     /// The same with one `--check` result.
     HealthSignedCheck,
+    /// What production runs: `--health` beats with 28-byte names, into a
+    /// listener keeping `--state` and serving `--metrics` (scraped once).
+    Production,
     /// Bare beats judged by `--detector phi` (with `--acceptable-pause 3s`,
     /// as recommended where beats come irregularly: here a node's beats
     /// come once per round of the sender, and the kernel drops some).
@@ -60,9 +63,10 @@ enum Load {
 }
 
 impl Load {
-    const ALL: [Load; 5] = [
+    const ALL: [Load; 6] = [
         Load::Bare,
         Load::Health,
+        Load::Production,
         Load::HealthSigned,
         Load::HealthSignedCheck,
         Load::Phi,
@@ -74,6 +78,7 @@ impl Load {
             Load::Health => "`--health`, 28-byte names",
             Load::HealthSigned => "`--health`, signed (`--key-file`)",
             Load::HealthSignedCheck => "`--health`, signed, one `--check`",
+            Load::Production => "`--health`, 28-byte names, `--state` and `--metrics` on",
             Load::Phi => "bare beat, `--detector phi`",
         }
     }
@@ -359,6 +364,8 @@ struct Printed {
     health: AtomicU64,
     others: AtomicU64,
     rejected: AtomicU64,
+    /// The longest stall the listener said it had, in ms.
+    worst_stall: AtomicU64,
 }
 
 /// The hb-listen under test: this build's, or `$HB_BIN/hb-listen`.
@@ -369,7 +376,9 @@ fn hb_listen() -> PathBuf {
     }
 }
 
-fn spawn_listener(load: Load, key_file: &std::path::Path) -> (Child, SocketAddr) {
+/// hb-listen for `load`, its address, and its metrics address if it
+/// serves metrics.
+fn spawn_listener(load: Load, key_file: &std::path::Path) -> (Child, SocketAddr, Option<String>) {
     let mut command = Command::new(hb_listen());
     command.args([
         "--listen",
@@ -387,22 +396,50 @@ fn spawn_listener(load: Load, key_file: &std::path::Path) -> (Child, SocketAddr)
     if load == Load::Phi {
         command.args(["--detector", "phi", "--acceptable-pause", "3s"]);
     }
+    if load == Load::Production {
+        command.arg("--state").arg(state_file());
+        command.args(["--metrics", "127.0.0.1:0"]);
+    }
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .rsplit_once("listening on ")
-        .unwrap_or_else(|| panic!("hb-listen did not start: {line}"))
-        .1
-        .trim()
-        .parse()
-        .unwrap();
-    (child, addr)
+    let mut metrics = None;
+    loop {
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        if let Some((_, at)) = line.rsplit_once("metrics on http://") {
+            metrics = Some(at.trim().trim_end_matches("/metrics").to_owned());
+            continue;
+        }
+        let addr = line
+            .rsplit_once("listening on ")
+            .unwrap_or_else(|| panic!("hb-listen did not start: {line}"))
+            .1
+            .trim()
+            .parse()
+            .unwrap();
+        return (child, addr, metrics);
+    }
+}
+
+/// Where the production row's listener keeps its state file.
+fn state_file() -> PathBuf {
+    std::env::temp_dir().join(format!("hb-bench-state-{}.json", std::process::id()))
+}
+
+/// How long a `GET /metrics` takes, whole.
+fn scrape(addr: &str) -> Duration {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).unwrap();
+    assert!(body.starts_with(b"HTTP/1.0 200"), "scrape failed");
+    started.elapsed()
 }
 
 /// The number after `"key":` in a line.
@@ -431,6 +468,13 @@ struct Ingest {
     health: u64,
     others: u64,
     rejected: u64,
+    /// From the last new node sent (the end of the first round) until
+    /// every node was up; None if not every node came up within 5 s.
+    learned: Option<Duration>,
+    /// With `--metrics`: a scrape's time, and the beats the socket dropped
+    /// meanwhile.
+    scraped: Option<(Duration, u64)>,
+    worst_stall: u64,
 }
 
 impl Ingest {
@@ -456,7 +500,7 @@ impl Ingest {
 /// (between two status lines), CPU per beat, RSS growth per node, and at
 /// the end its counters against what was sent.
 fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) -> Ingest {
-    let (mut child, addr) = spawn_listener(load, key_file);
+    let (mut child, addr, metrics) = spawn_listener(load, key_file);
     let rss0 = rss_kib(child.id());
     let backlog0 = backlog_drops();
     // Status lines carry every node: only the counters are parsed.
@@ -474,8 +518,10 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
                     // Status lines end with rejections by reason.
                     let rejected = line
                         .rsplit_once(r#""rejected":"#)
-                        .and_then(|(_, r)| r.strip_suffix('}'))
-                        .and_then(|r| serde_json::from_str::<BTreeMap<String, u64>>(r).ok())
+                        .and_then(|(_, r)| r.split_once('}'))
+                        .and_then(|(r, _)| {
+                            serde_json::from_str::<BTreeMap<String, u64>>(&format!("{r}}}")).ok()
+                        })
                         .map_or(0, |by_reason| by_reason.values().sum());
                     if tx.send((Instant::now(), received, rejected)).is_err() {
                         break;
@@ -496,6 +542,12 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
                     }
                 }
                 "health" => _ = seen.health.fetch_add(1, Ordering::Relaxed),
+                // The listener's own faults: its stalls and its socket's
+                // drops (which the sent = received + dropped check counts).
+                "observer" => {
+                    let stall = field(&line, "stall_ms").unwrap_or(0);
+                    seen.worst_stall.fetch_max(stall, Ordering::Relaxed);
+                }
                 "rejected" => _ = seen.rejected.fetch_add(1, Ordering::Relaxed),
                 _ => _ = seen.others.fetch_add(1, Ordering::Relaxed),
             }
@@ -509,9 +561,15 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     // busy machine the listener may not have met every node by then: the
     // growth is divided by the nodes it has.
     let start = Instant::now();
-    while printed.first_ups.load(Ordering::Relaxed) < nodes && start.elapsed().as_secs() < 2 {
-        thread::sleep(Duration::from_millis(10));
+    let mut offered = None;
+    while printed.first_ups.load(Ordering::Relaxed) < nodes && start.elapsed().as_secs() < 5 {
+        if offered.is_none() && rounds.load(Ordering::Relaxed) >= 1 {
+            offered = Some(Instant::now());
+        }
+        thread::sleep(Duration::from_millis(1));
     }
+    // From the last new node sent to every node up.
+    let learned = offered.map(|at| at.elapsed());
     let tracked = printed.first_ups.load(Ordering::Relaxed).max(1);
     let per_node = rss_kib(child.id()).saturating_sub(rss0) as f64 * 1024.0 / tracked as f64;
     let rounds = rounds.load(Ordering::Relaxed);
@@ -520,6 +578,13 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
         first = rx.recv().expect("hb-listen sees every node");
     }
     let cpu0 = cpu_seconds(child.id());
+    // One scrape in the middle of the measurement, at full ingest; the
+    // socket's drops during it are the scrape's cost.
+    let scraped = metrics.map(|at| {
+        let drops = socket_drops(addr.port());
+        let took = scrape(&at);
+        (took, socket_drops(addr.port()) - drops)
+    });
     let last = rx.recv().unwrap();
     let cpu = cpu_seconds(child.id()) - cpu0;
     // Events until the beats stop: afterwards every node turns suspect.
@@ -561,6 +626,9 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
         health,
         others,
         rejected: end.2 + printed.rejected.load(Ordering::Relaxed),
+        learned,
+        scraped,
+        worst_stall: printed.worst_stall.load(Ordering::Relaxed),
     }
 }
 
@@ -603,6 +671,7 @@ fn main() -> ExitCode {
         }
     }
     let _ = std::fs::remove_file(&key_path);
+    let _ = std::fs::remove_file(state_file());
     println!("| measurement (median of {runs} runs, worst run) | figure |");
     println!("|---|---|");
     println!(
@@ -645,6 +714,38 @@ fn main() -> ExitCode {
             median(results.iter().map(|h| h.per_node).collect()),
             worst(results.iter().map(|h| h.per_node)),
             median(results.iter().map(|h| h.rounds as f64).collect()),
+        );
+    }
+    println!();
+    println!("| beats | every node up after the last new one was sent | a scrape of /metrics (drops meanwhile) | the listener's worst stall |");
+    println!("|---|---|---|---|");
+    for (load, results) in &hb {
+        let learned: Vec<String> = results
+            .iter()
+            .map(|h| {
+                h.learned
+                    .map_or("not within 5 s".into(), |d| format!("{} ms", d.as_millis()))
+            })
+            .collect();
+        let scraped: Vec<String> = results
+            .iter()
+            .filter_map(|h| h.scraped)
+            .map(|(d, drops)| format!("{} ms ({drops})", d.as_millis()))
+            .collect();
+        let stalls: Vec<String> = results
+            .iter()
+            .map(|h| format!("{} ms", h.worst_stall))
+            .collect();
+        println!(
+            "| {} | {} | {} | {} |",
+            load.label(),
+            learned.join(", "),
+            if scraped.is_empty() {
+                "-".into()
+            } else {
+                scraped.join(", ")
+            },
+            stalls.join(", ")
         );
     }
     println!();
