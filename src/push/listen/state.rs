@@ -254,15 +254,23 @@ impl<W: Write> Listener<W> {
                 responders: None,
             });
         }
-        if let (true, Some(state)) = (done.for_state, &mut self.state_file) {
-            let job = Job {
-                records,
-                counters: self.intake.counters.clone(),
-                group: self.group.as_ref().map(|g| g.status(now)),
-                observer: self.watch.status(),
-                wall,
-            };
-            state.send(job, now);
+        if done.for_state {
+            let job = self.job(records, now, wall);
+            if let Some(state) = &mut self.state_file {
+                state.send(job, now);
+            }
+        }
+    }
+
+    /// A snapshot of `records` with the listener's counters, group and
+    /// own record as they are at `now`, for the writer.
+    fn job(&self, records: Arc<Vec<NodeRecord>>, now: Millis, wall: u64) -> Job {
+        Job {
+            records,
+            counters: self.intake.counters.clone(),
+            group: self.group.as_ref().map(|g| g.status(now)),
+            observer: self.watch.status(),
+            wall,
         }
     }
 
@@ -278,12 +286,9 @@ impl<W: Write> Listener<W> {
         }
         let mut records = Vec::with_capacity(self.detector.len());
         self.detector.copy_nodes(0, usize::MAX, now, &mut records);
-        let job = Job {
-            records: Arc::new(records),
-            counters: self.intake.counters.clone(),
-            group: self.group.as_ref().map(|g| g.status(now)),
-            observer: self.watch.status(),
-            wall,
+        let job = self.job(Arc::new(records), now, wall);
+        let Some(state) = &self.state_file else {
+            return;
         };
         if let Err(e) = write_snapshot(&state.path, &job) {
             eprintln!("hb-listen: warning: writing {}: {e}", state.path.display());
