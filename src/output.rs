@@ -11,11 +11,17 @@ use serde::Serialize;
 pub struct Output<W: Write> {
     out: W,
     line: Vec<u8>,
+    /// What `out` is, for error messages: a full disk under stdout must
+    /// say it was stdout.
+    name: &'static str,
 }
 
 impl Output<io::StdoutLock<'static>> {
     pub fn stdout() -> Self {
-        Output::new(io::stdout().lock())
+        Output {
+            name: "stdout",
+            ..Output::new(io::stdout().lock())
+        }
     }
 }
 
@@ -24,6 +30,7 @@ impl<W: Write> Output<W> {
         Output {
             out,
             line: Vec::with_capacity(512),
+            name: "output",
         }
     }
 
@@ -44,11 +51,14 @@ impl<W: Write> Output<W> {
         let after_type = type_field_end(&self.line).ok_or_else(|| {
             io::Error::other("internal error: event does not start with a type field")
         })?;
-        let stamp = format!(",\"ts\":\"{}\",\"ts_ms\":{at_ms}", rfc3339(at_ms));
-        self.line.splice(after_type..after_type, stamp.into_bytes());
+        self.line
+            .splice(after_type..after_type, stamp(at_ms).into_bytes());
         self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
-        self.out.flush()
+        self.out
+            .write_all(&self.line)
+            .and_then(|()| self.out.flush())
+            // The kind stays, so a closed stdout is still told apart.
+            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.name)))
     }
 }
 
@@ -58,6 +68,11 @@ fn type_field_end(json: &[u8]) -> Option<usize> {
     let rest = json.strip_prefix(br#"{"type":""#)?;
     let close = rest.iter().position(|&b| b == b'"')?;
     Some(br#"{"type":""#.len() + close + 1)
+}
+
+/// The timestamps that follow an event's `type`: `,"ts":"...","ts_ms":N`.
+pub fn stamp(at_ms: u64) -> String {
+    format!(",\"ts\":\"{}\",\"ts_ms\":{at_ms}", rfc3339(at_ms))
 }
 
 /// Milliseconds since the Unix epoch, as RFC 3339 UTC with milliseconds.

@@ -15,12 +15,14 @@
 //! Here: the configuration and the [`Detector`]'s entry points. Beside it:
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
-//! does to a node) and `snapshot` (what the detector tells of its nodes).
+//! does to a node), `snapshot` (what the detector tells of its nodes) and
+//! `stream` (the snapshot of a large fleet, serialized a slice at a time).
 
 mod event;
 mod observer;
 mod reading;
 mod snapshot;
+mod stream;
 mod table;
 mod timers;
 mod verdict;
@@ -35,7 +37,8 @@ use crate::wire::{Beat, Reject};
 pub use event::{Event, State};
 use observer::Faults;
 pub use reading::Reading;
-pub use snapshot::{NodeRecord, NodeView, Snapshot};
+pub use snapshot::{NodeSample, NodeView, Snapshot};
+pub use stream::SnapshotStream;
 use table::{Node, Table};
 use timers::Timers;
 use verdict::patience;

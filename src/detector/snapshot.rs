@@ -1,7 +1,7 @@
 //! What the detector tells about its nodes: the membership [`Snapshot`]
 //! for routing decisions and `status` lines, one node's [`NodeView`], each
-//! node's state for export, and nodes copied out ([`NodeRecord`]) for the
-//! threads that write the state file and answer metrics scrapes.
+//! node's state for export, and what metrics scrapes need of each node
+//! ([`NodeSample`]), copied out for the thread that answers them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,55 +76,26 @@ impl<'a> Snapshot<'a> {
         }
         snap
     }
-
-    /// The snapshot of nodes copied out of the detector.
-    pub fn of_records(records: &'a [NodeRecord]) -> Self {
-        Snapshot::of(
-            records
-                .iter()
-                .map(|r| (r.name.as_str(), r.view(), r.healthy)),
-        )
-    }
 }
 
-/// One node's details as owned data: what a thread other than the
-/// detector's (the state file's writer, a metrics scrape) works from, so
-/// that the detector is never shared and never waits for it.
+/// One node as its metrics series show it: copied out of the detector for
+/// the thread that answers a scrape, so that the detector is never shared
+/// and never waits for it. The few values the series need, not the whole
+/// node: a scrape of a large fleet costs little memory.
 #[derive(Debug, Clone)]
-pub struct NodeRecord {
+pub struct NodeSample {
     pub name: CompactString,
     pub state: State,
     /// No plugin check worse than ok.
     pub healthy: bool,
-    pub addr: Option<SocketAddr>,
-    pub every_ms: Millis,
-    pub seq: Option<u64>,
-    pub boot: Option<CompactString>,
     /// Receiver wall clock at the last beat.
     pub last_seen: Option<u64>,
-    pub silent_ms: Millis,
-    pub health: Option<Reading>,
-    pub phi: Option<f64>,
-    pub checks: Option<Vec<CheckResult>>,
+    /// From its last health report: CPU percent and available bytes.
+    pub cpu_pct: Option<f32>,
+    pub mem_avail: Option<u64>,
 }
 
-impl NodeRecord {
-    /// The node as a snapshot shows it.
-    pub fn view(&self) -> NodeView<'_> {
-        NodeView {
-            state: self.state,
-            addr: self.addr,
-            every_ms: self.every_ms,
-            seq: self.seq,
-            boot: self.boot.as_deref(),
-            last_seen: self.last_seen,
-            silent_ms: self.silent_ms,
-            health: self.health.as_ref(),
-            phi: self.phi,
-            checks: self.checks.as_deref(),
-        }
-    }
-
+impl NodeSample {
     /// Its state for routing and export (see [`Detector::routing_state`]).
     pub fn routing_state(&self) -> &'static str {
         routing_state(self.state, self.healthy)
@@ -151,35 +122,26 @@ impl Detector {
         self.nodes.len() == 0
     }
 
-    /// Copies at most `max` nodes from position `from` on into `out`, as
-    /// they stand at `now`; returns the position to go on from (the
-    /// table's length once every node is copied). A large table is copied
-    /// a slice at a time, so the loop that owns the detector never stops
-    /// for long.
-    pub fn copy_nodes(
-        &self,
-        from: usize,
-        max: usize,
-        now: Millis,
-        out: &mut Vec<NodeRecord>,
-    ) -> usize {
+    /// Copies the samples of at most `max` nodes from position `from` on
+    /// into `out`; returns the position to go on from (the table's length
+    /// once every node is copied). A large table is copied a slice at a
+    /// time, so the loop that owns the detector never stops for long.
+    pub fn sample_nodes(&self, from: usize, max: usize, out: &mut Vec<NodeSample>) -> usize {
         let end = self.nodes.len().min(from.saturating_add(max));
         for idx in from..end {
             let node = &self.nodes[idx];
-            let view = self.view_of(node, now);
-            out.push(NodeRecord {
+            let (cpu_pct, mem_avail) = node
+                .health
+                .as_ref()
+                .map_or((None, None), Reading::cpu_and_memory);
+            out.push(NodeSample {
                 name: node.name.clone(),
-                state: view.state,
+                state: node.state,
                 healthy: healthy(node),
-                addr: view.addr,
-                every_ms: view.every_ms,
-                seq: view.seq,
-                boot: node.last.boot.clone(),
-                last_seen: view.last_seen,
-                silent_ms: view.silent_ms,
-                health: node.health.clone(),
-                phi: view.phi,
-                checks: node.checks.clone(),
+                last_seen: node.last_seen_wall,
+                // Shown rounded to 0.1 anyway: f32 keeps the sample small.
+                cpu_pct: cpu_pct.map(|pct| pct as f32),
+                mem_avail,
             });
         }
         end.max(from)
@@ -203,7 +165,7 @@ impl Detector {
         self.nodes.iter().map(|n| (&*n.name, n.state))
     }
 
-    fn view_of<'a>(&self, node: &'a Node, now: Millis) -> NodeView<'a> {
+    pub(super) fn view_of<'a>(&self, node: &'a Node, now: Millis) -> NodeView<'a> {
         NodeView {
             state: node.state,
             addr: node.addr,
@@ -227,7 +189,7 @@ impl Detector {
 
 /// A node's state for routing and export: `degraded` when up with a plugin
 /// check not ok.
-fn routing_state(state: State, healthy: bool) -> &'static str {
+pub(super) fn routing_state(state: State, healthy: bool) -> &'static str {
     match state {
         State::Pending => "pending",
         State::Up if !healthy => "degraded",
@@ -239,7 +201,7 @@ fn routing_state(state: State, healthy: bool) -> &'static str {
 
 /// Whether no plugin check of the node is worse than ok (a node without
 /// checks is healthy).
-fn healthy(node: &Node) -> bool {
+pub(super) fn healthy(node: &Node) -> bool {
     node.checks
         .as_deref()
         .and_then(worst)

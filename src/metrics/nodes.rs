@@ -1,9 +1,9 @@
 //! The series of each tracked node, computed when Prometheus scrapes.
 //!
 //! A beat costs the metrics nothing: the scrape thread asks the tool's
-//! loop for its node table ([`Exchange`]), the loop copies it a slice per
-//! turn (so it never stalls the receiving) and hands it over, and the
-//! scrape thread encodes the series from that copy. A node the detector
+//! loop for its node table ([`Exchange`]), the loop copies each node's
+//! few values a slice per turn (so it never stalls the receiving) and
+//! hands them over, and the scrape thread encodes the series from them. A node the detector
 //! no longer tracks simply has no series in the next scrape.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use crate::detector::{NodeRecord, Reading, State};
+use crate::detector::{NodeSample, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
 /// so a state left reads 0 instead of vanishing.
@@ -33,7 +33,7 @@ pub const SCRAPE_WAIT: Duration = Duration::from_millis(1500);
 /// The nodes as the loop copied them for a scrape.
 #[derive(Debug, Clone, Default)]
 pub struct NodeTable {
-    pub records: Arc<Vec<NodeRecord>>,
+    pub nodes: Arc<Vec<NodeSample>>,
     /// `hb-poll --every`: the responder's own name of each target (by
     /// target), which labels the target's series as `node` (the target
     /// goes in a `target` label), so that `max by (node)` joins hb-poll's
@@ -90,7 +90,9 @@ impl NodeCollector {
 
 /// One node's series values.
 struct Values<'a> {
-    labels: Vec<(&'static str, &'a str)>,
+    /// Its `node` label, and with hb-poll its `target` label.
+    node: &'a str,
+    target: Option<&'a str>,
     state: &'static str,
     up: bool,
     last_seen: Option<f64>,
@@ -100,31 +102,44 @@ struct Values<'a> {
     mem_avail: Option<u64>,
 }
 
+impl Values<'_> {
+    /// Its labels, `extra` last.
+    fn labels<'a>(
+        &'a self,
+        extra: Option<(&'static str, &'a str)>,
+    ) -> Vec<(&'static str, &'a str)> {
+        [
+            Some(("node", self.node)),
+            self.target.map(|t| ("target", t)),
+            extra,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 impl NodeTable {
     fn values(&self) -> Vec<Values<'_>> {
-        self.records
+        self.nodes
             .iter()
-            .map(|r| {
-                let labels = match &self.responders {
-                    None => vec![("node", r.name.as_str())],
-                    Some(names) => {
-                        let node = names.get(r.name.as_str()).map_or(r.name.as_str(), |n| n);
-                        vec![("node", node), ("target", r.name.as_str())]
-                    }
+            .map(|n| {
+                let (node, target) = match &self.responders {
+                    None => (n.name.as_str(), None),
+                    Some(names) => (
+                        names.get(n.name.as_str()).map_or(n.name.as_str(), |n| n),
+                        Some(n.name.as_str()),
+                    ),
                 };
-                let up = matches!(r.state, State::Up | State::Suspect);
-                let (cpu_pct, mem_avail) = r
-                    .health
-                    .as_ref()
-                    .filter(|_| up)
-                    .map_or((None, None), Reading::cpu_and_memory);
+                let up = matches!(n.state, State::Up | State::Suspect);
                 Values {
-                    labels,
-                    state: r.routing_state(),
+                    node,
+                    target,
+                    state: n.routing_state(),
                     up,
-                    last_seen: r.last_seen.map(|ms| ms as f64 / 1000.0),
-                    cpu_pct,
-                    mem_avail,
+                    last_seen: n.last_seen.map(|ms| ms as f64 / 1000.0),
+                    cpu_pct: n.cpu_pct.filter(|_| up).map(f64::from),
+                    mem_avail: n.mem_avail.filter(|_| up),
                 }
             })
             .collect()
@@ -141,7 +156,7 @@ impl Collector for NodeCollector {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for v in &nodes {
                 if let Some(x) = value(v) {
-                    ConstGauge::new(x).encode(metric.encode_family(&v.labels)?)?;
+                    ConstGauge::new(x).encode(metric.encode_family(&v.labels(None))?)?;
                 }
             }
             Ok::<(), fmt::Error>(())
@@ -164,15 +179,14 @@ impl Collector for NodeCollector {
         let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down or while it was never seen";
         let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;
         for v in &nodes {
-            ConstGauge::new(i64::from(v.up)).encode(metric.encode_family(&v.labels)?)?;
+            ConstGauge::new(i64::from(v.up)).encode(metric.encode_family(&v.labels(None))?)?;
         }
         let help = "1 for the node's current state, 0 for the others";
         let mut metric =
             encoder.encode_descriptor("hb_node_state", help, None, MetricType::Gauge)?;
         for v in &nodes {
             for state in STATES {
-                let mut labels = v.labels.clone();
-                labels.push(("state", state));
+                let labels = v.labels(Some(("state", state)));
                 let x = i64::from(state == v.state);
                 ConstGauge::new(x).encode(metric.encode_family(&labels)?)?;
             }

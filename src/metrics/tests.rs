@@ -4,41 +4,35 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::detector::{NodeRecord, Reading, State};
-use serde_json::value::RawValue;
+use crate::detector::{NodeSample, State};
 use std::collections::HashMap;
 
-fn record(name: &str, state: State, healthy: bool, health: Option<&str>) -> NodeRecord {
-    NodeRecord {
+/// A node's sample; `health`: its CPU percent and available memory.
+fn record(
+    name: &str,
+    state: State,
+    healthy: bool,
+    health: (Option<f32>, Option<u64>),
+) -> NodeSample {
+    NodeSample {
         name: name.into(),
         state,
         healthy,
-        addr: None,
-        every_ms: 1000,
-        seq: Some(3),
-        boot: None,
         last_seen: Some(1_795_703_053_371),
-        silent_ms: 0,
-        health: health.map(|h| Reading::Other(RawValue::from_string(h.to_owned()).unwrap())),
-        phi: None,
-        checks: None,
+        cpu_pct: health.0,
+        mem_avail: health.1,
     }
 }
 
 /// Nodes in every state, a node name that needs escaping included.
 fn fleet() -> NodeTable {
-    let health = r#"{"cpu_pct":12.5,"mem_total":4294967296,"mem_avail":1073741824}"#;
+    let health = (Some(12.5), Some(1_073_741_824));
     NodeTable {
-        records: Arc::new(vec![
-            record("web-1", State::Up, false, Some(health)),
-            record("db-1", State::Down, true, Some(health)),
-            record(
-                r#"a"b\c nœud"#,
-                State::Suspect,
-                true,
-                Some(r#"{"cpu_pct":50}"#),
-            ),
-            record("new-1", State::Pending, true, None),
+        nodes: Arc::new(vec![
+            record("web-1", State::Up, false, health),
+            record("db-1", State::Down, true, health),
+            record(r#"a"b\c nœud"#, State::Suspect, true, (Some(50.0), None)),
+            record("new-1", State::Pending, true, (None, None)),
         ]),
         responders: None,
     }

@@ -66,10 +66,10 @@ pub fn watch<W: Write>(
     while !stop.load(Ordering::Relaxed) {
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
-            let mut records = Vec::new();
-            detector.copy_nodes(0, usize::MAX, judged * every_ms, &mut records);
+            let mut samples = Vec::new();
+            detector.sample_nodes(0, usize::MAX, &mut samples);
             m.answer_nodes(NodeTable {
-                records: Arc::new(records),
+                nodes: Arc::new(samples),
                 responders: Some(responders.clone()),
             });
         }

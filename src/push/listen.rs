@@ -22,7 +22,7 @@ mod socket;
 mod state;
 
 pub use recorded::spawn_line_reader;
-use state::{status, Copying, StateFile};
+use state::{status, Sampling, StateFile};
 
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
@@ -38,8 +38,8 @@ pub struct Listener<W: Write> {
     group: Option<GroupLink>,
     state_file: Option<StateFile>,
     metrics: Option<Metrics>,
-    /// The node table being copied out for the state file or a scrape.
-    copying: Option<Copying>,
+    /// Node samples being copied out for a scrape.
+    sampling: Option<Sampling>,
     /// The listener's watch over its own stalls and overload.
     watch: SelfWatch,
     observed: Vec<ObserverEvent>,
@@ -67,7 +67,7 @@ impl<W: Write> Listener<W> {
             group: None,
             state_file: None,
             metrics: None,
-            copying: None,
+            sampling: None,
             watch: SelfWatch::default(),
             observed: Vec::new(),
         }
@@ -125,7 +125,7 @@ impl<W: Write> Listener<W> {
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.state_file.as_ref().and_then(StateFile::next_wake),
             // A copy under way goes on at once.
-            self.copying.as_ref().map(|_| 0),
+            self.sampling.as_ref().map(|_| 0),
             self.watch.next_wake(),
         ]
         .into_iter()

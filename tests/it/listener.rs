@@ -229,3 +229,38 @@ fn hb_listen_takes_its_key_file_from_the_environment() {
     let status = l.expect("status", |v| v["rejected"]["bad-mac"] == 1);
     assert_eq!(status["up"], json!(["signed"]));
 }
+
+/// stdout on a full disk (/dev/full) ends the listener with exit 1 and a
+/// message that says it was stdout, not with a bare "No space left".
+#[test]
+fn a_full_stdout_is_named_in_the_error() {
+    use std::io::{BufRead, BufReader, Read};
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = Command::new(bin("hb-listen"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "never listened");
+        if let Some((_, addr)) = line.trim().split_once("listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    send_raw(addr, &beat("web-1", "b", 1, 60_000));
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("writing stdout") && rest.contains("No space left"),
+        "{rest}"
+    );
+}

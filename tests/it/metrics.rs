@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{cmd, send_raw, skip, wall_ms, Running, PATIENCE};
+use crate::harness::{cmd, send_raw, skip, wall_ms, Running, TempDir, PATIENCE};
 
 /// Where `tool` (started with `--metrics`) says it serves its metrics.
 fn metrics_address(tool: &Running) -> String {
@@ -183,4 +183,154 @@ fn hb_poll_every_exports_its_targets() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "--metrics needs --every");
+}
+
+/// An expected node that never beat is exported while it is `pending`,
+/// not only once it is declared down.
+#[test]
+fn a_pending_node_is_exported_before_it_is_down() {
+    let dir = TempDir::new();
+    let expected = dir.path().join("expected.txt");
+    std::fs::write(&expected, "never-1\n").unwrap();
+    let listen = Running::spawn(
+        "hb-listen",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--expect-file",
+            expected.to_str().unwrap(),
+            "--every",
+            "1h",
+        ],
+    );
+    let metrics = metrics_address(&listen);
+    let body = scrape_until(&metrics, |l| {
+        l == r#"hb_node_state{node="never-1",state="pending"} 1"#
+    });
+    assert!(
+        body.lines().any(|l| l == r#"hb_node_up{node="never-1"} 0"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("hb_node_last_seen_timestamp_seconds{node=\"never-1\"}"),
+        "{body}"
+    );
+    promtool_check(&body);
+}
+
+/// The TCP port process `pid` listens on, as ss(8) tells, once it does.
+fn listening_port(pid: u32) -> u16 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let out = Command::new("ss").args(["-Hltnp"]).output().unwrap();
+        let table = String::from_utf8_lossy(&out.stdout);
+        let mine = format!("pid={pid},");
+        let port = table.lines().filter(|l| l.contains(&mine)).find_map(|l| {
+            l.split_whitespace()
+                .nth(3)?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        });
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} never listened:\n{table}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A real Prometheus server scrapes hb-listen: the scrape succeeds, the
+/// series are stored under their names, and `hb_node_up` says 1 for a
+/// node hb believes alive, with its state beside it.
+#[test]
+fn a_real_prometheus_scrapes_hb_listen() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip(
+            "a_real_prometheus_scrapes_hb_listen",
+            "`prometheus` is not installed (Debian: prometheus)",
+        );
+        return;
+    }
+    let listen = Running::spawn(
+        "hb-listen",
+        &["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"],
+    );
+    let metrics = metrics_address(&listen);
+    let addr = listen.listening();
+    cmd("hb-send")
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "web-1",
+            "--health",
+            "--once",
+            "--every",
+            "1h",
+        ])
+        .assert()
+        .success();
+    let dir = TempDir::new();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hb\n    static_configs:\n      - targets: ['{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new("prometheus");
+    server
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stdin(Stdio::null());
+    let prometheus = Running::start(server, "prometheus");
+    let api = format!("127.0.0.1:{}", listening_port(prometheus.pid()));
+    let query = |q: &str| -> serde_json::Value {
+        let (code, body) = get(&api, &format!("/api/v1/query?query={q}"));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let deadline = Instant::now() + PATIENCE * 2;
+    let up = loop {
+        let v = query("hb_node_up");
+        if let Some(first) = v["data"]["result"].get(0) {
+            break first.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus stored no hb_node_up: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(up["metric"]["node"], "web-1", "{up}");
+    assert_eq!(up["value"][1], "1", "{up}");
+    let scraped = query("up");
+    assert_eq!(
+        scraped["data"]["result"][0]["value"][1], "1",
+        "the scrape failed: {scraped}"
+    );
+    let state = query("hb_node_state%7Bstate%3D%22up%22%7D");
+    assert_eq!(state["data"]["result"][0]["value"][1], "1", "{state}");
+    let cpu = query("hb_node_cpu_ratio");
+    let ratio: f64 = cpu["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no CPU ratio: {cpu}"));
+    assert!((0.0..=1.0).contains(&ratio), "{cpu}");
 }

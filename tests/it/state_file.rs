@@ -142,3 +142,101 @@ fn the_final_membership_is_written_at_stop() {
     let v = read(&state).unwrap();
     assert_eq!(v["up"], serde_json::json!(["late-1"]), "{v}");
 }
+
+/// A small tmpfs mounted for one test, unmounted when it ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// A tmpfs of `size` (mount(8) syntax) at `dir`, or None where this
+    /// test may not mount one (not root, no tmpfs).
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir(dir).unwrap();
+        let options = format!("size={size}");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| SmallDisk(dir.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let options = format!("remount,size={size}");
+        let status = std::process::Command::new("mount")
+            .args(["-o", &options])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remounting {}", self.0.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// On a full disk (a 64 KiB tmpfs, and a membership of about 100 KiB) the
+/// state file's write fails: reported once, the listener goes on judging,
+/// no temporary file stays behind, and the file is written once there is
+/// room again.
+#[test]
+fn a_full_disk_is_reported_once_and_leaves_nothing_behind() {
+    let dir = TempDir::new();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("small"), "64k") else {
+        crate::harness::skip(
+            "a_full_disk_is_reported_once_and_leaves_nothing_behind",
+            "cannot mount a tmpfs (needs root)",
+        );
+        return;
+    };
+    let state = disk.0.join("state.json");
+    let (mut l, addr) =
+        Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "50ms"]);
+    wait_for(&state, "the first, empty membership", |v| {
+        v["type"] == "status"
+    });
+    let nodes = 400;
+    for i in 0..nodes {
+        send_raw(
+            addr,
+            &beat(&format!("node-{i:06}.example.internal"), "b", 1, 60_000),
+        );
+    }
+    let warning = l.stderr_address("warning: writing ");
+    assert!(warning.contains("No space left"), "{warning}");
+    // The detector goes on: a node that comes now is still judged.
+    send_raw(addr, &beat("after-the-error", "b", 1, 60_000));
+    l.expect("up", |v| v["node"] == "after-the-error");
+    let leftovers = |disk: &SmallDisk| -> Vec<_> {
+        std::fs::read_dir(&disk.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "state.json")
+            .collect()
+    };
+    // A failed write removes its temporary file before the next one.
+    let deadline = Instant::now() + PATIENCE;
+    while !leftovers(&disk).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "temporary files left: {:?}",
+            leftovers(&disk)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    disk.resize("1m");
+    let v = wait_for(&state, "every node once there is room", |v| {
+        v["up"].as_array().is_some_and(|up| up.len() == nodes + 1)
+    });
+    assert_eq!(v["type"], "status");
+    l.stderr_address("written again");
+    assert!(l.signal_and_wait("TERM").success());
+    let lines = l.stderr_rest();
+    assert!(
+        lines.iter().all(|line| !line.contains("warning: writing")),
+        "reported more than once: {lines:?}"
+    );
+    assert!(leftovers(&disk).is_empty(), "{:?}", leftovers(&disk));
+}

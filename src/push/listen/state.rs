@@ -1,14 +1,17 @@
 //! The membership snapshot: the `status` line, the `--state` file that
 //! keeps the latest one for load balancers and scripts that read a file
-//! rather than a stream, and the node table handed to metrics scrapes.
+//! rather than a stream, and the node samples handed to metrics scrapes.
 //!
-//! The receive loop never waits for the disk nor for a scrape: the node
-//! table is copied out a slice per turn of the loop, and a finished copy
-//! goes to a writer thread (the state file) or to the waiting scrape. The
-//! file is rewritten at most once per `--state-every`, and only when the
-//! membership changed, so learning a fleet costs a few writes, not one per
-//! node.
+//! The receive loop never waits for the disk nor for a scrape. The state
+//! file's JSON is serialized a slice of nodes per turn of the loop, each
+//! piece handed to a writer thread that appends it to a temporary file
+//! and renames that over the file once the snapshot is whole; a scrape's
+//! samples are copied a slice per turn too. The file is rewritten at most
+//! once per `--state-every`, and only when the membership changed, so
+//! learning a fleet costs a few writes, not one per node; and a snapshot
+//! costs a few bytes a node, not a copy of the table.
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,17 +23,25 @@ use serde::Serialize;
 
 use super::Listener;
 use crate::clock::Millis;
-use crate::detector::{Detector, NodeRecord, Snapshot};
+use crate::detector::{Detector, NodeSample, Snapshot, SnapshotStream};
 use crate::intake::{Counters, Intake};
 use crate::metrics::nodes::NodeTable;
-use crate::metrics::Metrics;
 use crate::observer::ObserverStatus;
-use crate::output::Output;
+use crate::output;
 use crate::quorum::link::{GroupLink, GroupStatus};
 
-/// Nodes copied per turn of the loop: a few milliseconds of work at most,
-/// which the socket's buffer absorbs at full ingest.
+/// Nodes serialized or copied per turn of the loop: a few milliseconds of
+/// work at most, which the socket's buffer absorbs at full ingest.
 const SLICE: usize = 4096;
+
+/// Pieces of a snapshot queued for the writer at most: a disk slower than
+/// the loop holds the loop's serializing back (a few megabytes in memory
+/// at most), never the loop itself.
+const QUEUED_PIECES: usize = 2;
+
+/// How long the loop waits before offering a piece again to a writer whose
+/// queue was full.
+const FULL_QUEUE_RETRY: Millis = 5;
 
 /// The `status` line: membership for routing decisions, plus counters.
 #[derive(Serialize)]
@@ -39,11 +50,33 @@ pub(super) struct Status<'a> {
     #[serde(flatten)]
     members: Snapshot<'a>,
     #[serde(flatten)]
+    tail: Tail<'a>,
+}
+
+/// What a `status` object holds after its membership.
+#[derive(Serialize)]
+struct Tail<'a> {
+    #[serde(flatten)]
     counters: &'a Counters,
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<GroupStatus>,
     /// The listener's own record: stalls and the socket's drops.
     observer: ObserverStatus,
+}
+
+impl<'a> Tail<'a> {
+    fn of(
+        intake: &'a Intake,
+        group: Option<&GroupLink>,
+        observer: ObserverStatus,
+        now: Millis,
+    ) -> Self {
+        Tail {
+            counters: &intake.counters,
+            group: group.map(|g| g.status(now)),
+            observer,
+        }
+    }
 }
 
 /// The `status` object: membership, counters, and the group if any.
@@ -56,129 +89,223 @@ pub(super) fn status<'a>(
 ) -> Status<'a> {
     Status {
         members: detector.snapshot(now),
-        counters: &intake.counters,
-        group: group.map(|g| g.status(now)),
-        observer,
+        tail: Tail::of(intake, group, observer, now),
     }
 }
 
 /// The `--state` file and the thread that writes it.
 pub(super) struct StateFile {
-    /// Membership changed since the last snapshot was taken.
+    /// Membership changed since the last snapshot was started.
     pub(super) dirty: bool,
     every: Millis,
-    /// The earliest time the next snapshot may be taken.
+    /// The earliest time the next snapshot may be started.
     next: Millis,
-    jobs: Option<SyncSender<Job>>,
-    /// A snapshot is queued for the writer or being written.
-    busy: Arc<AtomicBool>,
+    stream: SnapshotStream,
+    /// A snapshot is under way: being serialized, or its last piece waits
+    /// for room in the writer's queue.
+    writing: bool,
+    /// The start of the next piece (the snapshot's opening).
+    opening: Vec<u8>,
+    /// A piece the writer's queue had no room for, and when to offer it
+    /// again.
+    held: Option<(Piece, Millis)>,
+    pieces: Option<SyncSender<Piece>>,
     /// The last write failed: the next snapshot retries it.
     failed: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
-    path: PathBuf,
 }
 
-/// A snapshot for the writer thread.
-struct Job {
-    records: Arc<Vec<NodeRecord>>,
-    counters: Counters,
-    group: Option<GroupStatus>,
-    observer: ObserverStatus,
-    wall: u64,
+/// A piece of a snapshot's JSON, in order; the last one completes it.
+struct Piece {
+    bytes: Vec<u8>,
+    last: bool,
 }
 
 impl StateFile {
     fn new(path: PathBuf, every: Millis) -> io::Result<Self> {
-        let (jobs, queue) = mpsc::sync_channel(1);
-        let busy = Arc::new(AtomicBool::new(false));
+        let (pieces, queue) = mpsc::sync_channel(QUEUED_PIECES);
         let failed = Arc::new(AtomicBool::new(false));
         let writer = {
-            let (path, busy, failed) = (path.clone(), busy.clone(), failed.clone());
+            let failed = failed.clone();
             thread::Builder::new()
                 .name("hb-state".into())
-                .spawn(move || write_jobs(&path, &queue, &busy, &failed, every))?
+                .spawn(move || write_pieces(&path, &queue, &failed))?
         };
         Ok(StateFile {
             dirty: true,
             every,
             next: 0,
-            jobs: Some(jobs),
-            busy,
+            stream: SnapshotStream::default(),
+            writing: false,
+            opening: Vec::new(),
+            held: None,
+            pieces: Some(pieces),
             failed,
             writer: Some(writer),
-            path,
         })
     }
 
-    /// When the loop should wake for the file: the next write, if one is
-    /// waiting and the writer is free (a loop waits a quarter second at
-    /// most, so it sees the writer free soon enough without spinning).
+    /// When the loop should wake for the file: at once while a snapshot
+    /// is being serialized (a little later when the writer's queue was
+    /// full), and for the next snapshot when one is waiting.
     pub(super) fn next_wake(&self) -> Option<Millis> {
-        let idle = !self.busy.load(Ordering::Acquire);
-        (self.dirty && idle).then_some(self.next)
+        match (self.writing, &self.held) {
+            (true, Some((_, retry_at))) => Some(*retry_at),
+            (true, None) => Some(0),
+            (false, _) => self.dirty.then_some(self.next),
+        }
     }
 
-    /// Whether a snapshot should be taken now.
-    fn due(&mut self, now: Millis) -> bool {
+    /// One turn's share of the file: starts a snapshot when one is due,
+    /// serializes the next slice of it and queues that for the writer;
+    /// `tail` gives the end of the snapshot's object once it is whole.
+    fn step(
+        &mut self,
+        detector: &Detector,
+        now: Millis,
+        wall: u64,
+        tail: impl FnOnce() -> Vec<u8>,
+    ) {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.dirty = true;
         }
-        self.dirty && now >= self.next && !self.busy.load(Ordering::Acquire)
+        if !self.writing {
+            if !self.dirty || now < self.next {
+                return;
+            }
+            self.start(detector, now, wall);
+        }
+        if let Some((piece, retry_at)) = self.held.take() {
+            match now < retry_at {
+                true => self.held = Some((piece, retry_at)),
+                false => self.queue(piece, now),
+            }
+            return;
+        }
+        let piece = self.serialize(detector, now, SLICE, tail);
+        self.queue(piece, now);
     }
 
-    fn send(&mut self, job: Job, now: Millis) {
-        let Some(jobs) = &self.jobs else {
+    /// Starts a snapshot of `detector`, stamped `wall`: changes from now
+    /// on are the next snapshot's.
+    fn start(&mut self, detector: &Detector, now: Millis, wall: u64) {
+        self.stream.start(detector);
+        self.opening.extend_from_slice(br#"{"type":"status""#);
+        self.opening
+            .extend_from_slice(output::stamp(wall).as_bytes());
+        self.opening.push(b',');
+        self.writing = true;
+        self.dirty = false;
+        self.next = now.saturating_add(self.every);
+    }
+
+    /// The next piece: at most `max` nodes, and the snapshot's end once
+    /// every node is in.
+    fn serialize(
+        &mut self,
+        detector: &Detector,
+        now: Millis,
+        max: usize,
+        tail: impl FnOnce() -> Vec<u8>,
+    ) -> Piece {
+        let mut bytes = std::mem::take(&mut self.opening);
+        let last = self.stream.write(detector, now, max, &mut bytes);
+        if last {
+            // The tail's own object, spliced in without its opening brace.
+            match tail().get(1..) {
+                Some(fields) if fields != b"}" => {
+                    bytes.push(b',');
+                    bytes.extend_from_slice(fields);
+                }
+                _ => bytes.push(b'}'),
+            }
+            bytes.push(b'\n');
+        }
+        Piece { bytes, last }
+    }
+
+    /// Queues `piece` for the writer, or holds it for a retry shortly.
+    fn queue(&mut self, piece: Piece, now: Millis) {
+        let Some(pieces) = &self.pieces else {
             return;
         };
-        // Busy before the writer can see the job: it clears the flag when
-        // done, which must not come before this.
-        self.busy.store(true, Ordering::Release);
-        match jobs.try_send(job) {
-            Ok(()) => {
-                self.dirty = false;
-                self.next = now.saturating_add(self.every);
+        let last = piece.last;
+        match pieces.try_send(piece) {
+            Ok(()) => self.writing &= !last,
+            Err(TrySendError::Full(piece)) => {
+                self.held = Some((piece, now.saturating_add(FULL_QUEUE_RETRY)));
             }
-            // Only taken when the writer is idle, so never full; a writer
-            // that is gone leaves the membership dirty for the final write.
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.busy.store(false, Ordering::Release);
-            }
+            // The writer is gone: nothing can be written any more.
+            Err(TrySendError::Disconnected(_)) => self.writing = false,
         }
     }
 
-    /// Lets the writer finish what it has, then stops it.
-    fn stop(&mut self) {
-        self.jobs = None;
+    /// Completes the snapshot under way and one of the latest changes if
+    /// any, waiting for the writer, then stops it: the file holds the
+    /// final membership.
+    fn finish(&mut self, detector: &Detector, now: Millis, wall: u64, tail: impl Fn() -> Vec<u8>) {
+        let Some(pieces) = self.pieces.take() else {
+            return;
+        };
+        if let Some((piece, _)) = self.held.take() {
+            let _ = pieces.send(piece);
+        } else if self.writing {
+            let _ = pieces.send(self.serialize(detector, now, usize::MAX, &tail));
+        }
+        if self.failed.swap(false, Ordering::AcqRel) {
+            self.dirty = true;
+        }
+        if self.dirty {
+            self.start(detector, now, wall);
+            let _ = pieces.send(self.serialize(detector, now, usize::MAX, &tail));
+        }
+        drop(pieces);
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }
 }
 
-/// The writer thread: one snapshot at a time, written atomically (a
-/// reader sees the old file or the new one, never half of one). A failure
-/// (a full disk, a missing directory) is reported once, when it starts,
-/// and again when writing works again; the loop retries with its next
-/// snapshot, and the monitor goes on either way.
-fn write_jobs(
-    path: &Path,
-    queue: &Receiver<Job>,
-    busy: &AtomicBool,
-    failed: &AtomicBool,
-    every: Millis,
-) {
+/// The writer thread: appends each piece to a temporary file beside
+/// `path`, and renames that over `path` with the last piece, so a reader
+/// sees the old file or the new one, never half of one. A failure (a full
+/// disk, a missing directory) is reported once, when it starts, and again
+/// when writing works again; the loop retries with its next snapshot, the
+/// temporary file is removed, and the monitor goes on either way.
+fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    // The snapshot being written: its file, or the error that ended it.
+    let mut file: Option<io::Result<File>> = None;
     let mut reported = false;
-    for job in queue {
-        match write_snapshot(path, &job) {
+    for piece in queue {
+        let open = file.get_or_insert_with(|| File::create(&tmp));
+        if let Ok(f) = open {
+            if let Err(e) = f.write_all(&piece.bytes) {
+                *open = Err(e);
+            }
+        }
+        if !piece.last {
+            continue;
+        }
+        let written = match file.take() {
+            Some(Ok(f)) => {
+                drop(f);
+                std::fs::rename(&tmp, path)
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        };
+        match written {
             Ok(()) if reported => {
                 eprintln!("hb-listen: {}: written again", path.display());
                 reported = false;
             }
             Ok(()) => {}
             Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
                 if !reported {
                     eprintln!(
-                        "hb-listen: warning: writing {}: {e}; retrying every {every} ms",
+                        "hb-listen: warning: writing {}: {e}; retrying with the next change",
                         path.display()
                     );
                     reported = true;
@@ -186,36 +313,17 @@ fn write_jobs(
                 failed.store(true, Ordering::Release);
             }
         }
-        busy.store(false, Ordering::Release);
     }
-}
-
-/// Writes the snapshot to a file beside `path`, then renames it over
-/// `path`; the temporary file never stays behind.
-fn write_snapshot(path: &Path, job: &Job) -> io::Result<()> {
-    let status = Status {
-        members: Snapshot::of_records(&job.records),
-        counters: &job.counters,
-        group: job.group.clone(),
-        observer: job.observer,
-    };
-    let mut out = Output::new(Vec::new());
-    out.emit(job.wall, &status)?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = std::fs::write(&tmp, out.into_inner()).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
+    if file.is_some() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written
 }
 
-/// Nodes being copied out of the detector, a slice per turn.
+/// A scrape's node samples, being copied a slice per turn.
 #[derive(Default)]
-pub(super) struct Copying {
-    records: Vec<NodeRecord>,
+pub(super) struct Sampling {
+    samples: Vec<NodeSample>,
     next: usize,
-    for_state: bool,
-    for_scrape: bool,
 }
 
 impl<W: Write> Listener<W> {
@@ -228,70 +336,48 @@ impl<W: Write> Listener<W> {
         Ok(())
     }
 
-    /// One turn's share of handing the node table out: starts a copy when
-    /// the state file is due or a scrape waits, copies the next slice, and
-    /// hands a finished copy to whoever asked.
+    /// One turn's share of handing membership out: the state file's next
+    /// piece, and the next slice of a scrape's samples.
     pub(super) fn hand_out(&mut self, now: Millis, wall: u64) {
-        let state_due = self.state_file.as_mut().is_some_and(|s| s.due(now));
-        let scrape = self.metrics.as_ref().is_some_and(Metrics::nodes_wanted);
-        if !state_due && !scrape && self.copying.is_none() {
+        if let Some(state) = &mut self.state_file {
+            let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
+            let tail = || tail_json(&Tail::of(intake, group, watch.status(), now));
+            state.step(&self.detector, now, wall, tail);
+        }
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        if self.sampling.is_none() && !metrics.nodes_wanted() {
             return;
         }
-        let copying = self.copying.get_or_insert_with(Copying::default);
-        copying.for_state |= state_due;
-        copying.for_scrape |= scrape;
-        copying.next = self
+        let sampling = self.sampling.get_or_insert_with(Sampling::default);
+        sampling.next = self
             .detector
-            .copy_nodes(copying.next, SLICE, now, &mut copying.records);
-        if copying.next < self.detector.len() {
+            .sample_nodes(sampling.next, SLICE, &mut sampling.samples);
+        if sampling.next < self.detector.len() {
             return;
         }
-        let done = self.copying.take().unwrap_or_default();
-        let records = Arc::new(done.records);
-        if let (true, Some(m)) = (done.for_scrape, &self.metrics) {
-            m.answer_nodes(NodeTable {
-                records: Arc::clone(&records),
-                responders: None,
-            });
-        }
-        if done.for_state {
-            let job = self.job(records, now, wall);
-            if let Some(state) = &mut self.state_file {
-                state.send(job, now);
-            }
-        }
-    }
-
-    /// A snapshot of `records` with the listener's counters, group and
-    /// own record as they are at `now`, for the writer.
-    fn job(&self, records: Arc<Vec<NodeRecord>>, now: Millis, wall: u64) -> Job {
-        Job {
-            records,
-            counters: self.intake.counters.clone(),
-            group: self.group.as_ref().map(|g| g.status(now)),
-            observer: self.watch.status(),
-            wall,
-        }
+        let done = self.sampling.take().unwrap_or_default();
+        metrics.answer_nodes(NodeTable {
+            nodes: Arc::new(done.samples),
+            responders: None,
+        });
     }
 
     /// Writes the last changes out before the listener ends: the file
     /// holds the final membership.
     pub(super) fn finish_state(&mut self, now: Millis, wall: u64) {
-        let Some(state) = &mut self.state_file else {
-            return;
-        };
-        state.stop();
-        if !state.dirty && !state.failed.load(Ordering::Acquire) {
-            return;
-        }
-        let mut records = Vec::with_capacity(self.detector.len());
-        self.detector.copy_nodes(0, usize::MAX, now, &mut records);
-        let job = self.job(Arc::new(records), now, wall);
-        let Some(state) = &self.state_file else {
-            return;
-        };
-        if let Err(e) = write_snapshot(&state.path, &job) {
-            eprintln!("hb-listen: warning: writing {}: {e}", state.path.display());
+        if let Some(state) = &mut self.state_file {
+            let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
+            let tail = || tail_json(&Tail::of(intake, group, watch.status(), now));
+            state.finish(&self.detector, now, wall, tail);
         }
     }
+}
+
+/// The tail of a `status` object as JSON. Serializing to memory fails
+/// only for maps without string keys, which it has none of; the snapshot
+/// would end without its tail, still valid, all the same.
+fn tail_json(tail: &Tail) -> Vec<u8> {
+    serde_json::to_vec(tail).unwrap_or_default()
 }
