@@ -10,6 +10,7 @@
 //!   cargo bench --bench ingest     # 100,000 nodes, 5 s per measurement, 3 runs
 //!   HB_BENCH_RUNS=1 HB_BENCH_SECONDS=2 HB_BENCH_NODES=10000 cargo bench --bench ingest
 //!   HB_BIN=other/target/release cargo bench --bench ingest   # another build's hb-listen
+//!   HB_BENCH_LOADS=health,production cargo bench --bench ingest   # some loads only
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, IoSlice};
@@ -71,6 +72,34 @@ impl Load {
         Load::HealthSignedCheck,
         Load::Phi,
     ];
+
+    /// Its name in `HB_BENCH_LOADS`.
+    fn key(self) -> &'static str {
+        match self {
+            Load::Bare => "bare",
+            Load::Health => "health",
+            Load::HealthSigned => "signed",
+            Load::HealthSignedCheck => "signed-check",
+            Load::Production => "production",
+            Load::Phi => "phi",
+        }
+    }
+
+    /// The loads `HB_BENCH_LOADS` names (comma-separated keys), or all.
+    fn chosen() -> Vec<Load> {
+        let Ok(names) = std::env::var("HB_BENCH_LOADS") else {
+            return Load::ALL.to_vec();
+        };
+        let chosen: Vec<Load> = Load::ALL
+            .into_iter()
+            .filter(|l| names.split(',').any(|n| n.trim() == l.key()))
+            .collect();
+        assert!(
+            !chosen.is_empty(),
+            "HB_BENCH_LOADS={names}: none of bare, health, production, signed, signed-check, phi"
+        );
+        chosen
+    }
 
     fn label(self) -> &'static str {
         match self {
@@ -659,7 +688,8 @@ fn main() -> ExitCode {
     let key_path = key_file();
     let keys = Keys::load(&key_path).unwrap();
     let (mut single, mut limit) = (vec![], vec![]);
-    let mut hb: Vec<(Load, Vec<Ingest>)> = Load::ALL.iter().map(|&l| (l, vec![])).collect();
+    let mut hb: Vec<(Load, Vec<Ingest>)> =
+        Load::chosen().into_iter().map(|l| (l, vec![])).collect();
     let mut sizes = BTreeMap::new();
     for _ in 0..runs {
         single.push(raw(nodes, seconds, false));

@@ -57,9 +57,51 @@ impl<W: Write> Output<W> {
         self.out
             .write_all(&self.line)
             .and_then(|()| self.out.flush())
-            // The kind stays, so a closed stdout is still told apart.
-            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.name)))
+            .map_err(|e| self.failed(e))
     }
+
+    /// Writes one event of type `kind` too large to build whole in memory
+    /// (the `status` of a large fleet), stamped like [`Output::emit`]:
+    /// `next` appends the fields after the timestamps a piece at a time,
+    /// each piece beginning where the last ended, and says when the
+    /// object is complete (its closing brace written). A reader of the
+    /// stream still sees the line only once it ends.
+    pub fn emit_pieces(
+        &mut self,
+        at_ms: u64,
+        kind: &str,
+        mut next: impl FnMut(&mut Vec<u8>) -> bool,
+    ) -> io::Result<()> {
+        self.line.clear();
+        self.line.extend_from_slice(&opening(kind, at_ms));
+        loop {
+            let whole = next(&mut self.line);
+            if whole {
+                self.line.push(b'\n');
+            }
+            if let Err(e) = self.out.write_all(&self.line) {
+                return Err(self.failed(e));
+            }
+            self.line.clear();
+            if whole {
+                return self.out.flush().map_err(|e| self.failed(e));
+            }
+        }
+    }
+
+    /// An error writing the output, saying which output it was. The kind
+    /// stays, so a closed stdout is still told apart.
+    fn failed(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("writing {}: {e}", self.name))
+    }
+}
+
+/// The start of an event of type `kind` stamped `at_ms`, up to its
+/// timestamps: `{"type":"kind","ts":"...","ts_ms":N`.
+pub fn opening(kind: &str, at_ms: u64) -> Vec<u8> {
+    let mut line = format!(r#"{{"type":"{kind}""#).into_bytes();
+    line.extend_from_slice(stamp(at_ms).as_bytes());
+    line
 }
 
 /// The index just past `{"type":"..."`, or None when the object does not
@@ -71,7 +113,7 @@ fn type_field_end(json: &[u8]) -> Option<usize> {
 }
 
 /// The timestamps that follow an event's `type`: `,"ts":"...","ts_ms":N`.
-pub fn stamp(at_ms: u64) -> String {
+fn stamp(at_ms: u64) -> String {
     format!(",\"ts\":\"{}\",\"ts_ms\":{at_ms}", rfc3339(at_ms))
 }
 

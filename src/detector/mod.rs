@@ -37,7 +37,9 @@ use crate::wire::{Beat, Reject};
 pub use event::{Event, State};
 use observer::Faults;
 pub use reading::Reading;
-pub use snapshot::{NodeSample, NodeView, Snapshot};
+#[cfg(test)]
+pub use snapshot::Snapshot;
+pub use snapshot::{NodeSample, NodeSamples, NodeView};
 pub use stream::SnapshotStream;
 use table::{Node, Table};
 use timers::Timers;

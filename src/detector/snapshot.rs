@@ -1,12 +1,12 @@
-//! What the detector tells about its nodes: the membership [`Snapshot`]
-//! for routing decisions and `status` lines, one node's [`NodeView`], each
-//! node's state for export, and what metrics scrapes need of each node
+//! What the detector tells about its nodes: one node's [`NodeView`], as
+//! `status` lines and the state file show it (the membership is streamed
+//! by `stream`), and what metrics scrapes need of each node
 //! ([`NodeSample`]), copied out for the thread that answers them.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use compact_str::CompactString;
 use serde::Serialize;
 
 use super::table::Node;
@@ -16,7 +16,10 @@ use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
 
-/// Who is up, suspect, down and pending, and each node's details.
+/// Who is up, suspect, down and pending, and each node's details: the
+/// membership built whole in memory, which the streamed one is tested
+/// against.
+#[cfg(test)]
 #[derive(Debug, Default, Serialize)]
 pub struct Snapshot<'a> {
     /// Up and healthy: can take requests.
@@ -29,7 +32,7 @@ pub struct Snapshot<'a> {
     pub nodes: BTreeMap<&'a str, NodeView<'a>>,
 }
 
-/// One node in a [`Snapshot`].
+/// One node's details, as a `status` object shows it.
 #[derive(Debug, Serialize)]
 pub struct NodeView<'a> {
     pub state: State,
@@ -49,6 +52,7 @@ pub struct NodeView<'a> {
     pub checks: Option<&'a [CheckResult]>,
 }
 
+#[cfg(test)]
 impl<'a> Snapshot<'a> {
     /// The snapshot of the nodes `views` gives (name, view, whether its
     /// plugin checks are all ok), lists sorted by name.
@@ -78,13 +82,10 @@ impl<'a> Snapshot<'a> {
     }
 }
 
-/// One node as its metrics series show it: copied out of the detector for
-/// the thread that answers a scrape, so that the detector is never shared
-/// and never waits for it. The few values the series need, not the whole
-/// node: a scrape of a large fleet costs little memory.
-#[derive(Debug, Clone)]
+/// One node as its metrics series show it (its name is kept in
+/// [`NodeSamples`]).
+#[derive(Debug, Clone, Copy)]
 pub struct NodeSample {
-    pub name: CompactString,
     pub state: State,
     /// No plugin check worse than ok.
     pub healthy: bool,
@@ -96,14 +97,45 @@ pub struct NodeSample {
 }
 
 impl NodeSample {
-    /// Its state for routing and export (see [`Detector::routing_state`]).
+    /// Its state for routing and export: its detector state, or
+    /// `degraded` when up with a plugin check not ok.
     pub fn routing_state(&self) -> &'static str {
         routing_state(self.state, self.healthy)
     }
 }
 
+/// Every node's sample, copied out of the detector for the thread that
+/// answers a scrape, so that the detector is never shared and never waits
+/// for it. The few values the series need, not the whole node, and the
+/// names in one buffer: a scrape of a large fleet costs little memory and
+/// two allocations, not one per node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSamples {
+    names: String,
+    /// Each sample, with where its name ends in `names`.
+    samples: Vec<(usize, NodeSample)>,
+}
+
+impl NodeSamples {
+    pub fn push(&mut self, name: &str, sample: NodeSample) {
+        self.names.push_str(name);
+        self.samples.push((self.names.len(), sample));
+    }
+
+    /// Each node's name and sample.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &NodeSample)> {
+        let mut start = 0;
+        self.samples.iter().map(move |(end, sample)| {
+            let name = &self.names[start..*end];
+            start = *end;
+            (name, sample)
+        })
+    }
+}
+
 impl Detector {
-    /// Membership as it stands: for routing decisions and `status` lines.
+    /// Membership as it stands, built whole.
+    #[cfg(test)]
     pub fn snapshot(&self, now: Millis) -> Snapshot<'_> {
         Snapshot::of(
             self.nodes
@@ -126,32 +158,31 @@ impl Detector {
     /// into `out`; returns the position to go on from (the table's length
     /// once every node is copied). A large table is copied a slice at a
     /// time, so the loop that owns the detector never stops for long.
-    pub fn sample_nodes(&self, from: usize, max: usize, out: &mut Vec<NodeSample>) -> usize {
+    pub fn sample_nodes(&self, from: usize, max: usize, out: &mut NodeSamples) -> usize {
         let end = self.nodes.len().min(from.saturating_add(max));
+        if from == 0 {
+            // Room for every node at once: two allocations in all.
+            let names = self.nodes.iter().map(|n| n.name.len()).sum();
+            out.names.reserve_exact(names);
+            out.samples.reserve_exact(self.nodes.len());
+        }
         for idx in from..end {
             let node = &self.nodes[idx];
             let (cpu_pct, mem_avail) = node
                 .health
                 .as_ref()
                 .map_or((None, None), Reading::cpu_and_memory);
-            out.push(NodeSample {
-                name: node.name.clone(),
+            let sample = NodeSample {
                 state: node.state,
                 healthy: healthy(node),
                 last_seen: node.last_seen_wall,
                 // Shown rounded to 0.1 anyway: f32 keeps the sample small.
                 cpu_pct: cpu_pct.map(|pct| pct as f32),
                 mem_avail,
-            });
+            };
+            out.push(&node.name, sample);
         }
         end.max(from)
-    }
-
-    /// A node's state for export: its detector state, or `degraded` when
-    /// up with a plugin check not ok.
-    pub fn routing_state(&self, name: &str) -> Option<&'static str> {
-        let node = &self.nodes[self.nodes.find(name)?];
-        Some(routing_state(node.state, healthy(node)))
     }
 
     /// One node's details, as in a snapshot.

@@ -1,20 +1,18 @@
 //! The membership snapshot of a large fleet, serialized a slice at a time.
 //!
-//! The `--state` file holds the same object a `status` line prints, but a
-//! fleet's is tens of megabytes: built whole, as a [`Snapshot`] and then
+//! A `status` line and the `--state` file hold the membership, and a
+//! fleet's is tens of megabytes: built whole, as a map of nodes and then
 //! its JSON, it would cost several times the node table itself. Instead
-//! the loop that owns the detector writes a few thousand nodes' share of
-//! the JSON per turn and hands each piece to the thread that writes the
+//! it is written a piece at a time, straight to stdout, or a thousand
+//! nodes' share per turn of the loop handed to the thread that writes the
 //! file; the memory a snapshot takes is a few bytes a node for its order,
 //! whatever the fleet's size.
-//!
-//! [`Snapshot`]: super::Snapshot
 
 use super::snapshot::{healthy, routing_state};
 use super::{Detector, State};
 use crate::clock::Millis;
 
-/// The lists of a snapshot, in the order a [`super::Snapshot`] prints them,
+/// The lists of a snapshot, in the order a `status` object prints them,
 /// with the state a node in each has.
 const LISTS: [(&str, State); 5] = [
     ("up", State::Up),
@@ -105,9 +103,10 @@ impl SnapshotStream {
 
     /// Appends the next share of the snapshot's members to `out`, at most
     /// `max` nodes' worth, each node as it stands at `now` (in the list it
-    /// was in at the start). Together the shares are the fields of a
-    /// [`super::Snapshot`] (`"up":[...],...,"nodes":{...}`), without the
-    /// braces around them. Returns whether the snapshot is complete.
+    /// was in at the start). Together the shares are the membership fields
+    /// of a `status` object, to follow other fields of it:
+    /// `,"up":[...],...,"nodes":{...}`. Returns whether the snapshot is
+    /// complete.
     pub fn write(
         &mut self,
         detector: &Detector,
@@ -129,8 +128,9 @@ impl SnapshotStream {
                 Part::Nodes(pos) => {
                     if pos == self.by_name.len() {
                         out.push(b'}');
-                        self.lists.clear();
-                        self.by_list.clear();
+                        // Kept only while a snapshot is written.
+                        self.lists = Vec::new();
+                        self.by_list = Vec::new();
                         self.part = Part::Done;
                         return true;
                     }
@@ -154,8 +154,9 @@ impl SnapshotStream {
                 self.list_ends[list - 1]
             };
             if start == pos {
-                if list > 0 {
-                    out.extend_from_slice(b"],");
+                match list {
+                    0 => out.push(b','),
+                    _ => out.extend_from_slice(b"],"),
                 }
                 out.push(b'"');
                 out.extend_from_slice(name.as_bytes());

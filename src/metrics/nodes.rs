@@ -18,7 +18,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use crate::detector::{NodeSample, State};
+use crate::detector::{NodeSamples, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
 /// so a state left reads 0 instead of vanishing.
@@ -33,7 +33,7 @@ pub const SCRAPE_WAIT: Duration = Duration::from_millis(1500);
 /// The nodes as the loop copied them for a scrape.
 #[derive(Debug, Clone, Default)]
 pub struct NodeTable {
-    pub nodes: Arc<Vec<NodeSample>>,
+    pub nodes: Arc<NodeSamples>,
     /// `hb-poll --every`: the responder's own name of each target (by
     /// target), which labels the target's series as `node` (the target
     /// goes in a `target` label), so that `max by (node)` joins hb-poll's
@@ -123,13 +123,10 @@ impl NodeTable {
     fn values(&self) -> Vec<Values<'_>> {
         self.nodes
             .iter()
-            .map(|n| {
+            .map(|(name, n)| {
                 let (node, target) = match &self.responders {
-                    None => (n.name.as_str(), None),
-                    Some(names) => (
-                        names.get(n.name.as_str()).map_or(n.name.as_str(), |n| n),
-                        Some(n.name.as_str()),
-                    ),
+                    None => (name, None),
+                    Some(names) => (names.get(name).map_or(name, |n| n), Some(name)),
                 };
                 let up = matches!(n.state, State::Up | State::Suspect);
                 Values {

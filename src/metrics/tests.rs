@@ -4,18 +4,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::detector::{NodeSample, State};
+use crate::detector::{NodeSample, NodeSamples, State};
 use std::collections::HashMap;
 
 /// A node's sample; `health`: its CPU percent and available memory.
-fn record(
-    name: &str,
-    state: State,
-    healthy: bool,
-    health: (Option<f32>, Option<u64>),
-) -> NodeSample {
+fn record(state: State, healthy: bool, health: (Option<f32>, Option<u64>)) -> NodeSample {
     NodeSample {
-        name: name.into(),
         state,
         healthy,
         last_seen: Some(1_795_703_053_371),
@@ -28,12 +22,15 @@ fn record(
 fn fleet() -> NodeTable {
     let health = (Some(12.5), Some(1_073_741_824));
     NodeTable {
-        nodes: Arc::new(vec![
-            record("web-1", State::Up, false, health),
-            record("db-1", State::Down, true, health),
-            record(r#"a"b\c nœud"#, State::Suspect, true, (Some(50.0), None)),
-            record("new-1", State::Pending, true, (None, None)),
-        ]),
+        nodes: Arc::new({
+            let mut nodes = NodeSamples::default();
+            nodes.push("web-1", record(State::Up, false, health));
+            nodes.push("db-1", record(State::Down, true, health));
+            let odd = r#"a"b\c nœud"#;
+            nodes.push(odd, record(State::Suspect, true, (Some(50.0), None)));
+            nodes.push("new-1", record(State::Pending, true, (None, None)));
+            nodes
+        }),
         responders: None,
     }
 }

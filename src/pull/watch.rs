@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
+use crate::detector::NodeSamples;
 use crate::detector::{Config, Detector};
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
@@ -66,7 +67,7 @@ pub fn watch<W: Write>(
     while !stop.load(Ordering::Relaxed) {
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
-            let mut samples = Vec::new();
+            let mut samples = NodeSamples::default();
             detector.sample_nodes(0, usize::MAX, &mut samples);
             m.answer_nodes(NodeTable {
                 nodes: Arc::new(samples),

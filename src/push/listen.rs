@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis};
-use crate::detector::{Detector, Event, Trust};
+use crate::detector::{Detector, Event, SnapshotStream, Trust};
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::observer::{ObserverEvent, SelfWatch};
@@ -22,7 +22,7 @@ mod socket;
 mod state;
 
 pub use recorded::spawn_line_reader;
-use state::{status, Sampling, StateFile};
+use state::{Sampling, StateFile};
 
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
@@ -31,6 +31,8 @@ pub struct Listener<W: Write> {
     status_every: Option<Millis>,
     /// When `status` lines are due.
     status: Option<Cadence>,
+    /// The membership of `status` lines, written a piece at a time.
+    status_stream: SnapshotStream,
     intake: Intake,
     /// With a key: how far a new boot's clock may be from ours.
     max_skew_ms: Option<u64>,
@@ -61,6 +63,7 @@ impl<W: Write> Listener<W> {
             out,
             status_every,
             status: status_every.map(|every| Cadence::new(start + every, every)),
+            status_stream: SnapshotStream::default(),
             max_skew_ms: intake.codec.is_keyed().then_some(max_skew_ms),
             intake,
             events: Vec::new(),
@@ -98,14 +101,7 @@ impl<W: Write> Listener<W> {
         self.flush_events(now, wall)?;
         if let Some(cadence) = self.status.as_mut().filter(|c| c.due() <= now) {
             cadence.advance(now);
-            let status = status(
-                &self.detector,
-                &self.intake,
-                self.group.as_ref(),
-                self.watch.status(),
-                now,
-            );
-            self.out.emit(wall, &status)?;
+            self.emit_status(now, wall)?;
         }
         self.hand_out(now, wall);
         Ok(())

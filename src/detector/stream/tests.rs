@@ -57,13 +57,19 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
     det.observe(now, 1_700_000_000_000 + now, None, &b, &mut Vec::new());
 }
 
-/// The whole snapshot, streamed `max` nodes per piece, as one object.
+/// The whole snapshot, streamed `max` nodes per piece, after a first field.
 fn streamed(stream: &mut SnapshotStream, det: &Detector, now: Millis, max: usize) -> String {
     stream.start(det);
-    let mut out = b"{".to_vec();
+    let mut out = br#"{"type":"status""#.to_vec();
     while !stream.write(det, now, max, &mut out) {}
     out.push(b'}');
     String::from_utf8(out).unwrap()
+}
+
+/// The snapshot built whole in memory, after the same first field.
+fn whole(det: &Detector, now: Millis) -> String {
+    let json = serde_json::to_string(&det.snapshot(now)).unwrap();
+    format!(r#"{{"type":"status",{}"#, &json[1..])
 }
 
 /// One step of a fleet's life.
@@ -118,8 +124,7 @@ proptest! {
                     det.expire(now, &mut Vec::new());
                 }
                 Step::Snapshot(max) => {
-                    let whole = serde_json::to_string(&det.snapshot(now)).unwrap();
-                    prop_assert_eq!(streamed(&mut stream, &det, now, max), whole);
+                    prop_assert_eq!(streamed(&mut stream, &det, now, max), whole(&det, now));
                 }
             }
         }
@@ -136,7 +141,7 @@ fn a_node_changing_mid_snapshot_stays_in_one_list() {
     }
     let mut stream = SnapshotStream::default();
     stream.start(&det);
-    let mut out = b"{".to_vec();
+    let mut out = br#"{"type":"status""#.to_vec();
     assert!(!stream.write(&det, 0, 3, &mut out));
     // Every node goes down, and a new one comes, before the rest is written.
     det.expire(10_000, &mut Vec::new());
@@ -155,7 +160,7 @@ fn a_node_changing_mid_snapshot_stays_in_one_list() {
     assert!(nodes.values().all(|n| n["state"] == "up"));
     // The next snapshot has the new node and the new states.
     let next = streamed(&mut stream, &det, 10_000, 4);
-    assert_eq!(next, serde_json::to_string(&det.snapshot(10_000)).unwrap());
+    assert_eq!(next, whole(&det, 10_000));
 }
 
 /// An empty table is a valid, empty snapshot.
@@ -165,6 +170,6 @@ fn an_empty_table_streams_empty_lists() {
     let mut stream = SnapshotStream::default();
     assert!(!stream.is_writing());
     let json = streamed(&mut stream, &det, 0, 1);
-    assert_eq!(json, serde_json::to_string(&det.snapshot(0)).unwrap());
+    assert_eq!(json, whole(&det, 0));
     assert!(!stream.is_writing());
 }

@@ -23,35 +23,29 @@ use serde::Serialize;
 
 use super::Listener;
 use crate::clock::Millis;
-use crate::detector::{Detector, NodeSample, Snapshot, SnapshotStream};
+use crate::detector::{Detector, NodeSamples, SnapshotStream};
 use crate::intake::{Counters, Intake};
 use crate::metrics::nodes::NodeTable;
 use crate::observer::ObserverStatus;
 use crate::output;
 use crate::quorum::link::{GroupLink, GroupStatus};
 
-/// Nodes serialized or copied per turn of the loop: a few milliseconds of
+/// Nodes copied per turn of the loop for a scrape: a few milliseconds of
 /// work at most, which the socket's buffer absorbs at full ingest.
 const SLICE: usize = 4096;
 
+/// Nodes serialized per turn of the loop for the state file: a piece of
+/// about 300 KiB with health in every node.
+const PIECE_NODES: usize = 1024;
+
 /// Pieces of a snapshot queued for the writer at most: a disk slower than
-/// the loop holds the loop's serializing back (a few megabytes in memory
-/// at most), never the loop itself.
+/// the loop holds the loop's serializing back, never the loop itself, and
+/// a snapshot in flight is about a megabyte, whatever the fleet's size.
 const QUEUED_PIECES: usize = 2;
 
 /// How long the loop waits before offering a piece again to a writer whose
 /// queue was full.
 const FULL_QUEUE_RETRY: Millis = 5;
-
-/// The `status` line: membership for routing decisions, plus counters.
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "status")]
-pub(super) struct Status<'a> {
-    #[serde(flatten)]
-    members: Snapshot<'a>,
-    #[serde(flatten)]
-    tail: Tail<'a>,
-}
 
 /// What a `status` object holds after its membership.
 #[derive(Serialize)]
@@ -64,33 +58,49 @@ struct Tail<'a> {
     observer: ObserverStatus,
 }
 
-impl<'a> Tail<'a> {
-    fn of(
-        intake: &'a Intake,
+impl Tail<'_> {
+    /// The tail's fields as JSON, to follow others (`,"received":...`).
+    /// Serializing to memory fails only for maps without string keys,
+    /// which it has none of; the object would end without them, still
+    /// valid, all the same.
+    fn json(
+        intake: &Intake,
         group: Option<&GroupLink>,
         observer: ObserverStatus,
         now: Millis,
-    ) -> Self {
-        Tail {
+    ) -> Vec<u8> {
+        let tail = Tail {
             counters: &intake.counters,
             group: group.map(|g| g.status(now)),
             observer,
+        };
+        let mut json = serde_json::to_vec(&tail).unwrap_or_default();
+        if json.len() <= 2 {
+            return Vec::new();
         }
+        json[0] = b',';
+        json.pop();
+        json
     }
 }
 
-/// The `status` object: membership, counters, and the group if any.
-pub(super) fn status<'a>(
-    detector: &'a Detector,
-    intake: &'a Intake,
-    group: Option<&GroupLink>,
-    observer: ObserverStatus,
+/// Appends the next share of a `status` object after its timestamps: at
+/// most `max` nodes of `stream`'s snapshot, and once every node is in,
+/// `tail`'s fields and the closing brace. Returns whether it is complete.
+fn status_piece(
+    stream: &mut SnapshotStream,
+    detector: &Detector,
     now: Millis,
-) -> Status<'a> {
-    Status {
-        members: detector.snapshot(now),
-        tail: Tail::of(intake, group, observer, now),
+    max: usize,
+    out: &mut Vec<u8>,
+    tail: impl FnOnce() -> Vec<u8>,
+) -> bool {
+    let whole = stream.write(detector, now, max, out);
+    if whole {
+        out.extend_from_slice(&tail());
+        out.push(b'}');
     }
+    whole
 }
 
 /// The `--state` file and the thread that writes it.
@@ -182,7 +192,7 @@ impl StateFile {
             }
             return;
         }
-        let piece = self.serialize(detector, now, SLICE, tail);
+        let piece = self.serialize(detector, now, PIECE_NODES, tail);
         self.queue(piece, now);
     }
 
@@ -190,10 +200,7 @@ impl StateFile {
     /// on are the next snapshot's.
     fn start(&mut self, detector: &Detector, now: Millis, wall: u64) {
         self.stream.start(detector);
-        self.opening.extend_from_slice(br#"{"type":"status""#);
-        self.opening
-            .extend_from_slice(output::stamp(wall).as_bytes());
-        self.opening.push(b',');
+        self.opening = output::opening("status", wall);
         self.writing = true;
         self.dirty = false;
         self.next = now.saturating_add(self.every);
@@ -209,16 +216,8 @@ impl StateFile {
         tail: impl FnOnce() -> Vec<u8>,
     ) -> Piece {
         let mut bytes = std::mem::take(&mut self.opening);
-        let last = self.stream.write(detector, now, max, &mut bytes);
+        let last = status_piece(&mut self.stream, detector, now, max, &mut bytes, tail);
         if last {
-            // The tail's own object, spliced in without its opening brace.
-            match tail().get(1..) {
-                Some(fields) if fields != b"}" => {
-                    bytes.push(b',');
-                    bytes.extend_from_slice(fields);
-                }
-                _ => bytes.push(b'}'),
-            }
             bytes.push(b'\n');
         }
         Piece { bytes, last }
@@ -322,11 +321,25 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
 /// A scrape's node samples, being copied a slice per turn.
 #[derive(Default)]
 pub(super) struct Sampling {
-    samples: Vec<NodeSample>,
+    samples: NodeSamples,
     next: usize,
 }
 
 impl<W: Write> Listener<W> {
+    /// Prints a `status` line: membership, counters, and the group if
+    /// any. Streamed a piece at a time, so a large fleet's line costs a
+    /// few bytes a node in memory, not the line built whole.
+    pub(super) fn emit_status(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
+        let (stream, detector) = (&mut self.status_stream, &self.detector);
+        stream.start(detector);
+        let mut tail = Some(|| Tail::json(intake, group, watch.status(), now));
+        self.out.emit_pieces(wall, "status", |piece| {
+            let tail = || tail.take().map(|t| t()).unwrap_or_default();
+            status_piece(stream, detector, now, PIECE_NODES, piece, tail)
+        })
+    }
+
     /// Keeps `path` holding the membership snapshot (a `status` object),
     /// rewritten at most once per `every` when a node's state or checks
     /// changed: for load balancers and scripts that read a file rather
@@ -341,7 +354,7 @@ impl<W: Write> Listener<W> {
     pub(super) fn hand_out(&mut self, now: Millis, wall: u64) {
         if let Some(state) = &mut self.state_file {
             let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
-            let tail = || tail_json(&Tail::of(intake, group, watch.status(), now));
+            let tail = || Tail::json(intake, group, watch.status(), now);
             state.step(&self.detector, now, wall, tail);
         }
         let Some(metrics) = &self.metrics else {
@@ -369,15 +382,8 @@ impl<W: Write> Listener<W> {
     pub(super) fn finish_state(&mut self, now: Millis, wall: u64) {
         if let Some(state) = &mut self.state_file {
             let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
-            let tail = || tail_json(&Tail::of(intake, group, watch.status(), now));
+            let tail = || Tail::json(intake, group, watch.status(), now);
             state.finish(&self.detector, now, wall, tail);
         }
     }
-}
-
-/// The tail of a `status` object as JSON. Serializing to memory fails
-/// only for maps without string keys, which it has none of; the snapshot
-/// would end without its tail, still valid, all the same.
-fn tail_json(tail: &Tail) -> Vec<u8> {
-    serde_json::to_vec(tail).unwrap_or_default()
 }
