@@ -485,6 +485,9 @@ struct Ingest {
     /// CPU (user + system) per beat, in microseconds.
     cpu_us: f64,
     per_node: f64,
+    /// The same later, after a status line of every node and (with
+    /// `--metrics`) a scrape: what those leave behind.
+    per_node_later: f64,
     /// Rounds the sender had sent when memory was measured: beats a node.
     rounds: u64,
     sent: u64,
@@ -616,6 +619,7 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     });
     let last = rx.recv().unwrap();
     let cpu = cpu_seconds(child.id()) - cpu0;
+    let per_node_later = rss_kib(child.id()).saturating_sub(rss0) as f64 * 1024.0 / nodes as f64;
     // Events until the beats stop: afterwards every node turns suspect.
     let [ups, suspects, downs, early, health, others] = [
         &printed.first_ups,
@@ -644,6 +648,7 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
         rate: beats / last.0.duration_since(first.0).as_secs_f64(),
         cpu_us: cpu * 1e6 / beats,
         per_node,
+        per_node_later,
         rounds,
         sent,
         received: end.1,
@@ -747,8 +752,8 @@ fn main() -> ExitCode {
         );
     }
     println!();
-    println!("| beats | every node up after the last new one was sent | a scrape of /metrics (drops meanwhile) | the listener's worst stall |");
-    println!("|---|---|---|---|");
+    println!("| beats | every node up after the last new one was sent | a scrape of /metrics (drops meanwhile) | the listener's worst stall | memory per node after status lines and a scrape |");
+    println!("|---|---|---|---|---|");
     for (load, results) in &hb {
         let learned: Vec<String> = results
             .iter()
@@ -766,8 +771,12 @@ fn main() -> ExitCode {
             .iter()
             .map(|h| format!("{} ms", h.worst_stall))
             .collect();
+        let later: Vec<String> = results
+            .iter()
+            .map(|h| format!("{:.0} bytes", h.per_node_later))
+            .collect();
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             load.label(),
             learned.join(", "),
             if scraped.is_empty() {
@@ -775,7 +784,8 @@ fn main() -> ExitCode {
             } else {
                 scraped.join(", ")
             },
-            stalls.join(", ")
+            stalls.join(", "),
+            later.join(", ")
         );
     }
     println!();

@@ -103,43 +103,60 @@ struct Values<'a> {
 }
 
 impl Values<'_> {
-    /// Its labels, `extra` last.
-    fn labels<'a>(
-        &'a self,
-        extra: Option<(&'static str, &'a str)>,
-    ) -> Vec<(&'static str, &'a str)> {
-        [
+    /// Its labels, `extra` last; on the stack, as a scrape encodes a few
+    /// of them for every node.
+    fn labels<'a>(&'a self, extra: Option<(&'static str, &'a str)>) -> Labels<'a> {
+        let mut labels = Labels {
+            pairs: [("", ""); 3],
+            len: 0,
+        };
+        for pair in [
             Some(("node", self.node)),
             self.target.map(|t| ("target", t)),
             extra,
         ]
         .into_iter()
         .flatten()
-        .collect()
+        {
+            labels.pairs[labels.len] = pair;
+            labels.len += 1;
+        }
+        labels
+    }
+}
+
+/// A node's label set: `node`, and `target`, `state` when it has them.
+struct Labels<'a> {
+    pairs: [(&'static str, &'a str); 3],
+    len: usize,
+}
+
+impl<'a> Labels<'a> {
+    fn as_slice(&self) -> &[(&'static str, &'a str)] {
+        &self.pairs[..self.len]
     }
 }
 
 impl NodeTable {
-    fn values(&self) -> Vec<Values<'_>> {
-        self.nodes
-            .iter()
-            .map(|(name, n)| {
-                let (node, target) = match &self.responders {
-                    None => (name, None),
-                    Some(names) => (names.get(name).map_or(name, |n| n), Some(name)),
-                };
-                let up = matches!(n.state, State::Up | State::Suspect);
-                Values {
-                    node,
-                    target,
-                    state: n.routing_state(),
-                    up,
-                    last_seen: n.last_seen.map(|ms| ms as f64 / 1000.0),
-                    cpu_pct: n.cpu_pct.filter(|_| up).map(f64::from),
-                    mem_avail: n.mem_avail.filter(|_| up),
-                }
-            })
-            .collect()
+    /// Each node's series values, worked out as they are encoded: a scrape
+    /// of a large fleet keeps no second table of them.
+    fn values(&self) -> impl Iterator<Item = Values<'_>> {
+        self.nodes.iter().map(|(name, n)| {
+            let (node, target) = match &self.responders {
+                None => (name, None),
+                Some(names) => (names.get(name).map_or(name, |n| n), Some(name)),
+            };
+            let up = matches!(n.state, State::Up | State::Suspect);
+            Values {
+                node,
+                target,
+                state: n.routing_state(),
+                up,
+                last_seen: n.last_seen.map(|ms| ms as f64 / 1000.0),
+                cpu_pct: n.cpu_pct.filter(|_| up).map(f64::from),
+                mem_avail: n.mem_avail.filter(|_| up),
+            }
+        })
     }
 }
 
@@ -148,12 +165,11 @@ impl Collector for NodeCollector {
         let Some(table) = self.exchange.ask(SCRAPE_WAIT) else {
             return Ok(());
         };
-        let nodes = table.values();
         let mut gauge = |name: &str, help: &str, value: &dyn Fn(&Values) -> Option<f64>| {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for v in &nodes {
-                if let Some(x) = value(v) {
-                    ConstGauge::new(x).encode(metric.encode_family(&v.labels(None))?)?;
+            for v in table.values() {
+                if let Some(x) = value(&v) {
+                    ConstGauge::new(x).encode(metric.encode_family(&v.labels(None).as_slice())?)?;
                 }
             }
             Ok::<(), fmt::Error>(())
@@ -175,17 +191,18 @@ impl Collector for NodeCollector {
         )?;
         let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down or while it was never seen";
         let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;
-        for v in &nodes {
-            ConstGauge::new(i64::from(v.up)).encode(metric.encode_family(&v.labels(None))?)?;
+        for v in table.values() {
+            ConstGauge::new(i64::from(v.up))
+                .encode(metric.encode_family(&v.labels(None).as_slice())?)?;
         }
         let help = "1 for the node's current state, 0 for the others";
         let mut metric =
             encoder.encode_descriptor("hb_node_state", help, None, MetricType::Gauge)?;
-        for v in &nodes {
+        for v in table.values() {
             for state in STATES {
                 let labels = v.labels(Some(("state", state)));
                 let x = i64::from(state == v.state);
-                ConstGauge::new(x).encode(metric.encode_family(&labels)?)?;
+                ConstGauge::new(x).encode(metric.encode_family(&labels.as_slice())?)?;
             }
         }
         Ok(())
