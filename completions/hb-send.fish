@@ -1,12 +1,12 @@
 complete -c hb-send -l to -d 'Send each beat to HOST[:PORT] (repeatable; default port 26722, or 26723 with --ack)' -r
 complete -c hb-send -l node -d 'Name this node in what it sends (default: the host name; given twice, the last wins)' -r
-complete -c hb-send -l every -d 'Interval between beats; listeners learn it from the beats' -r
+complete -c hb-send -l every -d 'Interval between beats (10ms to 7d); listeners learn it from the beats' -r
 complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
 complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
-complete -c hb-send -l check-every -d 'How often the checks run (in the background; the first round before the first beat)' -r
+complete -c hb-send -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-send -l check-timeout -d 'A check still running after this is killed and unknown' -r
 complete -c hb-send -l once -d 'Send one beat and exit: --count 1'
 complete -c hb-send -l broadcast -d 'Allow --to broadcast addresses (255.255.255.255, a subnet\'s broadcast); multicast groups need nothing'

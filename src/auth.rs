@@ -34,6 +34,8 @@ pub enum KeyError {
         "key file {path} is readable by group or others (mode {mode:04o}); run: chmod 600 {path}"
     )]
     Permissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is a directory; name the file that holds the keys")]
+    Directory { path: PathBuf },
     #[error("key file {path} holds no key (one per line; '#' starts a comment)")]
     Empty { path: PathBuf },
     #[error("key file {path}, line {line}: a key is at least {MIN_KEY_LEN} bytes (try: openssl rand -hex 32)")]
@@ -63,7 +65,13 @@ impl Keys {
             path: path.to_owned(),
             source,
         };
-        let mode = fs::metadata(path).map_err(read)?.permissions().mode();
+        let meta = fs::metadata(path).map_err(read)?;
+        if meta.is_dir() {
+            return Err(KeyError::Directory {
+                path: path.to_owned(),
+            });
+        }
+        let mode = meta.permissions().mode();
         if mode & 0o077 != 0 && !is_credential(path) {
             return Err(KeyError::Permissions {
                 path: path.to_owned(),

@@ -117,8 +117,16 @@ fn stamp(at_ms: u64) -> String {
     format!(",\"ts\":\"{}\",\"ts_ms\":{at_ms}", rfc3339(at_ms))
 }
 
+/// The last wall-clock millisecond RFC 3339 can write:
+/// 9999-12-31T23:59:59.999Z. Receivers refuse later timestamps from
+/// datagrams and recordings (`bad-field`).
+pub const MAX_WALL_MS: u64 = 253_402_300_799_999;
+
 /// Milliseconds since the Unix epoch, as RFC 3339 UTC with milliseconds.
+/// A time past [`MAX_WALL_MS`] is written as that last millisecond: a
+/// timestamp never stops an output.
 pub fn rfc3339(ms: u64) -> String {
+    let ms = ms.min(MAX_WALL_MS);
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 

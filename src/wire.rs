@@ -26,6 +26,18 @@ pub const DEFAULT_ACK_PORT: u16 = 26723;
 pub const DEFAULT_EVERY_MS: u64 = 1000;
 /// Node names are at most a DNS name long.
 pub const MAX_NODE_LEN: usize = 253;
+/// The shortest interval a beat may state (`every_ms`) and a flag may
+/// set: below it a sender floods its listener with verdicts faster than an
+/// operator can read them.
+pub const MIN_EVERY_MS: u64 = 10;
+/// The longest interval a beat may state and the longest duration any flag
+/// takes: a week, for a weekly job's beat. Deadlines and phi's windows
+/// stay far from overflow below it.
+pub const MAX_EVERY_MS: u64 = 7 * 24 * 3600 * 1000;
+/// A line of a recorded file (`hb-listen --from`) is at most a datagram
+/// and what a recorder adds to it (`ts`, `ts_ms`, `addr` or `from`);
+/// longer lines are refused (`too-large`) without being kept whole.
+pub const MAX_LINE: usize = MAX_DATAGRAM + 512;
 /// Boot ids are short random tokens (hb's own: 16 hex digits); every
 /// tracked node keeps one, so a sender may not make it large.
 pub const MAX_BOOT_LEN: usize = 64;
@@ -34,18 +46,22 @@ pub const MAX_BOOT_LEN: usize = 64;
 /// contract (they are the keys of the `rejected` counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reject {
-    /// Not a JSON object at all (syntax error, truncated, not UTF-8).
+    /// Not a JSON object at all (syntax error, truncated, not UTF-8), or
+    /// JSON that strict readers refuse: a lone surrogate escape
+    /// (`"\ud800"`), a number beyond the range of a double.
     BadJson,
-    /// Valid JSON, but a known field has the wrong type (e.g. `"seq":"x"`).
+    /// Valid JSON, but a known field has the wrong type (e.g. `"seq":"x"`,
+    /// `health` not an object) or a value out of its range.
     BadField,
-    /// Longer than [`MAX_DATAGRAM`].
+    /// Longer than [`MAX_DATAGRAM`] (a recorded line: [`MAX_LINE`]).
     TooLarge,
     /// `type` missing, or a type this version does not know.
     UnknownType,
     /// A known type that this receiver does not handle (a probe sent to a
     /// heartbeat listener, say).
     UnexpectedType,
-    /// `node` missing, empty, too long, or with control characters.
+    /// `node` missing, empty, too long, or not printable as it is (see
+    /// [`check_node`]).
     BadNode,
     /// A quorum view from an address that is not one of our `--peer`s.
     UnknownPeer,
@@ -266,7 +282,8 @@ pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
 
 /// Decodes one message that did not come as a datagram (a line of a
 /// recorded file, which carries extra fields such as `ts` and `from`), so
-/// without the datagram size limit.
+/// without the datagram size limit: the reader of lines keeps them within
+/// [`MAX_LINE`].
 pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     let datagram = bytes;
     // serde reports "expected a struct" for `42` as a data error; for the
@@ -295,11 +312,19 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     {
         return Err(Reject::BadField);
     }
-    // Text from the network ends up in single-line outputs (NDJSON, the
-    // Nagios line, journald): no raw line breaks may pass through.
+    if let Some(health) = fields.health {
+        check_health(health)?;
+    }
     if fields
-        .health
-        .is_some_and(|h| h.get().contains(['\n', '\r']))
+        .every_ms
+        .is_some_and(|every| !(MIN_EVERY_MS..=MAX_EVERY_MS).contains(&every))
+    {
+        return Err(Reject::BadField);
+    }
+    // Timestamps are printed as RFC 3339, which ends with year 9999.
+    if fields
+        .ts_ms
+        .is_some_and(|ts| ts > crate::output::MAX_WALL_MS)
     {
         return Err(Reject::BadField);
     }
@@ -371,13 +396,105 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     }
 }
 
-/// A node name is 1 to [`MAX_NODE_LEN`] bytes with no control characters,
-/// so it is safe to print in any output format and bounded in memory.
+/// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and
+/// reads as what it is wherever it is printed: no control characters, no
+/// invisible ones that make a look-alike of another name (see
+/// [`is_invisible`]), no white space at either end.
 pub fn check_node(name: &str) -> Result<(), Reject> {
-    if name.is_empty() || name.len() > MAX_NODE_LEN || name.chars().any(char::is_control) {
+    let ends_blank = |c: Option<char>| c.is_some_and(char::is_whitespace);
+    if name.is_empty()
+        || name.len() > MAX_NODE_LEN
+        || name.chars().any(|c| c.is_control() || is_invisible(c))
+        || ends_blank(name.chars().next())
+        || ends_blank(name.chars().next_back())
+    {
         return Err(Reject::BadNode);
     }
     Ok(())
+}
+
+/// Format characters (Unicode category Cf) and line separators: they print
+/// as nothing, or reorder the text around them (the bidirectional overrides
+/// and isolates), so `web-1` and `web-1` followed by a zero-width space, or
+/// a name that prints backwards, would look alike in an operator's output.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{ad}'                       // soft hyphen
+        | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}'
+        | '\u{8e2}' | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'       // zero-width space, joiners, LRM, RLM
+        | '\u{2028}'..='\u{202e}'       // line and paragraph separators, bidi embeddings and overrides
+        | '\u{2060}'..='\u{2064}'       // word joiner, invisible operators
+        | '\u{2066}'..='\u{206f}'       // bidi isolates, deprecated format characters
+        | '\u{feff}'                     // zero-width no-break space (BOM)
+        | '\u{fff9}'..='\u{fffb}'       // interlinear annotations
+        | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
+}
+
+/// `health` is opaque to hb but printed as it came, in every output and the
+/// state file: so it must be a JSON object that any reader takes. serde
+/// skips a value it keeps raw without checking its strings' escapes and its
+/// numbers' size; strict readers (jq, Python's `json`) refuse a lone
+/// surrogate escape, serde itself a number beyond a double. Reading it once
+/// more, string by string and number by number, refuses those (`bad-json`,
+/// as the same text anywhere else in the datagram is), and anything but an
+/// object (`bad-field`). Raw line breaks between its tokens are valid JSON
+/// but would split a single-line output (NDJSON, the Nagios line,
+/// journald): `bad-field`.
+fn check_health(health: &RawValue) -> Result<(), Reject> {
+    let text = health.get();
+    if !text.starts_with('{') || text.contains(['\n', '\r']) {
+        return Err(Reject::BadField);
+    }
+    serde_json::from_str::<StrictJson>(text)
+        .map(|_| ())
+        .map_err(|_| Reject::BadJson)
+}
+
+/// Any JSON value, read through (strings unescaped, numbers parsed) and
+/// kept nowhere: deserializing it fails where a strict reader would.
+struct StrictJson;
+
+impl<'de> Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictJson)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictJson {
+    type Value = StrictJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_unit<E>(self) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictJson, A::Error> {
+        while seq.next_element::<StrictJson>()?.is_some() {}
+        Ok(StrictJson)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
+        while map.next_entry::<StrictJson, StrictJson>()?.is_some() {}
+        Ok(StrictJson)
+    }
 }
 
 /// A message could not be encoded within [`MAX_DATAGRAM`] bytes.

@@ -99,6 +99,12 @@ fn key_files_are_checked() {
     assert!(err.contains("chmod 600") && err.contains("0644"), "{err}");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     assert!(Keys::load(&path).is_ok());
+    // A directory's mode is no advice to give.
+    let err = Keys::load(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("is a directory") && !err.contains("chmod"),
+        "{err}"
+    );
 }
 
 proptest! {

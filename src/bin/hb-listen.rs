@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
-    self, parse_duration, parse_multicast, parse_node, DetectorArgs, ExitCodes, IntakeArgs,
+    self, parse_interval, parse_multicast, parse_node, DetectorArgs, ExitCodes, IntakeArgs,
     KeyArgs, ListenArgs, MetricsArgs, StatusArgs, UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
@@ -49,8 +49,9 @@ struct Args {
     #[command(flatten)]
     listen: ListenArgs<DEFAULT_BEAT_PORT>,
 
-    /// Interval assumed for beats that do not state theirs, and for expected nodes
-    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_duration)]
+    /// Interval assumed for beats that do not state theirs, and for expected nodes (10ms to 7d)
+    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_interval,
+          allow_hyphen_values = true)]
     every: Duration,
 
     /// A node that must exist: reported down if it never beats (repeatable)
@@ -74,7 +75,7 @@ struct Args {
 
     /// With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes
     #[arg(long, value_name = "DURATION", default_value = STATE_EVERY, requires = "state",
-          value_parser = parse_duration)]
+          value_parser = parse_interval, allow_hyphen_values = true)]
     state_every: Duration,
 
     /// Read beats as NDJSON lines from FILE ('-' for stdin) instead of a socket: what hb-ack and --beats print, or any recording
@@ -100,7 +101,7 @@ struct Args {
     quorum: Option<u64>,
 
     #[arg(long, value_name = "DURATION", default_value = VIEW_EVERY, requires = "peer",
-          value_parser = parse_duration, help = view_every_help())]
+          value_parser = parse_interval, allow_hyphen_values = true, help = view_every_help())]
     view_every: Duration,
 
     /// With --from: judge on the lines' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live
@@ -162,6 +163,12 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
 }
 
 fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    let stdin = |path: &Option<PathBuf>| path.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if stdin(&args.from) && stdin(&args.expect_file) {
+        let msg =
+            "--from - and --expect-file - would both read standard input: name a file for one";
+        return Err(UsageError(msg.into()).into());
+    }
     let clock = Clock::new();
     let max_nodes = args.intake.max_nodes as usize;
     let config = args
@@ -173,7 +180,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         for (line, node) in cli::read_list(path)? {
             if wire::check_node(&node).is_err() {
                 bail!(
-                    "{}:{line}: '{node}' is not a valid node name",
+                    "{}:{line}: {node:?} is not a valid node name",
                     path.display()
                 );
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{
-    self, parse_duration, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, LimitsArgs, MetricsArgs,
+    self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, LimitsArgs, MetricsArgs,
     NodeArgs, UsageError,
 };
 use hb::clock::duration_ms;
@@ -61,7 +61,8 @@ struct Args {
     file: Option<PathBuf>,
 
     /// Wait this long for each attempt's reply (seconds, or 500ms, 2s)
-    #[arg(short = 't', long, value_name = "DURATION", default_value = TIMEOUT, value_parser = parse_timeout)]
+    #[arg(short = 't', long, value_name = "DURATION", default_value = TIMEOUT, value_parser = parse_timeout,
+          allow_hyphen_values = true)]
     timeout: Duration,
 
     /// Probe a silent target this many more times before it is down
@@ -69,8 +70,8 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(0..=100))]
     retries: u32,
 
-    /// Keep polling every DURATION and print transitions
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Keep polling every DURATION (10ms to 7d) and print transitions
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     every: Option<Duration>,
 
     /// With --every: also print each round's `poll` and `summary` lines

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use hb::ack;
 use hb::cli::{
-    self, parse_duration, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, BEAT_EVERY,
+    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, BEAT_EVERY,
 };
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
@@ -44,8 +44,9 @@ struct Args {
     #[command(flatten)]
     node: NodeArgs<true>,
 
-    /// Interval between beats; listeners learn it from the beats
-    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_duration)]
+    /// Interval between beats (10ms to 7d); listeners learn it from the beats
+    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_interval,
+          allow_hyphen_values = true)]
     every: Duration,
 
     /// Send N beats, then exit (exit 1 if any could not be sent)
@@ -79,7 +80,8 @@ struct Args {
     misses: u32,
 
     /// With --ack: how long an ack may take [default: the --every interval]
-    #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout)]
+    #[arg(short = 't', long, value_name = "DURATION", requires = "ack", value_parser = parse_timeout,
+          allow_hyphen_values = true)]
     timeout: Option<Duration>,
 
     #[command(flatten)]

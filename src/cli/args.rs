@@ -6,16 +6,18 @@
 //! --misses of the fixed detector) the group takes the tool's default as a
 //! const parameter: `ListenArgs<DEFAULT_ACK_PORT>`, `DetectorArgs<3>`.
 //! Durations are spelled as a user would type them, since clap parses a
-//! default like any value given.
+//! default like any value given. Every duration flag takes a value
+//! starting with '-' (`allow_hyphen_values`), so `--every -1s` is told that
+//! durations cannot be negative instead of "unexpected argument '-1'".
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::builder::{ArgPredicate, Resettable};
+use clap::builder::{ArgPredicate, OsStringValueParser, Resettable, TypedValueParser};
 
-use super::parse::{parse_duration, parse_node, parse_phi};
+use super::parse::{parse_duration, parse_interval, parse_node, parse_pause, parse_phi};
 use super::{host_name, UsageError};
 use crate::clock::{duration_ms, Millis};
 use crate::nagios::{Range, Thresholds};
@@ -110,8 +112,8 @@ impl<const PORT: u16> ListenArgs<PORT> {
 /// `--status-every DURATION`: a receiver's periodic `status` line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// Print a `status` line every DURATION: messages received and refused, and hb-listen's membership snapshot
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Print a `status` line every DURATION (10ms to 7d): messages received and refused, and hb-listen's membership snapshot
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     status_every: Option<Duration>,
 }
 
@@ -203,12 +205,27 @@ impl LimitsArgs {
 #[command(next_help_heading = "Security")]
 pub struct KeyArgs {
     /// Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)
-    #[arg(long, value_name = "FILE", env = "HB_KEY_FILE", hide_env_values = true)]
+    // An empty path is taken here and refused by `codec`, which can say
+    // whether it came from HB_KEY_FILE: clap would blame --key-file.
+    #[arg(long, value_name = "FILE", env = KEY_FILE_ENV, hide_env_values = true,
+          value_parser = OsStringValueParser::new().map(PathBuf::from))]
     pub key_file: Option<PathBuf>,
 }
 
 impl KeyArgs {
     pub fn codec(&self) -> anyhow::Result<crate::auth::Codec> {
+        if self
+            .key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            let env_empty = std::env::var_os(KEY_FILE_ENV).is_some_and(|v| v.is_empty());
+            let msg = match env_empty {
+                true => format!("{KEY_FILE_ENV} is empty: unset it, or set it to a key file"),
+                false => "--key-file needs a file name".to_owned(),
+            };
+            return Err(UsageError(msg).into());
+        }
         let keys = self
             .key_file
             .as_deref()
@@ -217,6 +234,9 @@ impl KeyArgs {
         Ok(crate::auth::Codec::new(keys))
     }
 }
+
+/// The environment variable that gives `--key-file`.
+const KEY_FILE_ENV: &str = "HB_KEY_FILE";
 
 /// How far a new boot's clock may be from this one's, with --key-file.
 const MAX_SKEW: &str = "30s";
@@ -237,7 +257,8 @@ pub struct IntakeArgs {
     pub log_rejects: bool,
 
     /// With --key-file: how far a new boot's clock may be from this one's
-    #[arg(long, value_name = "DURATION", default_value = MAX_SKEW, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = MAX_SKEW, value_parser = parse_duration,
+          allow_hyphen_values = true)]
     pub max_skew: Duration,
 
     /// Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)
@@ -266,12 +287,14 @@ pub struct CheckArgs {
     #[arg(long = "check", value_name = "[NAME=]CMD")]
     pub checks: Vec<crate::checks::CheckSpec>,
 
-    /// How often the checks run (in the background; the first round before the first beat)
-    #[arg(long, value_name = "DURATION", default_value = CHECK_EVERY, value_parser = parse_duration)]
+    /// How often the checks run (10ms to 7d; in the background, the first round before the first beat)
+    #[arg(long, value_name = "DURATION", default_value = CHECK_EVERY, value_parser = parse_interval,
+          allow_hyphen_values = true)]
     pub check_every: Duration,
 
     /// A check still running after this is killed and unknown
-    #[arg(long, value_name = "DURATION", default_value = CHECK_TIMEOUT, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = CHECK_TIMEOUT, value_parser = parse_duration,
+          allow_hyphen_values = true)]
     pub check_timeout: Duration,
 }
 
@@ -359,12 +382,13 @@ pub struct DetectorArgs<const MISSES: u32> {
     pub phi_suspect: f64,
 
     /// Phi detector: floor of the inter-arrival standard deviation
-    #[arg(long, value_name = "DURATION", default_value = MIN_STD_DEV, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = MIN_STD_DEV, value_parser = parse_duration,
+          allow_hyphen_values = true)]
     pub min_std_dev: Duration,
 
     /// Phi detector: silence always tolerated on top of the mean interval
     #[arg(long, value_name = "DURATION", default_value = ACCEPTABLE_PAUSE,
-          value_parser = humantime::parse_duration)]
+          value_parser = parse_pause, allow_hyphen_values = true)]
     pub acceptable_pause: Duration,
 
     /// Phi detector: inter-arrival times remembered per node
@@ -382,7 +406,8 @@ pub struct DetectorArgs<const MISSES: u32> {
     pub flap_changes: u32,
 
     /// The window of --flap-changes
-    #[arg(long, value_name = "DURATION", default_value = FLAP_WINDOW, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = FLAP_WINDOW, value_parser = parse_duration,
+          allow_hyphen_values = true)]
     pub flap_window: Duration,
 }
 

@@ -9,30 +9,95 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-/// `--every 250ms`, `--timeout 2s`: a humantime duration, never zero.
+use crate::wire;
+
+/// The longest duration any flag takes: a week, the longest interval a
+/// beat may state.
+pub const MAX_DURATION: Duration = Duration::from_millis(wire::MAX_EVERY_MS);
+/// The shortest interval of something repeated (beats, rounds, status
+/// lines, views, checks), as a beat's `every_ms` may state it.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(wire::MIN_EVERY_MS);
+/// The shortest timeout or window: hb's clocks count whole milliseconds.
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// `--timeout 2s`, `--max-skew 30s`: a humantime duration from 1ms to 7
+/// days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 500ms, 2s, 1m)"))?;
-    if d.is_zero() {
-        return Err("must be longer than zero".into());
-    }
-    Ok(d)
+    duration_within(s, MIN_DURATION)
 }
 
-/// `--timeout 10` (seconds, as Nagios plugins take it) or `--timeout 500ms`.
+/// `--every 250ms`: the interval of something repeated, 10ms to 7 days.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    duration_within(s, MIN_INTERVAL)
+}
+
+/// `--acceptable-pause 0ms`: a duration that may be zero, up to 7 days.
+pub fn parse_pause(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::ZERO)
+}
+
+/// `--timeout 10` (seconds, as Nagios plugins take it) or `--timeout 500ms`:
+/// 1ms to 7 days.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(Duration::from_secs_f64(secs)),
-        Ok(_) => Err("must be longer than zero".into()),
+        Ok(secs) if secs < 0.0 => Err(NEGATIVE.into()),
+        Ok(secs) if secs.is_finite() && secs <= MAX_DURATION.as_secs_f64() => {
+            within(Duration::from_secs_f64(secs), MIN_DURATION)
+        }
+        Ok(_) => Err(too_long()),
         Err(_) => parse_duration(s),
     }
 }
 
-/// `--node NAME`: 1 to 253 bytes, no control characters.
-pub fn parse_node(s: &str) -> Result<String, String> {
-    crate::wire::check_node(s)
-        .map(|()| s.to_owned())
-        .map_err(|_| "a node name is 1 to 253 bytes with no control characters".into())
+/// What a negative duration is told. Such values reach the parser because
+/// duration flags take values starting with '-' (`allow_hyphen_values`),
+/// which clap would otherwise read as flags ("unexpected argument '-1'").
+const NEGATIVE: &str = "durations cannot be negative";
+
+/// A humantime duration from `min` to [`MAX_DURATION`].
+fn duration_within(s: &str, min: Duration) -> Result<Duration, String> {
+    if let Some(rest) = s.trim_start().strip_prefix('-') {
+        return Err(
+            match rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+                true => NEGATIVE.into(),
+                // `--every --once`: the value was forgotten.
+                false => "expected a duration (try 500ms, 2s, 1m), not a flag".into(),
+            },
+        );
+    }
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 500ms, 2s, 1m)"))?;
+    within(d, min)
 }
+
+fn within(d: Duration, min: Duration) -> Result<Duration, String> {
+    if d < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(d)
+}
+
+fn too_long() -> String {
+    format!(
+        "must be at most {}",
+        humantime::format_duration(MAX_DURATION)
+    )
+}
+
+/// `--node NAME`: 1 to 253 bytes, as [`wire::check_node`] takes them.
+pub fn parse_node(s: &str) -> Result<String, String> {
+    wire::check_node(s)
+        .map(|()| s.to_owned())
+        .map_err(|_| NODE_RULE.into())
+}
+
+/// What a node name must be, for messages.
+const NODE_RULE: &str = "a node name is 1 to 253 bytes, with no control or invisible characters (zero-width, bidirectional) and no space at either end";
 
 /// A phi level: a positive number.
 pub fn parse_phi(s: &str) -> Result<f64, String> {
@@ -79,6 +144,11 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::BufRead + Send>> {
         return Ok(Box::new(io::BufReader::new(io::stdin())));
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Opening a directory succeeds; reading it fails later with an error
+    // that names nothing.
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("{} is a directory, not a file of lines", path.display());
+    }
     Ok(Box::new(io::BufReader::new(file)))
 }
 
@@ -86,6 +156,6 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::BufRead + Send>> {
 pub fn host_name() -> String {
     sysinfo::System::host_name()
         .ok()
-        .filter(|n| crate::wire::check_node(n).is_ok())
+        .filter(|n| wire::check_node(n).is_ok())
         .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -45,3 +45,10 @@ fn refuses_untyped_objects() {
     }
     assert!(emit_to_string(0, &NoType { node: 1 }).is_err());
 }
+
+#[test]
+fn timestamps_past_year_9999_are_written_as_its_last_millisecond() {
+    assert_eq!(rfc3339(MAX_WALL_MS), "9999-12-31T23:59:59.999Z");
+    assert_eq!(rfc3339(MAX_WALL_MS + 1), "9999-12-31T23:59:59.999Z");
+    assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59.999Z");
+}

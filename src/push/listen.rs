@@ -115,9 +115,18 @@ impl<W: Write> Listener<W> {
     }
 
     fn next_wake(&self) -> Option<Millis> {
+        self.status
+            .map(|c| c.due())
+            .into_iter()
+            .chain(self.next_work())
+            .min()
+    }
+
+    /// When something other than a `status` line is due: a deadline, a
+    /// view, the state file, a copy, the listener's watch over itself.
+    fn next_work(&self) -> Option<Millis> {
         [
             self.detector.next_deadline(),
-            self.status.map(|c| c.due()),
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.state_file.as_ref().and_then(StateFile::next_wake),
             // A copy under way goes on at once.
@@ -245,3 +254,6 @@ impl<W: Write> Listener<W> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

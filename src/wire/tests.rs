@@ -153,6 +153,108 @@ fn line_breaks_from_the_network_never_reach_outputs() {
     assert!(!buf.contains(&b'\n') && !buf.contains(&b'\r'), "{buf:?}");
 }
 
+/// `health` reaches every output as it came: what strict JSON readers
+/// (jq, Python's json) refuse is refused here, as it is anywhere else in a
+/// datagram; anything but an object is a wrong type.
+#[test]
+fn health_is_an_object_that_strict_readers_take() {
+    let with_health = |health: &str| {
+        let d = format!(r#"{{"type":"beat","node":"evil","health":{health}}}"#);
+        decode(d.as_bytes()).map(|_| ())
+    };
+    for (health, want) in [
+        (r#"{"x":"\ud800"}"#, Err(Reject::BadJson)),
+        (r#"{"x":"\udc00"}"#, Err(Reject::BadJson)),
+        (r#"{"x":"\ud800\u0041"}"#, Err(Reject::BadJson)),
+        (r#"{"\ud800":1}"#, Err(Reject::BadJson)),
+        (r#"{"x":[{"y":"a\udfff"}]}"#, Err(Reject::BadJson)),
+        (r#"{"x":1e999}"#, Err(Reject::BadJson)),
+        (r#"{"x":-1e400}"#, Err(Reject::BadJson)),
+        (r#""a string""#, Err(Reject::BadField)),
+        ("[1,2]", Err(Reject::BadField)),
+        ("42", Err(Reject::BadField)),
+        ("true", Err(Reject::BadField)),
+        // null is an absent health, as for every optional field.
+        ("null", Ok(())),
+        (r#"{"x":"\ud83d\ude00"}"#, Ok(())),
+        (r#"{"x":"\u0000\u202e"}"#, Ok(())),
+        (r#"{"x":1e300,"y":-0.5,"z":18446744073709551616}"#, Ok(())),
+        (r#"{"a":{"b":{"c":[[[]]]}}}"#, Ok(())),
+    ] {
+        assert_eq!(with_health(health), want, "{health}");
+    }
+    // Nesting as deep as serde reads (jq reads 256 levels, and the health
+    // sits 3 deep in a status line).
+    let nested = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    assert_eq!(with_health(&nested(127)), Ok(()));
+    assert_eq!(with_health(&nested(128)), Err(Reject::BadJson));
+    // The same for a reply's health, which hb-poll prints.
+    let reply = br#"{"type":"reply","node":"r","nonce":1,"health":{"x":"\ud800"}}"#;
+    assert_eq!(decode(reply).err(), Some(Reject::BadJson));
+    let reply = br#"{"type":"reply","node":"r","nonce":1,"health":"up"}"#;
+    assert_eq!(decode(reply).err(), Some(Reject::BadField));
+    // serde's own strings already refuse a lone surrogate.
+    let node = br#"{"type":"beat","node":"\ud800"}"#;
+    assert_eq!(decode(node).err(), Some(Reject::BadJson));
+}
+
+#[test]
+fn intervals_and_timestamps_have_ranges() {
+    let with = |field: &str, value: u64| {
+        let d = format!(r#"{{"type":"beat","node":"a","{field}":{value}}}"#);
+        decode(d.as_bytes()).map(|_| ())
+    };
+    for (every, want) in [
+        (0, Err(Reject::BadField)),
+        (MIN_EVERY_MS - 1, Err(Reject::BadField)),
+        (MIN_EVERY_MS, Ok(())),
+        (MAX_EVERY_MS, Ok(())),
+        (MAX_EVERY_MS + 1, Err(Reject::BadField)),
+        (12_613_023_705_075_393_536, Err(Reject::BadField)),
+    ] {
+        assert_eq!(with("every_ms", every), want, "every_ms {every}");
+    }
+    let last = crate::output::MAX_WALL_MS;
+    assert_eq!(with("ts_ms", last), Ok(()));
+    assert_eq!(with("ts_ms", 253_402_300_800_000), Err(Reject::BadField));
+}
+
+/// Names that would print as another name, or as nothing, are refused.
+#[test]
+fn node_names_read_as_what_they_are() {
+    for bad in [
+        "web-1\u{202e}",
+        "\u{202e}1-bew",
+        "web\u{2066}-1\u{2069}",
+        "web-1\u{200b}",
+        "web\u{200d}-1",
+        "\u{feff}web-1",
+        "web\u{2060}1",
+        "web\u{ad}1",
+        "web\u{2028}1",
+        " web-1",
+        "web-1 ",
+        "web-1\u{a0}",
+        "\u{3000}web-1",
+        "web\u{85}1",
+        "web\u{7f}1",
+    ] {
+        assert_eq!(check_node(bad), Err(Reject::BadNode), "{bad:?}");
+        let d = format!(r#"{{"type":"beat","node":{}}}"#, serde_json::json!(bad));
+        assert_eq!(decode(d.as_bytes()).err(), Some(Reject::BadNode), "{bad:?}");
+    }
+    for good in [
+        "web-1",
+        "web 1",
+        "día-1",
+        "节点-1",
+        "a",
+        "web-1.example.com",
+    ] {
+        assert_eq!(check_node(good), Ok(()), "{good:?}");
+    }
+}
+
 #[test]
 fn encode_puts_type_first_and_skips_absent_fields() {
     let mut buf = Vec::new();
@@ -178,11 +280,11 @@ fn boot_ids_differ() {
 proptest! {
     #[test]
     fn beat_round_trips(
-        node in "[^\\p{Cc}]{1,60}",
+        node in "[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\s][^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]{0,58}[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\s]",
         seq in proptest::option::of(any::<u64>()),
         boot in proptest::option::of("[0-9a-f]{16}"),
-        every_ms in proptest::option::of(1u64..100_000_000),
-        ts_ms in proptest::option::of(any::<u64>()),
+        every_ms in proptest::option::of(MIN_EVERY_MS..=MAX_EVERY_MS),
+        ts_ms in proptest::option::of(0..=crate::output::MAX_WALL_MS),
         ack in any::<bool>(),
     ) {
         let msg = Message::Beat(Beat {
@@ -207,7 +309,11 @@ proptest! {
     }
 
     #[test]
-    fn probe_reply_ack_round_trip(node in "[a-z0-9.-]{1,40}", nonce in any::<u64>(), seq in any::<u64>()) {
+    fn probe_reply_ack_round_trip(
+        node in "[a-z0-9.-]{1,40}",
+        nonce in any::<u64>(),
+        seq in 0..=crate::output::MAX_WALL_MS,
+    ) {
         let health = RawValue::from_string(r#"{"cpu_pct":1.5}"#.into()).unwrap();
         for msg in [
             Message::Probe(Probe { node: node.as_str().into(), nonce, target: None }),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::Listener;
 use crate::clock::{Cadence, Clock, Millis};
 use crate::net;
-use crate::output::wall_ms;
+use crate::output::{wall_ms, MAX_WALL_MS};
 use crate::wire::{self, Message, Reject};
 
 /// Where a recorded line says its beat came from: `from` in hb-ack's
@@ -31,7 +31,7 @@ impl<W: Write> Listener<W> {
     /// clock, until the input ends or `stop` is set.
     pub fn run_lines(
         &mut self,
-        lines: &Receiver<String>,
+        lines: &Receiver<Line>,
         clock: &Clock,
         stop: &AtomicBool,
     ) -> io::Result<()> {
@@ -41,12 +41,13 @@ impl<W: Write> Listener<W> {
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
             match lines.recv_timeout(wait.min(net::STOP_CHECK)) {
-                Ok(line) => {
+                Ok(Ok(line)) => {
                     if let (Some(message), origin) = parse_line(&line) {
                         let from = origin.and_then(|o| o.from.or(o.addr));
                         self.accept_line(clock.now(), wall_ms(), message, from)?;
                     }
                 }
+                Ok(Err(why)) => self.accept_line(clock.now(), wall_ms(), Err(why), None)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -59,18 +60,25 @@ impl<W: Write> Listener<W> {
     /// (beat or not) moves time forward, firing each deadline at its own
     /// instant on the way, and beats are judged at their `ts_ms`. Lines
     /// without `ts_ms` happen at the current replay time. Ends with the
-    /// input: nothing is judged past the last line.
-    pub fn replay(&mut self, input: impl BufRead, stop: &AtomicBool) -> io::Result<()> {
+    /// input: nothing is judged past the last line. A long gap in the
+    /// recording prints no endless run of `status` lines (see
+    /// `skip_quiet_status`).
+    pub fn replay(&mut self, mut input: impl BufRead, stop: &AtomicBool) -> io::Result<()> {
         let mut now: Option<Millis> = None;
-        for line in input.split(b'\n') {
+        let mut buf = Vec::new();
+        while let Some(line) = read_line(&mut input, &mut buf)? {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            // Invalid UTF-8 makes that line bad JSON, not the input unreadable.
-            let line = String::from_utf8_lossy(&line?).into_owned();
-            if line.trim().is_empty() {
-                continue;
-            }
+            let line = match line {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => line,
+                Err(why) => {
+                    let at = now.unwrap_or(0);
+                    self.accept_line(at, at, Err(why), None)?;
+                    continue;
+                }
+            };
             let (message, origin) = parse_line(&line);
             let origin = origin.unwrap_or(Origin {
                 from: None,
@@ -90,8 +98,20 @@ impl<W: Write> Listener<W> {
                     .status_every
                     .map(|every| Cadence::new(at + every, every));
             }
+            let mut quiet = 0;
             while let Some(due) = self.next_wake().filter(|&due| due < at) {
+                let status_due = self.status.is_some_and(|c| c.due() <= due);
+                let work_due = self.next_work().is_some_and(|w| w <= due);
                 self.tick(due, due)?;
+                quiet = match (work_due, status_due) {
+                    (true, _) => 0,
+                    (false, true) => quiet + 1,
+                    (false, false) => quiet,
+                };
+                if quiet == QUIET_STATUS_LINES {
+                    self.skip_quiet_status(at);
+                    quiet = 0;
+                }
             }
             self.tick(at, at)?;
             now = Some(at);
@@ -104,20 +124,77 @@ impl<W: Write> Listener<W> {
         }
         Ok(())
     }
+
+    /// Across a gap in a recording (a trace that jumps from 1970 to today,
+    /// or from one night to the next), a `status` line at every slot would
+    /// print the same membership again and again, millions of times: after
+    /// [`QUIET_STATUS_LINES`] of them in a row with nothing else happening,
+    /// the slots before whatever happens next (a deadline, the state file,
+    /// the next line at `next_line`) are skipped, so the next status line
+    /// is the first one after something happened. Shorter gaps print what
+    /// they would live.
+    fn skip_quiet_status(&mut self, next_line: Millis) {
+        let next = self.next_work().map_or(next_line, |at| at.min(next_line));
+        if let Some(cadence) = self.status.as_mut().filter(|c| c.due() < next) {
+            cadence.advance(next - 1);
+        }
+    }
+}
+
+/// Status lines a replay prints in a row while nothing else happens, before
+/// it skips to the next thing that does.
+const QUIET_STATUS_LINES: u32 = 10;
+
+/// A line of input: its text, or why it was refused without being read
+/// whole (`too-large`).
+pub type Line = Result<String, Reject>;
+
+/// Reads the next line (without its line break) into `buf`; None at the end
+/// of the input. A line longer than [`wire::MAX_LINE`] is read through to
+/// its end but not kept: `Err(TooLarge)`. Invalid UTF-8 makes that line bad
+/// JSON, not the input unreadable.
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<Line>> {
+    buf.clear();
+    let (mut read_any, mut too_long) = (false, false);
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        read_any = true;
+        let end = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..end.unwrap_or(chunk.len())];
+        too_long |= buf.len() + part.len() > wire::MAX_LINE;
+        if !too_long {
+            buf.extend_from_slice(part);
+        }
+        let used = end.map_or(chunk.len(), |end| end + 1);
+        input.consume(used);
+        if end.is_some() {
+            break;
+        }
+    }
+    Ok(read_any.then(|| match too_long {
+        true => Err(Reject::TooLarge),
+        false => Ok(String::from_utf8_lossy(buf).into_owned()),
+    }))
 }
 
 /// Reads lines on a thread of their own, so the listener can wait for a
-/// line and a deadline at once. The channel closes at end of input.
-pub fn spawn_line_reader(input: impl BufRead + Send + 'static) -> Receiver<String> {
+/// line and a deadline at once. The channel closes at end of input (or at
+/// a read error, which ends the input the same way).
+pub fn spawn_line_reader(mut input: impl BufRead + Send + 'static) -> Receiver<Line> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1024);
     std::thread::Builder::new()
         .name("hb-lines".into())
         .spawn(move || {
-            for line in input.split(b'\n').map_while(Result::ok) {
-                if tx
-                    .send(String::from_utf8_lossy(&line).into_owned())
-                    .is_err()
-                {
+            let mut buf = Vec::new();
+            while let Ok(Some(line)) = read_line(&mut input, &mut buf) {
+                if tx.send(line).is_err() {
                     break;
                 }
             }
@@ -130,12 +207,21 @@ pub fn spawn_line_reader(input: impl BufRead + Send + 'static) -> Receiver<Strin
 /// Lines that are other events (`up`, `down`, `status` in a recorded
 /// hb-listen output) are not beats but not garbage either: they come back
 /// as `None`, to be skipped without counting.
+/// A line stamped past year 9999 (which RFC 3339 cannot write) is refused
+/// as `bad-field` and moves no clock.
 fn parse_line(line: &str) -> (Option<Result<Message<'_>, Reject>>, Option<Origin>) {
+    let origin: Option<Origin> = serde_json::from_str(line).ok();
+    if origin
+        .as_ref()
+        .and_then(|o| o.ts_ms)
+        .is_some_and(|ts| ts > MAX_WALL_MS)
+    {
+        return (Some(Err(Reject::BadField)), None);
+    }
     let message = match wire::decode_record(line.as_bytes()) {
         Ok(Message::Beat(beat)) => Some(Ok(Message::Beat(beat))),
         Ok(_) | Err(Reject::UnknownType) => None,
         Err(why) => Some(Err(why)),
     };
-    let origin = serde_json::from_str(line).ok();
     (message, origin)
 }
