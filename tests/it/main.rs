@@ -18,6 +18,7 @@ mod demo;
 mod detector;
 mod detector_flags;
 mod generated;
+mod hostile_checks;
 mod listener;
 mod metrics;
 mod observer;
