@@ -153,12 +153,15 @@ pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
     let mut output = Output::new(stdout);
     let deadline = Instant::now() + timeout;
     let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
+        if has_exited(group) {
             // Read what the shell wrote; then nothing it left behind may
             // hold the check up.
             kill_group(group);
             output.drain();
-            break status;
+            match child.wait() {
+                Ok(status) => break status,
+                Err(e) => return result(CheckStatus::Unknown, format!("cannot wait: {e}")),
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -180,8 +183,21 @@ pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
     )
 }
 
-/// Kills every process of a check's group. The shell may be gone already;
-/// its group lives on while any member does.
+/// Whether the check's shell (`pid`) has exited, without reaping it:
+/// until it is reaped its pid, and so its group's id, cannot be taken by
+/// another process, which makes killing the group afterwards safe.
+fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: waitid(2) writes a siginfo_t, which all-zero initialises;
+    // WNOWAIT leaves the child to `Child::wait`.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0
+    }
+}
+
+/// Kills every process of a check's group. The shell may have exited
+/// (not reaped yet); its group lives on while any member does.
 fn kill_group(group: libc::pid_t) {
     // SAFETY: kill(2) with a negative pid signals a process group; no
     // memory is involved.

@@ -302,9 +302,14 @@ impl Prober {
         }
         if !pending.is_empty() && !self.relays.is_empty() {
             for &i in &pending {
+                // Each relay is asked about every address of the name.
+                let addrs = self.targets[i].addrs.clone().unwrap_or_default();
                 for r in 0..self.relays.len() {
-                    // Best effort: a relay we cannot reach is a failed path.
-                    let _ = self.send_probe(i, Some(r), self.relays[r].1, &mut outstanding);
+                    for &target in &addrs {
+                        // Best effort: a relay we cannot reach is a failed path.
+                        let relay = Some((r, target));
+                        let _ = self.send_probe(i, relay, self.relays[r].1, &mut outstanding);
+                    }
                 }
             }
             // Two hops each way.
@@ -328,30 +333,26 @@ impl Prober {
         Ok(())
     }
 
-    /// Sends one probe for target `i`, directly or (`relay`) as a relay
-    /// request naming the target's address.
+    /// Sends one probe for target `i`, directly or (`relay`: which relay,
+    /// and which of the target's addresses) as a relay request.
     fn send_probe(
         &mut self,
         i: usize,
-        relay: Option<usize>,
+        relay: Option<(usize, SocketAddr)>,
         to: SocketAddr,
         outstanding: &mut Outstanding,
     ) -> io::Result<()> {
         let nonce = self.nonces.next();
-        let target = match relay {
-            Some(_) => self.targets[i].addr(),
-            None => None,
-        };
         let probe = Message::Probe(Probe {
             node: self.node.as_str().into(),
             nonce,
-            target,
+            target: relay.map(|(_, target)| target),
         });
         self.codec
             .encode_request(&probe, &mut self.datagram)
             .map_err(io::Error::other)?;
         self.socket.send_to(&self.datagram, to)?;
-        outstanding.insert(nonce, (i, Instant::now(), relay));
+        outstanding.insert(nonce, (i, Instant::now(), relay.map(|(r, _)| r)));
         Ok(())
     }
 
