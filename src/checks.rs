@@ -4,13 +4,16 @@
 //! Alive is not healthy: this is what tells a router the difference.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{ChildStdout, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+pub mod fit;
 
 /// A check's verdict, ordered by severity as Nagios' max_state_alt does:
 /// critical > warning > unknown > ok.
@@ -89,6 +92,10 @@ impl FromStr for CheckSpec {
         if s.is_empty() {
             return Err("an empty check".into());
         }
+        // `=CMD` (or a bare `=`) is a NAME=CMD without its name.
+        if s.starts_with('=') {
+            return Err(format!("check '{s}' has no name before '=' (NAME=CMD)"));
+        }
         let named = s.split_once('=').filter(|(name, _)| {
             !name.is_empty()
                 && name
@@ -110,7 +117,20 @@ impl FromStr for CheckSpec {
     }
 }
 
-/// Runs one check through `sh -c`, killing it after `timeout`.
+/// Output read from a check and kept: the first line is all that travels,
+/// but it may be long, and perfdata after it is cut anyway.
+const MAX_READ: usize = 4096;
+
+/// How often a running check is looked at: whether its shell has exited.
+const CHECK_POLL: Duration = Duration::from_millis(10);
+
+/// Runs one check through `sh -c` in a process group of its own. Its output
+/// is read while it runs (the first [`MAX_READ`] bytes kept, the rest read
+/// and dropped, so a chatty plugin never blocks on a full pipe). The check
+/// is over when its shell exits: whatever it left running in its group is
+/// killed, and what is already in the pipe is read without waiting for a
+/// background child holding it open. At `timeout` the whole group is
+/// killed and the check is unknown.
 pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
     let result = |status, output: String| CheckResult {
         name: spec.name.clone(),
@@ -122,43 +142,151 @@ pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
     {
         Ok(child) => child,
         Err(e) => return result(CheckStatus::Unknown, format!("cannot run: {e}")),
     };
+    let group = child.id() as libc::pid_t;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut output = Output::new(stdout);
     let deadline = Instant::now() + timeout;
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
+        if has_exited(group) {
+            // Read what the shell wrote; then nothing it left behind may
+            // hold the check up.
+            kill_group(group);
+            output.drain();
+            match child.wait() {
+                Ok(status) => break status,
+                Err(e) => return result(CheckStatus::Unknown, format!("cannot wait: {e}")),
             }
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            kill_group(group);
+            let _ = child.wait();
+            let secs = humantime::format_duration(timeout);
+            return result(CheckStatus::Unknown, format!("timed out after {secs}"));
+        }
+        let wait = left.min(CHECK_POLL);
+        if output.eof {
+            thread::sleep(wait);
+        } else {
+            output.read_for(wait);
+        }
     };
-    let Some(status) = status else {
-        let secs = humantime::format_duration(timeout);
-        return result(CheckStatus::Unknown, format!("timed out after {secs}"));
-    };
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.by_ref().take(64 * 1024).read_to_string(&mut out);
-    }
-    result(CheckStatus::from_exit(status.code()), first_line(&out))
+    result(
+        CheckStatus::from_exit(status.code()),
+        first_line(&output.kept),
+    )
 }
 
-/// A plugin's text: its first line, without perfdata, bounded.
-fn first_line(out: &str) -> String {
+/// Whether the check's shell (`pid`) has exited, without reaping it:
+/// until it is reaped its pid, and so its group's id, cannot be taken by
+/// another process, which makes killing the group afterwards safe.
+fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: waitid(2) writes a siginfo_t, which all-zero initialises;
+    // WNOWAIT leaves the child to `Child::wait`.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0
+    }
+}
+
+/// Kills every process of a check's group. The shell may have exited
+/// (not reaped yet); its group lives on while any member does.
+fn kill_group(group: libc::pid_t) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no
+    // memory is involved.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+/// A check's stdout, read without blocking: the first [`MAX_READ`] bytes
+/// kept.
+struct Output {
+    pipe: ChildStdout,
+    kept: Vec<u8>,
+    eof: bool,
+}
+
+impl Output {
+    fn new(pipe: ChildStdout) -> Self {
+        // A pipe that never blocks: reads take what is there.
+        let _ = rustix::io::ioctl_fionbio(&pipe, true);
+        Output {
+            pipe,
+            kept: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Waits up to `wait` for output, then reads what is there.
+    fn read_for(&mut self, wait: Duration) {
+        let timeout = rustix::event::Timespec {
+            tv_sec: wait.as_secs() as i64,
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            &self.pipe,
+            rustix::event::PollFlags::IN,
+        )];
+        if matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(1..)) {
+            self.drain();
+        }
+    }
+
+    /// Reads until the pipe is empty (or closed).
+    fn drain(&mut self) {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match self.pipe.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(n) => {
+                    let room = MAX_READ - self.kept.len();
+                    self.kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // WouldBlock: empty for now; anything else: nothing more
+                // to read.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A plugin's text: its first line, without perfdata, bounded (a line
+/// that had to be cut ends with "…").
+fn first_line(out: &[u8]) -> String {
+    let out = String::from_utf8_lossy(out);
     let line = out.lines().next().unwrap_or("");
     let text = line.split('|').next().unwrap_or("").trim();
-    let mut end = text.len().min(MAX_OUTPUT);
+    cut(text, MAX_OUTPUT)
+}
+
+/// What marks a text as cut.
+pub const CUT_MARK: &str = "…";
+
+/// `text` in at most `max` bytes: whole if it fits, else as much as fits
+/// before [`CUT_MARK`] (nothing at all when `max` has no room for it).
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let Some(mut end) = max.checked_sub(CUT_MARK.len()) else {
+        return String::new();
+    };
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    format!("{}{CUT_MARK}", &text[..end])
 }
 
 /// Checks run in the background every `every`, so a beat or a reply never

@@ -38,10 +38,14 @@ impl Health {
     /// Percentage of RAM in use, the figure pollers threshold on; `None` if
     /// total memory is unknown (0), rather than dividing by zero.
     pub fn mem_used_pct(&self) -> Option<f64> {
-        (self.mem_total > 0).then(|| {
-            100.0 * self.mem_total.saturating_sub(self.mem_avail) as f64 / self.mem_total as f64
-        })
+        mem_used_pct(self.mem_total, self.mem_avail)
     }
+}
+
+/// Percentage of `total` RAM in use when `avail` is available; `None` if
+/// total memory is unknown (0).
+pub fn mem_used_pct(total: u64, avail: u64) -> Option<f64> {
+    (total > 0).then(|| 100.0 * total.saturating_sub(avail) as f64 / total as f64)
 }
 
 /// How long to sleep before refreshing CPU usage so the measurement window is

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub mod unreachable;
+
 /// The longest a receive loop waits before it looks at its stop flag
 /// again. A signal usually interrupts the wait at once (`poll(2)` is never
 /// restarted after a signal handler); this bound covers a signal delivered
@@ -28,6 +30,33 @@ pub struct HostPort {
 pub struct Endpoint {
     pub name: String,
     pub addr: SocketAddr,
+    /// The name's other addresses, in the resolver's order: a sender tries
+    /// them in turn when the kernel says `addr` cannot be reached.
+    pub others: Vec<SocketAddr>,
+}
+
+impl Endpoint {
+    /// `name` and every address it resolved to, the first in use.
+    pub fn new(name: String, mut addrs: Vec<SocketAddr>) -> Endpoint {
+        assert!(!addrs.is_empty(), "an endpoint has an address");
+        let addr = addrs.remove(0);
+        Endpoint {
+            name,
+            addr,
+            others: addrs,
+        }
+    }
+
+    /// Moves on to the next address of the name (the current one goes
+    /// last); None if it has only the one.
+    pub fn next_address(&mut self) -> Option<SocketAddr> {
+        if self.others.is_empty() {
+            return None;
+        }
+        let next = self.others.remove(0);
+        self.others.push(std::mem::replace(&mut self.addr, next));
+        Some(next)
+    }
 }
 
 /// A `HOST[:PORT]` that cannot be understood.
@@ -37,21 +66,41 @@ pub enum AddrError {
     Syntax(String),
     #[error("'{0}' has an invalid port (1-65535, or 0 to let the system pick when listening)")]
     Port(String),
+    #[error("'{0}' has port 0, which nothing can be sent to (1-65535)")]
+    TargetPort(String),
 }
 
 impl HostPort {
     /// Parses `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 literal; a
     /// missing port is `default_port`.
     pub fn parse(s: &str, default_port: u16) -> Result<Self, AddrError> {
+        let (host, port) = HostPort::split(s)?;
+        Ok(HostPort {
+            host,
+            port: port.unwrap_or(default_port),
+        })
+    }
+
+    /// Parses a target to send to: like [`HostPort::parse`], but an
+    /// explicit port 0, which no datagram can be sent to, is refused.
+    pub fn parse_target(s: &str, default_port: u16) -> Result<Self, AddrError> {
+        match HostPort::split(s)? {
+            (_, Some(0)) => Err(AddrError::TargetPort(s.to_owned())),
+            (host, port) => Ok(HostPort {
+                host,
+                port: port.unwrap_or(default_port),
+            }),
+        }
+    }
+
+    /// The host, and the port if one is written.
+    fn split(s: &str) -> Result<(String, Option<u16>), AddrError> {
         let syntax = || AddrError::Syntax(s.to_owned());
         if s.is_empty() {
             return Err(syntax());
         }
         if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(HostPort {
-                host: ip.to_string(),
-                port: default_port,
-            });
+            return Ok((ip.to_string(), None));
         }
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, after) = rest.split_once(']').ok_or_else(syntax)?;
@@ -71,21 +120,30 @@ impl HostPort {
             return Err(syntax());
         }
         let port = match port {
-            None => default_port,
-            Some(p) => p.parse().map_err(|_| AddrError::Port(s.to_owned()))?,
+            None => None,
+            Some(p) => Some(p.parse().map_err(|_| AddrError::Port(s.to_owned()))?),
         };
-        Ok(HostPort {
-            host: host.to_owned(),
-            port,
-        })
+        Ok((host.to_owned(), port))
     }
 
     /// Resolves to the first address the system gives (DNS for names).
     pub fn resolve(&self) -> io::Result<SocketAddr> {
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address found"))
+        Ok(self.resolve_all()?[0])
+    }
+
+    /// Every address the name resolves to (at least one), in the system's
+    /// order of preference, each once.
+    pub fn resolve_all(&self) -> io::Result<Vec<SocketAddr>> {
+        let mut all: Vec<SocketAddr> = Vec::new();
+        for addr in (self.host.as_str(), self.port).to_socket_addrs()? {
+            if !all.contains(&addr) {
+                all.push(addr);
+            }
+        }
+        if all.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no address found"));
+        }
+        Ok(all)
     }
 }
 
@@ -104,12 +162,11 @@ impl FromStr for HostPort {
 
     /// Without a default port, a port is required.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hp = HostPort::parse(s, 0)?;
-        // A bare IPv6 address such as `::0` ends in ":0" yet names no port.
-        if hp.port == 0 && (!s.ends_with(":0") || s.parse::<IpAddr>().is_ok()) {
-            return Err(AddrError::Syntax(s.to_owned()));
+        match HostPort::split(s)? {
+            (host, Some(port)) => Ok(HostPort { host, port }),
+            // A bare IPv6 address such as `::0` ends in ":0" yet names no port.
+            (_, None) => Err(AddrError::Syntax(s.to_owned())),
         }
-        Ok(hp)
     }
 }
 
@@ -181,14 +238,19 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
     }
     // The unspecified IPv6 address makes bind_udp's socket dual-stack.
     let socket = bind_udp((Ipv6Addr::UNSPECIFIED, 0).into())?;
-    let mapped = targets
-        .iter()
-        .map(|t| match t {
-            SocketAddr::V4(v4) => SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port())),
-            v6 => *v6,
-        })
-        .collect();
+    let mapped = targets.iter().map(|&t| sent_to(&socket, t)).collect();
     Ok((socket, mapped))
+}
+
+/// The address a socket from [`sending_socket`] sends to for `target`:
+/// IPv4-mapped on a dual-stack socket.
+pub fn sent_to(socket: &UdpSocket, target: SocketAddr) -> SocketAddr {
+    match (socket.local_addr(), target) {
+        (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+            SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
+        }
+        _ => target,
+    }
 }
 
 /// Datagrams one receive call takes at most.
@@ -219,6 +281,9 @@ pub struct Receiver {
     /// The socket's count of datagrams dropped for want of room, as the
     /// kernel last said it (None until it says).
     dropped: Option<u32>,
+    /// What the kernel reported undeliverable, not taken yet (sockets that
+    /// asked with [`unreachable::report`]).
+    unreachable: Vec<unreachable::Unreachable>,
 }
 
 /// Where one received datagram is, and what the kernel said of it.
@@ -237,6 +302,7 @@ impl Default for Receiver {
             slots: vec![[0; SLOT]; BATCH].into_boxed_slice(),
             got: Vec::with_capacity(BATCH),
             dropped: None,
+            unreachable: Vec::new(),
         }
     }
 }
@@ -263,6 +329,10 @@ impl Receiver {
                 // A signal: the loop looks at its stop flag.
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
+            }
+            // Reports of undeliverable datagrams wake poll until read.
+            if fds[0].revents().contains(rustix::event::PollFlags::ERR) {
+                unreachable::take(socket, &mut self.unreachable);
             }
             self.take(socket)?;
         }
@@ -296,6 +366,12 @@ impl Receiver {
         self.dropped
     }
 
+    /// The destinations the kernel reported undeliverable since the last
+    /// call (only for a socket that asked, with [`unreachable::report`]).
+    pub fn unreachable(&mut self) -> std::vec::Drain<'_, unreachable::Unreachable> {
+        self.unreachable.drain(..)
+    }
+
     /// Whether the last batch was a full one: more may be queued.
     pub fn batch_was_full(&self) -> bool {
         self.got.len() == BATCH
@@ -305,7 +381,13 @@ impl Receiver {
     fn take(&mut self, socket: &UdpSocket) -> io::Result<bool> {
         match recv_batch(socket, &mut self.slots, &mut self.got, &mut self.dropped) {
             Ok(()) => Ok(!self.got.is_empty()),
-            Err(e) if is_transient(&e) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if is_transient(&e) => {
+                // An error the network reported: what it was about is
+                // queued.
+                unreachable::take(socket, &mut self.unreachable);
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }

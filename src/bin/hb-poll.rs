@@ -87,7 +87,7 @@ struct Args {
 
     /// An hb-ack to ask to probe a target that does not answer directly (repeatable); the target is down only if no path answers
     #[arg(long, value_name = "HOST:PORT",
-          value_parser = |s: &str| HostPort::parse(s, DEFAULT_ACK_PORT))]
+          value_parser = |s: &str| HostPort::parse_target(s, DEFAULT_ACK_PORT))]
     via: Vec<HostPort>,
 
     #[command(flatten)]
@@ -133,7 +133,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.file {
         for (line, entry) in cli::read_list(path)? {
             let target = Target::parse(&entry)
-                .with_context(|| format!("{}:{line}: bad target", path.display()))?;
+                .map_err(|e| UsageError(format!("{}:{line}: bad target: {e}", path.display())))?;
             targets.push(target);
         }
     }

@@ -24,8 +24,10 @@ const MISSES: u32 = 5;
 /// Send heartbeats, "I am alive", to one or more listeners.
 ///
 /// One UDP datagram per interval to every --to target, on a fixed cadence
-/// from a monotonic clock. Quiet on success (it fits cron); an unreachable
-/// target is reported once on stderr and beating goes on.
+/// from a monotonic clock. Quiet on success (it fits cron); a target the
+/// system says is unreachable (nothing listening on its port, no route) is
+/// reported once on stderr and beating goes on; a name with several
+/// addresses (IPv6 and IPv4) moves on to its next address then.
 ///
 /// With --ack each target (hb-ack, port 26723) acknowledges every beat, so
 /// both ends know the other is alive and the path works, at twice the
@@ -37,7 +39,7 @@ struct Args {
     // Help from wire's port constants, which a doc comment cannot name.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1",
           help = format!("Send each beat to HOST[:PORT] (repeatable; default port {DEFAULT_BEAT_PORT}, or {DEFAULT_ACK_PORT} with --ack)"),
-          value_parser = |s: &str| HostPort::parse(s, 0))]
+          value_parser = |s: &str| HostPort::parse_target(s, 0))]
     to: Vec<HostPort>,
 
     // `true`: given twice, the last --node wins (the systemd unit sets one).
@@ -119,13 +121,10 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             if hp.port == 0 {
                 hp.port = default_port;
             }
-            let addr = hp
-                .resolve()
+            let addrs = hp
+                .resolve_all()
                 .with_context(|| format!("resolving --to {hp}"))?;
-            Ok(Endpoint {
-                name: hp.to_string(),
-                addr,
-            })
+            Ok(Endpoint::new(hp.to_string(), addrs))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let health = if args.health {

@@ -77,3 +77,62 @@ fn the_first_round_runs_before_start_returns() {
     );
     assert_eq!(checks.latest()[0].status, CheckStatus::Warning);
 }
+
+#[test]
+fn a_check_needs_a_name_before_its_equals_sign() {
+    for spec in ["=", "=echo x", " = "] {
+        let err = spec.parse::<CheckSpec>().unwrap_err();
+        assert!(
+            err.contains("no name") || err.contains("empty"),
+            "{spec}: {err}"
+        );
+    }
+}
+
+/// The check is over when its shell exits: a background child that still
+/// holds its stdout is killed, not waited for.
+#[test]
+fn a_background_child_holding_stdout_does_not_hold_the_check() {
+    let start = Instant::now();
+    let r = run_check(&spec("bg=(sleep 5 &); echo x"), Duration::from_secs(1));
+    assert_eq!((r.status, r.output.as_str()), (CheckStatus::Ok, "x"));
+    // The bound is the feature: not the 5 s of the sleep, nor the
+    // 1 s timeout (which would have made it unknown).
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A plugin printing 100 MB is read while it runs (it never blocks on a
+/// full pipe), so it ends with its own status, its line cut and marked.
+#[test]
+fn a_flood_of_output_is_read_and_cut() {
+    let flood = "flood=head -c 100000000 /dev/zero | tr '\\0' x; exit 0";
+    let r = run_check(&spec(flood), Duration::from_secs(60));
+    assert_eq!(r.status, CheckStatus::Ok, "{r:?}");
+    assert!(r.output.len() <= MAX_OUTPUT);
+    assert!(r.output.starts_with("xxx") && r.output.ends_with(CUT_MARK));
+}
+
+/// At its timeout the check's whole process group is killed, not only
+/// its shell.
+#[test]
+fn a_timeout_kills_the_whole_group() {
+    let dir = std::env::temp_dir().join(format!("hb-checks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pid");
+    let command = format!("group=sleep 30 & echo $! > {}; wait", pid_file.display());
+    let r = run_check(&spec(&command), Duration::from_millis(500));
+    assert!(r.output.contains("timed out"), "{r:?}");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // Gone, or a zombie waiting for init to reap it.
+    while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(Instant::now() < deadline, "the background sleep lives on");
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -71,21 +71,16 @@ pub fn main<A: Parser>(
             return codes.code(Exit::Ok);
         }
         Err(e) => {
-            eprintln!("{name}: {}", one_line(&e));
-            return codes.code(Exit::Usage);
+            let line = one_line(&e);
+            let message = line.strip_prefix("error: ").unwrap_or(&line);
+            return codes.report(&name, Exit::Usage, message);
         }
     };
     match body(args, stop) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => codes.code(Exit::Ok),
-        Err(e) if e.is::<UsageError>() => {
-            eprintln!("{name}: error: {e}");
-            codes.code(Exit::Usage)
-        }
-        Err(e) => {
-            eprintln!("{name}: error: {e:#}");
-            codes.code(Exit::Failure)
-        }
+        Err(e) if e.is::<UsageError>() => codes.report(&name, Exit::Usage, &e.to_string()),
+        Err(e) => codes.report(&name, Exit::Failure, &format!("{e:#}")),
     }
 }
 

@@ -214,3 +214,61 @@ fn drops_for_want_of_room_are_counted() {
         "every datagram read or counted dropped"
     );
 }
+
+/// A target needs a port something can be sent to: an explicit 0 is
+/// refused, a missing one is the default.
+#[test]
+fn a_target_port_of_zero_is_refused() {
+    for s in ["127.0.0.1:0", "[::1]:0", "monitor:0", "monitor:00"] {
+        assert!(
+            matches!(
+                HostPort::parse_target(s, 26722),
+                Err(AddrError::TargetPort(_))
+            ),
+            "{s}"
+        );
+        assert!(HostPort::parse_target(s, 0).is_err(), "{s}");
+    }
+    let hp = HostPort::parse_target("monitor", 0).unwrap();
+    assert_eq!(hp.port, 0, "no port written: the caller's default");
+    let hp = HostPort::parse_target("::0", 26722).unwrap();
+    assert_eq!((hp.host.as_str(), hp.port), ("::", 26722));
+}
+
+#[test]
+fn a_name_resolves_to_every_address_once() {
+    let hp = HostPort::parse("localhost", 9).unwrap();
+    let all = hp.resolve_all().unwrap();
+    assert!(!all.is_empty());
+    assert_eq!(hp.resolve().unwrap(), all[0]);
+    for (i, a) in all.iter().enumerate() {
+        assert!(!all[..i].contains(a), "{a} twice in {all:?}");
+        assert!(a.ip().is_loopback());
+    }
+}
+
+/// A sending socket asked to report undeliverable datagrams names the
+/// closed port it sent to.
+#[test]
+fn a_closed_port_is_reported_with_its_address() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = closed.local_addr().unwrap();
+    drop(closed);
+    let (socket, _) = sending_socket(&[to]).unwrap();
+    unreachable::report(&socket).unwrap();
+    let mut receiver = Receiver::default();
+    let mut reports = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reports.is_empty() && std::time::Instant::now() < deadline {
+        // Loopback answers at once: most often before send_to returns.
+        let _ = socket.send_to(b"{}", to);
+        receiver
+            .recv(&socket, Duration::from_millis(100))
+            .unwrap()
+            .for_each(drop);
+        reports.extend(receiver.unreachable());
+    }
+    let report = reports.first().expect("the closed port was reported");
+    assert_eq!(report.to, to);
+    assert_eq!(report.error.kind(), std::io::ErrorKind::ConnectionRefused);
+}

@@ -15,7 +15,6 @@ use serde_json::value::RawValue;
 
 use crate::auth::Codec;
 use crate::checks::CheckResult;
-use crate::health::Health;
 use crate::net::{self, AddrError, HostPort};
 use crate::wire::{self, Message, Probe, DEFAULT_ACK_PORT};
 
@@ -44,8 +43,11 @@ impl Target {
     /// `HOST[:PORT]` (default port 26723) or `tcp://HOST:PORT`.
     pub fn parse(s: &str) -> Result<Target, AddrError> {
         let check = match s.strip_prefix("tcp://") {
-            Some(rest) => Check::Tcp(rest.parse()?),
-            None => Check::Probe(HostPort::parse(s, DEFAULT_ACK_PORT)?),
+            Some(rest) => match HostPort::parse_target(rest, 0)? {
+                hp if hp.port == 0 => return Err(AddrError::Syntax(s.to_owned())),
+                hp => Check::Tcp(hp),
+            },
+            None => Check::Probe(HostPort::parse_target(s, DEFAULT_ACK_PORT)?),
         };
         Ok(Target {
             name: s.to_owned(),
@@ -83,16 +85,19 @@ impl Outcome {
     pub fn is_up(&self) -> bool {
         self.rtt.is_some()
     }
-
-    /// The reply's health, when it is hb's health object.
-    pub fn parsed_health(&self) -> Option<Health> {
-        serde_json::from_str(self.health.as_ref()?.get()).ok()
-    }
 }
 
+/// A target and every address its name resolved to.
 struct Resolved {
     target: Target,
-    addr: Result<SocketAddr, String>,
+    addrs: Result<Vec<SocketAddr>, String>,
+}
+
+impl Resolved {
+    /// The address it is known by: its name's first.
+    fn addr(&self) -> Option<SocketAddr> {
+        self.addrs.as_ref().ok().map(|a| a[0])
+    }
 }
 
 /// Polls a fixed set of targets, one round at a time.
@@ -104,9 +109,10 @@ pub struct Prober {
     timeout: Duration,
     retries: u32,
     socket: UdpSocket,
-    /// Where the socket sends each target's probes (IPv4-mapped on a
-    /// dual-stack socket); None for TCP and unresolved targets.
-    send_to: Vec<Option<SocketAddr>>,
+    /// Where the socket sends each target's probes: every address of its
+    /// name (IPv4-mapped on a dual-stack socket); none for TCP and
+    /// unresolved targets.
+    send_to: Vec<Vec<SocketAddr>>,
     /// hb-ack relays asked to probe a target the direct probes did not
     /// reach: as named, and where the socket sends to them.
     relays: Vec<(String, SocketAddr)>,
@@ -158,31 +164,33 @@ impl Prober {
                 let hp = match &target.check {
                     Check::Probe(hp) | Check::Tcp(hp) => hp,
                 };
-                let addr = hp
-                    .resolve()
+                let addrs = hp
+                    .resolve_all()
                     .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
-                Resolved { target, addr }
+                Resolved { target, addrs }
             })
             .collect();
+        let probed = |r: &&Resolved| matches!(r.target.check, Check::Probe(_));
         let mut addrs: Vec<SocketAddr> = targets
             .iter()
-            .filter(|r| matches!(r.target.check, Check::Probe(_)))
-            .filter_map(|r| r.addr.clone().ok())
+            .filter(probed)
+            .filter_map(|r| r.addrs.as_ref().ok())
+            .flatten()
+            .copied()
             .collect();
         addrs.extend(relays.iter().map(|(_, a)| *a));
-        let (socket, mut mapped) = net::sending_socket(&addrs)?;
-        let relay_to = mapped.split_off(mapped.len() - relays.len());
+        let (socket, _) = net::sending_socket(&addrs)?;
         let relays = relays
             .into_iter()
-            .zip(relay_to)
-            .map(|((name, _), to)| (name, to))
+            .map(|(name, addr)| (name, net::sent_to(&socket, addr)))
             .collect();
-        let mut mapped = mapped.into_iter();
         let send_to = targets
             .iter()
-            .map(|r| match (&r.target.check, &r.addr) {
-                (Check::Probe(_), Ok(_)) => mapped.next(),
-                _ => None,
+            .map(|r| match (&r.target.check, &r.addrs) {
+                (Check::Probe(_), Ok(addrs)) => {
+                    addrs.iter().map(|&a| net::sent_to(&socket, a)).collect()
+                }
+                _ => Vec::new(),
             })
             .collect();
         Ok(Prober {
@@ -223,13 +231,13 @@ impl Prober {
             .iter()
             .map(|r| Outcome {
                 target: r.target.name.clone(),
-                addr: r.addr.clone().ok(),
+                addr: r.addr(),
                 node: None,
                 boot: None,
                 rtt: None,
                 attempts: 0,
                 health: None,
-                error: r.addr.clone().err(),
+                error: r.addrs.clone().err(),
                 via: None,
                 checks: None,
             })
@@ -241,11 +249,11 @@ impl Prober {
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| matches!(r.target.check, Check::Tcp(_)))
-                .filter_map(|(i, r)| Some((i, r.addr.clone().ok()?)))
-                .map(|(i, addr)| {
+                .filter_map(|(i, r)| Some((i, r.addrs.clone().ok()?)))
+                .map(|(i, addrs)| {
                     let handle = std::thread::Builder::new()
                         .stack_size(64 << 10)
-                        .spawn_scoped(scope, move || tcp_connect(addr, timeout, tries))?;
+                        .spawn_scoped(scope, move || tcp_connect(&addrs, timeout, tries))?;
                     Ok((i, handle))
                 })
                 .collect::<io::Result<_>>()?;
@@ -265,7 +273,7 @@ impl Prober {
     /// are given, each relay is asked to probe the targets still silent.
     fn probe_waves(&mut self, outcomes: &mut [Outcome]) -> io::Result<()> {
         let mut pending: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| self.send_to[i].is_some())
+            .filter(|&i| !self.send_to[i].is_empty())
             .collect();
         let mut outstanding = Outstanding::new();
         for attempt in 1..=self.retries + 1 {
@@ -274,9 +282,14 @@ impl Prober {
             }
             for (sent, &i) in pending.iter().enumerate() {
                 outcomes[i].attempts = attempt;
-                let to = self.send_to[i].expect("pending targets have an address");
-                if let Err(e) = self.send_probe(i, None, to, &mut outstanding) {
-                    outcomes[i].error = Some(format!("send: {e}"));
+                // Every address of the name at once: the first reply
+                // answers for the target (a name with IPv6 and IPv4
+                // addresses is up if either reaches its hb-ack).
+                for a in 0..self.send_to[i].len() {
+                    let to = self.send_to[i][a];
+                    if let Err(e) = self.send_probe(i, None, to, &mut outstanding) {
+                        outcomes[i].error = Some(format!("send: {e}"));
+                    }
                 }
                 if (sent + 1) % SEND_BATCH == 0 {
                     // Take what has already come back before sending more,
@@ -289,9 +302,14 @@ impl Prober {
         }
         if !pending.is_empty() && !self.relays.is_empty() {
             for &i in &pending {
+                // Each relay is asked about every address of the name.
+                let addrs = self.targets[i].addrs.clone().unwrap_or_default();
                 for r in 0..self.relays.len() {
-                    // Best effort: a relay we cannot reach is a failed path.
-                    let _ = self.send_probe(i, Some(r), self.relays[r].1, &mut outstanding);
+                    for &target in &addrs {
+                        // Best effort: a relay we cannot reach is a failed path.
+                        let relay = Some((r, target));
+                        let _ = self.send_probe(i, relay, self.relays[r].1, &mut outstanding);
+                    }
                 }
             }
             // Two hops each way.
@@ -315,30 +333,26 @@ impl Prober {
         Ok(())
     }
 
-    /// Sends one probe for target `i`, directly or (`relay`) as a relay
-    /// request naming the target's address.
+    /// Sends one probe for target `i`, directly or (`relay`: which relay,
+    /// and which of the target's addresses) as a relay request.
     fn send_probe(
         &mut self,
         i: usize,
-        relay: Option<usize>,
+        relay: Option<(usize, SocketAddr)>,
         to: SocketAddr,
         outstanding: &mut Outstanding,
     ) -> io::Result<()> {
         let nonce = self.nonces.next();
-        let target = match relay {
-            Some(_) => self.targets[i].addr.clone().ok(),
-            None => None,
-        };
         let probe = Message::Probe(Probe {
             node: self.node.as_str().into(),
             nonce,
-            target,
+            target: relay.map(|(_, target)| target),
         });
         self.codec
             .encode_request(&probe, &mut self.datagram)
             .map_err(io::Error::other)?;
         self.socket.send_to(&self.datagram, to)?;
-        outstanding.insert(nonce, (i, Instant::now(), relay));
+        outstanding.insert(nonce, (i, Instant::now(), relay.map(|(r, _)| r)));
         Ok(())
     }
 
@@ -377,9 +391,9 @@ impl Prober {
             ..
         } = self;
         let mut any = false;
-        for (datagram, _) in receiver.recv(socket, wait)? {
+        for (datagram, from) in receiver.recv(socket, wait)? {
             any = true;
-            accept_reply(codec, relays, datagram, outstanding, outcomes);
+            accept_reply(codec, relays, datagram, from, outstanding, outcomes);
         }
         Ok(any)
     }
@@ -408,11 +422,13 @@ impl Prober {
 }
 
 /// Records a reply if its nonce is one we sent and its target is not
-/// answered yet; anything else (late duplicates, strangers) is ignored.
+/// answered yet; anything else (late duplicates, strangers) is ignored. A
+/// direct reply's source is the target's address that answered.
 fn accept_reply(
     codec: &Codec,
     relays: &[(String, SocketAddr)],
     datagram: &[u8],
+    from: SocketAddr,
     outstanding: &Outstanding,
     outcomes: &mut [Outcome],
 ) {
@@ -432,23 +448,29 @@ fn accept_reply(
     o.health = reply.health.map(ToOwned::to_owned);
     o.error = None;
     o.via = relay.map(|r| relays[r].0.clone());
+    if relay.is_none() {
+        o.addr = Some(SocketAddr::new(from.ip().to_canonical(), from.port()));
+    }
     o.checks = reply.checks;
 }
 
-/// A TCP connect check: up to `tries` connects, each waiting `timeout`.
-/// Gives the round trip of the first that succeeds, the attempts made, and
-/// the last error when none did.
+/// A TCP connect check: up to `tries` attempts, each a connect to every
+/// address of the name in turn, each connect waiting `timeout`. Gives the
+/// round trip of the first that succeeds, the attempts made, and the last
+/// error when none did.
 fn tcp_connect(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     timeout: Duration,
     tries: u32,
 ) -> (Option<Duration>, u32, Option<String>) {
     let mut error = String::new();
     for attempt in 1..=tries {
-        let start = Instant::now();
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(_) => return (Some(start.elapsed()), attempt, None),
-            Err(e) => error = format!("tcp connect: {e}"),
+        for addr in addrs {
+            let start = Instant::now();
+            match TcpStream::connect_timeout(addr, timeout) {
+                Ok(_) => return (Some(start.elapsed()), attempt, None),
+                Err(e) => error = format!("tcp connect to {addr}: {e}"),
+            }
         }
     }
     (None, tries, Some(error))

@@ -14,7 +14,8 @@ use serde_json::value::to_raw_value;
 
 use crate::ack::answer::Acknowledger;
 use crate::auth::REQUEST_LEN;
-use crate::checks::Checks;
+use crate::checks::fit::fit;
+use crate::checks::{CheckResult, Checks, CUT_MARK};
 use crate::clock::{Cadence, Clock, Millis};
 use crate::health::Background;
 use crate::intake::{Counters, Intake};
@@ -96,6 +97,8 @@ pub struct Responder<W: Write> {
     datagram: Vec<u8>,
     /// Relayed probes by the nonce this responder sent them with.
     relayed: HashMap<u64, Relayed>,
+    /// Whether stderr was told that replies are cut to fit.
+    said_cut: bool,
 }
 
 impl<W: Write> Responder<W> {
@@ -116,6 +119,7 @@ impl<W: Write> Responder<W> {
             opts,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
+            said_cut: false,
         }
     }
 
@@ -208,7 +212,7 @@ impl<W: Write> Responder<W> {
                         reply.nonce = r.nonce;
                         reply.via = Some(self.node.as_str().into());
                         let (to, limit) = (r.requester, r.asked_len);
-                        send_reply(
+                        let cut = send_reply(
                             &self.socket,
                             &mut self.intake,
                             &mut self.datagram,
@@ -217,6 +221,9 @@ impl<W: Write> Responder<W> {
                             limit,
                             now,
                         );
+                        if let Some(cut) = cut {
+                            cut.say_once(&mut self.said_cut);
+                        }
                     }
                     None => self.intake.reject(Reject::UnexpectedType, Some(from), now),
                 }
@@ -228,8 +235,8 @@ impl<W: Write> Responder<W> {
         Ok(())
     }
 
-    /// Replies to a probe with this node's name, boot id and health (or,
-    /// unsigned and too large for the probe that asked, without health).
+    /// Replies to a probe with this node's name, boot id, health and
+    /// checks, cut to fit the probe that asked (see [`send_reply`]).
     fn answer(
         &mut self,
         nonce: u64,
@@ -250,7 +257,7 @@ impl<W: Write> Responder<W> {
             via: None,
             checks: self.opts.checks.as_ref().map(Checks::latest),
         };
-        send_reply(
+        let cut = send_reply(
             &self.socket,
             &mut self.intake,
             &mut self.datagram,
@@ -259,6 +266,9 @@ impl<W: Write> Responder<W> {
             asked_len,
             now,
         );
+        if let Some(cut) = cut {
+            cut.say_once(&mut self.said_cut);
+        }
         Ok(())
     }
 
@@ -293,13 +303,8 @@ impl<W: Write> Responder<W> {
             nonce: ours,
             target: None,
         });
-        let to = match (self.socket.local_addr()?, target) {
-            // A dual-stack socket reaches IPv4 targets by their mapped form.
-            (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
-                SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
-            }
-            _ => target,
-        };
+        // A dual-stack socket reaches IPv4 targets by their mapped form.
+        let to = net::sent_to(&self.socket, target);
         let encoded = self.intake.codec.encode_request(&probe, &mut self.datagram);
         // A padded request has room for a probe, unless this responder's
         // name is long (and escaped on the wire): then the probe would be
@@ -316,27 +321,80 @@ impl<W: Write> Responder<W> {
     }
 }
 
-/// Sends a reply; unsigned and too large for the request, without its
-/// health and checks; counted as refused (`amplification`) if even that is too large.
+/// Sends a reply within the size of the request that asked for it: whole
+/// if it fits, else with its checks' output cut, health and checks left
+/// out as [`fit`] says (never the worst status); counted as refused
+/// (`amplification`) if not even that fits. Returns what was cut, if
+/// anything.
 fn send_reply(
     socket: &UdpSocket,
     intake: &mut Intake,
     datagram: &mut Vec<u8>,
-    mut reply: Reply<'_>,
+    reply: Reply<'_>,
     to: SocketAddr,
     asked_len: usize,
     now: Millis,
-) {
+) -> Option<Cut> {
     let whole = Message::Reply(reply.clone());
-    let sent = intake.answer(socket, datagram, &whole, to, asked_len) || {
-        reply.health = None;
-        reply.checks = None;
-        intake.answer(socket, datagram, &Message::Reply(reply), to, asked_len)
+    if intake.answer(socket, datagram, &whole, to, asked_len) {
+        if let Some(m) = &intake.metrics {
+            m.answered();
+        }
+        return None;
+    }
+    let all = reply.checks.clone().unwrap_or_default();
+    let shaped = |health: bool, checks: &[CheckResult]| Reply {
+        health: reply.health.filter(|_| health),
+        checks: reply.checks.as_ref().map(|_| checks.to_vec()),
+        ..reply.clone()
     };
-    match (sent, &intake.metrics) {
-        (true, Some(m)) => m.answered(),
-        (true, None) => {}
-        (false, _) => intake.reject(Reject::Amplification, Some(to), now),
+    let codec = &intake.codec;
+    let fitted = fit(&all, |health, checks| {
+        let msg = Message::Reply(shaped(health, checks));
+        codec.encode(&msg, datagram).is_ok() && datagram.len() <= asked_len
+    });
+    let Some(fitted) = fitted else {
+        intake.reject(Reject::Amplification, Some(to), now);
+        return None;
+    };
+    let msg = Message::Reply(shaped(fitted.health, &fitted.checks));
+    if intake.answer(socket, datagram, &msg, to, asked_len) {
+        if let Some(m) = &intake.metrics {
+            m.answered();
+        }
+    }
+    Some(Cut {
+        room: asked_len,
+        health: reply.health.is_some() && !fitted.health,
+        left_out: all.len() - fitted.checks.len(),
+    })
+}
+
+/// What a reply lost to fit its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// The request's size, which the reply may not exceed.
+    room: usize,
+    health: bool,
+    /// Checks left out.
+    left_out: usize,
+}
+
+impl Cut {
+    /// Says on stderr, once per responder, that replies are being cut.
+    fn say_once(self, said: &mut bool) {
+        if std::mem::replace(said, true) {
+            return;
+        }
+        let health = if self.health { ", health left out" } else { "" };
+        let checks = match self.left_out {
+            0 => String::new(),
+            n => format!(", {n} checks left out (the least severe)"),
+        };
+        eprintln!(
+            "hb-ack: warning: a reply did not fit the {} bytes of its probe: check output cut (ends with {CUT_MARK}){health}{checks}; said once",
+            self.room
+        );
     }
 }
 

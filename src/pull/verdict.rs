@@ -3,7 +3,7 @@
 //! of `hb-poll --format nagios`.
 
 use crate::checks::CheckStatus;
-use crate::health::Health;
+use crate::health::mem_used_pct;
 use crate::nagios::{PerfDatum, State, Thresholds};
 use crate::output::round;
 
@@ -76,9 +76,19 @@ pub fn judge(outcomes: &[Outcome], limits: &Limits) -> Verdict {
         let secs = rtt.as_secs_f64();
         max(&mut rtt_max, secs);
         check(&mut state, "rtt", Some(secs), &limits.rtt, "s");
-        let health = o.parsed_health();
-        let cpu = health.as_ref().and_then(|h| h.cpu_pct).map(f64::from);
-        let mem = health.as_ref().and_then(Health::mem_used_pct);
+        // Each figure from the fields it needs only: a reply that sends
+        // `cpu_pct` alone is judged on its CPU.
+        let health = o.health.as_ref().and_then(|h| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(h.get()).ok()
+        });
+        let field = |name: &str| health.as_ref()?.get(name);
+        let cpu = field("cpu_pct").and_then(serde_json::Value::as_f64);
+        let mem = match (field("mem_total"), field("mem_avail")) {
+            (Some(total), Some(avail)) => {
+                mem_used_pct(total.as_u64().unwrap_or(0), avail.as_u64().unwrap_or(0))
+            }
+            _ => None,
+        };
         if o.node.is_some() {
             // TCP targets have no health to judge.
             check(&mut state, "cpu", cpu, &limits.cpu, "%");

@@ -12,9 +12,12 @@ use serde_json::value::{to_raw_value, RawValue};
 use crate::ack;
 use crate::ack::sender::{AckedPaths, Lines};
 use crate::auth::Codec;
+use crate::checks::fit::fit;
 use crate::checks::Checks;
+use crate::checks::{CheckResult, CUT_MARK};
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::health::Sampler;
+use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
@@ -81,6 +84,13 @@ pub struct Beater<W: Write> {
     send_to: Vec<SocketAddr>,
     /// Per target: what stderr has been told about failed sends.
     outages: Vec<Outage>,
+    /// Per target: whether its last beat left without an error (and so
+    /// arrived, unless the kernel reports it undeliverable later).
+    left: Vec<bool>,
+    /// What the kernel reported undeliverable, not yet put down to a target.
+    unreachable: Vec<Unreachable>,
+    /// Whether stderr was told that beats are cut to fit.
+    said_cut: bool,
     health: Option<Sampler>,
     out: Output<W>,
     verbose: bool,
@@ -100,17 +110,30 @@ impl<W: Write> Beater<W> {
         options: Options,
         out: Output<W>,
     ) -> io::Result<Self> {
-        let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
-        let (socket, send_to) = net::sending_socket(&addrs)?;
+        // Every address of every name decides the socket's family.
+        let addrs: Vec<SocketAddr> = targets
+            .iter()
+            .flat_map(|t| std::iter::once(t.addr).chain(t.others.iter().copied()))
+            .collect();
+        let (socket, _) = net::sending_socket(&addrs)?;
+        let send_to = targets
+            .iter()
+            .map(|t| net::sent_to(&socket, t.addr))
+            .collect();
         // The kernel refuses broadcast without it, which guards against a
         // typo flooding a subnet.
         socket.set_broadcast(options.broadcast)?;
+        // A closed port or an unreachable host is reported, per target.
+        unreachable::report(&socket)?;
         Ok(Beater {
             node,
             boot: wire::new_boot_id(),
             every: duration_ms(options.every),
             count: options.count,
             outages: (0..targets.len()).map(|_| Outage::default()).collect(),
+            left: vec![false; targets.len()],
+            unreachable: Vec::new(),
+            said_cut: false,
             acks: options.ack.map(|cfg| AckedPaths::new(cfg, targets.len())),
             watch: SelfWatch::default(),
             targets,
@@ -176,7 +199,10 @@ impl<W: Write> Beater<W> {
                     acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
                 }
             }
+            self.unreachable.extend(receiver.unreachable());
         }
+        // What the kernel said of the last beats, for stderr.
+        self.settle();
         if let Some(acks) = &self.acks {
             report.unacked = acks.unacked();
         }
@@ -224,43 +250,31 @@ impl<W: Write> Beater<W> {
             ack: self.acks.is_some(),
             checks: self.checks.as_ref().map(Checks::latest),
         };
-        if self
-            .codec
-            .encode(&Message::Beat(beat.clone()), &mut self.datagram)
-            .is_err()
-        {
-            // Too much check output for one datagram: the statuses matter
-            // more than the text.
-            let mut beat = beat;
-            for check in beat.checks.iter_mut().flatten() {
-                check.output.clear();
-            }
-            self.codec
-                .encode(&Message::Beat(beat), &mut self.datagram)
-                .map_err(io::Error::other)?;
-        }
+        encode(&self.codec, &mut self.datagram, &mut self.said_cut, beat)?;
 
+        self.settle();
+        let mut failures = 0;
         let mut sent_to = Vec::new();
         let mut failed = Vec::new();
-        for (i, target) in self.targets.iter().enumerate() {
-            match self.socket.send_to(&self.datagram, self.send_to[i]) {
-                Ok(_) => {
-                    self.outages[i].sent(&target.name);
-                    sent_to.push(target.addr);
+        for i in 0..self.targets.len() {
+            match self.send(i) {
+                Ok(()) => {
+                    self.left[i] = true;
+                    sent_to.push(self.targets[i].addr);
                 }
                 Err(e) => {
-                    self.outages[i].failed(target, &e);
+                    failures += 1;
                     failed.push(Failed {
-                        to: target.addr,
+                        to: self.targets[i].addr,
                         error: e.to_string(),
                     });
+                    self.failed(i, &e);
                 }
             }
             if let Some(acks) = &mut self.acks {
                 acks.sent(i, seq, clock.elapsed());
             }
         }
-        let failures = failed.len() as u64;
         if self.verbose {
             let sent = Sent {
                 node: &self.node,
@@ -274,6 +288,110 @@ impl<W: Write> Beater<W> {
         }
         Ok(failures)
     }
+
+    /// Sends the datagram to target `i`. A send may fail with the error the
+    /// kernel holds for another target's earlier datagram: then that is put
+    /// down to its target and the send tried again.
+    fn send(&mut self, i: usize) -> io::Result<()> {
+        match self.socket.send_to(&self.datagram, self.send_to[i]) {
+            Ok(_) => Ok(()),
+            Err(e) if net::is_transient(&e) => {
+                let before = self.unreachable.len();
+                unreachable::take(&self.socket, &mut self.unreachable);
+                if self.unreachable.len() == before {
+                    return Err(e);
+                }
+                self.socket
+                    .send_to(&self.datagram, self.send_to[i])
+                    .map(drop)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts down what the kernel reported undeliverable to the targets
+    /// it was sent to; a target that sent its last beat without a report
+    /// since is reachable. Only stderr hears of it: a beat that left was
+    /// sent, and whether it arrived is what acks (`--ack`) prove, since a
+    /// firewall that drops packets reports nothing.
+    fn settle(&mut self) {
+        unreachable::take(&self.socket, &mut self.unreachable);
+        let reports = std::mem::take(&mut self.unreachable);
+        for i in 0..self.targets.len() {
+            let to = self.send_to[i];
+            let report = reports.iter().find(|u| {
+                u.to.ip().to_canonical() == to.ip().to_canonical() && u.to.port() == to.port()
+            });
+            match report {
+                Some(u) => self.failed(i, &u.error),
+                None if self.left[i] => self.outages[i].reached(&self.targets[i]),
+                None => {}
+            }
+        }
+    }
+
+    /// Target `i` cannot be reached at its address: stderr is told (see
+    /// [`Outage`]) and its name's next address, if any, is tried next.
+    fn failed(&mut self, i: usize, e: &io::Error) {
+        self.left[i] = false;
+        let target = &mut self.targets[i];
+        let tried = target.addr;
+        let next = target.next_address();
+        self.outages[i].failed(&target.name, tried, e, next);
+        self.send_to[i] = net::sent_to(&self.socket, target.addr);
+    }
+}
+
+/// Encodes `beat` into `datagram`, its checks cut to fit as
+/// [`fit`] says (never the worst status), which stderr is told once.
+fn encode(
+    codec: &Codec,
+    datagram: &mut Vec<u8>,
+    said_cut: &mut bool,
+    beat: Beat<'_>,
+) -> io::Result<()> {
+    let whole = Message::Beat(beat.clone());
+    if codec.encode(&whole, datagram).is_ok() {
+        return Ok(());
+    }
+    let all = beat.checks.clone().unwrap_or_default();
+    let shaped = |health: bool, checks: &[CheckResult]| Beat {
+        health: beat.health.filter(|_| health),
+        checks: beat.checks.as_ref().map(|_| checks.to_vec()),
+        ..beat.clone()
+    };
+    let fitted = fit(&all, |health, checks| {
+        codec
+            .encode(&Message::Beat(shaped(health, checks)), datagram)
+            .is_ok()
+    });
+    let Some(fitted) = fitted else {
+        return Err(io::Error::other(format!(
+            "a beat of node '{}' does not fit one datagram even without its checks' output",
+            beat.node
+        )));
+    };
+    codec
+        .encode(
+            &Message::Beat(shaped(fitted.health, &fitted.checks)),
+            datagram,
+        )
+        .map_err(io::Error::other)?;
+    if !std::mem::replace(said_cut, true) {
+        let health = if beat.health.is_some() && !fitted.health {
+            ", health left out"
+        } else {
+            ""
+        };
+        let checks = match all.len() - fitted.checks.len() {
+            0 => String::new(),
+            n => format!(", {n} checks left out (the least severe)"),
+        };
+        eprintln!(
+            "hb-send: warning: a beat did not fit one datagram: check output cut (ends with {CUT_MARK}){health}{checks}; said once"
+        );
+    }
+    Ok(())
 }
 
 /// How often at most a target's failing sends are reported on stderr: a
@@ -282,7 +400,7 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// What stderr has been told about one target's failed sends: a warning
 /// when sending starts failing (at most once per [`WARN_EVERY`], with how
-/// many failures went unreported), and a notice when it works again.
+/// many failures went unreported), and a notice when a beat arrives again.
 #[derive(Debug, Default)]
 struct Outage {
     failing: bool,
@@ -292,7 +410,9 @@ struct Outage {
 }
 
 impl Outage {
-    fn failed(&mut self, target: &Endpoint, e: &io::Error) {
+    /// A beat to `name` at `addr` failed with `e`; `next` is the address
+    /// tried from now on, if the name has another.
+    fn failed(&mut self, name: &str, addr: SocketAddr, e: &io::Error, next: Option<SocketAddr>) {
         if self.failing {
             self.unreported += 1;
             return;
@@ -307,16 +427,18 @@ impl Outage {
             0 => String::new(),
             n => format!(" ({n} failed sends not reported since the last warning)"),
         };
-        eprintln!(
-            "hb-send: warning: {} ({}): {e}; still beating{also}",
-            target.name, target.addr
-        );
+        let then = match next {
+            Some(next) => format!("trying its next address, {next}"),
+            None => "still beating".to_owned(),
+        };
+        eprintln!("hb-send: warning: {name} ({addr}): {e}; {then}{also}");
         self.last_warning = Some(std::time::Instant::now());
     }
 
-    fn sent(&mut self, name: &str) {
+    /// A beat left for `target` and no failure was reported for it.
+    fn reached(&mut self, target: &Endpoint) {
         if std::mem::take(&mut self.failing) && std::mem::take(&mut self.warned) {
-            eprintln!("hb-send: {name}: sending again");
+            eprintln!("hb-send: {} ({}): sending again", target.name, target.addr);
         }
     }
 }

@@ -18,6 +18,7 @@ mod demo;
 mod detector;
 mod detector_flags;
 mod generated;
+mod hostile_checks;
 mod hostile_input;
 mod listener;
 mod metrics;

@@ -235,3 +235,18 @@ fn every_mode_flap_window_counts_changes_on_the_rounds_clock() {
     );
     assert!(narrow.is_empty(), "{narrow:?}");
 }
+
+/// A usage error is UNKNOWN as Nagios shows it: exit 3, and the reason on
+/// stdout (Nagios shows nothing of stderr) as well as on stderr.
+#[test]
+fn a_usage_error_is_an_unknown_status_line() {
+    for args in [&["--bogus"][..], &["127.0.0.1:0"], &["--every", "-1s", "x"]] {
+        let out = cmd("hb-poll").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stdout.starts_with("HB UNKNOWN - "), "{args:?}: {stdout}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stderr.starts_with("hb-poll: error: "), "{stderr}");
+    }
+}

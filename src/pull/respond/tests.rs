@@ -1,6 +1,7 @@
 use super::*;
 use crate::auth::{Codec, Keys};
-use crate::checks::{CheckResult, CheckStatus};
+use crate::checks::{CheckResult, CheckStatus, CUT_MARK};
+use proptest::prelude::*;
 use serde_json::value::RawValue;
 
 fn socket() -> UdpSocket {
@@ -128,21 +129,12 @@ fn padded(codec: &Codec, msg: &Message<'_>) -> Vec<u8> {
 }
 
 /// The target's reply goes back to the poller only within the size of
-/// the poller's request: as is when it fits (to the byte), without
-/// health when not, not at all when even that is too large. Signed
+/// the poller's request: as is when it fits (to the byte), cut when not,
+/// not at all when even its name is too large. Signed
 /// too: a replayed signed request must not be amplified either.
 #[test]
 fn a_forwarded_reply_is_never_larger_than_the_relay_request() {
-    let dir = std::env::temp_dir().join(format!("hb-respond-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(&key, private).unwrap();
-    let keyed = Codec::new(Some(Keys::load(&key).unwrap()));
-    std::fs::remove_dir_all(&dir).unwrap();
-
-    for codec in [Codec::default(), keyed] {
+    for codec in [Codec::default(), keyed_codec()] {
         let (target, poller) = (socket(), socket());
         let mut r = responder(codec.clone());
         // The forwarded reply: the target's, with the poller's nonce
@@ -179,14 +171,87 @@ fn a_forwarded_reply_is_never_larger_than_the_relay_request() {
             assert_eq!(amplification(&r), 0, "nonce {nonce} forwarded");
             let got = next(&poller);
             assert!(got.len() <= REQUEST_LEN, "{} bytes forwarded", got.len());
-            assert_eq!(got.len() == REQUEST_LEN, whole);
             let Ok(Message::Reply(got)) = codec.decode(&got) else {
                 panic!("{:?}", String::from_utf8_lossy(&got))
             };
             assert_eq!((got.nonce, got.via.as_deref()), (nonce, Some("relay")));
-            assert_eq!(got.health.is_some(), whole, "nonce {nonce}");
-            assert_eq!(got.checks.is_some(), whole, "nonce {nonce}");
+            // One byte too many: the check's output is cut, the health
+            // and the status stay.
+            assert!(got.health.is_some(), "nonce {nonce}");
+            let checks = got.checks.unwrap();
+            assert_eq!(checks[0].status, CheckStatus::Ok);
+            assert_eq!(checks[0].output == "DISK OK", whole, "nonce {nonce}");
+            assert_eq!(checks[0].output.ends_with(CUT_MARK), !whole);
         }
         assert!(r.relayed.is_empty());
+    }
+}
+
+/// A key file for `Codec`s that sign.
+fn keyed_codec() -> Codec {
+    let dir = std::env::temp_dir().join(format!("hb-respond-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&key, private).unwrap();
+    let codec = Codec::new(Some(Keys::load(&key).unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
+    codec
+}
+
+fn any_status() -> impl Strategy<Value = CheckStatus> {
+    prop_oneof![
+        Just(CheckStatus::Ok),
+        Just(CheckStatus::Unknown),
+        Just(CheckStatus::Warning),
+        Just(CheckStatus::Critical),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever checks hb-ack runs, signed or not, its reply to a padded
+    /// probe fits the probe and keeps the worst status.
+    #[test]
+    fn a_reply_fits_its_probe_and_keeps_the_worst_status(
+        checks in proptest::collection::vec(
+            ("[a-z0-9_.-]{1,40}", any_status(), "(.|\"|\\\\){0,200}"), 0..12),
+        signed: bool,
+    ) {
+        let checks: Vec<CheckResult> = checks
+            .into_iter()
+            .map(|(name, status, output)| CheckResult {
+                name,
+                status,
+                output: crate::checks::cut(&output, crate::checks::MAX_OUTPUT),
+            })
+            .collect();
+        let codec = if signed { keyed_codec() } else { Codec::default() };
+        let poller = socket();
+        let mut r = responder_named(codec.clone(), "web-1");
+        let health = RawValue::from_string(
+            r#"{"cpu_pct":3.5,"mem_total":25325268992,"mem_avail":24829882368,"swap_used":0,"load1":0.55,"load5":0.52,"load15":0.25,"uptime_s":541}"#.into(),
+        ).unwrap();
+        let reply = Reply {
+            node: "web-1".into(),
+            nonce: 9,
+            boot: Some("c8fb5b9ed8380bd3".into()),
+            ts_ms: Some(1_795_702_867_561),
+            health: Some(&health),
+            via: None,
+            checks: Some(checks.clone()),
+        };
+        let to = poller.local_addr().unwrap();
+        send_reply(&r.socket, &mut r.intake, &mut r.datagram, reply, to, REQUEST_LEN, 0);
+        prop_assert_eq!(amplification(&r), 0);
+        let got = next(&poller);
+        prop_assert!(got.len() <= REQUEST_LEN);
+        let Ok(Message::Reply(got)) = codec.decode(&got) else {
+            panic!("{:?}", String::from_utf8_lossy(&got))
+        };
+        let kept = got.checks.unwrap();
+        prop_assert_eq!(crate::checks::worst(&kept), crate::checks::worst(&checks));
     }
 }

@@ -133,3 +133,29 @@ fn nothing_up_gives_unknown_rtt_perfdata() {
     let v = judge(&[down("a")], &default_limits());
     assert!(nagios_line(&v, &default_limits()).contains("rtt_max=U"));
 }
+
+/// A threshold judges the fields it needs only: a reply with `cpu_pct`
+/// alone is judged on its CPU, and a missing field is named alone.
+#[test]
+fn thresholds_need_only_their_own_fields() {
+    let limits = Limits {
+        cpu: t(Some("80"), None),
+        ..default_limits()
+    };
+    let v = judge(&[up("a", 1, Some(r#"{"cpu_pct":5}"#))], &limits);
+    assert_eq!(v.state, State::Ok, "{:?}", v.problems);
+    assert_eq!(v.cpu_max, Some(5.0));
+
+    let limits = Limits {
+        mem: t(Some("80"), None),
+        ..default_limits()
+    };
+    let v = judge(&[up("a", 1, Some(r#"{"cpu_pct":5}"#))], &limits);
+    assert_eq!(v.state, State::Unknown);
+    assert_eq!(v.problems, vec!["a sent no mem"]);
+    let v = judge(
+        &[up("a", 1, Some(r#"{"mem_total":100,"mem_avail":50}"#))],
+        &limits,
+    );
+    assert_eq!((v.state, v.mem_max), (State::Ok, Some(50.0)));
+}
