@@ -27,6 +27,7 @@
 //!   computed at scrape.
 //! - [`observer`]: a loop watching itself: its stalls and its socket's
 //!   drops, never the nodes' failures.
+//! - [`memory`]: what exporting a large fleet freed, handed back.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
 //! together; [`cli`] is what they share: flags defined once, exit codes,
@@ -40,6 +41,7 @@ pub mod clock;
 pub mod detector;
 pub mod health;
 pub mod intake;
+pub mod memory;
 pub mod metrics;
 pub mod nagios;
 pub mod net;

@@ -210,6 +210,7 @@ pub fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<SocketAddr> {
                 };
                 // A scraper that hung up gets no answer; the next one will.
                 let _ = request.respond(response);
+                crate::memory::release_freed();
             }
         })?;
     Ok(bound)

@@ -221,7 +221,7 @@ impl Detector {
             last: LastSeen::default(),
             every_ms,
             last_seen: None,
-            last_seen_wall: None,
+            wall_at_last_beat: 0,
             state,
             since: self.started,
             health: None,

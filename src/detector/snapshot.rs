@@ -175,7 +175,7 @@ impl Detector {
             let sample = NodeSample {
                 state: node.state,
                 healthy: healthy(node),
-                last_seen: node.last_seen_wall,
+                last_seen: node.last_seen_wall(),
                 // Shown rounded to 0.1 anyway: f32 keeps the sample small.
                 cpu_pct: cpu_pct.map(|pct| pct as f32),
                 mem_avail,
@@ -203,7 +203,7 @@ impl Detector {
             every_ms: node.every_ms,
             seq: node.last.seq,
             boot: node.last.boot.as_deref(),
-            last_seen: node.last_seen_wall,
+            last_seen: node.last_seen_wall(),
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             health: node.health.as_ref(),
             checks: node.checks.as_deref(),

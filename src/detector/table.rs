@@ -26,8 +26,10 @@ pub(super) struct Node {
     pub(super) every_ms: Millis,
     /// Monotonic time of the last beat; None for a pending node.
     pub(super) last_seen: Option<Millis>,
-    /// Receiver wall clock at the last beat, for display.
-    pub(super) last_seen_wall: Option<u64>,
+    /// Receiver wall clock at the last beat, for display: meaningful once
+    /// `last_seen` is (see [`Node::last_seen_wall`]); not an `Option`, to
+    /// keep 8 bytes out of every node.
+    pub(super) wall_at_last_beat: u64,
     pub(super) state: State,
     /// When the node entered its current state.
     pub(super) since: Millis,
@@ -59,7 +61,14 @@ pub(super) struct Node {
     pub(super) changes: Option<Box<VecDeque<Millis>>>,
     pub(super) flapping: bool,
     /// The last plugin checks it sent, and their worst status.
-    pub(super) checks: Option<Vec<CheckResult>>,
+    pub(super) checks: Option<Box<[CheckResult]>>,
+}
+
+impl Node {
+    /// Receiver wall clock at the last beat; None before the first.
+    pub(super) fn last_seen_wall(&self) -> Option<u64> {
+        self.last_seen.map(|_| self.wall_at_last_beat)
+    }
 }
 
 /// Every node the detector tracks. A node's position is its identity for

@@ -110,7 +110,7 @@ impl Detector {
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
         node.last_seen = Some(now);
-        node.last_seen_wall = Some(wall_ms);
+        node.wall_at_last_beat = wall_ms;
         if let Some(health) = beat.health {
             Reading::store(&mut node.health, health);
         }
@@ -127,8 +127,8 @@ impl Detector {
                 });
             }
             // Most beats repeat the last results: no copy for those.
-            if node.checks.as_ref() != Some(checks) {
-                node.checks = Some(checks.clone());
+            if node.checks.as_deref() != Some(checks.as_slice()) {
+                node.checks = Some(checks.as_slice().into());
             }
         }
         if emit_beats {
@@ -191,7 +191,7 @@ impl Detector {
                     addr: node.addr,
                     silent_ms,
                     missed: silent_ms / node.every_ms,
-                    last_seen: node.last_seen_wall,
+                    last_seen: node.last_seen_wall(),
                     phi,
                     loss_before: loss_before(node),
                     observer: faults.over(since).as_str(),

@@ -286,6 +286,8 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
         if !piece.last {
             continue;
         }
+        drop(piece);
+        crate::memory::release_freed();
         let written = match file.take() {
             Some(Ok(f)) => {
                 drop(f);
