@@ -32,6 +32,9 @@ use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
 const DATAGRAM: usize = 200;
 /// Datagrams per `sendmmsg(2)`: the sender must outrun any one receiver.
 const SEND_BATCH: usize = 64;
+/// New nodes offered a second in the first round: how fast a fleet's
+/// listener learns it.
+const LEARN_RATE: u64 = 50_000;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -240,16 +243,21 @@ fn carrying(nodes: u64, check: bool) -> Vec<(Vec<u8>, usize)> {
 /// Sends the beats round after round, as fast as one thread can (batched
 /// with `sendmmsg`), until `stop`; returns how many the kernel took.
 /// `rounds` counts the rounds sent.
+/// `pace`: beats a second to hold the sender to, 0 for as fast as it goes;
+/// read at every batch, so it can change while the sender runs.
 fn blast(
     to: SocketAddr,
     mut beats: Beats,
     stop: Arc<AtomicBool>,
     rounds: Arc<AtomicU64>,
+    pace: Arc<AtomicU64>,
 ) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.connect(to).unwrap();
         let mut sent = 0u64;
+        // Since when, and from which count, the current pace holds.
+        let mut paced = (0, Instant::now(), 0);
         let mut round = 1u64;
         let mut signed = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -282,6 +290,15 @@ fn blast(
                 sent += done as u64;
                 if stop.load(Ordering::Relaxed) {
                     break;
+                }
+                let rate = pace.load(Ordering::Relaxed);
+                if rate != paced.0 {
+                    paced = (rate, Instant::now(), sent);
+                }
+                if rate > 0 {
+                    let due =
+                        paced.1 + Duration::from_secs_f64((sent - paced.2) as f64 / rate as f64);
+                    thread::sleep(due.saturating_duration_since(Instant::now()));
                 }
             }
             rounds.store(round, Ordering::Relaxed);
@@ -320,6 +337,7 @@ fn raw(nodes: u64, seconds: u64, batched: bool) -> f64 {
         Beats::new(nodes, Load::Bare, None),
         stop.clone(),
         rounds,
+        Arc::default(),
     );
     thread::sleep(Duration::from_secs(1)); // warm up
     let (n0, t0) = (counted.load(Ordering::Relaxed), Instant::now());
@@ -504,8 +522,12 @@ struct Ingest {
     /// every node was up; None if not every node came up within 5 s.
     learned: Option<Duration>,
     /// With `--metrics`: a scrape's time, and the beats the socket dropped
-    /// meanwhile.
+    /// meanwhile, at full ingest.
     scraped: Option<(Duration, u64)>,
+    /// The same with the sender held to half the rate the listener kept:
+    /// the pace, the scrape's time, the drops during it, and the drops in
+    /// as long again without a scrape.
+    calm_scrape: Option<(u64, Duration, u64, u64)>,
     worst_stall: u64,
 }
 
@@ -587,7 +609,10 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     });
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = Arc::new(AtomicU64::new(0));
-    let sender = blast(addr, beats, stop.clone(), rounds.clone());
+    // New nodes are offered at LEARN_RATE a second; then as fast as the
+    // sender goes.
+    let pace = Arc::new(AtomicU64::new(LEARN_RATE));
+    let sender = blast(addr, beats, stop.clone(), rounds.clone(), pace.clone());
     // Memory once every node is tracked (its first `up` printed), before
     // the first status line, whose megabytes of JSON would count. On a
     // busy machine the listener may not have met every node by then: the
@@ -597,6 +622,7 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     while printed.first_ups.load(Ordering::Relaxed) < nodes && start.elapsed().as_secs() < 5 {
         if offered.is_none() && rounds.load(Ordering::Relaxed) >= 1 {
             offered = Some(Instant::now());
+            pace.store(0, Ordering::Relaxed);
         }
         thread::sleep(Duration::from_millis(1));
     }
@@ -612,14 +638,28 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     let cpu0 = cpu_seconds(child.id());
     // One scrape in the middle of the measurement, at full ingest; the
     // socket's drops during it are the scrape's cost.
-    let scraped = metrics.map(|at| {
+    let scraped = metrics.as_ref().map(|at| {
         let drops = socket_drops(addr.port());
-        let took = scrape(&at);
+        let took = scrape(at);
         (took, socket_drops(addr.port()) - drops)
     });
     let last = rx.recv().unwrap();
     let cpu = cpu_seconds(child.id()) - cpu0;
+    let rate = (last.1 - first.1) as f64 / last.0.duration_since(first.0).as_secs_f64();
     let per_node_later = rss_kib(child.id()).saturating_sub(rss0) as f64 * 1024.0 / nodes as f64;
+    // A scrape with the listener not overloaded: drops then are its own.
+    let calm_scrape = metrics.as_ref().map(|at| {
+        let calm = (rate / 2.0) as u64;
+        pace.store(calm, Ordering::Relaxed);
+        thread::sleep(Duration::from_secs(2));
+        let before = socket_drops(addr.port());
+        let took = scrape(at);
+        let during = socket_drops(addr.port());
+        thread::sleep(took);
+        let after = socket_drops(addr.port());
+        pace.store(0, Ordering::Relaxed);
+        (calm, took, during - before, after - during)
+    });
     // Events until the beats stop: afterwards every node turns suspect.
     let [ups, suspects, downs, early, health, others] = [
         &printed.first_ups,
@@ -662,6 +702,7 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
         rejected: end.2 + printed.rejected.load(Ordering::Relaxed),
         learned,
         scraped,
+        calm_scrape,
         worst_stall: printed.worst_stall.load(Ordering::Relaxed),
     }
 }
@@ -752,8 +793,8 @@ fn main() -> ExitCode {
         );
     }
     println!();
-    println!("| beats | every node up after the last new one was sent | a scrape of /metrics (drops meanwhile) | the listener's worst stall | memory per node after status lines and a scrape |");
-    println!("|---|---|---|---|---|");
+    println!("| beats | every node up after the last new one was sent ({LEARN_RATE} new a second) | a scrape of /metrics at full ingest (drops meanwhile) | a scrape at half the rate the listener kept: time, drops during it (in as long again without one) | the listener's worst stall | memory per node after status lines and a scrape |");
+    println!("|---|---|---|---|---|---|");
     for (load, results) in &hb {
         let learned: Vec<String> = results
             .iter()
@@ -771,19 +812,27 @@ fn main() -> ExitCode {
             .iter()
             .map(|h| format!("{} ms", h.worst_stall))
             .collect();
+        let calm: Vec<String> = results
+            .iter()
+            .filter_map(|h| h.calm_scrape)
+            .map(|(pace, took, during, without)| {
+                format!("{pace}/s: {} ms, {during} ({without})", took.as_millis())
+            })
+            .collect();
         let later: Vec<String> = results
             .iter()
             .map(|h| format!("{:.0} bytes", h.per_node_later))
             .collect();
+        let or_dash = |figures: Vec<String>| match figures.is_empty() {
+            true => "-".to_owned(),
+            false => figures.join(", "),
+        };
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             load.label(),
             learned.join(", "),
-            if scraped.is_empty() {
-                "-".into()
-            } else {
-                scraped.join(", ")
-            },
+            or_dash(scraped),
+            or_dash(calm),
             stalls.join(", "),
             later.join(", ")
         );
