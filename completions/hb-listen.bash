@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --every --expect --expect-file --beats --status-every --state --state-every --from --join --peer --observer --quorum --view-every --replay --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --allow --log-rejects --max-skew --max-nodes --metrics --help --version"
+            opts="-h -V --listen --every --expect --expect-file --beats --status-every --state --state-every --forget-after --from --join --peer --observer --quorum --view-every --replay --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --allow --log-rejects --max-skew --max-nodes --metrics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,10 @@ _hb__listen() {
                     return 0
                     ;;
                 --state-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forget-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

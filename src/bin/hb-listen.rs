@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
-    self, parse_interval, parse_multicast, parse_node, DetectorArgs, ExitCodes, IntakeArgs,
-    KeyArgs, ListenArgs, MetricsArgs, StatusArgs, UsageError, BEAT_EVERY,
+    self, parse_interval, parse_multicast, parse_node, parse_pause, DetectorArgs, ExitCodes,
+    IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, StatusArgs, UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
@@ -29,6 +29,9 @@ const MISSES: u32 = 5;
 
 /// With --state: how often at most the state file is rewritten.
 const STATE_EVERY: &str = "1s";
+
+/// How long a node stays down (or left) before it is forgotten.
+const FORGET_AFTER: &str = "24h";
 
 /// With --peer: how often this observer sends its view to its peers.
 const VIEW_EVERY: &str = "1s";
@@ -77,6 +80,11 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = STATE_EVERY, requires = "state",
           value_parser = parse_interval, allow_hyphen_values = true)]
     state_every: Duration,
+
+    /// Forget a node down for DURATION: a `forgotten` line, and it is gone from status, the state file and metrics (0: never; expected nodes never are)
+    #[arg(long, value_name = "DURATION", default_value = FORGET_AFTER, value_parser = parse_pause,
+          allow_hyphen_values = true)]
+    forget_after: Duration,
 
     /// Read beats as NDJSON lines from FILE ('-' for stdin) instead of a socket: what hb-ack and --beats print, or any recording
     #[arg(long, value_name = "FILE", conflicts_with = "listen")]
@@ -175,6 +183,9 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         .detector
         .config(duration_ms(args.every), args.beats, max_nodes)?;
     let mut detector = Detector::new(config, clock.now());
+    if !args.forget_after.is_zero() {
+        detector.forget_after(duration_ms(args.forget_after));
+    }
     let mut expected = args.expect.clone();
     if let Some(path) = &args.expect_file {
         for (line, node) in cli::read_list(path)? {

@@ -38,7 +38,7 @@ pub use args::{
 pub use exit::{Exit, ExitCodes};
 pub use parse::{
     host_name, open_input, parse_duration, parse_interval, parse_multicast, parse_node,
-    parse_timeout, read_list,
+    parse_pause, parse_timeout, read_list,
 };
 
 /// Runs a binary: installs the stop flag, parses `A` from the command line

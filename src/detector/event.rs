@@ -85,6 +85,15 @@ pub enum Event {
         changes: usize,
         window_ms: Millis,
     },
+    /// The node was down for `--forget-after`: removed from the table,
+    /// the status, the state file and the metrics. A beat brings it back
+    /// as a new node (`up`).
+    Forgotten {
+        node: String,
+        silent_ms: Millis,
+        #[serde(serialize_with = "serialize_rfc3339_opt")]
+        last_seen: Option<u64>,
+    },
     /// The node's boot id changed: it restarted, however quickly.
     Restart {
         node: String,
@@ -121,6 +130,7 @@ impl Event {
             Event::Beat { .. } => "beat",
             Event::Health { .. } => "health",
             Event::Flapping { .. } => "flapping",
+            Event::Forgotten { .. } => "forgotten",
         }
     }
 
@@ -132,7 +142,8 @@ impl Event {
             | Event::Restart { node, .. }
             | Event::Beat { node, .. }
             | Event::Health { node, .. }
-            | Event::Flapping { node, .. } => node,
+            | Event::Flapping { node, .. }
+            | Event::Forgotten { node, .. } => node,
         }
     }
 }

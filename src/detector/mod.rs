@@ -101,6 +101,13 @@ pub struct Detector {
     timers: Timers,
     /// The observer's own faults, so that they are never the nodes'.
     faults: Faults,
+    /// A node down this long is forgotten; None: never.
+    forget_after: Option<Millis>,
+    /// Positions of nodes due to be forgotten ([`Detector::forget_due`]).
+    forgettable: Vec<usize>,
+    /// Nodes removed so far: positions held elsewhere are stale once it
+    /// changes.
+    removals: u64,
 }
 
 impl Detector {
@@ -112,7 +119,70 @@ impl Detector {
             nodes: Table::new(),
             timers: Timers::new(),
             faults: Faults::default(),
+            forget_after: None,
+            forgettable: Vec::new(),
+            removals: 0,
         }
+    }
+
+    /// Forgets a node that has been down for `after` (see
+    /// [`Detector::forget_due`]); expected nodes are never forgotten.
+    pub fn forget_after(&mut self, after: Millis) {
+        self.forget_after = Some(after);
+        for idx in 0..self.nodes.len() {
+            self.arm(idx);
+        }
+    }
+
+    /// Removes the nodes whose time to be forgotten came (they are still
+    /// down, and still not expected), each with a `forgotten` event: gone
+    /// from the table, its memory freed. Called when no copy of the table
+    /// is under way, as it moves nodes.
+    pub fn forget_due(&mut self, now: Millis, out: &mut Vec<Event>) {
+        let Some(after) = self.forget_after else {
+            return;
+        };
+        let mut due = std::mem::take(&mut self.forgettable);
+        // From the last position down: a removal moves the last node into
+        // the freed place, never one still to be looked at.
+        due.sort_unstable_by(|a, b| b.cmp(a));
+        due.dedup();
+        for idx in due {
+            let Some(node) = self.nodes.get(idx) else {
+                continue;
+            };
+            let forget = node.state == State::Down
+                && !node.expected
+                && now >= node.since.saturating_add(after);
+            if !forget {
+                // Back, or expected since: judged as any node again.
+                self.arm(idx);
+                continue;
+            }
+            let node = self.nodes.remove(idx);
+            self.removals += 1;
+            out.push(Event::Forgotten {
+                node: node.name.to_string(),
+                silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
+                last_seen: node.last_seen_wall(),
+            });
+            if idx < self.nodes.len() {
+                // The node that moved here: its heap entries name its old place.
+                self.nodes[idx].armed_at = None;
+                self.arm(idx);
+            }
+        }
+    }
+
+    /// Whether nodes are waiting to be forgotten.
+    pub fn has_forgettable(&self) -> bool {
+        !self.forgettable.is_empty()
+    }
+
+    /// Nodes removed so far: a position taken before it changed may now
+    /// name another node.
+    pub fn removals(&self) -> u64 {
+        self.removals
     }
 
     /// Moves the start of watching to `now`, for a replay whose clock is
@@ -130,13 +200,15 @@ impl Detector {
     /// Declares a node that must exist: if it never beats, it is reported
     /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
     pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
-        if self.nodes.find(name).is_some() {
+        if let Some(idx) = self.nodes.find(name) {
+            self.nodes[idx].expected = true;
             return Ok(());
         }
         if self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
         }
         let idx = self.insert(name, State::Pending);
+        self.nodes[idx].expected = true;
         self.arm(idx);
         Ok(())
     }
@@ -206,9 +278,13 @@ impl Detector {
 
     /// Turns every deadline reached by `now` into its verdict.
     pub fn expire(&mut self, now: Millis, out: &mut Vec<Event>) {
-        while let Some(idx) = self.timers.pop_due(&mut self.nodes, now, self.started) {
-            self.fire(idx, now, out);
-            self.arm(idx);
+        while let Some(idx) =
+            self.timers
+                .pop_due(&mut self.nodes, now, self.started, self.forget_after)
+        {
+            if self.fire(idx, now, out) {
+                self.arm(idx);
+            }
         }
     }
 
@@ -238,6 +314,7 @@ impl Detector {
             known: 0,
             changes: None,
             flapping: false,
+            expected: false,
             checks: None,
         };
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, &node);
@@ -246,7 +323,8 @@ impl Detector {
 
     /// Makes sure the node has a heap entry no later than its deadline.
     fn arm(&mut self, idx: usize) {
-        self.timers.arm(&mut self.nodes, idx, self.started);
+        self.timers
+            .arm(&mut self.nodes, idx, self.started, self.forget_after);
     }
 }
 

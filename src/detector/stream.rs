@@ -37,6 +37,9 @@ pub struct SnapshotStream {
     lists: Vec<u8>,
     /// Where each list ends in `by_list`.
     list_ends: [usize; LISTS.len()],
+    /// The detector's removals when `by_name` was last brought up to date:
+    /// a removal moves nodes, so the order is made afresh.
+    removals: u64,
     part: Part,
 }
 
@@ -58,6 +61,10 @@ impl SnapshotStream {
     /// the nodes new since the last snapshot.
     pub fn start(&mut self, detector: &Detector) {
         let nodes = &detector.nodes;
+        if detector.removals() != self.removals {
+            self.by_name.clear();
+            self.removals = detector.removals();
+        }
         let sorted = self.by_name.len();
         let len = u32::try_from(nodes.len()).expect("the table holds u32::MAX nodes at most");
         self.by_name.extend(sorted as u32..len);

@@ -1,5 +1,5 @@
-//! The node table: one record per node, in a vector that never shrinks,
-//! found by name through an index of positions.
+//! The node table: one record per node, in a vector, found by name
+//! through an index of positions.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
@@ -60,6 +60,8 @@ pub(super) struct Node {
     #[allow(clippy::box_collection)]
     pub(super) changes: Option<Box<VecDeque<Millis>>>,
     pub(super) flapping: bool,
+    /// Expected (`--expect`): never forgotten.
+    pub(super) expected: bool,
     /// The last plugin checks it sent, and their worst status.
     pub(super) checks: Option<Box<[CheckResult]>>,
 }
@@ -72,7 +74,8 @@ impl Node {
 }
 
 /// Every node the detector tracks. A node's position is its identity for
-/// the index and the timers, so nodes are only ever added.
+/// the index and the timers; a node removed (forgotten) hands its position
+/// to the last node, which moves there.
 pub(super) struct Table {
     nodes: Vec<Node>,
     /// Positions in `nodes`, found by name: 4 bytes a node instead of a
@@ -124,6 +127,30 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Removes the node at `idx`, the last node taking its place; returns
+    /// the removed node. The caller re-arms the moved node's timer.
+    pub(super) fn remove(&mut self, idx: usize) -> Node {
+        let last = self.nodes.len() - 1;
+        let hash = self.hasher.hash_one(self.nodes[idx].name.as_str());
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i as usize == idx) {
+            entry.remove();
+        }
+        if idx != last {
+            let hash = self.hasher.hash_one(self.nodes[last].name.as_str());
+            if let Some(position) = self.index.find_mut(hash, |&i| i as usize == last) {
+                *position = idx as u32;
+            }
+        }
+        self.nodes.swap_remove(idx)
+    }
+
+    /// The node at `idx`, if there is one there.
+    pub(super) fn get(&self, idx: usize) -> Option<&Node> {
+        self.nodes.get(idx)
+    }
+}
+
 impl Index<usize> for Table {
     type Output = Node;
 
@@ -137,3 +164,6 @@ impl IndexMut<usize> for Table {
         &mut self.nodes[idx]
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,9 +38,16 @@ impl Timers {
     }
 
     /// Makes sure the node has a heap entry no later than its deadline
-    /// (silence counted from `started` if it never beat).
-    pub(super) fn arm(&mut self, table: &mut Table, idx: usize, started: Millis) {
-        let Some(due) = deadline(&table[idx], started) else {
+    /// (silence counted from `started` if it never beat; `forget_after`: a
+    /// node down that long is due to be forgotten).
+    pub(super) fn arm(
+        &mut self,
+        table: &mut Table,
+        idx: usize,
+        started: Millis,
+        forget_after: Option<Millis>,
+    ) {
+        let Some(due) = deadline(&table[idx], started, forget_after) else {
             return;
         };
         // An existing earlier entry will fire, see the later deadline, and
@@ -59,19 +66,22 @@ impl Timers {
         table: &mut Table,
         now: Millis,
         started: Millis,
+        forget_after: Option<Millis>,
     ) -> Option<usize> {
         while let Some(&Reverse((at, idx))) = self.heap.peek() {
             if at > now {
                 break;
             }
             self.heap.pop();
-            let node = &mut table[idx];
-            if node.armed_at != Some(at) {
-                continue; // stale: the node was re-armed since
+            // Stale: the node was re-armed since, or removed (its position
+            // gone, or handed to another node armed at another time).
+            if table.get(idx).is_none_or(|node| node.armed_at != Some(at)) {
+                continue;
             }
+            let node = &mut table[idx];
             node.armed_at = None;
             // Beats since this entry was pushed may have moved the deadline.
-            match deadline(node, started) {
+            match deadline(node, started, forget_after) {
                 Some(due) if due > now => self.push(table, idx, due),
                 Some(_) => return Some(idx),
                 None => {}
@@ -87,15 +97,19 @@ impl Timers {
         // but one far in the future would stay: a sender shrinking its
         // every_ms beat after beat must not grow the heap without bound.
         if self.heap.len() > 2 * table.len() + 64 {
-            self.heap
-                .retain(|Reverse((at, idx))| table[*idx].armed_at == Some(*at));
+            self.heap.retain(|Reverse((at, idx))| {
+                table
+                    .get(*idx)
+                    .is_some_and(|node| node.armed_at == Some(*at))
+            });
         }
     }
 }
 
 /// When the node's next verdict is due, given its state; None when no
-/// verdict can come without a beat.
-fn deadline(node: &Node, started: Millis) -> Option<Millis> {
+/// verdict can come without a beat. A node down for `forget_after` is due
+/// to be forgotten, unless it is expected.
+fn deadline(node: &Node, started: Millis, forget_after: Option<Millis>) -> Option<Millis> {
     let base = node
         .last_seen
         .unwrap_or(started)
@@ -107,6 +121,8 @@ fn deadline(node: &Node, started: Millis) -> Option<Millis> {
         State::Up | State::Suspect | State::Pending => Some(down),
         // A recovering node whose beats stop again starts over.
         State::Down if node.recovering > 0 => Some(suspect),
-        State::Down => None,
+        State::Down => forget_after
+            .filter(|_| !node.expected)
+            .map(|after| node.since.saturating_add(after)),
     }
 }

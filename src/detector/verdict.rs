@@ -148,7 +148,9 @@ impl Detector {
 
     /// The verdict of the node's deadline, reached at `now`: `suspect`,
     /// then `down`; a recovering down node only starts its count over.
-    pub(super) fn fire(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) {
+    /// Returns whether the node's timer is to be armed again: not for a
+    /// node due to be forgotten, which waits for [`Detector::forget_due`].
+    pub(super) fn fire(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) -> bool {
         let started = self.started;
         let phi_cfg = match &self.cfg.rule {
             Rule::Phi(cfg) => Some(cfg),
@@ -160,9 +162,15 @@ impl Detector {
         let silent_ms = now.saturating_sub(since);
         let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
         match node.state {
-            State::Down => {
+            // A recovering node whose beats stopped starts its count over.
+            State::Down if node.recovering > 0 => {
                 node.recovering = 0;
-                return;
+                return true;
+            }
+            // Down for the time after which it is forgotten.
+            State::Down => {
+                self.forgettable.push(idx);
+                return false;
             }
             State::Up if silent_ms < node.down_after.saturating_add(node.grace.into()) => {
                 node.state = State::Suspect;
@@ -175,13 +183,20 @@ impl Detector {
             }
             _ => {
                 if let Some(until) = faults.hold_until(since, node.every_ms) {
-                    if until > now {
-                        // Dropped beats could explain this silence: held
-                        // until one of its intervals passed without drops.
-                        let more = until.saturating_sub(now);
-                        let more = u32::try_from(more).unwrap_or(u32::MAX);
-                        node.grace = node.grace.saturating_add(more);
-                        return;
+                    // Dropped beats could explain this silence: held until
+                    // one of its intervals passed without drops. The
+                    // deadline moves to that time exactly (from the
+                    // deadline that fired, however late it is judged), so
+                    // it fires once more, not again and again.
+                    let fired = since
+                        .saturating_add(node.grace.into())
+                        .saturating_add(node.down_after);
+                    let grace = u32::try_from(until.saturating_sub(fired))
+                        .ok()
+                        .and_then(|more| node.grace.checked_add(more));
+                    if let (true, Some(grace)) = (until > now, grace) {
+                        node.grace = grace;
+                        return true;
                     }
                 }
                 let was_up = node.state != State::Pending;
@@ -202,6 +217,7 @@ impl Detector {
             }
         }
         node.since = now;
+        true
     }
 }
 

@@ -95,6 +95,12 @@ impl<W: Write> Listener<W> {
         self.watch.tick(now, &mut self.observed);
         self.flush_observed(wall)?;
         self.detector.expire(now, &mut self.events);
+        // Forgetting moves nodes: not while a copy of the table is under way.
+        let copying =
+            self.sampling.is_some() || self.state_file.as_ref().is_some_and(StateFile::is_writing);
+        if self.detector.has_forgettable() && !copying {
+            self.detector.forget_due(now, &mut self.events);
+        }
         if let Some(g) = &mut self.group {
             g.tick(now, &self.detector);
         }

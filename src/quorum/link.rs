@@ -216,6 +216,12 @@ impl GroupLink {
                 self.dirty = true;
                 true
             }
+            // Printed as it is: this observer no longer tracks the node,
+            // and its next view says so.
+            Event::Forgotten { .. } => {
+                self.dirty = true;
+                false
+            }
             Event::Restart { .. }
             | Event::Beat { .. }
             | Event::Flapping { .. }

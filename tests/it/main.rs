@@ -17,6 +17,7 @@ mod bench;
 mod demo;
 mod detector;
 mod detector_flags;
+mod forget;
 mod generated;
 mod hostile_checks;
 mod hostile_input;

@@ -155,6 +155,11 @@ impl StateFile {
         })
     }
 
+    /// Whether a snapshot is under way: the node table must not move.
+    pub(super) fn is_writing(&self) -> bool {
+        self.writing
+    }
+
     /// When the loop should wake for the file: at once while a snapshot
     /// is being serialized (a little later when the writer's queue was
     /// full), and for the next snapshot when one is waiting.

@@ -1,0 +1,79 @@
+//! `--forget-after`: a node down that long is removed, from the status
+//! lines, the state file and the metrics; an expected node never is.
+
+use serde_json::Value;
+
+use crate::harness::{beat, send_raw, Running, TempDir};
+use crate::metrics::{metrics_address, scrape_until};
+
+#[test]
+fn a_node_down_for_forget_after_is_forgotten_everywhere() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
+    let mut l = Running::spawn(
+        "hb-listen",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--state",
+            state.to_str().unwrap(),
+            "--state-every",
+            "50ms",
+            "--status-every",
+            "100ms",
+            "--forget-after",
+            "300ms",
+            "--expect",
+            "kept-1",
+            "--misses",
+            "2",
+        ],
+    );
+    let metrics = metrics_address(&l);
+    let addr = l.listening();
+    send_raw(addr, &beat("gone-1", "b", 1, 100));
+    l.expect("up", |v| v["node"] == "gone-1");
+    scrape_until(&metrics, |line| line == r#"hb_node_up{node="gone-1"} 1"#);
+    let down = l.expect("down", |v| v["node"] == "gone-1");
+    let forgotten = l.expect("forgotten", |v| v["node"] == "gone-1");
+    let after = forgotten["ts_ms"].as_u64().unwrap() - down["ts_ms"].as_u64().unwrap();
+    assert!(after >= 300, "forgotten {after} ms after down");
+    assert!(
+        forgotten["silent_ms"].as_u64().unwrap() >= 500,
+        "{forgotten}"
+    );
+    assert!(forgotten["last_seen"].is_string(), "{forgotten}");
+    // Gone from the next status line and the state file; the expected
+    // node, down all along, stays.
+    let status = l.expect("status", |_| true);
+    let has = |v: &Value, node: &str| v["nodes"].get(node).is_some();
+    assert!(
+        !has(&status, "gone-1") && has(&status, "kept-1"),
+        "{status}"
+    );
+    let deadline = std::time::Instant::now() + crate::harness::PATIENCE;
+    loop {
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        if !has(&file, "gone-1") {
+            assert!(has(&file, "kept-1"), "{file}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{file}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let body = scrape_until(&metrics, |line| {
+        line.starts_with(r#"hb_node_up{node="kept-1"}"#)
+    });
+    assert!(!body.contains("gone-1"), "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l == r#"hb_events_total{type="forgotten"} 1"#),
+        "{body}"
+    );
+    // It comes back as a new node.
+    send_raw(addr, &beat("gone-1", "b", 2, 100));
+    let up = l.expect("up", |v| v["node"] == "gone-1");
+    assert!(up.get("was").is_none_or(Value::is_null), "{up}");
+}
