@@ -3,7 +3,7 @@
 //! with `--log-rejects`, rate-limited logging) of everything refused, so
 //! hostile or broken input is visible without ever stopping a tool.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::str::FromStr;
@@ -49,6 +49,16 @@ impl FromStr for Cidr {
         let prefix = prefix.unwrap_or(max);
         if prefix > max {
             return Err(bad());
+        }
+        // Peers are compared in their IPv4 form (see `contains`), so an
+        // IPv4-mapped range is the IPv4 range it maps.
+        if let (IpAddr::V6(v6), 96..) = (addr, prefix) {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Ok(Cidr {
+                    addr: v4.into(),
+                    prefix: prefix - 96,
+                });
+            }
         }
         Ok(Cidr { addr, prefix })
     }
@@ -98,7 +108,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// `rejected` lines printed per second at most: a flood of garbage must
 /// not become a flood of output.
-const LOG_PER_SECOND: u32 = 10;
+const LOG_PER_SECOND: usize = 10;
 
 /// The gate every datagram passes.
 pub struct Intake {
@@ -106,8 +116,9 @@ pub struct Intake {
     allow: Vec<Cidr>,
     pub counters: Counters,
     log: bool,
-    window_start: Millis,
-    logged_in_window: u32,
+    /// When the `rejected` lines of the last second were printed, oldest
+    /// first: at most [`LOG_PER_SECOND`] of them.
+    logged: VecDeque<Millis>,
     suppressed: u64,
     /// `rejected` lines waiting to be printed.
     pub pending: Vec<Rejected>,
@@ -123,8 +134,7 @@ impl Intake {
             allow,
             counters: Counters::default(),
             log,
-            window_start: 0,
-            logged_in_window: 0,
+            logged: VecDeque::new(),
             suppressed: 0,
             pending: Vec::new(),
             metrics: None,
@@ -161,15 +171,21 @@ impl Intake {
         if !self.log {
             return;
         }
-        if now.saturating_sub(self.window_start) >= 1000 {
-            self.window_start = now;
-            self.logged_in_window = 0;
+        // The limit holds in every second, not only in seconds counted
+        // from a window's start: such windows let a full second's lines end
+        // one window and as many start the next.
+        while self
+            .logged
+            .front()
+            .is_some_and(|&t| now.saturating_sub(t) >= 1000)
+        {
+            self.logged.pop_front();
         }
-        if self.logged_in_window >= LOG_PER_SECOND {
+        if self.logged.len() >= LOG_PER_SECOND {
             self.suppressed += 1;
             return;
         }
-        self.logged_in_window += 1;
+        self.logged.push_back(now);
         self.pending.push(Rejected {
             reason: why.as_str(),
             from,

@@ -105,7 +105,8 @@ impl FromStr for HostPort {
     /// Without a default port, a port is required.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hp = HostPort::parse(s, 0)?;
-        if hp.port == 0 && !s.ends_with(":0") {
+        // A bare IPv6 address such as `::0` ends in ":0" yet names no port.
+        if hp.port == 0 && (!s.ends_with(":0") || s.parse::<IpAddr>().is_ok()) {
             return Err(AddrError::Syntax(s.to_owned()));
         }
         Ok(hp)

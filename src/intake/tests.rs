@@ -45,3 +45,38 @@ fn rejects_are_counted_and_logging_is_rate_limited() {
     assert!(intake.open(b"junk", local, 1600).is_none());
     assert_eq!(intake.counters.rejected["bad-json"], 2);
 }
+
+/// At most 10 lines in any second, across the edge of a second too (found
+/// by the `intake` fuzz target: a limit counted per window of a second let
+/// a window's lines end it and 10 more start the next).
+#[test]
+fn log_lines_stay_within_the_limit_in_every_second() {
+    let mut intake = Intake::new(Codec::default(), Vec::new(), true);
+    intake.reject(Reject::BadJson, None, 0);
+    for _ in 0..9 {
+        intake.reject(Reject::BadJson, None, 900);
+    }
+    assert_eq!(intake.pending.len(), 10);
+    for _ in 0..10 {
+        intake.reject(Reject::BadJson, None, 1000);
+    }
+    // The line at 0 is a second old; those at 900 are not.
+    assert_eq!(intake.pending.len(), 11);
+    intake.reject(Reject::BadJson, None, 1900);
+    assert_eq!(intake.pending.len(), 12);
+    assert_eq!(intake.pending.last().unwrap().suppressed, 9);
+}
+
+/// A range written in IPv4-mapped form is the IPv4 range it maps, since
+/// peers are compared in their IPv4 form (found by the `cidr` fuzz target:
+/// such a range contained nothing, not even its own address).
+#[test]
+fn an_ipv4_mapped_range_holds_its_ipv4_addresses() {
+    let mapped = cidr("::ffff:127.0.0.1/104");
+    assert_eq!(mapped, cidr("127.0.0.1/8"));
+    for peer in ["::ffff:127.0.0.1", "127.1.2.3", "::ffff:127.9.9.9"] {
+        assert!(mapped.contains(peer.parse().unwrap()), "{peer}");
+    }
+    assert!(!mapped.contains("10.0.0.1".parse().unwrap()));
+    assert_eq!(cidr("::ffff:192.0.2.7"), cidr("192.0.2.7"));
+}

@@ -113,6 +113,16 @@ fn refuses_nonsense() {
     assert_eq!("0.0.0.0:0".parse::<HostPort>().unwrap().port, 0);
 }
 
+/// A bare IPv6 address that ends in ":0" names no port (found by the
+/// `host_port` fuzz target): where a port is required it is refused.
+#[test]
+fn a_bare_ipv6_address_ending_in_zero_names_no_port() {
+    for bare in ["::0", "fe80::1:0"] {
+        assert!(bare.parse::<HostPort>().is_err(), "{bare}");
+    }
+    assert_eq!("[::]:0".parse::<HostPort>().unwrap(), hp("::", 0));
+}
+
 #[test]
 fn resolves_loopback() {
     let a = HostPort::parse("127.0.0.1:9", 0)

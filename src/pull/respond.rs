@@ -153,7 +153,13 @@ impl<W: Write> Responder<W> {
         Ok(())
     }
 
-    fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
+    /// Handles one datagram from `from`, received at `now`: what [`run`]
+    /// does with each. Public for the fuzz targets (`fuzz/`), which drive
+    /// the responder one datagram at a time and check that nothing it
+    /// sends is larger than the request that asked for it.
+    ///
+    /// [`run`]: Responder::run
+    pub fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
         let Some(msg) = self.intake.open(datagram, from, now) else {
             return Ok(());
         };
@@ -189,7 +195,7 @@ impl<W: Write> Responder<W> {
                     Some(_) if datagram.len() < REQUEST_LEN => {
                         self.intake.reject(Reject::Amplification, Some(from), now)
                     }
-                    Some(target) => self.relay(probe.nonce, target, from, datagram.len())?,
+                    Some(target) => self.relay(probe.nonce, target, from, datagram.len(), now)?,
                     None => self.answer(probe.nonce, from, datagram.len(), now)?,
                 }
                 if self.opts.verbosity == Verbosity::Verbose {
@@ -263,13 +269,15 @@ impl<W: Write> Responder<W> {
     }
 
     /// Probes `target` for `requester`; its reply is forwarded when it
-    /// comes (nothing is sent if it does not: the poller times out).
+    /// comes (nothing is sent if it does not: the poller times out). A
+    /// relayed probe larger than the request is not sent (`amplification`).
     fn relay(
         &mut self,
         nonce: u64,
         target: SocketAddr,
         requester: SocketAddr,
         asked_len: usize,
+        received: Millis,
     ) -> io::Result<()> {
         let now = Instant::now();
         self.relayed.retain(|_, r| r.expires > now);
@@ -298,15 +306,18 @@ impl<W: Write> Responder<W> {
             }
             _ => target,
         };
-        if self
-            .intake
-            .codec
-            .encode_request(&probe, &mut self.datagram)
-            .is_ok()
-        {
-            // Best effort: a target that is gone is what the poller learns.
-            let _ = self.socket.send_to(&self.datagram, to);
+        let encoded = self.intake.codec.encode_request(&probe, &mut self.datagram);
+        // A padded request has room for a probe, unless this responder's
+        // name is long (and escaped on the wire): then the probe would be
+        // larger than what asked for it.
+        if encoded.is_err() || self.datagram.len() > asked_len {
+            self.relayed.remove(&ours);
+            self.intake
+                .reject(Reject::Amplification, Some(requester), received);
+            return Ok(());
         }
+        // Best effort: a target that is gone is what the poller learns.
+        let _ = self.socket.send_to(&self.datagram, to);
         Ok(())
     }
 }

@@ -12,6 +12,11 @@ fn socket() -> UdpSocket {
 
 /// hb-ack, named `relay`, driven by hand (`handle`).
 fn responder(codec: Codec) -> Responder<Vec<u8>> {
+    responder_named(codec, "relay")
+}
+
+/// hb-ack, named `node`, driven by hand.
+fn responder_named(codec: Codec, node: &str) -> Responder<Vec<u8>> {
     let opts = Options {
         verbosity: Verbosity::Quiet,
         health: None,
@@ -21,13 +26,7 @@ fn responder(codec: Codec) -> Responder<Vec<u8>> {
         status_every: None,
     };
     let intake = Intake::new(codec, Vec::new(), false);
-    Responder::new(
-        socket(),
-        "relay".into(),
-        Output::new(Vec::new()),
-        intake,
-        opts,
-    )
+    Responder::new(socket(), node.into(), Output::new(Vec::new()), intake, opts)
 }
 
 fn amplification(r: &Responder<Vec<u8>>) -> u64 {
@@ -74,6 +73,27 @@ fn a_relay_request_smaller_than_a_padded_request_is_refused() {
         panic!("{:?}", String::from_utf8_lossy(&relayed))
     };
     assert!(r.relayed.contains_key(&p.nonce));
+}
+
+/// A relay whose name is long, and escaped on the wire, would relay a
+/// probe larger than a padded request (found by the `responder` fuzz
+/// target): it relays nothing and counts the request as `amplification`.
+#[test]
+fn a_relayed_probe_is_never_larger_than_the_relay_request() {
+    let (target, poller) = (socket(), socket());
+    let quotes = "\"".repeat(wire::MAX_NODE_LEN);
+    let mut r = responder_named(Codec::default(), &quotes);
+    let request = relay_request(target.local_addr().unwrap(), REQUEST_LEN);
+    r.handle(&request, poller.local_addr().unwrap(), 0).unwrap();
+    assert_eq!(amplification(&r), 1);
+    assert!(r.relayed.is_empty(), "nothing awaited");
+    // Loopback delivers within send_to: a relayed probe would be queued.
+    target.set_nonblocking(true).unwrap();
+    let nothing = target.recv(&mut [0; wire::MAX_DATAGRAM]);
+    assert!(
+        nothing.is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock),
+        "nothing relayed"
+    );
 }
 
 /// A reply from the node called `node` with `pad` bytes of health
