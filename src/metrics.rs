@@ -168,8 +168,10 @@ impl Metrics {
         }
     }
 
-    /// The exposition, in the Prometheus text format 0.0.4.
-    fn encode(&self) -> Result<String, fmt::Error> {
+    /// The exposition, in the Prometheus text format 0.0.4. Public for the
+    /// fuzz targets (`fuzz/`), which check that any node name gives an
+    /// exposition that parses.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.0.registry)?;
         Ok(text)

@@ -5,22 +5,18 @@
 //! always passes the MAC check (it may still be refused as a message), and
 //! with one byte of it changed never does.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::OnceLock;
 
-use hb::auth::{Codec, Keys};
+use hb::auth::Codec;
 use hb::wire::Reject;
+use hb_fuzz::keys;
 use libfuzzer_sys::fuzz_target;
 
 /// Two keys, so rotation (any key verifies) is exercised too.
 fn codec() -> &'static Codec {
     static CODEC: OnceLock<Codec> = OnceLock::new();
     CODEC.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("hb-fuzz-{}.key", std::process::id()));
-        std::fs::write(&path, "fuzzing-key-number-one\nfuzzing-key-number-two\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let keys = Keys::load(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let keys = keys("fuzzing-key-number-one\nfuzzing-key-number-two\n");
         Codec::new(Some(keys))
     })
 }
@@ -37,8 +33,16 @@ fuzz_target!(|data: &[u8]| {
     if codec.seal(&mut sealed).is_err() {
         return; // too large once signed
     }
-    assert_ne!(codec.decode(&sealed).err(), Some(Reject::BadMac), "sealed, yet refused as bad-mac");
+    assert_ne!(
+        codec.decode(&sealed).err(),
+        Some(Reject::BadMac),
+        "sealed, yet refused as bad-mac"
+    );
     let flip = data.len() / 2;
     sealed[flip] ^= 1;
-    assert_eq!(codec.decode(&sealed).err(), Some(Reject::BadMac), "tampered, yet passed the MAC check");
+    assert_eq!(
+        codec.decode(&sealed).err(),
+        Some(Reject::BadMac),
+        "tampered, yet passed the MAC check"
+    );
 });

@@ -157,7 +157,13 @@ impl<W: Write> Responder<W> {
         Ok(())
     }
 
-    fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
+    /// Handles one datagram from `from`, received at `now`: what [`run`]
+    /// does with each. Public for the fuzz targets (`fuzz/`), which drive
+    /// the responder one datagram at a time and check that nothing it
+    /// sends is larger than the request that asked for it.
+    ///
+    /// [`run`]: Responder::run
+    pub fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
         let Some(msg) = self.intake.open(datagram, from, now) else {
             return Ok(());
         };

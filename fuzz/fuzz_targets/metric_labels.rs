@@ -1,0 +1,255 @@
+#![no_main]
+//! Any node names (any text: quotes, backslashes, line breaks, control
+//! characters), target names and readings through `metrics::Metrics`, its
+//! node series computed at scrape time from a node table as a tool's loop
+//! hands it over: the exposition is always well formed in the Prometheus
+//! text format 0.0.4, line by line (`# HELP`, `# TYPE`, and samples
+//! `name{label="value",...} number` with only `\\`, `\"` and `\n` escaped
+//! in label values); and the `node` labels (with `hb-poll`'s responder
+//! names, the `target` labels), unescaped, are exactly the names given,
+//! each with one sample per state in `hb_node_state`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arbitrary::Arbitrary;
+use hb::detector::{NodeRecord, Reading, State};
+use hb::health::Health;
+use hb::metrics::nodes::{NodeTable, STATES};
+use hb::metrics::{Metrics, Series};
+use libfuzzer_sys::fuzz_target;
+use serde_json::value::RawValue;
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    nodes: Vec<Node>,
+    /// `hb-poll --every`: each target's series labelled by the responder's
+    /// own name (when it answered), the target in a label of its own.
+    poll: bool,
+    /// Reasons and event types are fixed words in hb; any text here.
+    rejected: Vec<String>,
+    events: Vec<String>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Node {
+    name: String,
+    /// The responder's own name (hb-poll only).
+    responder: Option<String>,
+    state: u8,
+    healthy: bool,
+    last_seen: Option<u64>,
+    /// A health reading: hb's own, or any JSON text a sender put there.
+    health: Option<Result<(Option<f32>, u64), String>>,
+}
+
+const DETECTOR_STATES: [State; 4] = [State::Pending, State::Up, State::Suspect, State::Down];
+
+impl Node {
+    fn record(&self) -> NodeRecord {
+        let health = match &self.health {
+            Some(Ok((cpu_pct, mem_avail))) => Some(Reading::Known(Health {
+                cpu_pct: *cpu_pct,
+                mem_total: mem_avail.saturating_mul(2),
+                mem_avail: *mem_avail,
+                swap_used: 0,
+                load1: 0.0,
+                load5: 0.0,
+                load15: 0.0,
+                uptime_s: 0,
+            })),
+            Some(Err(text)) => RawValue::from_string(text.clone()).ok().map(Reading::Other),
+            None => None,
+        };
+        NodeRecord {
+            name: self.name.as_str().into(),
+            state: DETECTOR_STATES[usize::from(self.state) % DETECTOR_STATES.len()],
+            healthy: self.healthy,
+            addr: None,
+            every_ms: 1000,
+            seq: None,
+            boot: None,
+            last_seen: self.last_seen,
+            silent_ms: 0,
+            health,
+            phi: None,
+            checks: None,
+        }
+    }
+}
+
+/// The exposition of `m`, its one scrape answered with `table` by another
+/// thread, as a tool's loop answers it. The thread lives as long as the
+/// process (one per input makes the target twice as slow).
+fn scrape(m: &Metrics, table: NodeTable) -> String {
+    static LOOP: OnceLock<Mutex<SyncSender<(Metrics, NodeTable)>>> = OnceLock::new();
+    let work = LOOP.get_or_init(|| {
+        let (tx, rx) = mpsc::sync_channel::<(Metrics, NodeTable)>(1);
+        std::thread::spawn(move || {
+            for (m, table) in rx {
+                while !m.nodes_wanted() {
+                    std::thread::yield_now();
+                }
+                m.answer_nodes(table);
+            }
+        });
+        Mutex::new(tx)
+    });
+    work.lock()
+        .expect("the scrape loop never panics")
+        .send((m.clone(), table))
+        .expect("the scrape loop lives as long as the process");
+    m.encode().expect("the exposition encodes")
+}
+
+/// A metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+fn metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A sample value: a float, `+Inf`, `-Inf` or `NaN`.
+fn number(s: &str) -> bool {
+    matches!(s, "+Inf" | "-Inf" | "NaN")
+        || (s.parse::<f64>().is_ok()
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)))
+}
+
+/// Parses one sample line: its name, its labels (unescaped), its value.
+fn sample(line: &str) -> (&str, Vec<(&str, String)>, &str) {
+    let end = line
+        .find(['{', ' '])
+        .unwrap_or_else(|| panic!("no value: {line:?}"));
+    let (name, mut rest) = line.split_at(end);
+    assert!(metric_name(name), "metric name {name:?}");
+    let mut labels = Vec::new();
+    if let Some(inner) = rest.strip_prefix('{') {
+        rest = inner;
+        loop {
+            let (label, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("{line:?}"));
+            assert!(
+                metric_name(label) && !label.contains(':'),
+                "label {label:?} in {line:?}"
+            );
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let close = loop {
+                match chars.next() {
+                    Some((i, '"')) => break i,
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, '\\')) => value.push('\\'),
+                        Some((_, '"')) => value.push('"'),
+                        Some((_, 'n')) => value.push('\n'),
+                        other => panic!("escape {other:?} in {line:?}"),
+                    },
+                    Some((_, '\n')) => panic!("a raw line break in {line:?}"),
+                    Some((_, c)) => value.push(c),
+                    None => panic!("an unterminated label value in {line:?}"),
+                }
+            };
+            labels.push((label, value));
+            rest = &after[close + 1..];
+            match rest.as_bytes().first() {
+                Some(b',') => rest = &rest[1..],
+                Some(b'}') => {
+                    rest = &rest[1..];
+                    break;
+                }
+                _ => panic!("after a label value: {line:?}"),
+            }
+        }
+    }
+    let value = rest
+        .strip_prefix(' ')
+        .unwrap_or_else(|| panic!("no value: {line:?}"));
+    assert!(number(value), "value {value:?} in {line:?}");
+    (name, labels, value)
+}
+
+fuzz_target!(|input: Input| {
+    let m = Metrics::new("hb-fuzz", Series::CountersAndNodes);
+    // A detector tracks a name once.
+    let mut names = BTreeSet::new();
+    let nodes: Vec<&Node> = input
+        .nodes
+        .iter()
+        .filter(|n| names.insert(n.name.clone()))
+        .take(16)
+        .collect();
+    let responders: Option<HashMap<String, String>> = input.poll.then(|| {
+        let answered = nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.responder.clone()?)));
+        answered.collect()
+    });
+    // The `node` label of each name, and its `target` label (hb-poll).
+    let labelled: BTreeSet<(String, Option<String>)> = nodes
+        .iter()
+        .map(|n| match &responders {
+            None => (n.name.clone(), None),
+            Some(r) => (
+                r.get(&n.name).unwrap_or(&n.name).clone(),
+                Some(n.name.clone()),
+            ),
+        })
+        .collect();
+    for reason in input.rejected.iter().take(8) {
+        m.rejected(reason);
+    }
+    for kind in input.events.iter().take(8) {
+        m.event(kind);
+    }
+    m.received();
+    let table = NodeTable {
+        records: Arc::new(nodes.iter().map(|n| n.record()).collect()),
+        responders,
+    };
+
+    let text = scrape(&m, table);
+    let body = text.strip_suffix('\n').expect("ends with a line break");
+    let mut node_labels = BTreeSet::new();
+    let mut states: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    for line in body.split('\n') {
+        if let Some(help) = line.strip_prefix("# HELP ") {
+            let (name, _) = help.split_once(' ').unwrap_or((help, ""));
+            assert!(metric_name(name), "{line:?}");
+        } else if let Some(kind) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = kind.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            assert!(metric_name(name), "{line:?}");
+            assert!(
+                ["counter", "gauge", "info", "untyped"].contains(&kind),
+                "{line:?}"
+            );
+        } else {
+            assert!(!line.starts_with('#'), "{line:?}");
+            let (name, labels, _) = sample(line);
+            let mut seen = BTreeSet::new();
+            let (mut node, mut target) = (None, None);
+            for (label, value) in labels {
+                assert!(seen.insert(label), "label {label} twice in {line:?}");
+                match label {
+                    "node" => node = Some(value),
+                    "target" => target = Some(value),
+                    _ => {}
+                }
+            }
+            if name.starts_with("hb_node_") {
+                let node = node.unwrap_or_else(|| panic!("no node label: {line:?}"));
+                let key = (node, target);
+                if name == "hb_node_state" {
+                    *states.entry(key.clone()).or_default() += 1;
+                }
+                node_labels.insert(key);
+            }
+        }
+    }
+    assert_eq!(node_labels, labelled, "the node labels are the names given");
+    for (node, count) in states {
+        assert_eq!(count, STATES.len(), "{node:?}: {count} state samples");
+    }
+});
