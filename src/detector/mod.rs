@@ -1,5 +1,6 @@
 //! The failure detector: turns a stream of beats and the passing of time
-//! into `up`, `suspect`, `down` and `restart` verdicts.
+//! into `up`, `suspect`, `down` and `restart` verdicts; and what nodes say
+//! of themselves (`leave`, `away`) into `left` and `away`.
 //!
 //! One missed beat makes a node `suspect`, but it is declared `down` only
 //! after `misses` of its own intervals of silence, because networks are
@@ -15,10 +16,12 @@
 //! Here: the configuration and the [`Detector`]'s entry points. Beside it:
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
-//! does to a node), `snapshot` (what the detector tells of its nodes) and
+//! does to a node), `lifecycle` (planned absences: leave, away and its
+//! deadline), `snapshot` (what the detector tells of its nodes) and
 //! `stream` (the snapshot of a large fleet, serialized a slice at a time).
 
 mod event;
+mod lifecycle;
 mod observer;
 mod reading;
 mod snapshot;
@@ -35,11 +38,13 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
+use lifecycle::Absences;
+pub use lifecycle::{Notice, Plan};
 use observer::Faults;
 pub use reading::Reading;
 #[cfg(test)]
 pub use snapshot::Snapshot;
-pub use snapshot::{NodeSample, NodeSamples, NodeView};
+pub use snapshot::{AwayView, NodeSample, NodeSamples, NodeView};
 pub use stream::SnapshotStream;
 use table::{Node, Table};
 use timers::Timers;
@@ -101,6 +106,8 @@ pub struct Detector {
     timers: Timers,
     /// The observer's own faults, so that they are never the nodes'.
     faults: Faults,
+    /// The deadlines of nodes that announced an absence (`away`).
+    absences: Absences,
 }
 
 impl Detector {
@@ -112,6 +119,7 @@ impl Detector {
             nodes: Table::new(),
             timers: Timers::new(),
             faults: Faults::default(),
+            absences: Absences::default(),
         }
     }
 
@@ -201,7 +209,11 @@ impl Detector {
 
     /// The earliest time [`Detector::expire`] may have something to do.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.timers.next()
+        self.timers
+            .next()
+            .into_iter()
+            .chain(self.absences.next())
+            .min()
     }
 
     /// Turns every deadline reached by `now` into its verdict.
@@ -210,6 +222,7 @@ impl Detector {
             self.fire(idx, now, out);
             self.arm(idx);
         }
+        self.expire_absences(now, out);
     }
 
     /// Adds a node that has not beaten yet, judged by the default interval.

@@ -108,5 +108,8 @@ fn deadline(node: &Node, started: Millis) -> Option<Millis> {
         // A recovering node whose beats stop again starts over.
         State::Down if node.recovering > 0 => Some(suspect),
         State::Down => None,
+        // No verdict comes of a left node's silence; an away node's comes
+        // at its announced return, kept with its absence (`lifecycle`).
+        State::Left | State::Away => None,
     }
 }

@@ -151,7 +151,9 @@ impl GroupLink {
                 State::Up => ViewState::Up,
                 State::Suspect => ViewState::Suspect,
                 State::Down => ViewState::Down,
-                State::Pending => return None,
+                // Not a vote either way: a node that left or is away is
+                // neither alive nor failed.
+                State::Pending | State::Left | State::Away => return None,
             };
             Some((name, shared))
         });
@@ -215,6 +217,14 @@ impl GroupLink {
             Event::Suspect { .. } => {
                 self.dirty = true;
                 true
+            }
+            // Said by the node itself to every observer, so printed by
+            // each; the group's last verdict is forgotten, so that its
+            // return is a verdict again.
+            Event::Left { node, .. } | Event::Away { node, .. } => {
+                self.dirty = true;
+                self.m.group.forget_verdict(node);
+                false
             }
             Event::Restart { .. }
             | Event::Beat { .. }

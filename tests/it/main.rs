@@ -20,6 +20,7 @@ mod detector_flags;
 mod generated;
 mod hostile_checks;
 mod hostile_input;
+mod lifecycle;
 mod listener;
 mod metrics;
 mod observer;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{cmd, send_raw, skip, wall_ms, Running, TempDir, PATIENCE};
 
 /// Where `tool` (started with `--metrics`) says it serves its metrics.
-fn metrics_address(tool: &Running) -> String {
+pub(crate) fn metrics_address(tool: &Running) -> String {
     tool.stderr_address("metrics on http://")
         .trim_end_matches("/metrics")
         .to_owned()
@@ -31,7 +31,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 }
 
 /// Scrapes until a line satisfies `pred` (metrics follow events).
-fn scrape_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
+pub(crate) fn scrape_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (code, body) = get(addr, "/metrics");
@@ -44,7 +44,7 @@ fn scrape_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
     }
 }
 
-fn promtool_check(body: &str) {
+pub(crate) fn promtool_check(body: &str) {
     let Ok(mut child) = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
