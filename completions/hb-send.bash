@@ -23,7 +23,7 @@ _hb__send() {
 
     case "${cmd}" in
         hb__send)
-            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --timeout --key-file --check --check-every --check-timeout --help --version"
+            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --timeout --no-leave --away --reason --key-file --check --check-every --check-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,14 @@ _hb__send() {
                     return 0
                     ;;
                 -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --away)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,6 +4,8 @@ complete -c hb-send -l every -d 'Interval between beats (10ms to 7d); listeners 
 complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
+complete -c hb-send -l away -d 'Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then' -r
+complete -c hb-send -l reason -d 'With --away: why, shown in the listeners\' `away` line and status (at most 200 bytes)' -r
 complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
 complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
 complete -c hb-send -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
@@ -13,5 +15,6 @@ complete -c hb-send -l broadcast -d 'Allow --to broadcast addresses (255.255.255
 complete -c hb-send -l health -d 'Carry health in each beat: CPU (over the interval), memory, swap, load, uptime'
 complete -c hb-send -s v -l verbose -d 'Print a `sent` event for every beat (and with --ack an `ack` event for every ack)'
 complete -c hb-send -l ack -d 'Ask each target (hb-ack) to acknowledge every beat; print `down` for a target after --misses unacknowledged beats, `up` when acks return'
+complete -c hb-send -l no-leave -d 'Do not say `leave` when stopped (SIGTERM, Ctrl-C): listeners then judge the silence, `down` after their misses'
 complete -c hb-send -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-send -s V -l version -d 'Print version'

@@ -28,13 +28,15 @@ use nodes::{Exchange, NodeCollector, NodeTable};
 
 /// Every event type a tool may print: counters by type start at zero, so
 /// that `increase()` sees the first one.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 14] = [
     "up",
     "suspect",
     "down",
     "restart",
     "health",
     "flapping",
+    "left",
+    "away",
     "forgotten",
     "beat",
     "rejected",

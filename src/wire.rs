@@ -41,6 +41,14 @@ pub const MAX_LINE: usize = MAX_DATAGRAM + 512;
 /// Boot ids are short random tokens (hb's own: 16 hex digits); every
 /// tracked node keeps one, so a sender may not make it large.
 pub const MAX_BOOT_LEN: usize = 64;
+/// The absences an `away` may announce: from a second (shorter ones would
+/// end before an operator read them) to a week, the longest interval, so
+/// that a forgotten maintenance still ends in a verdict.
+pub const MIN_AWAY_MS: u64 = 1000;
+pub const MAX_AWAY_MS: u64 = MAX_EVERY_MS;
+/// An `away`'s reason is a short note for the operator (`upgrade`, a
+/// ticket number), printed in every `away` line and status: bounded.
+pub const MAX_REASON_LEN: usize = 200;
 
 /// Why a datagram was refused. The string forms are part of the output
 /// contract (they are the keys of the `rejected` counters).
@@ -203,6 +211,36 @@ pub struct View<'a> {
     pub down: Vec<Cow<'a, str>>,
 }
 
+/// "I am stopping on purpose": a sender stopped by its operator says so
+/// before it exits, so its silence is not a failure. It carries what
+/// replay protection checks, as a beat may: `boot` and `seq` (required
+/// here, since the message changes the node's state at once) and `ts_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leave<'a> {
+    pub node: Cow<'a, str>,
+    pub seq: u64,
+    pub boot: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<u64>,
+}
+
+/// "I will be gone for a while": a planned absence with a return date,
+/// checked for replays as a [`Leave`] is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Away<'a> {
+    pub node: Cow<'a, str>,
+    pub seq: u64,
+    pub boot: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<u64>,
+    /// How long the absence lasts from its receipt (so the two clocks
+    /// need not agree), [`MIN_AWAY_MS`] to [`MAX_AWAY_MS`].
+    pub for_ms: u64,
+    /// Why, for the operator: at most [`MAX_REASON_LEN`] bytes, printable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Cow<'a, str>>,
+}
+
 /// The receiver got beat `seq` of node `of`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ack<'a> {
@@ -222,6 +260,8 @@ pub enum Message<'a> {
     Reply(Reply<'a>),
     Ack(Ack<'a>),
     View(View<'a>),
+    Leave(Leave<'a>),
+    Away(Away<'a>),
 }
 
 /// The shape every v1 message shares, borrowed from the datagram so a
@@ -253,6 +293,9 @@ struct Fields<'a> {
     #[serde(borrow)]
     via: Option<Text<'a>>,
     checks: Option<Vec<CheckResult>>,
+    for_ms: Option<u64>,
+    #[serde(borrow)]
+    reason: Option<Text<'a>>,
 }
 
 /// A string field, borrowed from the datagram unless it holds escapes.
@@ -270,7 +313,7 @@ impl<'a> Text<'a> {
 }
 
 /// The v1 message types.
-const TYPES: [&str; 5] = ["beat", "probe", "reply", "ack", "view"];
+const TYPES: [&str; 7] = ["beat", "probe", "reply", "ack", "view", "leave", "away"];
 
 /// Decodes one datagram, or says why it is refused.
 pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
@@ -392,8 +435,44 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 down: names(fields.down)?,
             }))
         }
+        "leave" => Ok(Message::Leave(Leave {
+            node,
+            seq: fields.seq.ok_or(Reject::BadField)?,
+            boot: boot.ok_or(Reject::BadField)?,
+            ts_ms: fields.ts_ms,
+        })),
+        "away" => {
+            let for_ms = fields
+                .for_ms
+                .filter(|ms| (MIN_AWAY_MS..=MAX_AWAY_MS).contains(ms))
+                .ok_or(Reject::BadField)?;
+            let reason = Text::some(fields.reason);
+            if let Some(reason) = &reason {
+                check_reason(reason).map_err(|_| Reject::BadField)?;
+            }
+            Ok(Message::Away(Away {
+                node,
+                seq: fields.seq.ok_or(Reject::BadField)?,
+                boot: boot.ok_or(Reject::BadField)?,
+                ts_ms: fields.ts_ms,
+                for_ms,
+                reason,
+            }))
+        }
         _ => Err(Reject::UnknownType),
     }
+}
+
+/// An `away`'s reason is 1 to [`MAX_REASON_LEN`] bytes and reads as what
+/// it is wherever it is printed, as a node name does (no control or
+/// invisible characters); inner spaces are fine, edge spaces are not.
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    if reason.len() > MAX_REASON_LEN {
+        return Err(format!("at most {MAX_REASON_LEN} bytes"));
+    }
+    check_node(reason).map_err(|_| {
+        "not empty, no control or invisible characters, no spaces at either end".to_owned()
+    })
 }
 
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and

@@ -15,7 +15,7 @@ use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
 use hb::push::send::{Beater, Options};
-use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
+use hb::wire::{check_reason, DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT, MIN_AWAY_MS};
 
 /// With --ack: a target is down after this many unacknowledged beats in a
 /// row.
@@ -33,6 +33,11 @@ const MISSES: u32 = 5;
 /// both ends know the other is alive and the path works, at twice the
 /// traffic. With --once or --count, the exit code says whether every beat
 /// was acknowledged within --timeout.
+///
+/// Stopped by SIGTERM or SIGINT, it says `leave` to every target (twice, a
+/// few milliseconds apart), so listeners print `left` rather than `down`
+/// later; not with --ack, whose targets (hb-ack) only take beats.
+/// --no-leave keeps the silence a failure.
 #[derive(Parser, Debug)]
 #[command(name = "hb-send", version, after_help = EXAMPLES)]
 struct Args {
@@ -86,6 +91,19 @@ struct Args {
           allow_hyphen_values = true)]
     timeout: Option<Duration>,
 
+    /// Do not say `leave` when stopped (SIGTERM, Ctrl-C): listeners then judge the silence, `down` after their misses
+    #[arg(long)]
+    no_leave: bool,
+
+    /// Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then
+    #[arg(long, value_name = "DURATION", value_parser = parse_away, allow_hyphen_values = true,
+          conflicts_with_all = ["count", "once", "ack", "no_leave", "health", "verbose"])]
+    away: Option<Duration>,
+
+    /// With --away: why, shown in the listeners' `away` line and status (at most 200 bytes)
+    #[arg(long, value_name = "TEXT", requires = "away", value_parser = parse_reason)]
+    reason: Option<String>,
+
     #[command(flatten)]
     key: KeyArgs,
 
@@ -101,10 +119,25 @@ Examples:
   hb-send --node web-1 --check 'http=/usr/lib/nagios/plugins/check_http -H localhost'
   hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
-  hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1";
+  hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1
+  hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
+}
+
+/// `--away 15m`: a planned absence, 1s to 7 days.
+fn parse_away(s: &str) -> Result<Duration, String> {
+    let d = cli::parse_duration(s)?;
+    if d < Duration::from_millis(MIN_AWAY_MS) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+/// `--reason upgrade`: printable, as listeners take it.
+fn parse_reason(s: &str) -> Result<String, String> {
+    check_reason(s).map(|()| s.to_owned())
 }
 
 fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
@@ -127,6 +160,20 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             Ok(Endpoint::new(hp.to_string(), addrs))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(away) = args.away {
+        let options = Options {
+            every: args.every,
+            count: None,
+            health: None,
+            verbose: false,
+            broadcast: args.broadcast,
+            codec: args.key.codec()?,
+            checks: None,
+            ack: None,
+            leave: false,
+        };
+        return say_away(args.node.name(), targets, options, away, args.reason);
+    }
     let health = if args.health {
         Some(Sampler::new().context("starting the health sampler")?)
     } else {
@@ -147,6 +194,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             misses: args.misses,
             timeout,
         }),
+        leave: !args.no_leave && !args.ack,
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let mut beater =
@@ -178,4 +226,24 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--away`: one notice (sent twice) to every target, then exit: 1 if a
+/// target could not be sent any copy.
+fn say_away(
+    node: String,
+    targets: Vec<Endpoint>,
+    options: Options,
+    away: Duration,
+    reason: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut beater =
+        Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
+    let for_ms = u64::try_from(away.as_millis()).unwrap_or(u64::MAX);
+    let unreached = beater.say_away(for_ms, reason.as_deref())?;
+    if unreached > 0 {
+        eprintln!("hb-send: the away notice could not be sent to {unreached} target(s)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::Millis;
-use crate::output::serialize_rfc3339_opt;
+use crate::output::{rfc3339, serialize_rfc3339_opt};
 
 /// Where a node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,6 +20,12 @@ pub enum State {
     /// At least one beat is overdue; not yet `down`.
     Suspect,
     Down,
+    /// Stopped on purpose and said so (`leave`): not a failure, and no
+    /// verdict comes until it beats again.
+    Left,
+    /// Announced an absence (`away`): no `suspect` nor `down` until its
+    /// deadline, then `down` unless it beat again.
+    Away,
 }
 
 /// A verdict or observation, serialized as an output line.
@@ -66,6 +72,28 @@ pub enum Event {
         /// What the observer knows of itself over the silence: `ok`, or
         /// `stalled` / `overloaded` when its own fault overlapped it.
         observer: &'static str,
+        /// Why: `silence` (missed beats), or `away-expired` (an announced
+        /// absence ended without a beat).
+        cause: &'static str,
+    },
+    /// The node said it stops on purpose (`leave`): printed at once, and
+    /// no `suspect` nor `down` follows its silence.
+    Left {
+        node: String,
+        addr: Option<SocketAddr>,
+    },
+    /// The node announced an absence (`away`): muted until `until`.
+    Away {
+        node: String,
+        addr: Option<SocketAddr>,
+        /// Receiver wall clock at the deadline.
+        #[serde(serialize_with = "serialize_rfc3339")]
+        until: u64,
+        until_ms: u64,
+        /// The absence announced, counted from its receipt.
+        for_ms: Millis,
+        /// What the sender gave as the reason; null without one.
+        reason: Option<String>,
     },
     /// The node's worst plugin check status changed (its beats carry
     /// `checks`): alive, but healthy or not.
@@ -119,6 +147,11 @@ pub enum Event {
     },
 }
 
+/// `serialize_with` helper: a wall-clock millisecond value as RFC 3339.
+pub(super) fn serialize_rfc3339<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
 impl Event {
     /// The `type` of its line.
     pub fn kind(&self) -> &'static str {
@@ -130,6 +163,8 @@ impl Event {
             Event::Beat { .. } => "beat",
             Event::Health { .. } => "health",
             Event::Flapping { .. } => "flapping",
+            Event::Left { .. } => "left",
+            Event::Away { .. } => "away",
             Event::Forgotten { .. } => "forgotten",
         }
     }
@@ -143,7 +178,9 @@ impl Event {
             | Event::Beat { node, .. }
             | Event::Health { node, .. }
             | Event::Flapping { node, .. }
-            | Event::Forgotten { node, .. } => node,
+            | Event::Left { node, .. }
+            | Event::Away { node, .. } => node,
+            Event::Forgotten { node, .. } => node,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The failure detector: turns a stream of beats and the passing of time
-//! into `up`, `suspect`, `down` and `restart` verdicts.
+//! into `up`, `suspect`, `down` and `restart` verdicts; and what nodes say
+//! of themselves (`leave`, `away`) into `left` and `away`.
 //!
 //! One missed beat makes a node `suspect`, but it is declared `down` only
 //! after `misses` of its own intervals of silence, because networks are
@@ -15,10 +16,12 @@
 //! Here: the configuration and the [`Detector`]'s entry points. Beside it:
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
-//! does to a node), `snapshot` (what the detector tells of its nodes) and
+//! does to a node), `lifecycle` (planned absences: leave, away and its
+//! deadline), `snapshot` (what the detector tells of its nodes) and
 //! `stream` (the snapshot of a large fleet, serialized a slice at a time).
 
 mod event;
+mod lifecycle;
 mod observer;
 mod reading;
 mod snapshot;
@@ -35,11 +38,13 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
+use lifecycle::Absences;
+pub use lifecycle::{Notice, Plan};
 use observer::Faults;
 pub use reading::Reading;
 #[cfg(test)]
 pub use snapshot::Snapshot;
-pub use snapshot::{NodeSample, NodeSamples, NodeView};
+pub use snapshot::{AwayView, NodeSample, NodeSamples, NodeView};
 pub use stream::SnapshotStream;
 use table::{Node, Table};
 use timers::Timers;
@@ -108,6 +113,8 @@ pub struct Detector {
     /// Nodes removed so far: positions held elsewhere are stale once it
     /// changes.
     removals: u64,
+    /// The deadlines of nodes that announced an absence (`away`).
+    absences: Absences,
 }
 
 impl Detector {
@@ -122,10 +129,11 @@ impl Detector {
             forget_after: None,
             forgettable: Vec::new(),
             removals: 0,
+            absences: Absences::default(),
         }
     }
 
-    /// Forgets a node that has been down for `after` (see
+    /// Forgets a node that has been down or left for `after` (see
     /// [`Detector::forget_due`]); expected nodes are never forgotten.
     pub fn forget_after(&mut self, after: Millis) {
         self.forget_after = Some(after);
@@ -135,7 +143,7 @@ impl Detector {
     }
 
     /// Removes the nodes whose time to be forgotten came (they are still
-    /// down, and still not expected), each with a `forgotten` event: gone
+    /// down or left, and still not expected), each with a `forgotten` event: gone
     /// from the table, its memory freed. Called when no copy of the table
     /// is under way, as it moves nodes.
     pub fn forget_due(&mut self, now: Millis, out: &mut Vec<Event>) {
@@ -151,7 +159,7 @@ impl Detector {
             let Some(node) = self.nodes.get(idx) else {
                 continue;
             };
-            let forget = node.state == State::Down
+            let forget = matches!(node.state, State::Down | State::Left)
                 && !node.expected
                 && now >= node.since.saturating_add(after);
             if !forget {
@@ -160,6 +168,7 @@ impl Detector {
                 continue;
             }
             let node = self.nodes.remove(idx);
+            self.absences.forget(&node.name);
             self.removals += 1;
             out.push(Event::Forgotten {
                 node: node.name.to_string(),
@@ -273,7 +282,11 @@ impl Detector {
 
     /// The earliest time [`Detector::expire`] may have something to do.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.timers.next()
+        self.timers
+            .next()
+            .into_iter()
+            .chain(self.absences.next())
+            .min()
     }
 
     /// Turns every deadline reached by `now` into its verdict.
@@ -286,6 +299,7 @@ impl Detector {
                 self.arm(idx);
             }
         }
+        self.expire_absences(now, out);
     }
 
     /// Adds a node that has not beaten yet, judged by the default interval.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use super::event::serialize_rfc3339;
 use super::table::Node;
 use super::verdict::phi_of;
 use super::{Detector, Reading, Rule, State};
@@ -29,6 +30,10 @@ pub struct Snapshot<'a> {
     pub suspect: Vec<&'a str>,
     pub down: Vec<&'a str>,
     pub pending: Vec<&'a str>,
+    /// Stopped on purpose (`leave`).
+    pub left: Vec<&'a str>,
+    /// Announced an absence with a deadline (`away`).
+    pub away: Vec<&'a str>,
     pub nodes: BTreeMap<&'a str, NodeView<'a>>,
 }
 
@@ -50,6 +55,18 @@ pub struct NodeView<'a> {
     /// The last plugin checks it sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<&'a [CheckResult]>,
+    /// While away: its announced return and reason.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub away: Option<AwayView<'a>>,
+}
+
+/// An away node's announced return (receiver wall clock) and reason.
+#[derive(Debug, Serialize)]
+pub struct AwayView<'a> {
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub until: u64,
+    pub until_ms: u64,
+    pub reason: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -65,6 +82,8 @@ impl<'a> Snapshot<'a> {
                 State::Up => &mut snap.up,
                 State::Suspect => &mut snap.suspect,
                 State::Down => &mut snap.down,
+                State::Left => &mut snap.left,
+                State::Away => &mut snap.away,
             };
             list.push(name);
             snap.nodes.insert(name, view);
@@ -75,6 +94,8 @@ impl<'a> Snapshot<'a> {
             &mut snap.suspect,
             &mut snap.down,
             &mut snap.pending,
+            &mut snap.left,
+            &mut snap.away,
         ] {
             list.sort_unstable();
         }
@@ -196,7 +217,7 @@ impl Detector {
         self.nodes.iter().map(|n| (&*n.name, n.state))
     }
 
-    pub(super) fn view_of<'a>(&self, node: &'a Node, now: Millis) -> NodeView<'a> {
+    pub(super) fn view_of<'a>(&'a self, node: &'a Node, now: Millis) -> NodeView<'a> {
         NodeView {
             state: node.state,
             addr: node.addr,
@@ -207,6 +228,15 @@ impl Detector {
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             health: node.health.as_ref(),
             checks: node.checks.as_deref(),
+            away: self
+                .absences
+                .get(&node.name)
+                .filter(|_| node.state == State::Away)
+                .map(|a| AwayView {
+                    until: a.until_wall,
+                    until_ms: a.until_wall,
+                    reason: a.reason.as_deref(),
+                }),
             phi: match &self.cfg.rule {
                 Rule::Phi(cfg) => {
                     let silent = now.saturating_sub(node.last_seen.unwrap_or(self.started));
@@ -227,6 +257,8 @@ pub(super) fn routing_state(state: State, healthy: bool) -> &'static str {
         State::Up => "up",
         State::Suspect => "suspect",
         State::Down => "down",
+        State::Left => "left",
+        State::Away => "away",
     }
 }
 

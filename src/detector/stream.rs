@@ -14,12 +14,14 @@ use crate::clock::Millis;
 
 /// The lists of a snapshot, in the order a `status` object prints them,
 /// with the state a node in each has.
-const LISTS: [(&str, State); 5] = [
+const LISTS: [(&str, State); 7] = [
     ("up", State::Up),
     ("degraded", State::Up),
     ("suspect", State::Suspect),
     ("down", State::Down),
     ("pending", State::Pending),
+    ("left", State::Left),
+    ("away", State::Away),
 ];
 
 /// A snapshot being serialized, and what is kept between snapshots.

@@ -121,8 +121,12 @@ fn deadline(node: &Node, started: Millis, forget_after: Option<Millis>) -> Optio
         State::Up | State::Suspect | State::Pending => Some(down),
         // A recovering node whose beats stop again starts over.
         State::Down if node.recovering > 0 => Some(suspect),
-        State::Down => forget_after
+        // Down or left for `forget_after`: due to be forgotten.
+        State::Down | State::Left => forget_after
             .filter(|_| !node.expected)
             .map(|after| node.since.saturating_add(after)),
+        // An away node's verdict comes at its announced return, kept with
+        // its absence (`lifecycle`).
+        State::Away => None,
     }
 }

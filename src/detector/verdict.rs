@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::observer::Over;
 use super::table::Node;
 use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
@@ -55,9 +56,9 @@ impl Detector {
         let silent_ms = node.last_seen.map(|t| now.saturating_sub(t));
         // An outage is not a sample of the node's cadence: learning it
         // would make phi lax for a long while after every failure.
-        if let (Some(arrivals), Some(silent), false) =
-            (&mut node.arrivals, silent_ms, node.state == State::Down)
-        {
+        // Nor is a planned absence.
+        let outage = matches!(node.state, State::Down | State::Left | State::Away);
+        if let (Some(arrivals), Some(silent), false) = (&mut node.arrivals, silent_ms, outage) {
             arrivals.push(silent.min(u64::from(u32::MAX)) as u32);
         }
         if node.state == State::Down {
@@ -77,6 +78,20 @@ impl Detector {
             }
             // Flap damping: a down node stays down until enough beats.
             State::Down if node.recovering < self.cfg.up_after => false,
+            // The last beats of a service stopping for the absence another
+            // process announced: still away.
+            State::Away if !self.absences.ended_by(&node.name, beat.boot.as_deref()) => false,
+            was @ (State::Left | State::Away) => {
+                self.absences.remove(&node.name);
+                out.push(Event::Up {
+                    node: node.name.to_string(),
+                    addr,
+                    was: Some(was),
+                    silent_ms,
+                    down_ms: None,
+                });
+                true
+            }
             was @ (State::Suspect | State::Down) => {
                 out.push(Event::Up {
                     node: node.name.to_string(),
@@ -167,11 +182,14 @@ impl Detector {
                 node.recovering = 0;
                 return true;
             }
-            // Down for the time after which it is forgotten.
-            State::Down => {
+            // Down or left for the time after which it is forgotten.
+            State::Down | State::Left => {
                 self.forgettable.push(idx);
                 return false;
             }
+            // Its deadline is its absence's, not the silence's (see
+            // `lifecycle`).
+            State::Away => return true,
             State::Up if silent_ms < node.down_after.saturating_add(node.grace.into()) => {
                 node.state = State::Suspect;
                 out.push(Event::Suspect {
@@ -201,16 +219,13 @@ impl Detector {
                 }
                 let was_up = node.state != State::Pending;
                 node.state = State::Down;
-                out.push(Event::Down {
-                    node: node.name.to_string(),
-                    addr: node.addr,
+                out.push(down_event(
+                    node,
                     silent_ms,
-                    missed: silent_ms / node.every_ms,
-                    last_seen: node.last_seen_wall(),
                     phi,
-                    loss_before: loss_before(node),
-                    observer: faults.over(since).as_str(),
-                });
+                    faults.over(since),
+                    "silence",
+                ));
                 if was_up {
                     note_change(node, now, self.cfg.flap, out);
                 }
@@ -218,6 +233,27 @@ impl Detector {
         }
         node.since = now;
         true
+    }
+}
+
+/// The `down` line of `node`, silent for `silent_ms`, for `cause`.
+pub(super) fn down_event(
+    node: &Node,
+    silent_ms: Millis,
+    phi: Option<f64>,
+    observer: Over,
+    cause: &'static str,
+) -> Event {
+    Event::Down {
+        node: node.name.to_string(),
+        addr: node.addr,
+        silent_ms,
+        missed: silent_ms / node.every_ms,
+        last_seen: node.last_seen_wall(),
+        phi,
+        loss_before: loss_before(node),
+        observer: observer.as_str(),
+        cause,
     }
 }
 

@@ -22,7 +22,9 @@ use crate::detector::{NodeSamples, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
 /// so a state left reads 0 instead of vanishing.
-pub const STATES: [&str; 5] = ["up", "suspect", "down", "pending", "degraded"];
+pub const STATES: [&str; 7] = [
+    "up", "suspect", "down", "pending", "degraded", "left", "away",
+];
 
 /// How long a scrape waits for the loop's copy of the node table. The
 /// loop looks at least every quarter second; a loop that does not answer
@@ -189,7 +191,7 @@ impl Collector for NodeCollector {
             "The node's available memory from its last health report, while it is not down",
             &|v| v.mem_avail.map(|b| b as f64),
         )?;
-        let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down or while it was never seen";
+        let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down, while it was never seen, and after it left or went away (see hb_node_state)";
         let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;
         for v in table.values() {
             ConstGauge::new(i64::from(v.up))

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis};
-use crate::detector::{Detector, Event, SnapshotStream, Trust};
+use crate::detector::{Detector, Event, Notice, SnapshotStream, Trust};
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::observer::{ObserverEvent, SelfWatch};
@@ -154,14 +154,24 @@ impl<W: Write> Listener<W> {
         from: Option<SocketAddr>,
         live: bool,
     ) -> io::Result<()> {
+        let trust = match live {
+            true => Trust::Network {
+                max_skew_ms: self.max_skew_ms,
+            },
+            false => Trust::Recording,
+        };
         match message {
+            Message::Leave(_) | Message::Away(_) => {
+                let notice = Notice::of(&message).expect("a leave or an away is a notice");
+                let said =
+                    self.detector
+                        .announce(now, wall, from, &notice, trust, &mut self.events);
+                match said {
+                    Ok(()) => self.intake.accepted(),
+                    Err(why) => self.intake.reject(why, from, now),
+                }
+            }
             Message::Beat(beat) => {
-                let trust = match live {
-                    true => Trust::Network {
-                        max_skew_ms: self.max_skew_ms,
-                    },
-                    false => Trust::Recording,
-                };
                 let received =
                     self.detector
                         .receive(now, wall, from, &beat, trust, &mut self.events);

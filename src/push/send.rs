@@ -1,9 +1,12 @@
 //! The push sender behind `hb-send`: a beat every interval, to every target,
-//! and with `--ack`, the acks that come back (see [`crate::ack`]).
+//! and with `--ack`, the acks that come back (see [`crate::ack`]); and what
+//! a sender says of itself: that it stops on purpose (`leave`, when
+//! stopped by a signal), or that it will be away for a while (`away`).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,7 +24,13 @@ use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
-use crate::wire::{self, Beat, Message};
+use crate::wire::{self, Away, Beat, Leave, Message};
+
+/// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]
+/// apart, so that one lost datagram does not lose it. Each copy has the
+/// next seq, so a copy that arrives after the first is no replay.
+const NOTICE_COPIES: u64 = 2;
+const NOTICE_GAP: Duration = Duration::from_millis(10);
 
 /// What one beating session did, for the exit code of `--count`.
 #[derive(Debug, Default)]
@@ -50,6 +59,8 @@ pub struct Options {
     pub checks: Option<Checks>,
     /// Ask for acks and judge the path to each target by them.
     pub ack: Option<ack::Config>,
+    /// Stopped by a signal, say `leave` to every target before returning.
+    pub leave: bool,
 }
 
 /// The `sent` line of `--verbose`.
@@ -101,6 +112,7 @@ pub struct Beater<W: Write> {
     codec: Codec,
     checks: Option<Checks>,
     datagram: Vec<u8>,
+    leave: bool,
 }
 
 impl<W: Write> Beater<W> {
@@ -145,6 +157,7 @@ impl<W: Write> Beater<W> {
             codec: options.codec,
             checks: options.checks,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            leave: options.leave,
         })
     }
 
@@ -200,6 +213,11 @@ impl<W: Write> Beater<W> {
                 }
             }
             self.unreachable.extend(receiver.unreachable());
+        }
+        // Stopped by its operator: its silence from now on is no failure.
+        // A sender that never beat has no listener to tell.
+        if self.leave && stop.load(Ordering::Relaxed) && report.beats > 0 {
+            report.failed_sends += self.say_leave(report.beats)?;
         }
         // What the kernel said of the last beats, for stderr.
         self.settle();
@@ -287,6 +305,65 @@ impl<W: Write> Beater<W> {
             self.out.emit(wall_ms(), &sent)?;
         }
         Ok(failures)
+    }
+
+    /// Tells every target that this sender stops on purpose, after `beats`
+    /// beats (its seqs go on from theirs); returns how many targets no
+    /// copy could be sent to.
+    fn say_leave(&mut self, beats: u64) -> io::Result<u64> {
+        let (node, boot) = (self.node.clone(), self.boot.clone());
+        self.notify(beats, move |seq| {
+            Message::Leave(Leave {
+                node: node.clone().into(),
+                seq,
+                boot: boot.clone().into(),
+                ts_ms: Some(wall_ms()),
+            })
+        })
+    }
+
+    /// Tells every target that this node will be away for `for_ms`, for
+    /// `reason`; returns how many targets no copy could be sent to. A
+    /// one-shot sender (`hb-send --away`) has a boot of its own, which
+    /// listeners take as another process speaking for the node.
+    pub fn say_away(&mut self, for_ms: Millis, reason: Option<&str>) -> io::Result<u64> {
+        let (node, boot) = (self.node.clone(), self.boot.clone());
+        let reason = reason.map(str::to_owned);
+        self.notify(0, move |seq| {
+            Message::Away(Away {
+                node: node.clone().into(),
+                seq,
+                boot: boot.clone().into(),
+                ts_ms: Some(wall_ms()),
+                for_ms,
+                reason: reason.clone().map(Into::into),
+            })
+        })
+    }
+
+    /// Sends [`NOTICE_COPIES`] copies of a notice to every target, with
+    /// seqs following `after`; returns how many targets none reached.
+    fn notify(&mut self, after: u64, notice: impl Fn(u64) -> Message<'static>) -> io::Result<u64> {
+        let mut reached = vec![false; self.targets.len()];
+        for copy in 1..=NOTICE_COPIES {
+            if copy > 1 {
+                thread::sleep(NOTICE_GAP);
+            }
+            self.codec
+                .encode(&notice(after + copy), &mut self.datagram)
+                .map_err(io::Error::other)?;
+            self.settle();
+            for (i, reached) in reached.iter_mut().enumerate() {
+                match self.send(i) {
+                    Ok(()) => {
+                        *reached = true;
+                        self.left[i] = true;
+                    }
+                    Err(e) => self.failed(i, &e),
+                }
+            }
+        }
+        Ok(reached.iter().filter(|r| !**r).count() as u64)
     }
 
     /// Sends the datagram to target `i`. A send may fail with the error the

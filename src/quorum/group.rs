@@ -261,6 +261,12 @@ impl Group {
         });
     }
 
+    /// Forgets the group's verdict on `node`, which announced its own
+    /// absence: the next verdict on it is printed, whatever it is.
+    pub fn forget_verdict(&mut self, node: &str) {
+        self.verdicts.remove(node);
+    }
+
     /// When a peer next becomes unreachable, if any is reachable now.
     /// (Only peers not already counted as unreachable: a peer that stays
     /// gone must not keep the listener waking up.)

@@ -151,7 +151,9 @@ impl GroupLink {
                 State::Up => ViewState::Up,
                 State::Suspect => ViewState::Suspect,
                 State::Down => ViewState::Down,
-                State::Pending => return None,
+                // Not a vote either way: a node that left or is away is
+                // neither alive nor failed.
+                State::Pending | State::Left | State::Away => return None,
             };
             Some((name, shared))
         });
@@ -216,10 +218,13 @@ impl GroupLink {
                 self.dirty = true;
                 true
             }
-            // Printed as it is: this observer no longer tracks the node,
-            // and its next view says so.
-            Event::Forgotten { .. } => {
+            // Said by the node itself to every observer, so printed by
+            // each; the group's last verdict is forgotten, so that its
+            // return is a verdict again. A forgotten node: this observer
+            // no longer tracks it, and its next view says so.
+            Event::Left { node, .. } | Event::Away { node, .. } | Event::Forgotten { node, .. } => {
                 self.dirty = true;
+                self.m.group.forget_verdict(node);
                 false
             }
             Event::Restart { .. }

@@ -346,3 +346,93 @@ proptest! {
         let _ = decode(&bytes);
     }
 }
+
+#[test]
+fn leave_and_away_need_boot_and_seq() {
+    let m = decode(br#"{"type":"leave","node":"web-1","boot":"b1","seq":9,"ts_ms":5}"#).unwrap();
+    let Message::Leave(l) = m else { panic!() };
+    assert_eq!(
+        (l.node.as_ref(), l.boot.as_ref(), l.seq, l.ts_ms),
+        ("web-1", "b1", 9, Some(5))
+    );
+    let d =
+        br#"{"type":"away","node":"web-1","boot":"b1","seq":1,"for_ms":900000,"reason":"upgrade"}"#;
+    let Message::Away(a) = decode(d).unwrap() else {
+        panic!()
+    };
+    assert_eq!((a.for_ms, a.reason.as_deref()), (900_000, Some("upgrade")));
+    for bad in [
+        r#"{"type":"leave","node":"a","seq":1}"#,
+        r#"{"type":"leave","node":"a","boot":"b"}"#,
+        r#"{"type":"away","node":"a","seq":1,"for_ms":5000}"#,
+        r#"{"type":"away","node":"a","boot":"b","for_ms":5000}"#,
+        r#"{"type":"away","node":"a","boot":"b","seq":1}"#,
+    ] {
+        assert_eq!(
+            decode(bad.as_bytes()).map(|_| ()),
+            Err(Reject::BadField),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn an_away_is_bounded_and_its_reason_printable() {
+    let away = |for_ms: u64, reason: Option<&str>| {
+        let d = serde_json::json!({
+            "type": "away", "node": "a", "boot": "b", "seq": 1,
+            "for_ms": for_ms, "reason": reason,
+        });
+        decode(d.to_string().as_bytes()).map(|_| ())
+    };
+    assert_eq!(away(MIN_AWAY_MS, None), Ok(()));
+    assert_eq!(away(MAX_AWAY_MS, Some("ticket OPS-12: kernel")), Ok(()));
+    assert_eq!(away(MIN_AWAY_MS - 1, None), Err(Reject::BadField));
+    assert_eq!(away(MAX_AWAY_MS + 1, None), Err(Reject::BadField));
+    let long = "r".repeat(MAX_REASON_LEN + 1);
+    for bad in [
+        "",
+        " upgrade",
+        "a\nb",
+        "up\u{200b}grade",
+        "\u{202e}edargpu",
+        &long,
+    ] {
+        assert_eq!(away(5000, Some(bad)), Err(Reject::BadField), "{bad:?}");
+    }
+    // A lone surrogate is refused as anywhere else in a datagram.
+    let d = br#"{"type":"away","node":"a","boot":"b","seq":1,"for_ms":5000,"reason":"\ud800"}"#;
+    assert_eq!(decode(d).map(|_| ()), Err(Reject::BadJson));
+}
+
+#[test]
+fn leave_and_away_round_trip() {
+    let mut buf = Vec::new();
+    let leave = Message::Leave(Leave {
+        node: "web-1".into(),
+        seq: 4,
+        boot: "b1".into(),
+        ts_ms: Some(7),
+    });
+    encode(&leave, &mut buf).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&buf).unwrap(),
+        r#"{"type":"leave","node":"web-1","seq":4,"boot":"b1","ts_ms":7}"#
+    );
+    let away = Message::Away(Away {
+        node: "web-1".into(),
+        seq: 1,
+        boot: "b2".into(),
+        ts_ms: None,
+        for_ms: 60_000,
+        reason: Some("upgrade".into()),
+    });
+    encode(&away, &mut buf).unwrap();
+    let Message::Away(back) = decode(&buf).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (back.for_ms, back.reason.as_deref()),
+        (60_000, Some("upgrade"))
+    );
+}

@@ -21,6 +21,7 @@ mod forget;
 mod generated;
 mod hostile_checks;
 mod hostile_input;
+mod lifecycle;
 mod listener;
 mod metrics;
 mod observer;

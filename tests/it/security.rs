@@ -283,6 +283,8 @@ fn a_flood_of_garbage_changes_nothing() {
             "real",
             "--every",
             "500ms",
+            // Its stop below stands for a failure: a silence, not a leave.
+            "--no-leave",
         ],
     );
     listen.expect("up", |v| v["node"] == "real");

@@ -3,7 +3,8 @@ use serde_json::value::RawValue;
 
 use super::*;
 use crate::checks::{CheckResult, CheckStatus};
-use crate::detector::{Config, Rule};
+use crate::detector::{Config, Notice, Plan, Rule, Trust};
+use crate::replay::Claim;
 use crate::wire::Beat;
 
 /// Names that sort in surprising ways or need escaping.
@@ -57,6 +58,21 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
     det.observe(now, 1_700_000_000_000 + now, None, &b, &mut Vec::new());
 }
 
+/// A notice from `name`, of the boot its beats have.
+fn say(det: &mut Detector, now: Millis, name: &str, seq: u64, plan: Plan) {
+    let notice = Notice {
+        node: name,
+        claim: Claim {
+            boot: Some("b"),
+            seq: Some(seq),
+            ts_ms: None,
+        },
+        plan,
+    };
+    let wall = 1_700_000_000_000 + now;
+    let _ = det.announce(now, wall, None, &notice, Trust::Recording, &mut Vec::new());
+}
+
 /// The whole snapshot, streamed `max` nodes per piece, after a first field.
 fn streamed(stream: &mut SnapshotStream, det: &Detector, now: Millis, max: usize) -> String {
     stream.start(det);
@@ -81,6 +97,10 @@ enum Step {
         failing: bool,
     },
     Expect(usize),
+    /// The node says it leaves.
+    Leave(usize),
+    /// The node says it is away for so long.
+    Away(usize, u64),
     Wait(u64),
     /// A snapshot, `max` nodes a piece.
     Snapshot(usize),
@@ -96,6 +116,8 @@ fn step() -> impl Strategy<Value = Step> {
             }
         }),
         (0..NAMES.len()).prop_map(Step::Expect),
+        (0..NAMES.len()).prop_map(Step::Leave),
+        (0..NAMES.len(), 1000..8000u64).prop_map(|(node, ms)| Step::Away(node, ms)),
         (1..5000u64).prop_map(Step::Wait),
         (1..6usize).prop_map(Step::Snapshot),
     ]
@@ -119,6 +141,14 @@ proptest! {
                 }
                 Step::Expect(node) => {
                     let _ = det.expect(NAMES[node]);
+                }
+                Step::Leave(node) => {
+                    seq += 1;
+                    say(&mut det, now, NAMES[node], seq, Plan::Leave);
+                }
+                Step::Away(node, for_ms) => {
+                    seq += 1;
+                    say(&mut det, now, NAMES[node], seq, Plan::Away { for_ms, reason: Some("upgrade \"7\"") });
                 }
                 Step::Wait(ms) => {
                     now += ms;

@@ -239,3 +239,27 @@ fn a_gone_peer_does_not_keep_the_deadline_in_the_past() {
     g.check_reachability(10_100, &mut out);
     assert_eq!(g.next_deadline(), Some(10_401));
 }
+
+/// A node that left is no down vote, and its return is a verdict again.
+#[test]
+fn a_left_node_is_no_vote_and_its_return_is_printed() {
+    let mut g = group(1);
+    let mut out = vec![];
+    g.on_view(0, &view("p1", &["web"], &[]), 0, 0, None)
+        .unwrap();
+    g.check_reachability(0, &mut out);
+    g.judge("web", local(State::Up), 0, &mut out);
+    assert_eq!(kinds(&out), ["quorum", "up"]);
+    out.clear();
+    // It leaves: views leave it out, so the peer's vote ages away, and
+    // this observer's own state counts neither up nor down.
+    g.forget_verdict("web");
+    g.on_view(0, &view("p1", &[], &[]), 400, 0, None).unwrap();
+    g.judge("web", local(State::Left), 400, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Back: up again, printed although the last verdict was up.
+    g.on_view(0, &view("p1", &["web"], &[]), 500, 0, None)
+        .unwrap();
+    g.judge("web", local(State::Up), 500, &mut out);
+    assert_eq!(kinds(&out), ["up"]);
+}
