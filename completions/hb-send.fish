@@ -4,7 +4,7 @@ complete -c hb-send -l every -d 'Interval between beats (10ms to 7d); listeners 
 complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
-complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
 complete -c hb-send -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-send -l check-timeout -d 'A check still running after this is killed and unknown' -r

@@ -1,20 +1,20 @@
 //! hb-send: send heartbeats, "I am alive", to one or more listeners.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use hb::ack;
 use hb::cli::{
-    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, BEAT_EVERY,
+    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, Signals,
+    BEAT_EVERY,
 };
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
 use hb::push::send::{Beater, Options};
+use hb::reload::Reload;
 use hb::wire::{DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT};
 
 /// With --ack: a target is down after this many unacknowledged beats in a
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
 }
 
-fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     // hb-listen takes plain beats, hb-ack the ones that ask for acks.
     let default_port = if args.ack {
         DEFAULT_ACK_PORT
@@ -147,11 +147,12 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             misses: args.misses,
             timeout,
         }),
+        reload: Some(Reload::new("hb-send", signals.reload)),
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let mut beater =
         Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
-    let report = beater.run(&stop)?;
+    let report = beater.run(&signals.stop)?;
     if count.is_none() {
         return Ok(ExitCode::SUCCESS);
     }

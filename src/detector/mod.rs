@@ -130,15 +130,43 @@ impl Detector {
     /// Declares a node that must exist: if it never beats, it is reported
     /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
     pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
-        if self.nodes.find(name).is_some() {
+        self.expect_from(name, self.started)
+    }
+
+    /// Declares a node that must exist from `now` on (a reload added it):
+    /// its silence counts from `now`. A node no longer expected that never
+    /// beat ([`Detector::unexpect`]) is expected again, from `now`.
+    pub fn expect_from(&mut self, name: &str, now: Millis) -> Result<(), Reject> {
+        if let Some(idx) = self.nodes.find(name) {
+            let node = &mut self.nodes[idx];
+            if node.state == State::Pending && node.armed_at.is_none() {
+                node.since = now;
+                self.arm(idx);
+            }
             return Ok(());
         }
         if self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
         }
         let idx = self.insert(name, State::Pending);
+        self.nodes[idx].since = now;
         self.arm(idx);
         Ok(())
+    }
+
+    /// Stops expecting a node (a reload removed it). One that never beat
+    /// was kept only by its expectation: it loses its deadline, so it is
+    /// never reported `down`, and stays `pending` in the table, which only
+    /// ever adds nodes. One that beat is a node like any other: it stays
+    /// tracked and judged.
+    pub fn unexpect(&mut self, name: &str) {
+        let Some(idx) = self.nodes.find(name) else {
+            return;
+        };
+        if self.nodes[idx].state == State::Pending {
+            // Its heap entry is stale from now on, and skipped.
+            self.nodes[idx].armed_at = None;
+        }
     }
 
     /// Whether a beat may be observed: the node limit, and for a beat from
@@ -206,7 +234,7 @@ impl Detector {
 
     /// Turns every deadline reached by `now` into its verdict.
     pub fn expire(&mut self, now: Millis, out: &mut Vec<Event>) {
-        while let Some(idx) = self.timers.pop_due(&mut self.nodes, now, self.started) {
+        while let Some(idx) = self.timers.pop_due(&mut self.nodes, now) {
             self.fire(idx, now, out);
             self.arm(idx);
         }
@@ -246,7 +274,7 @@ impl Detector {
 
     /// Makes sure the node has a heap entry no later than its deadline.
     fn arm(&mut self, idx: usize) {
-        self.timers.arm(&mut self.nodes, idx, self.started);
+        self.timers.arm(&mut self.nodes, idx);
     }
 }
 

@@ -37,10 +37,9 @@ impl Timers {
         self.heap.len()
     }
 
-    /// Makes sure the node has a heap entry no later than its deadline
-    /// (silence counted from `started` if it never beat).
-    pub(super) fn arm(&mut self, table: &mut Table, idx: usize, started: Millis) {
-        let Some(due) = deadline(&table[idx], started) else {
+    /// Makes sure the node has a heap entry no later than its deadline.
+    pub(super) fn arm(&mut self, table: &mut Table, idx: usize) {
+        let Some(due) = deadline(&table[idx]) else {
             return;
         };
         // An existing earlier entry will fire, see the later deadline, and
@@ -54,12 +53,7 @@ impl Timers {
     /// The next node whose deadline `now` has reached, its entry consumed.
     /// Stale entries on the way are dropped, and an entry whose node's
     /// deadline moved later is pushed again at the new deadline.
-    pub(super) fn pop_due(
-        &mut self,
-        table: &mut Table,
-        now: Millis,
-        started: Millis,
-    ) -> Option<usize> {
+    pub(super) fn pop_due(&mut self, table: &mut Table, now: Millis) -> Option<usize> {
         while let Some(&Reverse((at, idx))) = self.heap.peek() {
             if at > now {
                 break;
@@ -71,7 +65,7 @@ impl Timers {
             }
             node.armed_at = None;
             // Beats since this entry was pushed may have moved the deadline.
-            match deadline(node, started) {
+            match deadline(node) {
                 Some(due) if due > now => self.push(table, idx, due),
                 Some(_) => return Some(idx),
                 None => {}
@@ -94,11 +88,12 @@ impl Timers {
 }
 
 /// When the node's next verdict is due, given its state; None when no
-/// verdict can come without a beat.
-fn deadline(node: &Node, started: Millis) -> Option<Millis> {
+/// verdict can come without a beat. A node that never beat is pending: its
+/// silence counts from when it was expected (`since`).
+fn deadline(node: &Node) -> Option<Millis> {
     let base = node
         .last_seen
-        .unwrap_or(started)
+        .unwrap_or(node.since)
         .saturating_add(node.grace.into());
     let down = base.saturating_add(node.down_after);
     let suspect = base.saturating_add(node.suspect_after);

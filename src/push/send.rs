@@ -21,6 +21,7 @@ use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
+use crate::reload::Reload;
 use crate::wire::{self, Beat, Message};
 
 /// What one beating session did, for the exit code of `--count`.
@@ -50,6 +51,8 @@ pub struct Options {
     pub checks: Option<Checks>,
     /// Ask for acks and judge the path to each target by them.
     pub ack: Option<ack::Config>,
+    /// SIGHUP: the key file is read again.
+    pub reload: Option<Reload>,
 }
 
 /// The `sent` line of `--verbose`.
@@ -99,6 +102,7 @@ pub struct Beater<W: Write> {
     /// The sender's watch over its own stalls.
     watch: SelfWatch,
     codec: Codec,
+    reload: Option<Reload>,
     checks: Option<Checks>,
     datagram: Vec<u8>,
 }
@@ -143,6 +147,7 @@ impl<W: Write> Beater<W> {
             out,
             verbose: options.verbose,
             codec: options.codec,
+            reload: options.reload,
             checks: options.checks,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
         })
@@ -159,6 +164,14 @@ impl<W: Write> Beater<W> {
         let mut beats = Cadence::new(0, self.every);
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
+            let codec = &mut self.codec;
+            if let Some(event) = self
+                .reload
+                .as_ref()
+                .and_then(|r| r.keys_if_requested(codec))
+            {
+                self.out.emit(wall_ms(), &event)?;
+            }
             if let Some(acks) = &mut self.acks {
                 acks.expire(clock.elapsed());
                 // Transitions always while beating forever (a cron run with
