@@ -2,7 +2,7 @@ complete -c hb-ack -l listen -d 'Address to receive on (IPv6 too: [::]; port 0 p
 complete -c hb-ack -l node -d 'Name this node in what it sends (default: the host name)' -r
 complete -c hb-ack -l status-every -d 'Print a `status` line every DURATION (10ms to 7d): messages received and refused, and hb-listen\'s membership snapshot' -r
 complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
-complete -c hb-ack -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-ack -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-ack -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
 complete -c hb-ack -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-ack -l check-timeout -d 'A check still running after this is killed and unknown' -r
@@ -11,7 +11,7 @@ complete -c hb-ack -l max-skew -d 'With --key-file: how far a new boot\'s clock 
 complete -c hb-ack -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
 complete -c hb-ack -l no-health -d 'Leave health out of replies'
 complete -c hb-ack -s v -l verbose -d 'Also print a line for every probe answered'
-complete -c hb-ack -s q -l quiet -d 'Print nothing on stdout (but --status-every and --log-rejects lines)'
+complete -c hb-ack -s q -l quiet -d 'Print nothing on stdout (but --status-every, --log-rejects and `reloaded` lines)'
 complete -c hb-ack -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
 complete -c hb-ack -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-ack -s V -l version -d 'Print version'

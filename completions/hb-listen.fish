@@ -1,7 +1,7 @@
 complete -c hb-listen -l listen -d 'Address to receive on (IPv6 too: [::]; port 0 picks a free one)' -r
 complete -c hb-listen -l every -d 'Interval assumed for beats that do not state theirs, and for expected nodes (10ms to 7d)' -r
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
-complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin)' -r -F
+complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin); read again on SIGHUP' -r -F
 complete -c hb-listen -l status-every -d 'Print a `status` line every DURATION (10ms to 7d): messages received and refused, and hb-listen\'s membership snapshot' -r
 complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node\'s state or checks changed, at most once per --state-every' -r -F
 complete -c hb-listen -l state-every -d 'With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes' -r
@@ -23,7 +23,7 @@ complete -c hb-listen -l phi-window -d 'Phi detector: inter-arrival times rememb
 complete -c hb-listen -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
 complete -c hb-listen -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-listen -l flap-window -d 'The window of --flap-changes' -r
-complete -c hb-listen -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-listen -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r

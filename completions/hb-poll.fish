@@ -26,7 +26,7 @@ complete -c hb-poll -l phi-window -d 'Phi detector: inter-arrival times remember
 complete -c hb-poll -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
 complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
-complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)' -r -F
+complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
 complete -c hb-poll -s v -l verbose -d 'With --every: also print each round\'s `poll` and `summary` lines'
 complete -c hb-poll -s h -l help -d 'Print help (see more with \'--help\')'

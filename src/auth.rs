@@ -45,7 +45,7 @@ pub enum KeyError {
 /// The keys of a key file: the first signs, any of them verifies, so keys
 /// rotate without a flag day (add the new key second everywhere, then
 /// move it first, then drop the old one).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Keys {
     keys: Vec<Vec<u8>>,
 }
@@ -165,11 +165,36 @@ pub const REQUEST_LEN: usize = 512;
 #[derive(Debug, Clone, Default)]
 pub struct Codec {
     keys: Option<Keys>,
+    /// The file the keys came from, read again by [`Codec::reload_keys`].
+    file: Option<PathBuf>,
 }
 
 impl Codec {
     pub fn new(keys: Option<Keys>) -> Self {
-        Codec { keys }
+        Codec { keys, file: None }
+    }
+
+    /// A codec with the keys of a key file ([`Keys::load`]), which it can
+    /// read again.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        Ok(Codec {
+            keys: Some(Keys::load(path)?),
+            file: Some(path.to_owned()),
+        })
+    }
+
+    /// Reads the key file again (SIGHUP), so keys rotate without a
+    /// restart: from now on its first key signs and any of its keys
+    /// verifies. Says whether the keys changed; None for a codec without
+    /// a key file. A file that cannot be used leaves the keys as they were:
+    /// a typo while rotating must not open the door nor stop the service.
+    pub fn reload_keys(&mut self) -> Option<Result<bool, KeyError>> {
+        let path = self.file.as_deref()?;
+        Some(Keys::load(path).map(|keys| {
+            let changed = self.keys.as_ref() != Some(&keys);
+            self.keys = Some(keys);
+            changed
+        }))
     }
 
     /// Whether messages are signed and only signed ones accepted.

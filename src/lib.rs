@@ -28,6 +28,7 @@
 //! - [`observer`]: a loop watching itself: its stalls and its socket's
 //!   drops, never the nodes' failures.
 //! - [`memory`]: what exporting a large fleet freed, handed back.
+//! - [`reload`]: files read again on SIGHUP, and the `reloaded` event.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
 //! together; [`cli`] is what they share: flags defined once, exit codes,
@@ -51,5 +52,6 @@ pub mod phi;
 pub mod pull;
 pub mod push;
 pub mod quorum;
+pub mod reload;
 pub mod replay;
 pub mod wire;

@@ -28,7 +28,7 @@ use nodes::{Exchange, NodeCollector, NodeTable};
 
 /// Every event type a tool may print: counters by type start at zero, so
 /// that `increase()` sees the first one.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "up",
     "suspect",
     "down",
@@ -43,6 +43,7 @@ pub const EVENT_TYPES: [&str; 14] = [
     "quorum",
     "no-quorum",
     "observer",
+    "reloaded",
 ];
 
 /// Label sets: names are fixed, values are reasons and event types.

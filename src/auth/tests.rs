@@ -107,6 +107,41 @@ fn key_files_are_checked() {
     );
 }
 
+#[test]
+fn a_codec_reads_its_key_file_again_and_keeps_its_keys_when_it_cannot() {
+    let dir = std::env::temp_dir().join(format!("hb-reload-keys-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("key");
+    let write = |text: &str, mode: u32| {
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let (a, b) = ("key-a-0123456789abcdef", "key-b-0123456789abcdef");
+    write(a, 0o600);
+    let mut codec = Codec::load(&path).unwrap();
+    let signed_by = |key: &str| {
+        let mut msg = br#"{"type":"beat","node":"n","seq":1}"#.to_vec();
+        keys(key).sign(&mut msg);
+        msg
+    };
+    assert!(codec.decode(&signed_by(a)).is_ok());
+    assert!(matches!(codec.reload_keys(), Some(Ok(false))), "unchanged");
+    write(b, 0o600);
+    assert!(matches!(codec.reload_keys(), Some(Ok(true))), "reloaded");
+    assert!(codec.decode(&signed_by(b)).is_ok());
+    assert_eq!(codec.decode(&signed_by(a)).err(), Some(Reject::BadMac));
+    // Unusable now: key b stays.
+    write(a, 0o644);
+    assert!(matches!(
+        codec.reload_keys(),
+        Some(Err(KeyError::Permissions { .. }))
+    ));
+    assert!(codec.decode(&signed_by(b)).is_ok());
+    fs::remove_dir_all(&dir).unwrap();
+    // A codec without a key file has nothing to read again.
+    assert!(Codec::new(Some(keys(a))).reload_keys().is_none());
+}
+
 proptest! {
     #[test]
     fn verify_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

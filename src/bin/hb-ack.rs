@@ -1,19 +1,19 @@
 //! hb-ack: answer "are you alive?" probes, and acknowledge heartbeats.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use hb::cli::{
-    self, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeArgs, StatusArgs,
+    self, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeArgs, Signals,
+    StatusArgs,
 };
 use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::metrics::Series;
 use hb::output::Output;
 use hb::pull::respond::{Options, Responder, Verbosity};
+use hb::reload::Reload;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How often replies' health is refreshed in the background, so a reply
@@ -43,7 +43,7 @@ struct Args {
     #[arg(short, long, conflicts_with = "quiet")]
     verbose: bool,
 
-    /// Print nothing on stdout (but --status-every and --log-rejects lines)
+    /// Print nothing on stdout (but --status-every, --log-rejects and `reloaded` lines)
     #[arg(short, long)]
     quiet: bool,
 
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
 }
 
-fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
     intake.metrics = args.metrics.serve("hb-ack", Series::Counters)?;
     let socket = args.listen.bind("hb-ack", &[])?;
@@ -90,7 +90,8 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status.every_ms(),
+        reload: Some(Reload::new("hb-ack", signals.reload)),
     };
-    Responder::new(socket, node, Output::stdout(), intake, options).run(&stop)?;
+    Responder::new(socket, node, Output::stdout(), intake, options).run(&signals.stop)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,26 +1,25 @@
 //! hb-listen: receive heartbeats and report which nodes are up, suspect or down.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
     self, parse_interval, parse_multicast, parse_node, parse_pause, DetectorArgs, ExitCodes,
-    IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, StatusArgs, UsageError, BEAT_EVERY,
+    IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs, UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::metrics::Series;
 use hb::net::HostPort;
 use hb::output::Output;
-use hb::push::listen::{self, Listener};
+use hb::push::listen::{self, Listener, ReadExpected};
 use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
+use hb::reload::Reload;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 
 /// The fixed detector's --misses: a node is down after this many of its
@@ -61,7 +60,7 @@ struct Args {
     #[arg(long, value_name = "NODE", value_parser = parse_node)]
     expect: Vec<String>,
 
-    /// Read expected nodes from FILE, one per line ('#' comments; '-' for stdin)
+    /// Read expected nodes from FILE, one per line ('#' comments; '-' for stdin); read again on SIGHUP
     #[arg(long, value_name = "FILE")]
     expect_file: Option<PathBuf>,
 
@@ -170,7 +169,25 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
     .map_err(|e| UsageError(e.to_string()).into())
 }
 
-fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+/// The expected nodes: those of --expect, then those of --expect-file.
+fn read_expected(expect: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let mut expected = expect.to_vec();
+    if let Some(path) = file {
+        for (line, node) in cli::read_list(path)? {
+            if wire::check_node(&node).is_err() {
+                bail!(
+                    "{}:{line}: {node:?} is not a valid node name",
+                    path.display()
+                );
+            }
+            expected.push(node);
+        }
+    }
+    Ok(expected)
+}
+
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
+    let stop = signals.stop;
     let stdin = |path: &Option<PathBuf>| path.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if stdin(&args.from) && stdin(&args.expect_file) {
         let msg =
@@ -186,18 +203,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     if !args.forget_after.is_zero() {
         detector.forget_after(duration_ms(args.forget_after));
     }
-    let mut expected = args.expect.clone();
-    if let Some(path) = &args.expect_file {
-        for (line, node) in cli::read_list(path)? {
-            if wire::check_node(&node).is_err() {
-                bail!(
-                    "{}:{line}: {node:?} is not a valid node name",
-                    path.display()
-                );
-            }
-            expected.push(node);
-        }
-    }
+    let expected = read_expected(&args.expect, args.expect_file.as_deref())?;
     for node in &expected {
         if detector.expect(node).is_err() {
             let msg = format!("more expected nodes than --max-nodes {max_nodes}");
@@ -225,6 +231,14 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     if let Some(metrics) = args.metrics.serve("hb-listen", Series::CountersAndNodes)? {
         listener.export(metrics);
     }
+    // Standard input is read once: an --expect-file - is not read again.
+    let expect_file = args.expect_file.clone().filter(|p| p.as_os_str() != "-");
+    let reread = expect_file.map(|path| {
+        let expect = args.expect.clone();
+        let read: ReadExpected = Box::new(move || read_expected(&expect, Some(&path)));
+        (read, expected)
+    });
+    listener.reload_on(Reload::new("hb-listen", signals.reload), reread);
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

@@ -3,7 +3,6 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{
     self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, LimitsArgs, MetricsArgs,
-    NodeArgs, UsageError,
+    NodeArgs, Signals, UsageError,
 };
 use hb::clock::duration_ms;
 use hb::metrics::Series;
@@ -22,6 +21,7 @@ use hb::pull::lines::emit_round;
 use hb::pull::probe::{Prober, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
 use hb::pull::watch::watch;
+use hb::reload::Reload;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How long each attempt waits for its reply.
@@ -127,7 +127,8 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Nagios, run)
 }
 
-fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
+    let stop = signals.stop;
     let mut targets = args.targets;
     targets.extend(args.hosts);
     if let Some(path) = &args.file {
@@ -169,6 +170,8 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     prober.stop_on(Arc::clone(&stop));
 
     if let Some(every) = args.every {
+        // A single round leaves SIGHUP unread: it is ignored.
+        prober.reload_on(Reload::new("hb-poll", signals.reload));
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector

@@ -1,20 +1,20 @@
 //! hb-send: send heartbeats, "I am alive", to one or more listeners.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use hb::ack;
 use hb::cli::{
-    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, BEAT_EVERY,
+    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, Signals,
+    BEAT_EVERY,
 };
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
 use hb::push::send::{Beater, Options};
+use hb::reload::Reload;
 use hb::wire::{check_reason, DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT, MIN_AWAY_MS};
 
 /// With --ack: a target is down after this many unacknowledged beats in a
@@ -140,7 +140,7 @@ fn parse_reason(s: &str) -> Result<String, String> {
     check_reason(s).map(|()| s.to_owned())
 }
 
-fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     // hb-listen takes plain beats, hb-ack the ones that ask for acks.
     let default_port = if args.ack {
         DEFAULT_ACK_PORT
@@ -171,6 +171,7 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             checks: None,
             ack: None,
             leave: false,
+            reload: None,
         };
         return say_away(args.node.name(), targets, options, away, args.reason);
     }
@@ -195,11 +196,12 @@ fn run(args: Args, stop: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
             timeout,
         }),
         leave: !args.no_leave && !args.ack,
+        reload: Some(Reload::new("hb-send", signals.reload)),
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let mut beater =
         Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
-    let report = beater.run(&stop)?;
+    let report = beater.run(&signals.stop)?;
     if count.is_none() {
         return Ok(ExitCode::SUCCESS);
     }

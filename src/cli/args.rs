@@ -204,7 +204,7 @@ impl LimitsArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Security")]
 pub struct KeyArgs {
-    /// Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600)
+    /// Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP
     // An empty path is taken here and refused by `codec`, which can say
     // whether it came from HB_KEY_FILE: clap would blame --key-file.
     #[arg(long, value_name = "FILE", env = KEY_FILE_ENV, hide_env_values = true,
@@ -226,12 +226,10 @@ impl KeyArgs {
             };
             return Err(UsageError(msg).into());
         }
-        let keys = self
-            .key_file
-            .as_deref()
-            .map(crate::auth::Keys::load)
-            .transpose()?;
-        Ok(crate::auth::Codec::new(keys))
+        match self.key_file.as_deref() {
+            Some(path) => Ok(crate::auth::Codec::load(path)?),
+            None => Ok(crate::auth::Codec::default()),
+        }
     }
 }
 

@@ -1,11 +1,11 @@
 //! What every hb binary does the same way: parse flags with one-line
 //! errors, map failures to exit codes, stop cleanly on SIGINT/SIGTERM,
-//! treat a closed stdout as a normal end, and print its own man page and
+//! reload on SIGHUP, treat a closed stdout as a normal end, and print its own man page and
 //! completions (`--generate`, used by `scripts/generate-docs`).
 //!
 //! The rooms:
-//! - this file: the runner ([`main`]), [`UsageError`] and the stop flag
-//!   (`stop_on_signals`);
+//! - this file: the runner ([`main`]), [`UsageError`] and the flags the
+//!   signals set ([`Signals`]);
 //! - `exit`: how a run ends ([`Exit`]) and the code each tool gives for it
 //!   ([`ExitCodes`]);
 //! - `args`: the flag groups more than one tool takes (`--node`, `--listen`,
@@ -41,19 +41,20 @@ pub use parse::{
     parse_pause, parse_timeout, read_list,
 };
 
-/// Runs a binary: installs the stop flag, parses `A` from the command line
-/// and calls `body` with both; `codes` turns how the run ended into the
-/// tool's exit code.
+/// Runs a binary: installs the signals' flags, parses `A` from the command
+/// line and calls `body` with both; `codes` turns how the run ended into
+/// the tool's exit code.
 pub fn main<A: Parser>(
     codes: ExitCodes,
-    body: fn(A, Arc<AtomicBool>) -> anyhow::Result<ExitCode>,
+    body: fn(A, Signals) -> anyhow::Result<ExitCode>,
 ) -> ExitCode {
     // First of all: a SIGTERM that arrives while the tool starts (a service
-    // manager stopping it at once) must end it cleanly too, not by the signal.
-    let stop = stop_on_signals();
+    // manager stopping it at once) must end it cleanly too, not by the
+    // signal; a SIGHUP (`systemctl reload` at once) must not end it at all.
+    let signals = Signals::install();
     let name = A::command().get_name().to_owned();
-    let stop = match stop {
-        Ok(stop) => stop,
+    let signals = match signals {
+        Ok(signals) => signals,
         Err(e) => {
             eprintln!("{name}: error: installing signal handlers: {e}");
             return codes.code(Exit::Failure);
@@ -76,7 +77,7 @@ pub fn main<A: Parser>(
             return codes.report(&name, Exit::Usage, message);
         }
     };
-    match body(args, stop) {
+    match body(args, signals) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => codes.code(Exit::Ok),
         Err(e) if e.is::<UsageError>() => codes.report(&name, Exit::Usage, &e.to_string()),
@@ -113,34 +114,53 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// A flag set by SIGINT or SIGTERM, which long-running loops poll; a second
-/// signal ends the process at once, for a loop that is stuck.
-///
-/// The signals are blocked while their two actions are registered: one
-/// that arrived between the two would find the flag unset and be lost (the
-/// tool would run on); blocked, it waits and is delivered to both.
-fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    let stop = Arc::new(AtomicBool::new(false));
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use;
-    // pthread_sigmask only reads `set` and writes `previous`.
-    let previous = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, SIGINT);
-        libc::sigaddset(&mut set, SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
-        previous
-    };
-    let registered = [SIGINT, SIGTERM].into_iter().try_for_each(|sig| {
-        flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
-        flag::register(sig, Arc::clone(&stop)).map(drop)
-    });
-    // SAFETY: restores the mask saved above.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+/// The flags the signals set, which long-running loops poll.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    /// Set by SIGINT or SIGTERM: end cleanly. A second signal ends the
+    /// process at once, for a loop that is stuck.
+    pub stop: Arc<AtomicBool>,
+    /// Set by SIGHUP: read the files again (see [`crate::reload`]). A tool
+    /// with nothing to read again leaves it unread: SIGHUP, which would
+    /// otherwise end the process, is then ignored.
+    pub reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// The signals are blocked while their actions are registered: one
+    /// that arrived between two registrations would find its flag unset
+    /// and be lost (the tool would run on), or a SIGHUP would end the
+    /// tool; blocked, it waits and is delivered to all of them.
+    fn install() -> io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+        };
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset before
+        // use; pthread_sigmask only reads `set` and writes `previous`.
+        let previous = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in [SIGINT, SIGTERM, SIGHUP] {
+                libc::sigaddset(&mut set, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+            previous
+        };
+        let registered = [SIGINT, SIGTERM]
+            .into_iter()
+            .try_for_each(|sig| {
+                flag::register_conditional_shutdown(sig, 1, Arc::clone(&signals.stop))?;
+                flag::register(sig, Arc::clone(&signals.stop)).map(drop)
+            })
+            .and_then(|()| flag::register(SIGHUP, Arc::clone(&signals.reload)).map(drop));
+        // SAFETY: restores the mask saved above.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        }
+        registered.map(|()| signals)
     }
-    registered.map(|()| stop)
 }

@@ -143,13 +143,11 @@ impl Detector {
     }
 
     /// Removes the nodes whose time to be forgotten came (they are still
-    /// down or left, and still not expected), each with a `forgotten` event: gone
+    /// down or left, and still not expected) and the nodes no longer
+    /// expected that never beat, each with a `forgotten` event: gone
     /// from the table, its memory freed. Called when no copy of the table
     /// is under way, as it moves nodes.
     pub fn forget_due(&mut self, now: Millis, out: &mut Vec<Event>) {
-        let Some(after) = self.forget_after else {
-            return;
-        };
         let mut due = std::mem::take(&mut self.forgettable);
         // From the last position down: a removal moves the last node into
         // the freed place, never one still to be looked at.
@@ -159,9 +157,15 @@ impl Detector {
             let Some(node) = self.nodes.get(idx) else {
                 continue;
             };
-            let forget = matches!(node.state, State::Down | State::Left)
-                && !node.expected
-                && now >= node.since.saturating_add(after);
+            let forget = !node.expected
+                && match node.state {
+                    // Expected no more, and never heard from.
+                    State::Pending => true,
+                    State::Down | State::Left => self
+                        .forget_after
+                        .is_some_and(|after| now >= node.since.saturating_add(after)),
+                    State::Up | State::Suspect | State::Away => false,
+                };
             if !forget {
                 // Back, or expected since: judged as any node again.
                 self.arm(idx);
@@ -209,8 +213,20 @@ impl Detector {
     /// Declares a node that must exist: if it never beats, it is reported
     /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
     pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
+        self.expect_from(name, self.started)
+    }
+
+    /// Declares a node that must exist from `now` on (a reload added it):
+    /// its silence counts from `now`. A node no longer expected that never
+    /// beat ([`Detector::unexpect`]) is expected again, from `now`.
+    pub fn expect_from(&mut self, name: &str, now: Millis) -> Result<(), Reject> {
         if let Some(idx) = self.nodes.find(name) {
-            self.nodes[idx].expected = true;
+            let node = &mut self.nodes[idx];
+            node.expected = true;
+            if node.state == State::Pending && node.armed_at.is_none() {
+                node.since = now;
+                self.arm(idx);
+            }
             return Ok(());
         }
         if self.nodes.len() >= self.cfg.max_nodes {
@@ -218,8 +234,29 @@ impl Detector {
         }
         let idx = self.insert(name, State::Pending);
         self.nodes[idx].expected = true;
+        self.nodes[idx].since = now;
         self.arm(idx);
         Ok(())
+    }
+
+    /// Stops expecting a node (a reload removed it). One that never beat
+    /// was kept only by its expectation: it loses its deadline, so it is
+    /// never reported `down`, and is forgotten ([`Detector::forget_due`]).
+    /// One that beat is a node like any other: it stays tracked and
+    /// judged, and may be forgotten once down.
+    pub fn unexpect(&mut self, name: &str) {
+        let Some(idx) = self.nodes.find(name) else {
+            return;
+        };
+        let node = &mut self.nodes[idx];
+        node.expected = false;
+        if node.state == State::Pending {
+            // Its heap entry is stale from now on, and skipped.
+            node.armed_at = None;
+            self.forgettable.push(idx);
+        } else {
+            self.arm(idx);
+        }
     }
 
     /// Whether a beat may be observed: the node limit, and for a beat from
@@ -291,10 +328,7 @@ impl Detector {
 
     /// Turns every deadline reached by `now` into its verdict.
     pub fn expire(&mut self, now: Millis, out: &mut Vec<Event>) {
-        while let Some(idx) =
-            self.timers
-                .pop_due(&mut self.nodes, now, self.started, self.forget_after)
-        {
+        while let Some(idx) = self.timers.pop_due(&mut self.nodes, now, self.forget_after) {
             if self.fire(idx, now, out) {
                 self.arm(idx);
             }
@@ -337,8 +371,7 @@ impl Detector {
 
     /// Makes sure the node has a heap entry no later than its deadline.
     fn arm(&mut self, idx: usize) {
-        self.timers
-            .arm(&mut self.nodes, idx, self.started, self.forget_after);
+        self.timers.arm(&mut self.nodes, idx, self.forget_after);
     }
 }
 

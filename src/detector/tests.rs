@@ -188,6 +188,51 @@ fn expected_node_that_never_beats_is_down_after_n_default_intervals() {
 }
 
 #[test]
+fn a_node_expected_later_is_silent_from_then_on() {
+    let mut sim = Sim::new(4);
+    sim.advance(10_000);
+    sim.det.expect_from("late", 10_000).unwrap();
+    sim.advance(60_000);
+    assert_eq!(sim.kinds(), vec![(14_000, "down")]);
+    let Event::Down { silent_ms, .. } = &sim.last[0] else {
+        panic!()
+    };
+    assert_eq!(*silent_ms, 4000);
+}
+
+#[test]
+fn a_node_no_longer_expected_is_never_down_unless_it_beat() {
+    let mut sim = Sim::new(4);
+    sim.det.expect("never").unwrap();
+    sim.det.expect("beat").unwrap();
+    sim.beat(500, beat("beat", 1, "b", 1000));
+    sim.det.unexpect("never");
+    sim.det.unexpect("beat");
+    sim.advance(20_000);
+    let downs: Vec<&str> = sim
+        .log
+        .iter()
+        .filter(|l| l.1 == "down")
+        .map(|l| &*l.2)
+        .collect();
+    assert_eq!(downs, ["beat"]);
+    assert_eq!(sim.det.snapshot(20_000).pending, vec!["never"]);
+    // Gone at the next chance to forget.
+    let mut out = Vec::new();
+    sim.det.forget_due(20_000, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].kind(), out[0].node()), ("forgotten", "never"));
+    assert!(sim.det.snapshot(20_000).pending.is_empty());
+    // Expected again: from then on.
+    sim.det.expect_from("never", 20_000).unwrap();
+    sim.advance(30_000);
+    assert_eq!(
+        sim.log.last().map(|l| (l.0, &*l.2)),
+        Some((24_000, "never"))
+    );
+}
+
+#[test]
 fn expected_node_that_beats_is_simply_up() {
     let mut sim = Sim::new(4);
     sim.det.expect("web").unwrap();

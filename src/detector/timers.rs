@@ -38,16 +38,9 @@ impl Timers {
     }
 
     /// Makes sure the node has a heap entry no later than its deadline
-    /// (silence counted from `started` if it never beat; `forget_after`: a
-    /// node down that long is due to be forgotten).
-    pub(super) fn arm(
-        &mut self,
-        table: &mut Table,
-        idx: usize,
-        started: Millis,
-        forget_after: Option<Millis>,
-    ) {
-        let Some(due) = deadline(&table[idx], started, forget_after) else {
+    /// (`forget_after`: a node down that long is due to be forgotten).
+    pub(super) fn arm(&mut self, table: &mut Table, idx: usize, forget_after: Option<Millis>) {
+        let Some(due) = deadline(&table[idx], forget_after) else {
             return;
         };
         // An existing earlier entry will fire, see the later deadline, and
@@ -65,7 +58,6 @@ impl Timers {
         &mut self,
         table: &mut Table,
         now: Millis,
-        started: Millis,
         forget_after: Option<Millis>,
     ) -> Option<usize> {
         while let Some(&Reverse((at, idx))) = self.heap.peek() {
@@ -81,7 +73,7 @@ impl Timers {
             let node = &mut table[idx];
             node.armed_at = None;
             // Beats since this entry was pushed may have moved the deadline.
-            match deadline(node, started, forget_after) {
+            match deadline(node, forget_after) {
                 Some(due) if due > now => self.push(table, idx, due),
                 Some(_) => return Some(idx),
                 None => {}
@@ -107,12 +99,13 @@ impl Timers {
 }
 
 /// When the node's next verdict is due, given its state; None when no
-/// verdict can come without a beat. A node down for `forget_after` is due
-/// to be forgotten, unless it is expected.
-fn deadline(node: &Node, started: Millis, forget_after: Option<Millis>) -> Option<Millis> {
+/// verdict can come without a beat. A node that never beat is pending: its
+/// silence counts from when it was expected (`since`). A node down for
+/// `forget_after` is due to be forgotten, unless it is expected.
+fn deadline(node: &Node, forget_after: Option<Millis>) -> Option<Millis> {
     let base = node
         .last_seen
-        .unwrap_or(started)
+        .unwrap_or(node.since)
         .saturating_add(node.grace.into());
     let down = base.saturating_add(node.down_after);
     let suspect = base.saturating_add(node.suspect_after);

@@ -166,14 +166,14 @@ impl Detector {
     /// Returns whether the node's timer is to be armed again: not for a
     /// node due to be forgotten, which waits for [`Detector::forget_due`].
     pub(super) fn fire(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) -> bool {
-        let started = self.started;
         let phi_cfg = match &self.cfg.rule {
             Rule::Phi(cfg) => Some(cfg),
             Rule::Fixed { .. } => None,
         };
         let faults = self.faults;
         let node = &mut self.nodes[idx];
-        let since = node.last_seen.unwrap_or(started);
+        // Never beaten: silent since it was expected.
+        let since = node.last_seen.unwrap_or(node.since);
         let silent_ms = now.saturating_sub(since);
         let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
         match node.state {

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::auth::Codec;
 use crate::checks::CheckResult;
 use crate::net::{self, AddrError, HostPort};
+use crate::reload::{Reload, Reloaded};
 use crate::wire::{self, Message, Probe, DEFAULT_ACK_PORT};
 
 /// Probes sent back to back before the poller drains replies: enough to
@@ -117,6 +118,8 @@ pub struct Prober {
     /// reach: as named, and where the socket sends to them.
     relays: Vec<(String, SocketAddr)>,
     codec: Codec,
+    /// SIGHUP, while polling on (`--every`): the key file is read again.
+    reload: Option<Reload>,
     datagram: Vec<u8>,
     nonces: Nonces,
     receiver: net::Receiver,
@@ -203,6 +206,7 @@ impl Prober {
             send_to,
             relays,
             codec,
+            reload: None,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             nonces: Nonces::new()?,
             receiver: net::Receiver::default(),
@@ -212,6 +216,19 @@ impl Prober {
     /// Rounds stop waiting for replies once `stop` is set.
     pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
         self.stop = stop;
+    }
+
+    /// Reads the key file again when `reload` asks (see
+    /// [`Prober::reloaded`]).
+    pub fn reload_on(&mut self, reload: Reload) {
+        self.reload = Some(reload);
+    }
+
+    /// When a reload was asked for: the key file read again, and the
+    /// `reloaded` event that says so.
+    pub fn reloaded(&mut self) -> Option<Reloaded> {
+        let codec = &mut self.codec;
+        self.reload.as_ref()?.keys_if_requested(codec)
     }
 
     pub fn stopped(&self) -> bool {

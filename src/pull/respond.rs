@@ -21,6 +21,7 @@ use crate::health::Background;
 use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::{wall_ms, Output};
+use crate::reload::Reload;
 use crate::wire::{self, Message, Probe, Reject, Reply};
 
 /// What the responder prints.
@@ -82,6 +83,8 @@ pub struct Options {
     /// Senders whose last beat is remembered (replay protection), at most.
     pub max_nodes: usize,
     pub status_every: Option<Millis>,
+    /// SIGHUP: the key file is read again.
+    pub reload: Option<Reload>,
 }
 
 /// Answers on one socket.
@@ -146,6 +149,15 @@ impl<W: Write> Responder<W> {
             let now = clock.now();
             for (datagram, from) in batch {
                 self.handle(datagram, from, now)?;
+            }
+            let codec = &mut self.intake.codec;
+            if let Some(event) = self
+                .opts
+                .reload
+                .as_ref()
+                .and_then(|r| r.keys_if_requested(codec))
+            {
+                self.out.emit(wall_ms(), &event)?;
             }
             if !self.intake.pending.is_empty() {
                 let wall = wall_ms();

@@ -65,6 +65,12 @@ pub fn watch<W: Write>(
     let tolerance = stall_tolerance(Some(every_ms));
     let mut judged: Millis = 0;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(event) = prober.reloaded() {
+            if let Some(m) = metrics {
+                m.event("reloaded");
+            }
+            out.emit(wall_ms(), &event)?;
+        }
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
             let mut samples = NodeSamples::default();

@@ -18,10 +18,13 @@ use crate::quorum::link::{GroupLink, Membership};
 use crate::wire::{Message, Reject};
 
 mod recorded;
+mod reload;
 mod socket;
 mod state;
 
 pub use recorded::spawn_line_reader;
+pub use reload::ReadExpected;
+use reload::Reloading;
 use state::{Sampling, StateFile};
 
 /// One detector, its output, and the periodic status line.
@@ -45,6 +48,8 @@ pub struct Listener<W: Write> {
     /// The listener's watch over its own stalls and overload.
     watch: SelfWatch,
     observed: Vec<ObserverEvent>,
+    /// What SIGHUP reads again.
+    reload: Option<Reloading>,
 }
 
 impl<W: Write> Listener<W> {
@@ -73,6 +78,7 @@ impl<W: Write> Listener<W> {
             sampling: None,
             watch: SelfWatch::default(),
             observed: Vec::new(),
+            reload: None,
         }
     }
 
@@ -92,6 +98,7 @@ impl<W: Write> Listener<W> {
     /// Fires what is due at `now` (`wall`: the same instant on the wall
     /// clock, for timestamps).
     fn tick(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        self.reload_if_asked(now, wall)?;
         self.watch.tick(now, &mut self.observed);
         self.flush_observed(wall)?;
         self.detector.expire(now, &mut self.events);

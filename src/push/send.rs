@@ -24,6 +24,7 @@ use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
+use crate::reload::Reload;
 use crate::wire::{self, Away, Beat, Leave, Message};
 
 /// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]
@@ -61,6 +62,8 @@ pub struct Options {
     pub ack: Option<ack::Config>,
     /// Stopped by a signal, say `leave` to every target before returning.
     pub leave: bool,
+    /// SIGHUP: the key file is read again.
+    pub reload: Option<Reload>,
 }
 
 /// The `sent` line of `--verbose`.
@@ -110,6 +113,7 @@ pub struct Beater<W: Write> {
     /// The sender's watch over its own stalls.
     watch: SelfWatch,
     codec: Codec,
+    reload: Option<Reload>,
     checks: Option<Checks>,
     datagram: Vec<u8>,
     leave: bool,
@@ -155,6 +159,7 @@ impl<W: Write> Beater<W> {
             out,
             verbose: options.verbose,
             codec: options.codec,
+            reload: options.reload,
             checks: options.checks,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             leave: options.leave,
@@ -172,6 +177,14 @@ impl<W: Write> Beater<W> {
         let mut beats = Cadence::new(0, self.every);
         let mut receiver = net::Receiver::default();
         while !stop.load(Ordering::Relaxed) {
+            let codec = &mut self.codec;
+            if let Some(event) = self
+                .reload
+                .as_ref()
+                .and_then(|r| r.keys_if_requested(codec))
+            {
+                self.out.emit(wall_ms(), &event)?;
+            }
             if let Some(acks) = &mut self.acks {
                 acks.expire(clock.elapsed());
                 // Transitions always while beating forever (a cron run with

@@ -268,7 +268,8 @@ fn replay_takes_year_10000_and_gaps_of_decades() {
     assert!(events.iter().all(|v| v["ts_ms"].as_u64() <= Some(3000)));
 
     // From 1970 to today: once a status line for every second of the 56
-    // years, now ten after the last thing that happened.
+    // years, now ten after each thing that happened (the down, and the
+    // node forgotten a day later).
     let today = crate::harness::wall_ms();
     let (out, events) = replay(
         &dir,
@@ -283,8 +284,9 @@ fn replay_takes_year_10000_and_gaps_of_decades() {
         String::from_utf8_lossy(&out.stderr)
     );
     let status = events.iter().filter(|v| v["type"] == "status").count();
-    assert!(status < 20, "{status} status lines: {events:?}");
+    assert!(status < 40, "{status} status lines: {events:?}");
     assert!(events.iter().any(|v| v["type"] == "down"), "{events:?}");
+    assert!(events.iter().any(|v| v["type"] == "forgotten"), "{events:?}");
 }
 
 /// A line longer than any datagram (and what a recorder adds) is refused

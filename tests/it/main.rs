@@ -26,6 +26,7 @@ mod listener;
 mod metrics;
 mod observer;
 mod poller;
+mod reload;
 mod responder;
 mod routing;
 mod security;

@@ -25,6 +25,7 @@ fn responder_named(codec: Codec, node: &str) -> Responder<Vec<u8>> {
         max_skew_ms: 30_000,
         max_nodes: 100,
         status_every: None,
+        reload: None,
     };
     let intake = Intake::new(codec, Vec::new(), false);
     Responder::new(socket(), node.into(), Output::new(Vec::new()), intake, opts)

@@ -258,8 +258,8 @@ impl Running {
         self.wait()
     }
 
-    /// Sends `signal` ("TERM" or "INT") at once.
-    fn signal(&self, signal: &str) {
+    /// Sends `signal` ("TERM", "INT" or "HUP") at once, without waiting.
+    pub fn signal(&self, signal: &str) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) has no memory effects; the pid is our child's,
         // not reaped yet (it is reaped only in `wait` and on drop).
@@ -306,6 +306,7 @@ fn signal_number(name: &str) -> libc::c_int {
     match name {
         "TERM" => libc::SIGTERM,
         "INT" => libc::SIGINT,
+        "HUP" => libc::SIGHUP,
         _ => panic!("no such signal in the tests: {name}"),
     }
 }
