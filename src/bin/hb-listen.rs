@@ -15,7 +15,7 @@ use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::metrics::Series;
 use hb::net::HostPort;
-use hb::output::Output;
+use hb::output::{self, Output};
 use hb::push::listen::{self, Listener, ReadExpected};
 use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
@@ -71,7 +71,7 @@ struct Args {
     #[command(flatten)]
     status: StatusArgs,
 
-    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed, at most once per --state-every
+    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed, at most once per --state-every; read back at start, so a restart forgets no node
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 
@@ -202,6 +202,10 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut detector = Detector::new(config, clock.now());
     if !args.forget_after.is_zero() {
         detector.forget_after(duration_ms(args.forget_after));
+    }
+    // A restart forgets nothing; a replay judges its recording alone.
+    if let (Some(path), false) = (&args.state, args.replay) {
+        listen::restore_state(path, &mut detector, clock.now(), output::wall_ms());
     }
     let expected = read_expected(&args.expect, args.expect_file.as_deref())?;
     for node in &expected {

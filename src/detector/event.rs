@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::checks::{CheckResult, CheckStatus};
@@ -11,7 +11,7 @@ use crate::clock::Millis;
 use crate::output::{rfc3339, serialize_rfc3339_opt};
 
 /// Where a node stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Expected (`--expect`) but not heard from yet.

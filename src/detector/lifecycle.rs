@@ -83,6 +83,21 @@ pub(super) struct Absence {
     announcer: Option<LastSeen>,
 }
 
+impl Absence {
+    /// An absence read back from a state file: its deadline and reason
+    /// (who announced it is not kept there).
+    pub(super) fn restored(until: Millis, until_wall: u64, reason: Option<&str>) -> Self {
+        Absence {
+            until,
+            until_wall,
+            reason: reason.map(Into::into),
+            for_ms: 0,
+            winding_down: None,
+            announcer: None,
+        }
+    }
+}
+
 /// The absences of the nodes that announced one, and their deadlines.
 #[derive(Debug, Default)]
 pub(super) struct Absences {
@@ -104,7 +119,7 @@ impl Absences {
         self.by_node.get(name)
     }
 
-    fn insert(&mut self, name: &str, absence: Absence) {
+    pub(super) fn insert(&mut self, name: &str, absence: Absence) {
         self.due.insert((absence.until, name.into()));
         if let Some(old) = self.by_node.insert(name.into(), absence) {
             if old.until != self.by_node[name].until {

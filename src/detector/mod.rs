@@ -17,13 +17,17 @@
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
 //! does to a node), `lifecycle` (planned absences: leave, away and its
-//! deadline), `snapshot` (what the detector tells of its nodes) and
-//! `stream` (the snapshot of a large fleet, serialized a slice at a time).
+//! deadline), `forget` (nodes long gone leave the table), `restore` (a
+//! restart's nodes from the state file), `snapshot` (what the detector
+//! tells of its nodes) and `stream` (the snapshot of a large fleet,
+//! serialized a slice at a time).
 
 mod event;
+mod forget;
 mod lifecycle;
 mod observer;
 mod reading;
+mod restore;
 mod snapshot;
 mod stream;
 mod table;
@@ -42,6 +46,7 @@ use lifecycle::Absences;
 pub use lifecycle::{Notice, Plan};
 use observer::Faults;
 pub use reading::Reading;
+pub use restore::{Restored, RestoredAway};
 #[cfg(test)]
 pub use snapshot::Snapshot;
 pub use snapshot::{AwayView, NodeSample, NodeSamples, NodeView};
@@ -133,71 +138,6 @@ impl Detector {
         }
     }
 
-    /// Forgets a node that has been down or left for `after` (see
-    /// [`Detector::forget_due`]); expected nodes are never forgotten.
-    pub fn forget_after(&mut self, after: Millis) {
-        self.forget_after = Some(after);
-        for idx in 0..self.nodes.len() {
-            self.arm(idx);
-        }
-    }
-
-    /// Removes the nodes whose time to be forgotten came (they are still
-    /// down or left, and still not expected) and the nodes no longer
-    /// expected that never beat, each with a `forgotten` event: gone
-    /// from the table, its memory freed. Called when no copy of the table
-    /// is under way, as it moves nodes.
-    pub fn forget_due(&mut self, now: Millis, out: &mut Vec<Event>) {
-        let mut due = std::mem::take(&mut self.forgettable);
-        // From the last position down: a removal moves the last node into
-        // the freed place, never one still to be looked at.
-        due.sort_unstable_by(|a, b| b.cmp(a));
-        due.dedup();
-        for idx in due {
-            let Some(node) = self.nodes.get(idx) else {
-                continue;
-            };
-            let forget = !node.expected
-                && match node.state {
-                    // Expected no more, and never heard from.
-                    State::Pending => true,
-                    State::Down | State::Left => self
-                        .forget_after
-                        .is_some_and(|after| now >= node.since.saturating_add(after)),
-                    State::Up | State::Suspect | State::Away => false,
-                };
-            if !forget {
-                // Back, or expected since: judged as any node again.
-                self.arm(idx);
-                continue;
-            }
-            let node = self.nodes.remove(idx);
-            self.absences.forget(&node.name);
-            self.removals += 1;
-            out.push(Event::Forgotten {
-                node: node.name.to_string(),
-                silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
-                last_seen: node.last_seen_wall(),
-            });
-            if idx < self.nodes.len() {
-                // The node that moved here: its heap entries name its old place.
-                self.nodes[idx].armed_at = None;
-                self.arm(idx);
-            }
-        }
-    }
-
-    /// Whether nodes are waiting to be forgotten.
-    pub fn has_forgettable(&self) -> bool {
-        !self.forgettable.is_empty()
-    }
-
-    /// Nodes removed so far: a position taken before it changed may now
-    /// name another node.
-    pub fn removals(&self) -> u64 {
-        self.removals
-    }
-
     /// Moves the start of watching to `now`, for a replay whose clock is
     /// known only at its first line; expected nodes' deadlines move with it.
     pub fn set_start(&mut self, now: Millis) {
@@ -237,26 +177,6 @@ impl Detector {
         self.nodes[idx].since = now;
         self.arm(idx);
         Ok(())
-    }
-
-    /// Stops expecting a node (a reload removed it). One that never beat
-    /// was kept only by its expectation: it loses its deadline, so it is
-    /// never reported `down`, and is forgotten ([`Detector::forget_due`]).
-    /// One that beat is a node like any other: it stays tracked and
-    /// judged, and may be forgotten once down.
-    pub fn unexpect(&mut self, name: &str) {
-        let Some(idx) = self.nodes.find(name) else {
-            return;
-        };
-        let node = &mut self.nodes[idx];
-        node.expected = false;
-        if node.state == State::Pending {
-            // Its heap entry is stale from now on, and skipped.
-            node.armed_at = None;
-            self.forgettable.push(idx);
-        } else {
-            self.arm(idx);
-        }
     }
 
     /// Whether a beat may be observed: the node limit, and for a beat from

@@ -3,7 +3,7 @@ use serde_json::value::RawValue;
 
 use super::*;
 
-fn cfg(misses: u32) -> Config {
+pub(super) fn cfg(misses: u32) -> Config {
     Config {
         rule: Rule::Fixed { misses },
         default_every_ms: 1000,
@@ -14,7 +14,7 @@ fn cfg(misses: u32) -> Config {
     }
 }
 
-fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) -> Beat<'a> {
+pub(super) fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) -> Beat<'a> {
     Beat {
         node: node.into(),
         seq: Some(seq),
@@ -28,15 +28,15 @@ fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) -> Beat<'a> {
 }
 
 /// A detector driven by a fake clock, recording (time, type, node).
-struct Sim {
-    det: Detector,
+pub(super) struct Sim {
+    pub(super) det: Detector,
     now: Millis,
-    log: Vec<(Millis, &'static str, String)>,
-    last: Vec<Event>,
+    pub(super) log: Vec<(Millis, &'static str, String)>,
+    pub(super) last: Vec<Event>,
 }
 
 impl Sim {
-    fn new(misses: u32) -> Self {
+    pub(super) fn new(misses: u32) -> Self {
         Sim {
             det: Detector::new(cfg(misses), 0),
             now: 0,
@@ -47,7 +47,7 @@ impl Sim {
 
     /// Advances the clock to `t`, firing each deadline at its own time,
     /// as the real loop does when it sleeps until the next deadline.
-    fn advance(&mut self, t: Millis) {
+    pub(super) fn advance(&mut self, t: Millis) {
         while let Some(due) = self.det.next_deadline().filter(|&d| d <= t) {
             self.now = self.now.max(due);
             let mut out = Vec::new();
@@ -57,14 +57,14 @@ impl Sim {
         self.now = t;
     }
 
-    fn beat(&mut self, t: Millis, b: Beat<'_>) {
+    pub(super) fn beat(&mut self, t: Millis, b: Beat<'_>) {
         self.advance(t);
         let mut out = Vec::new();
         self.det.observe(t, t, None, &b, &mut out);
         self.record(out);
     }
 
-    fn record(&mut self, out: Vec<Event>) {
+    pub(super) fn record(&mut self, out: Vec<Event>) {
         for e in &out {
             let (kind, node) = (e.kind(), e.node().to_owned());
             self.log.push((self.now, kind, node));
@@ -523,88 +523,6 @@ proptest! {
         let downs: Vec<_> = sim.kinds().into_iter().filter(|(_, k)| *k == "down").map(|(t, _)| t).collect();
         prop_assert_eq!(downs, expected_downs);
     }
-}
-
-/// Runs `sim` to `t`, forgetting what is due on the way, as the listener
-/// does after each turn's verdicts.
-fn advance_forgetting(sim: &mut Sim, t: Millis) {
-    sim.advance(t);
-    let mut out = Vec::new();
-    sim.det.forget_due(t, &mut out);
-    sim.record(out);
-}
-
-#[test]
-fn a_node_down_for_forget_after_is_forgotten_and_comes_back_new() {
-    let mut sim = Sim::new(2);
-    sim.det.forget_after(1000);
-    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
-        sim.beat(0, beat(name, 1, "x", 100 * (i as u64 + 1)));
-    }
-    sim.det.expect("c").unwrap();
-    // a is down at 200, b at 400, c (expected) at 600.
-    advance_forgetting(&mut sim, 1100);
-    assert!(
-        sim.log.iter().all(|(_, k, _)| *k != "forgotten"),
-        "{:?}",
-        sim.log
-    );
-    advance_forgetting(&mut sim, 1200);
-    let forgotten: Vec<_> = sim
-        .log
-        .iter()
-        .filter(|(_, k, _)| *k == "forgotten")
-        .collect();
-    assert_eq!(forgotten, vec![&(1200, "forgotten", "a".to_owned())]);
-    assert_eq!(sim.det.len(), 2);
-    advance_forgetting(&mut sim, 10_000);
-    let names: Vec<_> = sim.det.states().map(|(n, _)| n.to_owned()).collect();
-    assert_eq!(names, vec!["c"], "expected nodes are never forgotten");
-    assert_eq!(sim.det.removals(), 2);
-    // A forgotten node that beats again is a new node.
-    sim.beat(10_000, beat("a", 2, "x", 100));
-    assert_eq!(sim.last[0].kind(), "up");
-    assert_eq!(sim.det.snapshot(10_000).up, vec!["a"]);
-}
-
-#[test]
-fn a_node_back_before_its_time_is_not_forgotten() {
-    let mut sim = Sim::new(2);
-    sim.det.forget_after(1000);
-    sim.beat(0, beat("a", 1, "x", 100));
-    sim.advance(900);
-    sim.beat(900, beat("a", 2, "x", 100));
-    advance_forgetting(&mut sim, 1250);
-    assert_eq!(sim.det.len(), 1, "{:?}", sim.log);
-}
-
-/// Removals move nodes in the table: the nodes moved still get their
-/// verdicts at their own deadlines.
-#[test]
-fn nodes_moved_by_a_removal_keep_their_deadlines() {
-    let mut sim = Sim::new(2);
-    sim.det.forget_after(100);
-    sim.beat(0, beat("short", 1, "x", 10));
-    for i in 0..20 {
-        sim.beat(0, beat(&format!("long-{i:02}"), 1, "x", 1000));
-    }
-    // short: down at 20, forgotten at 120; the last node moves into its place.
-    advance_forgetting(&mut sim, 500);
-    assert_eq!(sim.det.len(), 20);
-    advance_forgetting(&mut sim, 1600);
-    let suspects = sim
-        .log
-        .iter()
-        .filter(|(t, k, _)| *k == "suspect" && *t == 1500)
-        .count();
-    assert_eq!(suspects, 20, "{:?}", sim.log);
-    advance_forgetting(&mut sim, 2000);
-    let downs = sim
-        .log
-        .iter()
-        .filter(|(t, k, _)| *k == "down" && *t == 2000)
-        .count();
-    assert_eq!(downs, 20, "{:?}", sim.log);
 }
 
 /// A silence that dropped beats could explain is held until one interval

@@ -19,12 +19,14 @@ use crate::wire::{Message, Reject};
 
 mod recorded;
 mod reload;
+mod restore;
 mod socket;
 mod state;
 
 pub use recorded::spawn_line_reader;
 pub use reload::ReadExpected;
 use reload::Reloading;
+pub use restore::restore_state;
 use state::{Sampling, StateFile};
 
 /// One detector, its output, and the periodic status line.

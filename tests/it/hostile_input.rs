@@ -286,7 +286,10 @@ fn replay_takes_year_10000_and_gaps_of_decades() {
     let status = events.iter().filter(|v| v["type"] == "status").count();
     assert!(status < 40, "{status} status lines: {events:?}");
     assert!(events.iter().any(|v| v["type"] == "down"), "{events:?}");
-    assert!(events.iter().any(|v| v["type"] == "forgotten"), "{events:?}");
+    assert!(
+        events.iter().any(|v| v["type"] == "forgotten"),
+        "{events:?}"
+    );
 }
 
 /// A line longer than any datagram (and what a recorder adds) is refused

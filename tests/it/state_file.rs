@@ -240,3 +240,95 @@ fn a_full_disk_is_reported_once_and_leaves_nothing_behind() {
     );
     assert!(leftovers(&disk).is_empty(), "{:?}", leftovers(&disk));
 }
+
+/// A restart forgets nothing: the nodes of the state file are tracked
+/// again. One that beats on stays up without a new `up`; one that never
+/// beats again is `down` after its deadline, counted from the restart.
+#[test]
+fn a_restart_forgets_nothing() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
+    let path = state.to_str().unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        path,
+        "--state-every",
+        "50ms",
+        "--misses",
+        "3",
+    ];
+    let mut first = Running::spawn("hb-listen", &args);
+    let addr = first.listening();
+    for node in ["stays", "dies"] {
+        send_raw(addr, &beat(node, "b", 1, 300));
+        first.expect("up", |v| v["node"] == node);
+    }
+    wait_for(&state, "both nodes", |v| {
+        v["up"].as_array().is_some_and(|up| up.len() == 2)
+    });
+    assert!(first.signal_and_wait("TERM").success());
+
+    let mut second = Running::spawn("hb-listen", &args);
+    let said = second.stderr_address("state.json: ");
+    assert_eq!(said, "2 nodes tracked again");
+    let addr = second.listening();
+    let restarted = crate::harness::wall_ms();
+    let beating = {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let beats = std::thread::spawn(move || {
+            let mut seq = 2;
+            while !flag.load(Ordering::Relaxed) {
+                send_raw(addr, &beat("stays", "b", seq, 300));
+                seq += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        (stop, beats)
+    };
+    let down = second.expect("down", |v| v["node"] == "dies");
+    let after = down["ts_ms"].as_u64().unwrap() + 20 - restarted;
+    assert!(after >= 900, "down {after} ms after the restart: {down}");
+    beating.0.store(true, Ordering::Relaxed);
+    beating.1.join().unwrap();
+    assert!(
+        second.seen_of("up", "stays").is_empty(),
+        "a node up before the restart and beating on is no new `up`:\n{}",
+        second.history()
+    );
+}
+
+/// A state file that is not one is reported and set aside, never fatal:
+/// the listener starts afresh, and what was there stays for a look.
+#[test]
+fn a_corrupt_state_file_is_set_aside() {
+    let dir = TempDir::new();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{\"nodes\": [1, 2").unwrap();
+    let l = Running::spawn(
+        "hb-listen",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            state.to_str().unwrap(),
+            "--state-every",
+            "50ms",
+        ],
+    );
+    let warning = l.stderr_address("warning: ");
+    assert!(warning.contains("is not a state file"), "{warning}");
+    assert!(warning.contains("set aside as"), "{warning}");
+    l.listening();
+    wait_for(&state, "a fresh membership", |v| v["type"] == "status");
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.corrupt."))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let kept = std::fs::read_to_string(dir.path().join(&aside[0])).unwrap();
+    assert_eq!(kept, "{\"nodes\": [1, 2");
+}

@@ -3,7 +3,8 @@ use serde_json::value::RawValue;
 
 use super::*;
 use crate::checks::{CheckResult, CheckStatus};
-use crate::detector::{Config, Notice, Plan, Rule, Trust};
+use crate::detector::tests::cfg;
+use crate::detector::{Notice, Plan, Trust};
 use crate::replay::Claim;
 use crate::wire::Beat;
 
@@ -20,17 +21,7 @@ const NAMES: [&str; 8] = [
 ];
 
 fn detector() -> Detector {
-    Detector::new(
-        Config {
-            rule: Rule::Fixed { misses: 2 },
-            default_every_ms: 1000,
-            emit_beats: false,
-            up_after: 1,
-            flap: None,
-            max_nodes: 1000,
-        },
-        0,
-    )
+    Detector::new(cfg(2), 0)
 }
 
 /// A beat from `name`; `failing` sends a critical plugin check (degraded).
