@@ -1,7 +1,7 @@
 //! hb-poll: ask targets "are you alive?"; a Nagios plugin too.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use hb::nagios::State;
 use hb::net::HostPort;
 use hb::output::Output;
 use hb::pull::lines::emit_round;
-use hb::pull::probe::{Prober, Target};
+use hb::pull::probe::{Prober, ReadTargets, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
 use hb::pull::watch::watch;
 use hb::reload::Reload;
@@ -56,7 +56,7 @@ struct Args {
     #[arg(short = 'H', long = "host", value_name = "TARGET", value_parser = Target::parse)]
     hosts: Vec<Target>,
 
-    /// Read targets from FILE, one per line ('#' comments; '-' for stdin)
+    /// Read targets from FILE, one per line ('#' comments; '-' for stdin); with --every, read again on SIGHUP
     #[arg(short = 'f', long, value_name = "FILE")]
     file: Option<PathBuf>,
 
@@ -127,24 +127,31 @@ fn main() -> ExitCode {
     cli::main(ExitCodes::Nagios, run)
 }
 
-fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
-    let stop = signals.stop;
-    let mut targets = args.targets;
-    targets.extend(args.hosts);
-    if let Some(path) = &args.file {
+/// The targets: those named on the command line, then those of `file`.
+fn read_targets(named: &[Target], file: Option<&Path>) -> anyhow::Result<Vec<Target>> {
+    let mut targets = named.to_vec();
+    if let Some(path) = file {
         for (line, entry) in cli::read_list(path)? {
             let target = Target::parse(&entry)
                 .map_err(|e| UsageError(format!("{}:{line}: bad target: {e}", path.display())))?;
             targets.push(target);
         }
     }
+    if targets.is_empty() {
+        bail!("no targets: give HOST[:PORT], -H TARGET or -f FILE");
+    }
+    Ok(targets)
+}
+
+fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
+    let stop = signals.stop;
+    let mut named = args.targets;
+    named.extend(args.hosts);
+    let targets = read_targets(&named, args.file.as_deref())?;
     if args.metrics.metrics.is_some() && args.every.is_none() {
         return Err(
             UsageError("--metrics needs --every (a single round exits at once)".into()).into(),
         );
-    }
-    if targets.is_empty() {
-        bail!("no targets: give HOST[:PORT], -H TARGET or -f FILE");
     }
     let limits = Limits {
         down: args.limits.down(),
@@ -170,8 +177,12 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     prober.stop_on(Arc::clone(&stop));
 
     if let Some(every) = args.every {
-        // A single round leaves SIGHUP unread: it is ignored.
-        prober.reload_on(Reload::new("hb-poll", signals.reload));
+        // A single round leaves SIGHUP unread: it is ignored. Standard
+        // input is read once: a -f - is not read again.
+        let file = args.file.clone().filter(|p| p.as_os_str() != "-");
+        let reread =
+            file.map(|path| -> ReadTargets { Box::new(move || read_targets(&named, Some(&path))) });
+        prober.reload_on(Reload::new("hb-poll", signals.reload), reread);
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector

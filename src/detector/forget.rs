@@ -46,19 +46,48 @@ impl Detector {
                 self.arm(idx);
                 continue;
             }
-            let node = self.nodes.remove(idx);
-            self.absences.forget(&node.name);
-            self.removals += 1;
-            out.push(Event::Forgotten {
-                node: node.name.to_string(),
-                silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
-                last_seen: node.last_seen_wall(),
-            });
-            if idx < self.nodes.len() {
-                // The node that moved here: its heap entries name its old place.
-                self.nodes[idx].armed_at = None;
-                self.arm(idx);
-            }
+            self.remove(idx, now, out);
+        }
+    }
+
+    /// Removes the node called `name` at once, whatever its state and
+    /// even if expected, with a `forgotten` event; false if there is no
+    /// such node. For a tool whose list of nodes is the whole truth (a
+    /// poller's targets): one taken out of it is gone. Called when no copy
+    /// of the table is under way, as it moves a node.
+    pub fn forget(&mut self, name: &str, now: Millis, out: &mut Vec<Event>) -> bool {
+        let Some(idx) = self.nodes.find(name) else {
+            return false;
+        };
+        self.forgettable.retain(|&queued| queued != idx);
+        self.remove(idx, now, out);
+        true
+    }
+
+    /// Removes the node at `idx` with its `forgotten` event. The last node
+    /// moves into its place: its heap entries name its old place, so it is
+    /// armed again there, or, if it waits to be forgotten, waits there.
+    fn remove(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) {
+        let last = self.nodes.len() - 1;
+        let node = self.nodes.remove(idx);
+        self.absences.forget(&node.name);
+        self.removals += 1;
+        out.push(Event::Forgotten {
+            node: node.name.to_string(),
+            silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
+            last_seen: node.last_seen_wall(),
+        });
+        if idx == last {
+            return;
+        }
+        self.nodes[idx].armed_at = None;
+        let mut queued = false;
+        for position in self.forgettable.iter_mut().filter(|p| **p == last) {
+            *position = idx;
+            queued = true;
+        }
+        if !queued {
+            self.arm(idx);
         }
     }
 

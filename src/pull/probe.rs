@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde_json::value::RawValue;
 
 use crate::auth::Codec;
@@ -101,7 +102,11 @@ impl Resolved {
     }
 }
 
-/// Polls a fixed set of targets, one round at a time.
+/// Reads the targets again (`hb-poll -f FILE`), or says why they cannot be
+/// read.
+pub type ReadTargets = Box<dyn FnMut() -> anyhow::Result<Vec<Target>>>;
+
+/// Polls a set of targets, one round at a time.
 pub struct Prober {
     /// Set by SIGINT/SIGTERM: a round in progress stops waiting.
     stop: Arc<AtomicBool>,
@@ -118,8 +123,12 @@ pub struct Prober {
     /// reach: as named, and where the socket sends to them.
     relays: Vec<(String, SocketAddr)>,
     codec: Codec,
-    /// SIGHUP, while polling on (`--every`): the key file is read again.
-    reload: Option<Reload>,
+    /// SIGHUP, while polling on (`--every`): the key file is read again,
+    /// and the targets when they come from a file.
+    reload: Option<(Reload, Option<ReadTargets>)>,
+    /// Replies dropped by sockets this one replaced (see
+    /// [`Prober::dropped`]).
+    dropped_before: u32,
     datagram: Vec<u8>,
     nonces: Nonces,
     receiver: net::Receiver,
@@ -149,8 +158,8 @@ impl Nonces {
 type Outstanding = HashMap<u64, (usize, Instant, Option<usize>)>;
 
 impl Prober {
-    /// Resolves the targets (once: a name that does not resolve makes its
-    /// target down with the error, not the whole poll fail). `relays`
+    /// Resolves the targets (a name that does not resolve makes its target
+    /// down with the error, not the whole poll fail). `relays`
     /// (hb-ack addresses, already resolved) are asked to probe the targets
     /// that do not answer directly.
     pub fn new(
@@ -161,41 +170,15 @@ impl Prober {
         retries: u32,
         codec: Codec,
     ) -> io::Result<Self> {
-        let targets: Vec<Resolved> = targets
-            .into_iter()
-            .map(|target| {
-                let hp = match &target.check {
-                    Check::Probe(hp) | Check::Tcp(hp) => hp,
-                };
-                let addrs = hp
-                    .resolve_all()
-                    .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
-                Resolved { target, addrs }
-            })
-            .collect();
-        let probed = |r: &&Resolved| matches!(r.target.check, Check::Probe(_));
-        let mut addrs: Vec<SocketAddr> = targets
-            .iter()
-            .filter(probed)
-            .filter_map(|r| r.addrs.as_ref().ok())
-            .flatten()
-            .copied()
-            .collect();
+        let targets = resolve(targets);
+        let mut addrs = probed_addrs(&targets);
         addrs.extend(relays.iter().map(|(_, a)| *a));
         let (socket, _) = net::sending_socket(&addrs)?;
         let relays = relays
             .into_iter()
             .map(|(name, addr)| (name, net::sent_to(&socket, addr)))
             .collect();
-        let send_to = targets
-            .iter()
-            .map(|r| match (&r.target.check, &r.addrs) {
-                (Check::Probe(_), Ok(addrs)) => {
-                    addrs.iter().map(|&a| net::sent_to(&socket, a)).collect()
-                }
-                _ => Vec::new(),
-            })
-            .collect();
+        let send_to = send_to(&socket, &targets);
         Ok(Prober {
             stop: Arc::new(AtomicBool::new(false)),
             node,
@@ -207,6 +190,7 @@ impl Prober {
             relays,
             codec,
             reload: None,
+            dropped_before: 0,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             nonces: Nonces::new()?,
             receiver: net::Receiver::default(),
@@ -219,16 +203,56 @@ impl Prober {
     }
 
     /// Reads the key file again when `reload` asks (see
-    /// [`Prober::reloaded`]).
-    pub fn reload_on(&mut self, reload: Reload) {
-        self.reload = Some(reload);
+    /// [`Prober::reloaded`]), and with `targets` the targets too.
+    pub fn reload_on(&mut self, reload: Reload, targets: Option<ReadTargets>) {
+        self.reload = Some((reload, targets));
     }
 
-    /// When a reload was asked for: the key file read again, and the
-    /// `reloaded` event that says so.
+    /// When a reload was asked for: the key file read again, the targets
+    /// too when they come from a file (see [`Prober::retarget`]), and the
+    /// `reloaded` event that says so, with the targets added and removed.
+    /// Targets that cannot be read are kept as they were.
     pub fn reloaded(&mut self) -> Option<Reloaded> {
-        let codec = &mut self.codec;
-        self.reload.as_ref()?.keys_if_requested(codec)
+        let (reload, read) = self.reload.as_mut().filter(|(r, _)| r.requested())?;
+        let reload = reload.clone();
+        let read = read.as_mut().map(|read| read());
+        let event = Reloaded::keys(reload.keys(&mut self.codec));
+        let Some(read) = read else {
+            return Some(event);
+        };
+        let mut names: Vec<String> = self.targets().map(|t| t.name.clone()).collect();
+        let read = read.and_then(|targets| {
+            let now = targets.iter().map(|t| t.name.clone()).collect();
+            self.retarget(targets)
+                .context("opening an IPv6 socket for the new targets")?;
+            Ok(now)
+        });
+        let change = reload.list(&mut names, read, "the targets as they were");
+        Some(event.with_targets(change))
+    }
+
+    /// Polls `targets` from now on, in place of the current ones: their
+    /// names are resolved again (a name that does not resolve makes its
+    /// target down with the error, as at the start). A poller whose socket
+    /// is IPv4 only opens a dual-stack one if a new target needs IPv6;
+    /// on failure nothing changes.
+    pub fn retarget(&mut self, targets: Vec<Target>) -> io::Result<()> {
+        let targets = resolve(targets);
+        let mut addrs = probed_addrs(&targets);
+        addrs.extend(self.relays.iter().map(|(_, a)| *a));
+        let ipv4_only = self.socket.local_addr()?.is_ipv4();
+        if ipv4_only && addrs.iter().any(SocketAddr::is_ipv6) {
+            let (socket, _) = net::sending_socket(&addrs)?;
+            for (_, addr) in &mut self.relays {
+                *addr = net::sent_to(&socket, *addr);
+            }
+            self.dropped_before = self.dropped().unwrap_or(0);
+            self.socket = socket;
+            self.receiver = net::Receiver::default();
+        }
+        self.send_to = send_to(&self.socket, &targets);
+        self.targets = targets;
+        Ok(())
     }
 
     pub fn stopped(&self) -> bool {
@@ -424,9 +448,13 @@ impl Prober {
     }
 
     /// How many replies the poller's socket dropped so far for want of
-    /// room, as the kernel last said.
+    /// room, as the kernel last said; with those of the sockets it
+    /// replaced, so that the count never goes back.
     pub fn dropped(&self) -> Option<u32> {
-        self.receiver.dropped()
+        match (self.receiver.dropped(), self.dropped_before) {
+            (None, 0) => None,
+            (now, before) => Some(now.unwrap_or(0).wrapping_add(before)),
+        }
     }
 
     /// Reads and drops the replies that arrive within `wait`: late answers
@@ -436,6 +464,49 @@ impl Prober {
         self.receiver.recv(&self.socket, wait)?.for_each(drop);
         Ok(())
     }
+}
+
+/// Resolves each target's name; one that does not resolve keeps the error,
+/// which its target's outcomes say.
+fn resolve(targets: Vec<Target>) -> Vec<Resolved> {
+    targets
+        .into_iter()
+        .map(|target| {
+            let hp = match &target.check {
+                Check::Probe(hp) | Check::Tcp(hp) => hp,
+            };
+            let addrs = hp
+                .resolve_all()
+                .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
+            Resolved { target, addrs }
+        })
+        .collect()
+}
+
+/// Every address the socket sends probes to, as resolved.
+fn probed_addrs(targets: &[Resolved]) -> Vec<SocketAddr> {
+    targets
+        .iter()
+        .filter(|r| matches!(r.target.check, Check::Probe(_)))
+        .filter_map(|r| r.addrs.as_ref().ok())
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// Where `socket` sends each target's probes: every address of its name
+/// (IPv4-mapped on a dual-stack socket); none for TCP and unresolved
+/// targets.
+fn send_to(socket: &UdpSocket, targets: &[Resolved]) -> Vec<Vec<SocketAddr>> {
+    targets
+        .iter()
+        .map(|r| match (&r.target.check, &r.addrs) {
+            (Check::Probe(_), Ok(addrs)) => {
+                addrs.iter().map(|&a| net::sent_to(socket, a)).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// Records a reply if its nonce is one we sent and its target is not

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::detector::NodeSamples;
-use crate::detector::{Config, Detector};
+use crate::detector::{Config, Detector, Event};
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
 use crate::net;
@@ -21,11 +21,15 @@ use super::lines::emit_round;
 use super::probe::Prober;
 use super::verdict::{judge, Limits};
 
+const NO_LIMIT: &str = "the poller's detector has no node limit";
+
 /// `hb-poll --every`: polls on a fixed cadence and reports transitions as
 /// hb-listen does. Each answered round counts as a beat to the same
 /// failure detector, on a clock that advances one interval per round, so
 /// `suspect` follows one failed round and `down` exactly `misses` failed
-/// rounds, however long the rounds themselves take.
+/// rounds, however long the rounds themselves take. Targets a reload
+/// (SIGHUP) adds are judged from the reload on; those it removes are
+/// forgotten at once, from the output and the metrics too.
 pub fn watch<W: Write>(
     prober: &mut Prober,
     every: Duration,
@@ -36,20 +40,20 @@ pub fn watch<W: Write>(
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let every_ms = duration_ms(every);
-    let names: Vec<String> = prober.targets().map(|t| t.name.clone()).collect();
     let mut detector = Detector::new(
         Config {
             default_every_ms: every_ms,
             emit_beats: false,
-            max_nodes: names.len(),
+            // No limit of its own: the detector hears only of the targets
+            // (the poller makes a beat of each answer), however many a
+            // reload brings.
+            max_nodes: usize::MAX,
             ..detector
         },
         0,
     );
-    for name in &names {
-        detector
-            .expect(name)
-            .expect("the node limit is the number of targets");
+    for target in prober.targets() {
+        detector.expect(&target.name).expect(NO_LIMIT);
     }
     let clock = Clock::new();
     let mut events = Vec::new();
@@ -66,10 +70,22 @@ pub fn watch<W: Write>(
     let mut judged: Millis = 0;
     while !stop.load(Ordering::Relaxed) {
         if let Some(event) = prober.reloaded() {
+            // Between rounds: the targets' verdicts so far stand at the
+            // time of the last round judged.
+            let now = judged * every_ms;
+            for name in event.targets_removed.iter().flatten() {
+                detector.forget(name, now, &mut events);
+                responders.remove(name);
+            }
+            for name in event.targets_added.iter().flatten() {
+                detector.expect_from(name, now).expect(NO_LIMIT);
+            }
             if let Some(m) = metrics {
                 m.event("reloaded");
             }
-            out.emit(wall_ms(), &event)?;
+            let wall = wall_ms();
+            out.emit(wall, &event)?;
+            emit_events(out, metrics, wall, &mut events)?;
         }
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
@@ -126,16 +142,27 @@ pub fn watch<W: Write>(
         if !stalled && !dropped {
             detector.expire(now + every_ms / 2, &mut events);
         }
-        for event in events.drain(..) {
-            if let Some(m) = metrics {
-                m.event(event.kind());
-            }
-            out.emit(wall, &event)?;
-        }
+        emit_events(out, metrics, wall, &mut events)?;
         if let Some(limits) = limits {
             emit_round(out, &outcomes, &judge(&outcomes, limits))?;
         }
         rounds.advance(clock.now());
+    }
+    Ok(())
+}
+
+/// Prints the detector's events (`wall`: when, on the wall clock).
+fn emit_events<W: Write>(
+    out: &mut Output<W>,
+    metrics: Option<&Metrics>,
+    wall: u64,
+    events: &mut Vec<Event>,
+) -> io::Result<()> {
+    for event in events.drain(..) {
+        if let Some(m) = metrics {
+            m.event(event.kind());
+        }
+        out.emit(wall, &event)?;
     }
     Ok(())
 }

@@ -1,14 +1,16 @@
 //! SIGHUP reloads: hb-listen reads its expected nodes and key file again,
-//! hb-ack, hb-send and hb-poll --every their key file; each says so with
-//! one `reloaded` event and runs on. A file that cannot be used keeps the
-//! old configuration, and stderr says why.
+//! hb-poll --every its target file and key file, hb-ack and hb-send their
+//! key file; each says so with one `reloaded` event and runs on. A file
+//! that cannot be used keeps the old configuration, and stderr says why.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::harness::{cmd, Running, TempDir};
+use crate::harness::{cmd, skip, Running, TempDir, PATIENCE};
+use crate::metrics::{metrics_address, scrape_until};
 
 const KEY_A: &str = "key-a-0123456789abcdef0123456789";
 const KEY_B: &str = "key-b-0123456789abcdef0123456789";
@@ -233,4 +235,183 @@ fn sighup_ends_no_tool() {
     l.expect("up", |v| v["node"] == "after-hup");
     let status = l.signal_and_wait("TERM");
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// The `poll` lines of the next `rounds` whole rounds of a verbose poller
+/// (one `summary` closes each), from where its output was read to.
+fn next_rounds(poll: &mut Running, rounds: usize) -> Vec<Vec<Value>> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut done = Vec::new();
+    let mut round = Vec::new();
+    while done.len() < rounds {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(v) = poll.next(left) else {
+            panic!("{rounds} rounds did not come; seen:\n{}", poll.history());
+        };
+        match v["type"].as_str() {
+            Some("poll") => round.push(v),
+            Some("summary") => done.push(std::mem::take(&mut round)),
+            _ => {}
+        }
+    }
+    done
+}
+
+fn targets_of(round: &[Value]) -> Vec<&str> {
+    let mut targets: Vec<&str> = round.iter().filter_map(|v| v["target"].as_str()).collect();
+    targets.sort_unstable();
+    targets
+}
+
+#[test]
+fn a_poller_follows_its_target_file() {
+    let (_r1, a1) = Running::responder(&["--quiet", "--node", "r-1"]);
+    let (_r2, a2) = Running::responder(&["--quiet", "--node", "r-2"]);
+    let (_r3, a3) = Running::responder(&["--quiet", "--node", "r-3"]);
+    let (a1, a2, a3) = (a1.to_string(), a2.to_string(), a3.to_string());
+    let dir = TempDir::new();
+    let file = dir.file("targets", &format!("{a1}\n{a2} # leaves\n"));
+    let mut poll = Running::spawn(
+        "hb-poll",
+        &[
+            "-f",
+            file.to_str().unwrap(),
+            "--every",
+            "100ms",
+            "--verbose",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let metrics = metrics_address(&poll);
+    poll.expect("up", |v| v["node"] == a1);
+    poll.expect("up", |v| v["node"] == a2);
+    dir.file("targets", &format!("# a2 left, a3 came\n{a1}\n{a3}\n"));
+    poll.signal("HUP");
+    let reloaded = poll.expect("reloaded", |_| true);
+    assert_eq!(reloaded["targets"], "reloaded", "{reloaded}");
+    assert_eq!(names(&reloaded["targets_added"]), [a3.as_str()]);
+    assert_eq!(names(&reloaded["targets_removed"]), [a2.as_str()]);
+    assert!(reloaded.get("keys").is_none(), "no key file: {reloaded}");
+    // Up when it was removed, and gone at once: no `down`, one `forgotten`.
+    let forgotten = poll.next(PATIENCE).unwrap();
+    assert_eq!(forgotten["type"], "forgotten", "{forgotten}");
+    assert_eq!(forgotten["node"], a2.as_str(), "{forgotten}");
+    // Every round from the reload on polls the new list.
+    let mut expected = vec![a1.as_str(), a3.as_str()];
+    expected.sort_unstable();
+    for round in next_rounds(&mut poll, 3) {
+        assert_eq!(targets_of(&round), expected, "{round:?}");
+    }
+    if poll.seen_of("up", &a3).is_empty() {
+        poll.expect("up", |v| v["node"] == a3);
+    }
+    assert!(
+        poll.seen_of("down", &a2).is_empty() && poll.seen_of("suspect", &a2).is_empty(),
+        "a removed target is not judged:\n{}",
+        poll.history()
+    );
+    // The metrics follow: the added target is there, the removed one gone.
+    let body = scrape_until(&metrics, |l| {
+        l == format!(r#"hb_node_up{{node="r-3",target="{a3}"}} 1"#)
+    });
+    assert!(!body.contains(&format!(r#"target="{a2}""#)), "{body}");
+    assert!(!body.contains(r#"node="r-2""#), "{body}");
+    // The same file again: nothing changed, and it is said.
+    poll.signal("HUP");
+    let again = poll.expect("reloaded", |_| true);
+    assert_eq!(again["targets"], "unchanged", "{again}");
+    assert_eq!(again["targets_added"], json!([]));
+    assert_eq!(again["targets_removed"], json!([]));
+    assert!(poll.signal_and_wait("TERM").success());
+}
+
+#[test]
+fn a_broken_target_file_keeps_the_old_targets() {
+    let (_r, addr) = Running::responder(&["--quiet"]);
+    let target = addr.to_string();
+    let dir = TempDir::new();
+    let file = dir.file("targets", &format!("{target}\n"));
+    let mut poll = Running::spawn(
+        "hb-poll",
+        &[
+            "-f",
+            file.to_str().unwrap(),
+            "--every",
+            "100ms",
+            "--verbose",
+        ],
+    );
+    poll.expect("up", |v| v["node"] == target.as_str());
+    // A TCP check needs a port: line 2 is refused, and with it the file.
+    dir.file("targets", &format!("{target}\ntcp://db-1\n127.0.0.1:9\n"));
+    poll.signal("HUP");
+    let why = poll.stderr_address("reload: ");
+    assert!(why.contains("targets:2: bad target"), "{why}");
+    assert!(why.contains("keeping the targets as they were"), "{why}");
+    let reloaded = poll.expect("reloaded", |_| true);
+    assert_eq!(reloaded["targets"], "failed", "{reloaded}");
+    assert_eq!(reloaded["targets_added"], json!([]));
+    assert_eq!(reloaded["targets_removed"], json!([]));
+    for round in next_rounds(&mut poll, 2) {
+        assert_eq!(targets_of(&round), [target.as_str()], "{round:?}");
+    }
+    // A file with no target left: refused as well.
+    dir.file("targets", "# all gone\n");
+    poll.signal("HUP");
+    let failed = poll.expect("reloaded", |v| v["ts_ms"] != reloaded["ts_ms"]);
+    assert_eq!(failed["targets"], "failed", "{failed}");
+    for round in next_rounds(&mut poll, 2) {
+        assert_eq!(targets_of(&round), [target.as_str()], "{round:?}");
+    }
+    assert!(
+        poll.seen_of("down", &target).is_empty(),
+        "the old target is polled on:\n{}",
+        poll.history()
+    );
+    assert!(poll.signal_and_wait("TERM").success());
+}
+
+/// A poller started with IPv4 targets only has an IPv4 socket: a reload
+/// that adds an IPv6 target gives it a dual-stack one, and polls on.
+#[test]
+fn a_poller_reaches_an_ipv6_target_a_reload_added() {
+    if let Err(e) = std::net::UdpSocket::bind("[::1]:0") {
+        let why = format!("this machine has no IPv6 loopback: {e}");
+        skip("a_poller_reaches_an_ipv6_target_a_reload_added", &why);
+        return;
+    }
+    let (_r4, a4) = Running::responder(&["--quiet"]);
+    let (_r6, a6) = Running::bound("hb-ack", "[::1]:0", &["--quiet"]);
+    let (a4, a6) = (a4.to_string(), a6.to_string());
+    let dir = TempDir::new();
+    let file = dir.file("targets", &format!("{a4}\n"));
+    let mut poll = Running::spawn(
+        "hb-poll",
+        &[
+            "-f",
+            file.to_str().unwrap(),
+            "--every",
+            "100ms",
+            "--verbose",
+        ],
+    );
+    poll.expect("up", |v| v["node"] == a4.as_str());
+    dir.file("targets", &format!("{a4}\n{a6}\n"));
+    poll.signal("HUP");
+    let reloaded = poll.expect("reloaded", |_| true);
+    assert_eq!(names(&reloaded["targets_added"]), [a6.as_str()]);
+    let up = poll.expect("up", |v| v["node"] == a6.as_str());
+    assert_eq!(up["addr"], a6.as_str(), "{up}");
+    // Both are reached, through the new socket.
+    for round in next_rounds(&mut poll, 2) {
+        assert!(round.iter().all(|v| v["status"] == "up"), "{round:?}");
+        assert_eq!(round.len(), 2, "{round:?}");
+    }
+    assert!(
+        poll.seen_of("suspect", &a4).is_empty(),
+        "{}",
+        poll.history()
+    );
+    assert!(poll.signal_and_wait("TERM").success());
 }

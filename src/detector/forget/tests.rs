@@ -82,3 +82,29 @@ fn nodes_moved_by_a_removal_keep_their_deadlines() {
         .count();
     assert_eq!(downs, 20, "{:?}", sim.log);
 }
+
+/// A node removed at once (a poller's target taken out of its list) hands
+/// its place to the last node; one that was waiting to be forgotten there
+/// is still forgotten, and never reported down.
+#[test]
+fn a_node_waiting_to_be_forgotten_follows_its_move() {
+    let mut sim = Sim::new(2);
+    for name in ["first", "second", "last"] {
+        sim.det.expect(name).unwrap();
+    }
+    sim.det.unexpect("last");
+    let mut out = Vec::new();
+    assert!(sim.det.forget("first", 0, &mut out));
+    sim.det.forget_due(0, &mut out);
+    let forgotten: Vec<_> = out.iter().map(|e| (e.kind(), e.node())).collect();
+    assert_eq!(forgotten, [("forgotten", "first"), ("forgotten", "last")]);
+    sim.advance(60_000);
+    let names: Vec<_> = sim.det.states().map(|(n, _)| n.to_owned()).collect();
+    assert_eq!(names, ["second"]);
+    assert!(
+        sim.log.iter().all(|(_, _, node)| node == "second"),
+        "{:?}",
+        sim.log
+    );
+    assert!(!sim.det.forget("first", 0, &mut out), "gone already");
+}
