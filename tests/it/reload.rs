@@ -271,18 +271,7 @@ fn a_poller_follows_its_target_file() {
     let (a1, a2, a3) = (a1.to_string(), a2.to_string(), a3.to_string());
     let dir = TempDir::new();
     let file = dir.file("targets", &format!("{a1}\n{a2} # leaves\n"));
-    let mut poll = Running::spawn(
-        "hb-poll",
-        &[
-            "-f",
-            file.to_str().unwrap(),
-            "--every",
-            "100ms",
-            "--verbose",
-            "--metrics",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut poll = poller(&file, &["--metrics", "127.0.0.1:0"]);
     let metrics = metrics_address(&poll);
     poll.expect("up", |v| v["node"] == a1);
     poll.expect("up", |v| v["node"] == a2);
@@ -332,16 +321,7 @@ fn a_broken_target_file_keeps_the_old_targets() {
     let target = addr.to_string();
     let dir = TempDir::new();
     let file = dir.file("targets", &format!("{target}\n"));
-    let mut poll = Running::spawn(
-        "hb-poll",
-        &[
-            "-f",
-            file.to_str().unwrap(),
-            "--every",
-            "100ms",
-            "--verbose",
-        ],
-    );
+    let mut poll = poller(&file, &[]);
     poll.expect("up", |v| v["node"] == target.as_str());
     // A TCP check needs a port: line 2 is refused, and with it the file.
     dir.file("targets", &format!("{target}\ntcp://db-1\n127.0.0.1:9\n"));
@@ -386,16 +366,7 @@ fn a_poller_reaches_an_ipv6_target_a_reload_added() {
     let (a4, a6) = (a4.to_string(), a6.to_string());
     let dir = TempDir::new();
     let file = dir.file("targets", &format!("{a4}\n"));
-    let mut poll = Running::spawn(
-        "hb-poll",
-        &[
-            "-f",
-            file.to_str().unwrap(),
-            "--every",
-            "100ms",
-            "--verbose",
-        ],
-    );
+    let mut poll = poller(&file, &[]);
     poll.expect("up", |v| v["node"] == a4.as_str());
     dir.file("targets", &format!("{a4}\n{a6}\n"));
     poll.signal("HUP");
@@ -414,4 +385,18 @@ fn a_poller_reaches_an_ipv6_target_a_reload_added() {
         poll.history()
     );
     assert!(poll.signal_and_wait("TERM").success());
+}
+
+/// hb-poll every 100 ms over the targets of `file`, each poll printed.
+fn poller(file: &std::path::Path) -> Running {
+    Running::spawn(
+        "hb-poll",
+        &[
+            "-f",
+            file.to_str().unwrap(),
+            "--every",
+            "100ms",
+            "--verbose",
+        ],
+    )
 }
