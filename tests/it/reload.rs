@@ -387,16 +387,16 @@ fn a_poller_reaches_an_ipv6_target_a_reload_added() {
     assert!(poll.signal_and_wait("TERM").success());
 }
 
-/// hb-poll every 100 ms over the targets of `file`, each poll printed.
-fn poller(file: &std::path::Path) -> Running {
-    Running::spawn(
-        "hb-poll",
-        &[
-            "-f",
-            file.to_str().unwrap(),
-            "--every",
-            "100ms",
-            "--verbose",
-        ],
-    )
+/// hb-poll every 100 ms over the targets of `file`, each poll printed,
+/// with `more` flags.
+fn poller(file: &std::path::Path, more: &[&str]) -> Running {
+    let mut args = vec![
+        "-f",
+        file.to_str().unwrap(),
+        "--every",
+        "100ms",
+        "--verbose",
+    ];
+    args.extend_from_slice(more);
+    Running::spawn("hb-poll", &args)
 }
