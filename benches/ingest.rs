@@ -444,6 +444,9 @@ fn spawn_listener(load: Load, key_file: &std::path::Path) -> (Child, SocketAddr,
         command.args(["--detector", "phi", "--acceptable-pause", "3s"]);
     }
     if load == Load::Production {
+        // Each run is a first start: the last run's file would be read
+        // back (a restart forgets nothing).
+        let _ = std::fs::remove_file(state_file());
         command.arg("--state").arg(state_file());
         command.args(["--metrics", "127.0.0.1:0"]);
     }
