@@ -7,19 +7,29 @@
 //! them. A run is live or a replay, as hb uses the detector: live, the
 //! clock moves on as an observer's loop wakes, at every deadline on the
 //! way, and the socket may drop beats; in a replay (a recording), the clock
-//! jumps from one line's time to the next and nothing is dropped. After
-//! every step:
+//! jumps from one line's time to the next and nothing is dropped. Nodes
+//! also say they leave or go away for a while (`announce`), a reload stops
+//! or starts expecting them (`unexpect`, `expect_from`), and with
+//! `forget_after` a node down or left that long is removed (`forget_due`,
+//! called as the listener calls it: never while a snapshot is being
+//! written). After every step:
 //!
 //! - nothing panicked;
 //! - the events tell a consistent story: replayed in order onto a table of
-//!   states (`up` only from pending, suspect or down, with the right `was`;
-//!   `suspect` only from up; no `down` for a node already down without an
-//!   `up` between), they give exactly the detector's own states;
-//! - the snapshot puts every node in exactly one list, and in the list its
-//!   routing state names; the node table copied out a slice at a time
-//!   (as for the state file and a metrics scrape) tells the same;
-//! - after `expire(now)` (and after a beat, which expires first), the next
-//!   deadline is not in the past;
+//!   states (`up` only from pending, suspect, down, left or away, with the
+//!   right `was`; `suspect` only from up; `down` from up, suspect, pending,
+//!   or away with the cause `away-expired`, never twice without an `up`
+//!   between; `left` never for a node left or away; `forgotten` only for a
+//!   node pending, down or left, which leaves the table), they give
+//!   exactly the detector's own states;
+//! - the membership written by one `SnapshotStream`, kept from step to
+//!   step, 1 to 4 nodes a slice (all at once in a step, or a slice a step
+//!   as the listener writes its state file) parses as a `status` object:
+//!   every node of the detector when it started in exactly one list, each
+//!   list sorted, `nodes` holding the same names, each with the state of
+//!   its list, which is the state the events gave it then;
+//! - after `expire(now)` (and after a beat or a notice, which expire
+//!   first), the next deadline is not in the past;
 //! - the node limit holds.
 
 use std::collections::BTreeMap;
@@ -28,10 +38,15 @@ use std::net::SocketAddr;
 use arbitrary::Arbitrary;
 use hb::checks::{CheckResult, CheckStatus};
 use hb::clock::Millis;
-use hb::detector::{Config, Detector, Event, Flap, NodeRecord, Rule, Snapshot, State, Trust};
+use hb::detector::{
+    Config, Detector, Event, Flap, Notice, Plan, Rule, SnapshotStream, State, Trust,
+};
 use hb::phi::PhiConfig;
-use hb::wire::Beat;
+use hb::replay::Claim;
+use hb::wire::{Beat, MAX_AWAY_MS, MIN_AWAY_MS};
 use libfuzzer_sys::fuzz_target;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// Node names: short and long, one at the length limit, one with characters
@@ -47,6 +62,8 @@ const NAMES: [&str; 8] = [
     "x253",
 ];
 const BOOTS: [&str; 4] = ["b0", "b1", "0123456789abcdef", "b3"];
+/// Reasons an `away` gives.
+const REASONS: [&str; 3] = ["upgrade", "kernel \"6.8\" \\ reboot", ""];
 /// The receiver's wall clock when the detector starts.
 const WALL_START: u64 = 1_700_000_000_000;
 
@@ -71,8 +88,13 @@ struct Input {
     /// the first line's time (a replayed recording).
     expect: Vec<u8>,
     start_at: Option<u16>,
-    /// Nodes copied out of the detector per turn (1 to 4).
+    /// `--forget-after` in ms (0: never, as hb-listen takes it).
+    forget_after_ms: Option<u16>,
+    /// Nodes a snapshot writes per slice (1 to 4).
     slice: u8,
+    /// A slice a step, the snapshot spanning steps (the state file), or
+    /// the whole snapshot in each step (a `status` line).
+    spread: bool,
     ops: Vec<Op>,
 }
 
@@ -130,11 +152,17 @@ enum Op {
     Wait {
         seconds: u16,
     },
-    /// A declaration after the start (a replay only: live, hb declares
-    /// its nodes before it starts).
+    /// A declaration after the start: live, a reload adds the node
+    /// (`expect_from`); in a replay, a late `expect`.
     Expect {
         node: u8,
     },
+    /// A reload no longer expects the node.
+    Unexpect {
+        node: u8,
+    },
+    /// A node's `leave` or `away`.
+    Notice(NoticeOp),
     /// The observer was not running for `ms` (the clock moved on without
     /// it): pending deadlines move by as much.
     Stall {
@@ -155,6 +183,25 @@ struct BeatOp {
     health: bool,
     checks: Option<Vec<u8>>,
     how: How,
+}
+
+/// A notice as the wire gives it: with a boot and a seq, an away of
+/// `MIN_AWAY_MS` to `MAX_AWAY_MS`.
+#[derive(Arbitrary, Debug)]
+struct NoticeOp {
+    node: u8,
+    boot: u8,
+    seq: u16,
+    ts_skew_ms: Option<i16>,
+    plan: PlanOp,
+    /// From the network, with or without a skew limit; else a recording.
+    network: Option<Option<u16>>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum PlanOp {
+    Leave,
+    Away { for_ms: u32, reason: Option<u8> },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -213,12 +260,37 @@ fn replay(model: &mut BTreeMap<String, State>, events: &[Event], emit_beats: boo
                 assert_eq!(was, Some(State::Up), "suspect for {node:?}: {events:?}");
                 model.insert(node, State::Suspect);
             }
-            Event::Down { .. } => {
+            Event::Down { cause, .. } => {
                 assert!(
-                    matches!(was, Some(State::Up | State::Suspect | State::Pending)),
+                    matches!(
+                        was,
+                        Some(State::Up | State::Suspect | State::Pending | State::Away)
+                    ),
                     "down for {node:?}, which was {was:?}: {events:?}"
                 );
+                let expected = match was {
+                    Some(State::Away) => "away-expired",
+                    _ => "silence",
+                };
+                assert_eq!(*cause, expected, "down's cause for {node:?}: {events:?}");
                 model.insert(node, State::Down);
+            }
+            Event::Left { .. } => {
+                assert!(
+                    !matches!(was, Some(State::Left | State::Away)),
+                    "left for {node:?}, which was {was:?}: {events:?}"
+                );
+                model.insert(node, State::Left);
+            }
+            Event::Away { .. } => {
+                model.insert(node, State::Away);
+            }
+            Event::Forgotten { .. } => {
+                assert!(
+                    matches!(was, Some(State::Pending | State::Down | State::Left)),
+                    "forgotten {node:?}, which was {was:?}: {events:?}"
+                );
+                model.remove(&node);
             }
             Event::Restart {
                 old_boot, new_boot, ..
@@ -241,49 +313,110 @@ fn replay(model: &mut BTreeMap<String, State>, events: &[Event], emit_beats: boo
     }
 }
 
-/// The node table copied out `slice` nodes at a time: its snapshot is the
-/// detector's own.
-fn check_copy(det: &Detector, now: Millis, slice: usize, snap: &Snapshot<'_>) {
-    let mut records: Vec<NodeRecord> = Vec::new();
-    let mut next = 0;
-    while next < det.len() {
-        let after = det.copy_nodes(next, slice, now, &mut records);
-        assert!(after > next, "a copy that does not move on");
-        next = after;
-    }
-    assert_eq!(records.len(), det.len());
-    let copied = Snapshot::of_records(&records);
-    assert_eq!(
-        format!("{copied:?}"),
-        format!("{snap:?}"),
-        "the copied table tells another story"
-    );
+/// A `status` object as the stream writes it. Its `nodes` entries are
+/// kept in order, a name twice kept twice.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Status {
+    #[serde(rename = "type")]
+    kind: String,
+    up: Vec<String>,
+    degraded: Vec<String>,
+    suspect: Vec<String>,
+    down: Vec<String>,
+    pending: Vec<String>,
+    left: Vec<String>,
+    away: Vec<String>,
+    nodes: Entries,
 }
 
-/// Every node in exactly one list of the snapshot: the one its state names.
-fn check_snapshot(det: &Detector, snap: &Snapshot<'_>, model: &BTreeMap<String, State>) {
+#[derive(Debug)]
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
+}
+
+/// The streamed `status` object tells of every node of `model` (the
+/// states when the snapshot started): each in exactly one list, lists
+/// sorted, `nodes` the same names (sorted, once each) with the state of
+/// their list, which is the model's.
+fn check_status(text: &[u8], model: &BTreeMap<String, State>) {
+    let status: Status = serde_json::from_slice(text).unwrap_or_else(|e| {
+        panic!(
+            "not a status object ({e}): {}",
+            String::from_utf8_lossy(text)
+        )
+    });
+    assert_eq!(status.kind, "status");
     let lists = [
-        ("up", &snap.up),
-        ("degraded", &snap.degraded),
-        ("suspect", &snap.suspect),
-        ("down", &snap.down),
-        ("pending", &snap.pending),
+        ("up", &status.up),
+        ("degraded", &status.degraded),
+        ("suspect", &status.suspect),
+        ("down", &status.down),
+        ("pending", &status.pending),
+        ("left", &status.left),
+        ("away", &status.away),
     ];
     let mut listed = BTreeMap::new();
-    for (state, list) in lists {
-        for name in list.iter() {
+    for (list, names) in lists {
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "{list} not sorted: {names:?}"
+        );
+        for name in names {
+            let state = match list {
+                "degraded" => "up",
+                list => list,
+            };
             assert!(
-                listed.insert(*name, state).is_none(),
+                listed.insert(name.as_str(), state).is_none(),
                 "{name:?} in two lists"
             );
         }
     }
-    assert_eq!(listed.len(), snap.nodes.len(), "lists and nodes differ");
-    assert_eq!(listed.len(), model.len(), "snapshot and events differ");
-    for (name, state) in &listed {
-        assert_eq!(det.routing_state(name), Some(*state), "{name:?}");
-        let view = &snap.nodes[name];
-        assert_eq!(Some(&view.state), model.get(*name), "{name:?}");
+    let modelled = model
+        .iter()
+        .map(|(name, state)| (name.as_str(), state_name(*state)));
+    assert!(
+        listed.iter().map(|(n, s)| (*n, s.to_string())).eq(modelled),
+        "the lists {listed:?} and the events' states {model:?} differ"
+    );
+    let nodes = &status.nodes.0;
+    assert!(
+        nodes
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .eq(listed.keys().copied()),
+        "nodes {:?} and the lists differ",
+        nodes.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for (name, view) in nodes {
+        assert_eq!(view["state"], listed[name.as_str()], "{name:?}: {view}");
+    }
+}
+
+/// A state as a `status` object names it.
+fn state_name(state: State) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => panic!("{state:?} serialized as {other:?}"),
     }
 }
 
@@ -301,6 +434,9 @@ fuzz_target!(|input: Input| {
     };
     let max_nodes = cfg.max_nodes;
     let mut det = Detector::new(cfg, 0);
+    if let Some(ms) = input.forget_after_ms.filter(|&ms| ms > 0) {
+        det.forget_after(Millis::from(ms));
+    }
     let mut model = BTreeMap::new();
     for &node in input.expect.iter().take(16) {
         let name = name(node);
@@ -316,6 +452,11 @@ fuzz_target!(|input: Input| {
     let health = RawValue::from_string(r#"{"cpu_pct":12.5,"mem_avail":1024}"#.into()).unwrap();
     let addr: SocketAddr = "192.0.2.1:26722".parse().unwrap();
     let mut out = Vec::new();
+    let slice = 1 + usize::from(input.slice) % 4;
+    let mut stream = SnapshotStream::default();
+    let mut status = Vec::new();
+    // The states when the snapshot being written started.
+    let mut at_start = BTreeMap::new();
     for op in input.ops {
         // Whether deadlines up to `now` have all fired.
         let mut expired = false;
@@ -376,12 +517,49 @@ fuzz_target!(|input: Input| {
                 advance(&mut det, &mut now, to, input.live, &mut out);
                 expired = true;
             }
-            Op::Expect { .. } if input.live => {}
             Op::Expect { node } => {
                 let name = name(node);
-                if det.expect(&name).is_ok() {
+                let expected = if input.live {
+                    det.expect_from(&name, now)
+                } else {
+                    det.expect(&name)
+                };
+                if expected.is_ok() {
                     model.entry(name).or_insert(State::Pending);
                 }
+            }
+            Op::Unexpect { node } => det.unexpect(&name(node)),
+            Op::Notice(n) => {
+                let name = name(n.node);
+                let wall = WALL_START + now;
+                let plan = match n.plan {
+                    PlanOp::Leave => Plan::Leave,
+                    PlanOp::Away { for_ms, reason } => Plan::Away {
+                        for_ms: u64::from(for_ms).clamp(MIN_AWAY_MS, MAX_AWAY_MS),
+                        reason: reason.map(|i| REASONS[usize::from(i) % REASONS.len()]),
+                    },
+                };
+                let notice = Notice {
+                    node: &name,
+                    claim: Claim {
+                        boot: Some(BOOTS[usize::from(n.boot) % BOOTS.len()]),
+                        seq: Some(u64::from(n.seq)),
+                        ts_ms: n
+                            .ts_skew_ms
+                            .map(|d| wall.saturating_add_signed(i64::from(d))),
+                    },
+                    plan,
+                };
+                let trust = match n.network {
+                    Some(max_skew_ms) => Trust::Network {
+                        max_skew_ms: max_skew_ms.map(u64::from),
+                    },
+                    None => Trust::Recording,
+                };
+                // A refused notice expires nothing.
+                expired = det
+                    .announce(now, wall, Some(addr), &notice, trust, &mut out)
+                    .is_ok();
             }
             Op::Stall { ms } => {
                 now += Millis::from(ms);
@@ -391,6 +569,15 @@ fuzz_target!(|input: Input| {
             }
             Op::Dropped if input.live => det.dropped_beats(now),
             Op::Dropped => {}
+        }
+        if expired {
+            if let Some(due) = det.next_deadline() {
+                assert!(due > now, "next deadline {due} not after now {now}");
+            }
+        }
+        // Forgetting moves nodes: never while a snapshot is being written.
+        if !stream.is_writing() {
+            det.forget_due(now, &mut out);
         }
         replay(&mut model, &out, input.emit_beats);
         out.clear();
@@ -405,12 +592,20 @@ fuzz_target!(|input: Input| {
             "{} nodes, limit {max_nodes}",
             states.len()
         );
-        let snap = det.snapshot(now);
-        check_snapshot(&det, &snap, &model);
-        check_copy(&det, now, 1 + usize::from(input.slice) % 4, &snap);
-        if expired {
-            if let Some(due) = det.next_deadline() {
-                assert!(due > now, "next deadline {due} not after now {now}");
+        if !stream.is_writing() {
+            stream.start(&det);
+            status.clear();
+            status.extend_from_slice(br#"{"type":"status""#);
+            at_start.clone_from(&model);
+        }
+        loop {
+            if stream.write(&det, now, slice, &mut status) {
+                status.push(b'}');
+                check_status(&status, &at_start);
+                break;
+            }
+            if input.spread {
+                break;
             }
         }
     }

@@ -7,14 +7,16 @@
 //! `name{label="value",...} number` with only `\\`, `\"` and `\n` escaped
 //! in label values); and the `node` labels (with `hb-poll`'s responder
 //! names, the `target` labels), unescaped, are exactly the names given,
-//! each with one sample per state in `hb_node_state`.
+//! each with one sample per state in `hb_node_state` (all seven), valued 1
+//! for its state alone (`degraded` for a node up with a failing check),
+//! and CPU and memory readings only while up or suspect.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arbitrary::Arbitrary;
-use hb::detector::{NodeRecord, Reading, State};
+use hb::detector::{NodeSample, NodeSamples, Reading, State};
 use hb::health::Health;
 use hb::metrics::nodes::{NodeTable, STATES};
 use hb::metrics::{Metrics, Series};
@@ -44,10 +46,20 @@ struct Node {
     health: Option<Result<(Option<f32>, u64), String>>,
 }
 
-const DETECTOR_STATES: [State; 4] = [State::Pending, State::Up, State::Suspect, State::Down];
+/// Every state a detector gives a node.
+const DETECTOR_STATES: [State; 6] = [
+    State::Pending,
+    State::Up,
+    State::Suspect,
+    State::Down,
+    State::Left,
+    State::Away,
+];
 
 impl Node {
-    fn record(&self) -> NodeRecord {
+    /// The node as `Detector::sample_nodes` copies it for a scrape: CPU
+    /// and memory read from its health reading.
+    fn sample(&self) -> NodeSample {
         let health = match &self.health {
             Some(Ok((cpu_pct, mem_avail))) => Some(Reading::Known(Health {
                 cpu_pct: *cpu_pct,
@@ -62,19 +74,15 @@ impl Node {
             Some(Err(text)) => RawValue::from_string(text.clone()).ok().map(Reading::Other),
             None => None,
         };
-        NodeRecord {
-            name: self.name.as_str().into(),
+        let (cpu_pct, mem_avail) = health
+            .as_ref()
+            .map_or((None, None), Reading::cpu_and_memory);
+        NodeSample {
             state: DETECTOR_STATES[usize::from(self.state) % DETECTOR_STATES.len()],
             healthy: self.healthy,
-            addr: None,
-            every_ms: 1000,
-            seq: None,
-            boot: None,
             last_seen: self.last_seen,
-            silent_ms: 0,
-            health,
-            phi: None,
-            checks: None,
+            cpu_pct: cpu_pct.map(|pct| pct as f32),
+            mem_avail,
         }
     }
 }
@@ -187,15 +195,19 @@ fuzz_target!(|input: Input| {
             .filter_map(|n| Some((n.name.clone(), n.responder.clone()?)));
         answered.collect()
     });
-    // The `node` label of each name, and its `target` label (hb-poll).
-    let labelled: BTreeSet<(String, Option<String>)> = nodes
+    // The `node` label of each name and its `target` label (hb-poll),
+    // with the sample the series tell.
+    let labelled: BTreeMap<(String, Option<String>), NodeSample> = nodes
         .iter()
-        .map(|n| match &responders {
-            None => (n.name.clone(), None),
-            Some(r) => (
-                r.get(&n.name).unwrap_or(&n.name).clone(),
-                Some(n.name.clone()),
-            ),
+        .map(|n| {
+            let key = match &responders {
+                None => (n.name.clone(), None),
+                Some(r) => (
+                    r.get(&n.name).unwrap_or(&n.name).clone(),
+                    Some(n.name.clone()),
+                ),
+            };
+            (key, n.sample())
         })
         .collect();
     for reason in input.rejected.iter().take(8) {
@@ -205,15 +217,20 @@ fuzz_target!(|input: Input| {
         m.event(kind);
     }
     m.received();
+    let mut samples = NodeSamples::default();
+    for n in &nodes {
+        samples.push(&n.name, n.sample());
+    }
     let table = NodeTable {
-        records: Arc::new(nodes.iter().map(|n| n.record()).collect()),
+        nodes: Arc::new(samples),
         responders,
     };
 
     let text = scrape(&m, table);
     let body = text.strip_suffix('\n').expect("ends with a line break");
     let mut node_labels = BTreeSet::new();
-    let mut states: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    // Each node's `hb_node_state` samples, and the states valued 1.
+    let mut states: BTreeMap<(String, Option<String>), (usize, Vec<String>)> = BTreeMap::new();
     for line in body.split('\n') {
         if let Some(help) = line.strip_prefix("# HELP ") {
             let (name, _) = help.split_once(' ').unwrap_or((help, ""));
@@ -227,29 +244,52 @@ fuzz_target!(|input: Input| {
             );
         } else {
             assert!(!line.starts_with('#'), "{line:?}");
-            let (name, labels, _) = sample(line);
+            let (name, labels, value) = sample(line);
             let mut seen = BTreeSet::new();
-            let (mut node, mut target) = (None, None);
+            let (mut node, mut target, mut state) = (None, None, None);
             for (label, value) in labels {
                 assert!(seen.insert(label), "label {label} twice in {line:?}");
                 match label {
                     "node" => node = Some(value),
                     "target" => target = Some(value),
+                    "state" => state = Some(value),
                     _ => {}
                 }
             }
             if name.starts_with("hb_node_") {
                 let node = node.unwrap_or_else(|| panic!("no node label: {line:?}"));
                 let key = (node, target);
-                if name == "hb_node_state" {
-                    *states.entry(key.clone()).or_default() += 1;
+                match name {
+                    "hb_node_state" => {
+                        let state = state.unwrap_or_else(|| panic!("no state: {line:?}"));
+                        let (count, current) = states.entry(key.clone()).or_default();
+                        *count += 1;
+                        if value == "1" {
+                            current.push(state);
+                        }
+                    }
+                    // Readings of a node believed alive only.
+                    "hb_node_cpu_ratio" | "hb_node_mem_available_bytes" => {
+                        let given = labelled.get(&key).map(|n| n.state);
+                        assert!(
+                            matches!(given, Some(State::Up | State::Suspect)),
+                            "a reading of a node {given:?}: {line:?}"
+                        );
+                    }
+                    _ => {}
                 }
                 node_labels.insert(key);
             }
         }
     }
-    assert_eq!(node_labels, labelled, "the node labels are the names given");
-    for (node, count) in states {
+    assert!(
+        node_labels.iter().eq(labelled.keys()),
+        "the node labels are the names given"
+    );
+    assert_eq!(states.len(), labelled.len(), "a node without hb_node_state");
+    for (node, (count, current)) in states {
         assert_eq!(count, STATES.len(), "{node:?}: {count} state samples");
+        let routing = labelled[&node].routing_state();
+        assert_eq!(current, [routing], "{node:?}: the states valued 1");
     }
 });

@@ -192,6 +192,7 @@ fuzz_target!(|input: Input| {
         max_skew_ms: 30_000,
         max_nodes: usize::from(input.max_nodes % 8),
         status_every: None,
+        reload: None,
     };
     let intake = Intake::new(codec.clone(), Vec::new(), false);
     let mut responder = Responder::new(
