@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -243,14 +243,24 @@ fn carrying(nodes: u64, check: bool) -> Vec<(Vec<u8>, usize)> {
 /// Sends the beats round after round, as fast as one thread can (batched
 /// with `sendmmsg`), until `stop`; returns how many the kernel took.
 /// `rounds` counts the rounds sent.
-/// `pace`: beats a second to hold the sender to, 0 for as fast as it goes;
-/// read at every batch, so it can change while the sender runs.
+/// How fast the sender goes: beats a second, 0 for as fast as it can.
+#[derive(Default, Clone)]
+struct Pacing {
+    /// The first round's pace: how fast new nodes are offered.
+    first_round: u64,
+    /// The pace after it, read at every batch, so it can change while the
+    /// sender runs.
+    later: Arc<AtomicU64>,
+    /// When the first round was sent: every node offered.
+    first_sent: Arc<OnceLock<Instant>>,
+}
+
 fn blast(
     to: SocketAddr,
     mut beats: Beats,
     stop: Arc<AtomicBool>,
     rounds: Arc<AtomicU64>,
-    pace: Arc<AtomicU64>,
+    pacing: Pacing,
 ) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -291,7 +301,10 @@ fn blast(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let rate = pace.load(Ordering::Relaxed);
+                let rate = match round {
+                    1 => pacing.first_round,
+                    _ => pacing.later.load(Ordering::Relaxed),
+                };
                 if rate != paced.0 {
                     paced = (rate, Instant::now(), sent);
                 }
@@ -302,6 +315,9 @@ fn blast(
                 }
             }
             rounds.store(round, Ordering::Relaxed);
+            if round == 1 {
+                let _ = pacing.first_sent.set(Instant::now());
+            }
             round += 1;
         }
         sent
@@ -337,7 +353,7 @@ fn raw(nodes: u64, seconds: u64, batched: bool) -> f64 {
         Beats::new(nodes, Load::Bare, None),
         stop.clone(),
         rounds,
-        Arc::default(),
+        Pacing::default(),
     );
     thread::sleep(Duration::from_secs(1)); // warm up
     let (n0, t0) = (counted.load(Ordering::Relaxed), Instant::now());
@@ -614,23 +630,27 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     let rounds = Arc::new(AtomicU64::new(0));
     // New nodes are offered at LEARN_RATE a second; then as fast as the
     // sender goes.
-    let pace = Arc::new(AtomicU64::new(LEARN_RATE));
-    let sender = blast(addr, beats, stop.clone(), rounds.clone(), pace.clone());
+    let pacing = Pacing {
+        first_round: LEARN_RATE,
+        ..Pacing::default()
+    };
+    let sender = blast(addr, beats, stop.clone(), rounds.clone(), pacing.clone());
     // Memory once every node is tracked (its first `up` printed), before
     // the first status line, whose megabytes of JSON would count. On a
     // busy machine the listener may not have met every node by then: the
     // growth is divided by the nodes it has.
     let start = Instant::now();
-    let mut offered = None;
-    while printed.first_ups.load(Ordering::Relaxed) < nodes && start.elapsed().as_secs() < 5 {
-        if offered.is_none() && rounds.load(Ordering::Relaxed) >= 1 {
-            offered = Some(Instant::now());
-            pace.store(0, Ordering::Relaxed);
+    let mut all_up = None;
+    while all_up.is_none() && start.elapsed().as_secs() < 5 {
+        if printed.first_ups.load(Ordering::Relaxed) >= nodes {
+            all_up = Some(Instant::now());
         }
         thread::sleep(Duration::from_millis(1));
     }
-    // From the last new node sent to every node up.
-    let learned = offered.map(|at| at.elapsed());
+    // From the last new node sent (the first round's end) to every node up.
+    let learned = all_up
+        .zip(pacing.first_sent.get())
+        .map(|(up, sent)| up.saturating_duration_since(*sent));
     let tracked = printed.first_ups.load(Ordering::Relaxed).max(1);
     let per_node = rss_kib(child.id()).saturating_sub(rss0) as f64 * 1024.0 / tracked as f64;
     let rounds = rounds.load(Ordering::Relaxed);
@@ -653,14 +673,14 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     // A scrape with the listener not overloaded: drops then are its own.
     let calm_scrape = metrics.as_ref().map(|at| {
         let calm = (rate / 2.0) as u64;
-        pace.store(calm, Ordering::Relaxed);
+        pacing.later.store(calm, Ordering::Relaxed);
         thread::sleep(Duration::from_secs(2));
         let before = socket_drops(addr.port());
         let took = scrape(at);
         let during = socket_drops(addr.port());
         thread::sleep(took);
         let after = socket_drops(addr.port());
-        pace.store(0, Ordering::Relaxed);
+        pacing.later.store(0, Ordering::Relaxed);
         (calm, took, during - before, after - during)
     });
     // Events until the beats stop: afterwards every node turns suspect.
