@@ -635,8 +635,8 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
         ..Pacing::default()
     };
     let sender = blast(addr, beats, stop.clone(), rounds.clone(), pacing.clone());
-    // Memory once every node is tracked (its first `up` printed), before
-    // the first status line, whose megabytes of JSON would count. On a
+    // Memory once every node is tracked (its first `up` printed), and
+    // again after status lines and scrapes (what they leave behind). On a
     // busy machine the listener may not have met every node by then: the
     // growth is divided by the nodes it has.
     let start = Instant::now();
