@@ -209,6 +209,11 @@ pub struct View<'a> {
     pub up: Vec<Cow<'a, str>>,
     pub suspect: Vec<Cow<'a, str>>,
     pub down: Vec<Cow<'a, str>>,
+    /// Nodes that said they stop (`leave`) or are away: no vote either way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub away: Vec<Cow<'a, str>>,
 }
 
 /// "I am stopping on purpose": a sender stopped by its operator says so
@@ -289,6 +294,10 @@ struct Fields<'a> {
     suspect: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
     down: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    left: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    away: Option<Vec<Text<'a>>>,
     target: Option<SocketAddr>,
     #[serde(borrow)]
     via: Option<Text<'a>>,
@@ -433,6 +442,8 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 up: names(fields.up)?,
                 suspect: names(fields.suspect)?,
                 down: names(fields.down)?,
+                left: names(fields.left)?,
+                away: names(fields.away)?,
             }))
         }
         "leave" => Ok(Message::Leave(Leave {

@@ -80,7 +80,14 @@ struct ViewOp {
 }
 
 fn view_state(s: u8) -> ViewState {
-    [ViewState::Up, ViewState::Suspect, ViewState::Down][usize::from(s) % 3]
+    const STATES: [ViewState; 5] = [
+        ViewState::Up,
+        ViewState::Suspect,
+        ViewState::Down,
+        ViewState::Left,
+        ViewState::Away,
+    ];
+    STATES[usize::from(s) % STATES.len()]
 }
 
 fn local_of(s: u8) -> Option<Local> {
@@ -133,6 +140,8 @@ fn through_the_wire(
             (&v.up, ViewState::Up),
             (&v.suspect, ViewState::Suspect),
             (&v.down, ViewState::Down),
+            (&v.left, ViewState::Left),
+            (&v.away, ViewState::Away),
         ] {
             carried.extend(list.iter().map(|n| (n.to_string(), state)));
         }
@@ -291,6 +300,8 @@ fuzz_target!(|input: Input| {
                         up: lists(ViewState::Up),
                         suspect: lists(ViewState::Suspect),
                         down: lists(ViewState::Down),
+                        left: lists(ViewState::Left),
+                        away: lists(ViewState::Away),
                     }]
                 };
                 let peer = usize::from(v.peer);

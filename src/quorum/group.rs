@@ -170,6 +170,8 @@ impl Group {
             (&view.up, ViewState::Up),
             (&view.suspect, ViewState::Suspect),
             (&view.down, ViewState::Down),
+            (&view.left, ViewState::Left),
+            (&view.away, ViewState::Away),
         ] {
             for name in list {
                 if p.votes.len() >= self.cfg.max_votes && !p.votes.contains_key(name.as_ref()) {
@@ -317,6 +319,8 @@ fn state_of(v: ViewState) -> State {
         ViewState::Up => State::Up,
         ViewState::Suspect => State::Suspect,
         ViewState::Down => State::Down,
+        ViewState::Left => State::Left,
+        ViewState::Away => State::Away,
     }
 }
 

@@ -151,9 +151,11 @@ impl GroupLink {
                 State::Up => ViewState::Up,
                 State::Suspect => ViewState::Suspect,
                 State::Down => ViewState::Down,
-                // Not a vote either way: a node that left or is away is
-                // neither alive nor failed.
-                State::Pending | State::Left | State::Away => return None,
+                // Shared, but not a vote either way: a node that left or
+                // is away is neither alive nor failed.
+                State::Left => ViewState::Left,
+                State::Away => ViewState::Away,
+                State::Pending => return None,
             };
             Some((name, shared))
         });

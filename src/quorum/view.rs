@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::wire::{encode, Message, View, MAX_DATAGRAM};
 
 /// Encodes `observer`'s view of `nodes` (name and state, as
-/// `"up"`/`"suspect"`/`"down"` lists) into as many datagrams as it takes to
+/// `"up"`/`"suspect"`/`"down"`/`"left"`/`"away"` lists) into as many datagrams as it takes to
 /// keep each within [`MAX_DATAGRAM`] (with room for a MAC), numbered from
 /// `first_seq`.
 pub fn encode_views<'n>(
@@ -33,6 +33,8 @@ pub fn encode_views<'n>(
             up: Vec::new(),
             suspect: Vec::new(),
             down: Vec::new(),
+            left: Vec::new(),
+            away: Vec::new(),
         }
     };
     let mut parts = Vec::new();
@@ -56,6 +58,8 @@ pub fn encode_views<'n>(
             ViewState::Up => &mut view.up,
             ViewState::Suspect => &mut view.suspect,
             ViewState::Down => &mut view.down,
+            ViewState::Left => &mut view.left,
+            ViewState::Away => &mut view.away,
         };
         list.push(name.into());
     }
@@ -72,6 +76,10 @@ pub enum ViewState {
     Up,
     Suspect,
     Down,
+    /// Said it stops (`leave`), or is away until a deadline: shared so
+    /// that peers know, never a vote for up or down.
+    Left,
+    Away,
 }
 
 #[cfg(test)]

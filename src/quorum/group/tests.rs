@@ -26,6 +26,8 @@ fn view<'a>(name: &'a str, up: &[&'a str], down: &[&'a str]) -> View<'a> {
         up: up.iter().map(|&n| n.into()).collect(),
         suspect: Vec::new(),
         down: down.iter().map(|&n| n.into()).collect(),
+        left: Vec::new(),
+        away: Vec::new(),
     }
 }
 
@@ -262,4 +264,29 @@ fn a_left_node_is_no_vote_and_its_return_is_printed() {
         .unwrap();
     g.judge("web", local(State::Up), 500, &mut out);
     assert_eq!(kinds(&out), ["up"]);
+}
+
+/// A peer that saw the node leave shares it, and that is no vote for
+/// down: this observer, which missed the leave and judged the silence,
+/// cannot declare it down with it.
+#[test]
+fn a_node_a_peer_saw_leave_is_no_vote_for_down() {
+    let mut g = group(2);
+    let mut out = vec![];
+    let left = View {
+        left: vec!["web".into()],
+        ..view("p1", &[], &[])
+    };
+    g.on_view(0, &left, 0, 0, None).unwrap();
+    let away = View {
+        away: vec!["web".into()],
+        ..view("p2", &[], &[])
+    };
+    g.on_view(1, &away, 0, 0, None).unwrap();
+    assert_eq!(g.peers[0].votes["web"], (ViewState::Left, 0));
+    assert_eq!(g.peers[1].votes["web"], (ViewState::Away, 0));
+    assert!(g.check_reachability(0, &mut out));
+    out.clear();
+    g.judge("web", local(State::Down), 10, &mut out);
+    assert!(out.is_empty(), "{out:?}");
 }

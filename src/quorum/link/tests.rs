@@ -48,6 +48,8 @@ fn empty_view(observer: &str) -> View<'_> {
         up: Vec::new(),
         suspect: Vec::new(),
         down: Vec::new(),
+        left: Vec::new(),
+        away: Vec::new(),
     }
 }
 
