@@ -14,6 +14,11 @@ use crate::checks::CheckResult;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod check;
+
+use check::check_health;
+pub use check::{check_node, check_reason, is_invisible};
+
 /// Senders keep every datagram at most this long, so it fits one Ethernet
 /// frame with room for IP and UDP headers (and tunnels); receivers refuse
 /// longer ones.
@@ -471,119 +476,6 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             }))
         }
         _ => Err(Reject::UnknownType),
-    }
-}
-
-/// An `away`'s reason is 1 to [`MAX_REASON_LEN`] bytes and reads as what
-/// it is wherever it is printed, as a node name does (no control or
-/// invisible characters); inner spaces are fine, edge spaces are not.
-pub fn check_reason(reason: &str) -> Result<(), String> {
-    if reason.len() > MAX_REASON_LEN {
-        return Err(format!("at most {MAX_REASON_LEN} bytes"));
-    }
-    check_node(reason).map_err(|_| {
-        "not empty, no control or invisible characters, no spaces at either end".to_owned()
-    })
-}
-
-/// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and
-/// reads as what it is wherever it is printed: no control characters, no
-/// invisible ones that make a look-alike of another name (see
-/// [`is_invisible`]), no white space at either end.
-pub fn check_node(name: &str) -> Result<(), Reject> {
-    let ends_blank = |c: Option<char>| c.is_some_and(char::is_whitespace);
-    if name.is_empty()
-        || name.len() > MAX_NODE_LEN
-        || name.chars().any(|c| c.is_control() || is_invisible(c))
-        || ends_blank(name.chars().next())
-        || ends_blank(name.chars().next_back())
-    {
-        return Err(Reject::BadNode);
-    }
-    Ok(())
-}
-
-/// Format characters (Unicode category Cf) and line separators: they print
-/// as nothing, or reorder the text around them (the bidirectional overrides
-/// and isolates), so `web-1` and `web-1` followed by a zero-width space, or
-/// a name that prints backwards, would look alike in an operator's output.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{ad}'                       // soft hyphen
-        | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}'
-        | '\u{8e2}' | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'       // zero-width space, joiners, LRM, RLM
-        | '\u{2028}'..='\u{202e}'       // line and paragraph separators, bidi embeddings and overrides
-        | '\u{2060}'..='\u{2064}'       // word joiner, invisible operators
-        | '\u{2066}'..='\u{206f}'       // bidi isolates, deprecated format characters
-        | '\u{feff}'                     // zero-width no-break space (BOM)
-        | '\u{fff9}'..='\u{fffb}'       // interlinear annotations
-        | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
-        | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
-}
-
-/// `health` is opaque to hb but printed as it came, in every output and the
-/// state file: so it must be a JSON object that any reader takes. serde
-/// skips a value it keeps raw without checking its strings' escapes and its
-/// numbers' size; strict readers (jq, Python's `json`) refuse a lone
-/// surrogate escape, serde itself a number beyond a double. Reading it once
-/// more, string by string and number by number, refuses those (`bad-json`,
-/// as the same text anywhere else in the datagram is), and anything but an
-/// object (`bad-field`). Raw line breaks between its tokens are valid JSON
-/// but would split a single-line output (NDJSON, the Nagios line,
-/// journald): `bad-field`.
-fn check_health(health: &RawValue) -> Result<(), Reject> {
-    let text = health.get();
-    if !text.starts_with('{') || text.contains(['\n', '\r']) {
-        return Err(Reject::BadField);
-    }
-    serde_json::from_str::<StrictJson>(text)
-        .map(|_| ())
-        .map_err(|_| Reject::BadJson)
-}
-
-/// Any JSON value, read through (strings unescaped, numbers parsed) and
-/// kept nowhere: deserializing it fails where a strict reader would.
-struct StrictJson;
-
-impl<'de> Deserialize<'de> for StrictJson {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictJson)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for StrictJson {
-    type Value = StrictJson;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_unit<E>(self) -> Result<StrictJson, E> {
-        Ok(StrictJson)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictJson, A::Error> {
-        while seq.next_element::<StrictJson>()?.is_some() {}
-        Ok(StrictJson)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
-        while map.next_entry::<StrictJson, StrictJson>()?.is_some() {}
-        Ok(StrictJson)
     }
 }
 
