@@ -125,7 +125,7 @@ const MAX_READ: usize = 4096;
 const CHECK_POLL: Duration = Duration::from_millis(10);
 
 /// Runs one check through `sh -c` in a process group of its own. Its output
-/// is read while it runs (the first [`MAX_READ`] bytes kept, the rest read
+/// is read while it runs (the first `MAX_READ` bytes kept, the rest read
 /// and dropped, so a chatty plugin never blocks on a full pipe). The check
 /// is over when its shell exits: whatever it left running in its group is
 /// killed, and what is already in the pipe is read without waiting for a
