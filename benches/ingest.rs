@@ -695,9 +695,12 @@ fn listener(nodes: u64, load: Load, beats: Beats, key_file: &std::path::Path) ->
     .map(|count| count.load(Ordering::Relaxed));
     stop.store(true, Ordering::Relaxed);
     let sent = sender.join().unwrap();
-    // The next status line comes after the queue has drained (a status
-    // period is far longer than the queue takes); one more is awaited if
-    // the counters are short, in case it came early.
+    // Status lines printed while the sender still sent (during the calm
+    // scrape) are stale: the first one after this comes once the queue
+    // has drained (a status period is far longer than the queue takes);
+    // one more is awaited if the counters are short, in case it came
+    // early.
+    while rx.try_recv().is_ok() {}
     let mut end = rx.recv().unwrap();
     let mut dropped = socket_drops(addr.port()) + backlog_drops() - backlog0;
     if end.1 + dropped < sent {
