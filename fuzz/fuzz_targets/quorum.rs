@@ -309,11 +309,9 @@ fuzz_target!(|input: Input| {
                     let Ok(judged) = group.on_view(peer, view, now, wall, max_skew_ms) else {
                         continue;
                     };
-                    let in_view: BTreeSet<&str> = [&view.up, &view.suspect, &view.down]
-                        .into_iter()
-                        .flatten()
-                        .map(|n| n.as_ref())
-                        .collect();
+                    let lists = [&view.up, &view.suspect, &view.down, &view.left, &view.away];
+                    let in_view: BTreeSet<&str> =
+                        lists.into_iter().flatten().map(|n| n.as_ref()).collect();
                     for node in &judged {
                         assert!(in_view.contains(node), "{node:?} was not in the view");
                         if let Some(carried) = check.carried.get_mut(peer) {
