@@ -294,21 +294,23 @@ fn a_real_prometheus_scrapes_hb_listen() {
         .stdin(Stdio::null());
     let prometheus = Running::start(server, "prometheus");
     let api = format!("127.0.0.1:{}", listening_port(prometheus.pid()));
-    let query = |q: &str| -> serde_json::Value {
-        let (code, body) = get(&api, &format!("/api/v1/query?query={q}"));
-        assert_eq!(code, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    };
-    // Each series once Prometheus has stored it (its first scrapes may
-    // come before the beat, or before its server answers queries).
+    // Each series once Prometheus has stored it: its first scrapes may
+    // come before the beat, and until its storage is ready it answers
+    // queries with 503.
     let deadline = Instant::now() + PATIENCE * 2;
     let value = |q: &str| -> String {
         loop {
-            let v = query(q);
-            if let Some(value) = v["data"]["result"][0]["value"][1].as_str() {
-                return value.to_owned();
+            let (code, body) = get(&api, &format!("/api/v1/query?query={q}"));
+            if code == 200 {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                if let Some(value) = v["data"]["result"][0]["value"][1].as_str() {
+                    return value.to_owned();
+                }
             }
-            assert!(Instant::now() < deadline, "Prometheus stored no {q}: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus stored no {q}: {code} {body}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };
