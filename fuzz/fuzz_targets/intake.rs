@@ -100,21 +100,6 @@ enum Payload {
     Raw(Vec<u8>),
 }
 
-const REASONS: [Reject; 12] = [
-    Reject::BadJson,
-    Reject::BadField,
-    Reject::TooLarge,
-    Reject::UnknownType,
-    Reject::UnexpectedType,
-    Reject::BadNode,
-    Reject::UnknownPeer,
-    Reject::BadMac,
-    Reject::Replay,
-    Reject::NotAllowed,
-    Reject::TooManyNodes,
-    Reject::Amplification,
-];
-
 /// Whether `ip` is in `net`/`prefix`, comparing one bit at a time. IPv4
 /// peers count by their IPv4 address, also when a dual-stack socket shows
 /// them IPv4-mapped, and an IPv4-mapped range of a prefix of 96 or more is
@@ -228,7 +213,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Later { reason, from } => {
                 let from = from.map(|f| source(&f, &allow));
-                let why = REASONS[usize::from(reason) % REASONS.len()];
+                let why = Reject::ALL[usize::from(reason) % Reject::ALL.len()];
                 fed += 1;
                 intake.reject(why, from, now);
             }

@@ -259,32 +259,10 @@ impl Detector {
     /// Adds a node that has not beaten yet, judged by the default interval.
     fn insert(&mut self, name: &str, state: State) -> usize {
         let every_ms = self.cfg.default_every_ms.max(1);
-        let mut node = Node {
-            name: name.into(),
-            addr: None,
-            last: LastSeen::default(),
-            every_ms,
-            last_seen: None,
-            wall_at_last_beat: 0,
-            state,
-            since: self.started,
-            health: None,
-            armed_at: None,
-            suspect_after: 0,
-            down_after: 0,
-            arrivals: match &self.cfg.rule {
-                Rule::Phi(cfg) => Some(Box::new(Arrivals::new(cfg.window, every_ms))),
-                Rule::Fixed { .. } => None,
-            },
-            recovering: 0,
-            grace: 0,
-            recent: 0,
-            known: 0,
-            changes: None,
-            flapping: false,
-            expected: false,
-            checks: None,
-        };
+        let mut node = Node::new(name, state, every_ms, self.started);
+        if let Rule::Phi(cfg) = &self.cfg.rule {
+            node.arrivals = Some(Box::new(Arrivals::new(cfg.window, every_ms)));
+        }
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, &node);
         self.nodes.insert(node)
     }

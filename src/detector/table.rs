@@ -67,6 +67,34 @@ pub(super) struct Node {
 }
 
 impl Node {
+    /// A node not heard from yet, in `state` since `since`, judged by
+    /// `every_ms`: its deadlines and arrivals are the detector's to set.
+    pub(super) fn new(name: &str, state: State, every_ms: Millis, since: Millis) -> Self {
+        Node {
+            name: name.into(),
+            addr: None,
+            last: LastSeen::default(),
+            every_ms,
+            last_seen: None,
+            wall_at_last_beat: 0,
+            state,
+            since,
+            health: None,
+            armed_at: None,
+            suspect_after: 0,
+            down_after: 0,
+            arrivals: None,
+            recovering: 0,
+            grace: 0,
+            recent: 0,
+            known: 0,
+            changes: None,
+            flapping: false,
+            expected: false,
+            checks: None,
+        }
+    }
+
     /// Receiver wall clock at the last beat; None before the first.
     pub(super) fn last_seen_wall(&self) -> Option<u64> {
         self.last_seen.map(|_| self.wall_at_last_beat)

@@ -2,32 +2,6 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn node(name: &str) -> Node {
-    Node {
-        name: name.into(),
-        addr: None,
-        last: LastSeen::default(),
-        every_ms: 1000,
-        last_seen: None,
-        wall_at_last_beat: 0,
-        state: State::Pending,
-        since: 0,
-        health: None,
-        armed_at: None,
-        suspect_after: 0,
-        down_after: 0,
-        arrivals: None,
-        recovering: 0,
-        grace: 0,
-        recent: 0,
-        known: 0,
-        changes: None,
-        flapping: false,
-        expected: false,
-        checks: None,
-    }
-}
-
 proptest! {
     /// Whatever is added and removed, every node is found at its own
     /// position, and no removed name is found.
@@ -39,7 +13,7 @@ proptest! {
             let name = format!("node-{n}");
             match (add, table.find(&name)) {
                 (true, None) => {
-                    table.insert(node(&name));
+                    table.insert(Node::new(&name, State::Pending, 1000, 0));
                     names.push(name);
                 }
                 (false, Some(idx)) => {
