@@ -1,16 +1,26 @@
 //! The output contract: one compact JSON object per line on stdout, `type`
 //! first, then `ts` (RFC 3339 UTC, milliseconds) and `ts_ms`, flushed per
-//! line so `hb-listen | jq` sees each event as it happens.
+//! line so `hb-listen | jq` sees each event as it happens. A loop that
+//! makes many events at once may hold its lines until it is about to wait
+//! ([`Output::hold_lines`]): one write for all of them, never a line held
+//! while the tool waits.
 
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+/// Held lines written at once when they reach this many bytes: a turn's
+/// lines cost one write, and memory bounded whatever the flood.
+pub const HELD_MAX: usize = 64 * 1024;
+
 /// Writes events as NDJSON lines.
 pub struct Output<W: Write> {
     out: W,
     line: Vec<u8>,
+    /// Whole lines written but not yet flushed, when lines are held.
+    held: Vec<u8>,
+    holding: bool,
     /// What `out` is, for error messages: a full disk under stdout must
     /// say it was stdout.
     name: &'static str,
@@ -30,13 +40,55 @@ impl<W: Write> Output<W> {
         Output {
             out,
             line: Vec::with_capacity(512),
+            held: Vec::new(),
+            holding: false,
             name: "output",
         }
     }
 
-    /// The writer back (for output to memory).
-    pub fn into_inner(self) -> W {
+    /// The writer back (for output to memory), held lines written.
+    pub fn into_inner(mut self) -> W {
+        let _ = self.flush();
         self.out
+    }
+
+    /// Holds lines from now on until [`Output::flush`], which the caller
+    /// calls before it waits: under a flood of events the lines of one
+    /// turn of its loop go out in one write, not a write (and a wakeup of
+    /// the reader) each. Held lines beyond [`HELD_MAX`] are written at once.
+    pub fn hold_lines(&mut self) {
+        self.holding = true;
+    }
+
+    /// Writes the held lines, if any, and flushes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .out
+            .write_all(&self.held)
+            .and_then(|()| self.out.flush());
+        self.held.clear();
+        if self.held.capacity() > HELD_MAX {
+            self.held = Vec::new();
+        }
+        written.map_err(|e| self.failed(e))
+    }
+
+    /// Writes `self.line`, a whole line: held, or at once and flushed.
+    fn write_line(&mut self) -> io::Result<()> {
+        if self.holding {
+            self.held.extend_from_slice(&self.line);
+            return match self.held.len() > HELD_MAX {
+                true => self.flush(),
+                false => Ok(()),
+            };
+        }
+        self.out
+            .write_all(&self.line)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| self.failed(e))
     }
 
     /// Writes one event stamped with the wall-clock time `at_ms`.
@@ -54,10 +106,7 @@ impl<W: Write> Output<W> {
         self.line
             .splice(after_type..after_type, stamp(at_ms).into_bytes());
         self.line.push(b'\n');
-        self.out
-            .write_all(&self.line)
-            .and_then(|()| self.out.flush())
-            .map_err(|e| self.failed(e))
+        self.write_line()
     }
 
     /// Writes one event of type `kind` too large to build whole in memory
@@ -72,6 +121,7 @@ impl<W: Write> Output<W> {
         kind: &str,
         mut next: impl FnMut(&mut Vec<u8>) -> bool,
     ) -> io::Result<()> {
+        self.flush()?;
         self.line.clear();
         self.line.extend_from_slice(&opening(kind, at_ms));
         loop {

@@ -4,8 +4,9 @@
 //!
 //! A stall extends every pending deadline by its length, so nodes are
 //! judged on the time the observer was actually watching. While the
-//! socket drops beats, a `down` that the drops could explain is held until
-//! one of the node's intervals passed without drops. Either way a node
+//! socket drops beats, a `suspect` or a `down` that the drops could
+//! explain is held until one of the node's intervals passed without drops
+//! (a held suspicion moves only itself, not the `down` after it). Either way a node
 //! that really died is still declared down, later by at most the fault.
 
 use super::{Detector, State};

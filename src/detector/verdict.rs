@@ -191,6 +191,17 @@ impl Detector {
             // `lifecycle`).
             State::Away => return true,
             State::Up if silent_ms < node.down_after.saturating_add(node.grace.into()) => {
+                if let Some(until) = faults.hold_until(since, node.every_ms).filter(|&u| u > now) {
+                    // Dropped beats could explain this silence too: the
+                    // suspicion waits until one of its intervals passed
+                    // without drops, its `down` keeps its own deadline.
+                    // An overloaded listener that flipped nodes to suspect
+                    // and back would print, and write to its state file,
+                    // the more the more overloaded it is.
+                    let base = since.saturating_add(node.grace.into());
+                    node.suspect_after = until.saturating_sub(base);
+                    return true;
+                }
                 node.state = State::Suspect;
                 out.push(Event::Suspect {
                     node: node.name.to_string(),

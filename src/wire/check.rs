@@ -25,9 +25,15 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
 /// [`is_invisible`]), no white space at either end.
 pub fn check_node(name: &str) -> Result<(), Reject> {
     let ends_blank = |c: Option<char>| c.is_some_and(char::is_whitespace);
+    // Every beat's name is checked: an ASCII name (nearly all) is looked
+    // at a byte at a time, as no ASCII character is invisible.
+    let bad_char = match name.is_ascii() {
+        true => name.bytes().any(|b| b.is_ascii_control()),
+        false => name.chars().any(|c| c.is_control() || is_invisible(c)),
+    };
     if name.is_empty()
         || name.len() > MAX_NODE_LEN
-        || name.chars().any(|c| c.is_control() || is_invisible(c))
+        || bad_char
         || ends_blank(name.chars().next())
         || ends_blank(name.chars().next_back())
     {
@@ -70,9 +76,54 @@ pub(super) fn check_health(health: &RawValue) -> Result<(), Reject> {
     if !text.starts_with('{') || text.contains(['\n', '\r']) {
         return Err(Reject::BadField);
     }
+    if surely_strict(text) {
+        return Ok(());
+    }
     serde_json::from_str::<StrictJson>(text)
         .map(|_| ())
         .map_err(|_| Reject::BadJson)
+}
+
+/// Nesting deeper than this is refused by the strict reading (serde's own
+/// limit): a scan that sees more leaves it to that reading.
+const MAX_DEPTH: usize = 127;
+
+/// Digits in a row that no double can fail to hold (its largest is 309
+/// digits long): a longer run is left to the strict reading.
+const SAFE_DIGITS: usize = 300;
+
+/// Whether `text`, valid JSON, is surely read by a strict reader, by one
+/// scan of its bytes: it has no escape at all (so no lone surrogate) nor
+/// control byte, no
+/// exponent and no run of digits long enough to leave a double's range,
+/// and no deep nesting. Health as senders write it (`hb-send --health`:
+/// names and plain numbers) is, and skips the slower strict reading that
+/// every beat would otherwise cost; anything else is read strictly.
+pub(super) fn surely_strict(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.iter().any(|&b| b == b'\\' || b < 0x20) {
+        return false;
+    }
+    // Without escapes, every quote opens or closes a string.
+    let (mut in_string, mut depth, mut digits, mut previous) = (false, 0usize, 0usize, 0u8);
+    for &b in bytes {
+        if b == b'"' {
+            in_string = !in_string;
+        } else if !in_string {
+            match b {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b'e' | b'E' if previous.is_ascii_digit() || previous == b'.' => return false,
+                _ => {}
+            }
+            digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+            if depth > MAX_DEPTH || digits > SAFE_DIGITS {
+                return false;
+            }
+        }
+        previous = b;
+    }
+    true
 }
 
 /// Any JSON value, read through (strings unescaped, numbers parsed) and
@@ -119,3 +170,6 @@ impl<'de> serde::de::Visitor<'de> for StrictJson {
         Ok(StrictJson)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -99,6 +99,42 @@ fn drops_hold_a_down_until_an_interval_passes_without_them() {
     assert_eq!(field(&downs(&mut d, 1500)[0]).0, "ok");
 }
 
+/// The events of kind `kind` of an expire at `now`.
+fn events(d: &mut Detector, now: Millis, kind: &str) -> usize {
+    let mut out = Vec::new();
+    d.expire(now, &mut out);
+    out.iter().filter(|e| e.kind() == kind).count()
+}
+
+/// Drops that could explain a silence hold its suspicion too, until one
+/// interval passed without drops; its `down` keeps its own deadline.
+#[test]
+fn drops_hold_a_suspicion_but_not_the_down_after_it() {
+    let mut d = detector();
+    beat(&mut d, "web", 1, 1000);
+    d.dropped_beats(1100);
+    assert_eq!(events(&mut d, 1150, "suspect"), 0, "held: drops at 1100");
+    d.dropped_beats(1190);
+    assert_eq!(
+        events(&mut d, 1200, "suspect"),
+        0,
+        "held again: drops at 1190"
+    );
+    assert_eq!(events(&mut d, 1289, "suspect"), 0);
+    assert_eq!(
+        events(&mut d, 1290, "suspect"),
+        1,
+        "an interval without drops"
+    );
+    assert_eq!(events(&mut d, 1499, "down"), 0);
+    assert_eq!(events(&mut d, 1500, "down"), 1, "down at its own deadline");
+    // Drops long before the silence hold nothing.
+    let mut d = detector();
+    d.dropped_beats(500);
+    beat(&mut d, "db", 1, 1000);
+    assert_eq!(events(&mut d, 1150, "suspect"), 1);
+}
+
 /// `loss_before`: the share of the last 20 seqs that never came.
 #[test]
 fn the_loss_before_a_silence_counts_missing_seqs() {

@@ -28,6 +28,10 @@ impl<W: Write> Listener<W> {
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let mut receiver = net::Receiver::default();
+        // A turn's lines in one write: under a flood, a write per event
+        // (and a wakeup of the reader each) would cost the loop more than
+        // judging the beats.
+        self.out.hold_lines();
         self.tick(clock.now(), wall_ms())?;
         while !stop.load(Ordering::Relaxed) {
             self.share_view(socket, clock.now());
@@ -41,6 +45,8 @@ impl<W: Write> Listener<W> {
                 .watch
                 .waiting(now, duration_ms(wait), tolerance, &mut self.observed);
             self.note_stall(working, now);
+            self.flush_observed(wall_ms())?;
+            self.out.flush()?;
             receiver.fill(socket, wait)?;
             let (now, wall) = (clock.now(), wall_ms());
             let waiting = self.watch.back(now, tolerance, &mut self.observed);
@@ -70,7 +76,7 @@ impl<W: Write> Listener<W> {
             self.tick(until, wall)?;
         }
         self.finish_state(clock.now(), wall_ms());
-        Ok(())
+        self.out.flush()
     }
 
     /// Judges a batch of datagrams, each at the instant it arrived (at the
