@@ -27,7 +27,8 @@
 //!   computed at scrape.
 //! - [`observer`]: a loop watching itself: its stalls and its socket's
 //!   drops, never the nodes' failures.
-//! - [`memory`]: what exporting a large fleet freed, handed back.
+//! - [`memory`]: what exporting a large fleet freed, handed back;
+//!   [`background`]: threads that export beside a loop, at a lower priority.
 //! - [`reload`]: files read again on SIGHUP, and the `reloaded` event.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
@@ -36,6 +37,7 @@
 
 pub mod ack;
 pub mod auth;
+pub mod background;
 pub mod checks;
 pub mod cli;
 pub mod clock;

@@ -208,6 +208,7 @@ pub fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<SocketAddr> {
     thread::Builder::new()
         .name("hb-metrics".into())
         .spawn(move || {
+            crate::background::lower_priority();
             for request in server.incoming_requests() {
                 let path = request.url().split('?').next().unwrap_or_default();
                 let response = match (request.method(), path) {

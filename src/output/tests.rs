@@ -52,3 +52,54 @@ fn timestamps_past_year_9999_are_written_as_its_last_millisecond() {
     assert_eq!(rfc3339(MAX_WALL_MS + 1), "9999-12-31T23:59:59.999Z");
     assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59.999Z");
 }
+
+/// A writer that counts its writes.
+#[derive(Default)]
+struct Writes {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Write for Writes {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.count += 1;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Held lines go out together at `flush`, whole and in order; a turn
+/// that makes more than `HELD_MAX` bytes of them writes as it goes.
+#[test]
+fn held_lines_go_out_in_one_write_at_flush() {
+    let mut out = Output::new(Writes::default());
+    out.hold_lines();
+    for n in 0..3 {
+        let node = format!("web-{n}");
+        out.emit(0, &Sample::Up { node }).unwrap();
+    }
+    assert_eq!(out.out.count, 0, "held");
+    out.flush().unwrap();
+    assert_eq!(out.out.count, 1);
+    let text = String::from_utf8(out.out.bytes.clone()).unwrap();
+    let nodes: Vec<&str> = text.lines().map(|l| &l[l.len() - 7..l.len() - 2]).collect();
+    assert_eq!(nodes, ["web-0", "web-1", "web-2"]);
+    let node = "x".repeat(1000);
+    for _ in 0..HELD_MAX / 1000 + 1 {
+        out.emit(0, &Sample::Up { node: node.clone() }).unwrap();
+    }
+    assert_eq!(out.out.count, 2, "written once past the bound");
+    // A long line streamed in pieces comes after the held ones.
+    out.emit(0, &Sample::Empty {}).unwrap();
+    out.emit_pieces(0, "status", |piece| {
+        piece.push(b'}');
+        true
+    })
+    .unwrap();
+    let text = String::from_utf8(out.into_inner().bytes).unwrap();
+    let kinds: Vec<&str> = text.lines().rev().take(2).map(|l| &l[9..14]).collect();
+    assert_eq!(kinds, ["statu", "empty"]);
+}

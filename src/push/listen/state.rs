@@ -277,6 +277,7 @@ impl StateFile {
 /// when writing works again; the loop retries with its next snapshot, the
 /// temporary file is removed, and the monitor goes on either way.
 fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
+    crate::background::lower_priority();
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     // The snapshot being written: its file, or the error that ended it.
     let mut file: Option<io::Result<File>> = None;
