@@ -63,16 +63,81 @@ impl Serialize for Reading {
 }
 
 /// `raw` as hb's health object, if writing that object back gives the
-/// same bytes (nothing dropped, nothing reordered); checked in a buffer on
-/// the stack, so a beat allocates nothing.
+/// same bytes (nothing dropped, nothing reordered). Every beat of a fleet
+/// comes through here, so hb's layout is read directly, field by field in
+/// the order hb writes them, rather than parsed generically and written
+/// back whole: an integer must be written as hb writes it (no sign, no
+/// leading zero), a float must be what writing its value gives, which
+/// costs only the floats' formatting, on the stack. Allocates nothing.
 fn exact(raw: &RawValue) -> Option<Health> {
-    let text = raw.get();
-    let health: Health = serde_json::from_str(text).ok()?;
-    let mut buf = [0u8; 512];
+    let text = &mut raw.get();
+    let cpu_pct = match field(text, "{\"cpu_pct\":") {
+        true => Some(float::<f32>(text)?),
+        false => None,
+    };
+    let first = match cpu_pct {
+        Some(_) => ",\"mem_total\":",
+        None => "{\"mem_total\":",
+    };
+    let health = Health {
+        cpu_pct,
+        mem_total: field(text, first).then(|| integer(text))??,
+        mem_avail: field(text, ",\"mem_avail\":").then(|| integer(text))??,
+        swap_used: field(text, ",\"swap_used\":").then(|| integer(text))??,
+        load1: field(text, ",\"load1\":").then(|| float(text))??,
+        load5: field(text, ",\"load5\":").then(|| float(text))??,
+        load15: field(text, ",\"load15\":").then(|| float(text))??,
+        uptime_s: field(text, ",\"uptime_s\":").then(|| integer(text))??,
+    };
+    (*text == "}").then_some(health)
+}
+
+/// Whether `text` starts with `name`; if so, moves past it.
+fn field(text: &mut &str, name: &str) -> bool {
+    match text.strip_prefix(name) {
+        Some(rest) => {
+            *text = rest;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The number at the start of `text` (up to `,` or `}`), moving past it.
+fn token<'a>(text: &mut &'a str) -> &'a str {
+    let end = text
+        .bytes()
+        .position(|b| b == b',' || b == b'}')
+        .unwrap_or(text.len());
+    let (token, rest) = text.split_at(end);
+    *text = rest;
+    token
+}
+
+/// An unsigned integer as hb writes it: digits, no leading zero.
+fn integer(text: &mut &str) -> Option<u64> {
+    let token = token(text).as_bytes();
+    if token.is_empty() || token.len() > 1 && token[0] == b'0' {
+        return None;
+    }
+    token.iter().try_fold(0u64, |n, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// A float whose value, written back as hb writes it, gives the same text.
+fn float<T>(text: &mut &str) -> Option<T>
+where
+    T: std::str::FromStr + Serialize,
+{
+    let token = token(text);
+    let value: T = token.parse().ok()?;
+    let mut buf = [0u8; 32];
     let mut written = std::io::Cursor::new(&mut buf[..]);
-    serde_json::to_writer(&mut written, &health).ok()?;
+    serde_json::to_writer(&mut written, &value).ok()?;
     let len = usize::try_from(written.position()).ok()?;
-    (&buf[..len] == text.as_bytes()).then_some(health)
+    (&buf[..len] == token.as_bytes()).then_some(value)
 }
 
 #[cfg(test)]

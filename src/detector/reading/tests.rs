@@ -61,3 +61,98 @@ fn other_health_is_kept_as_sent() {
     );
     assert_eq!(stored("[1,2]").cpu_and_memory(), (None, None));
 }
+
+/// The reading of hb's layout agrees with parsing generically and writing
+/// the value back, on hb's own health and on texts near it.
+mod against_serde {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// serde's reading, if writing it back gives the same bytes. `exact`
+    /// must agree whenever this finds hb's layout; it may find it where
+    /// this does not, as serde reads some floats a unit off, and then the
+    /// value it found must write back as the text.
+    fn oracle(text: &str) -> Option<Health> {
+        let health: Health = serde_json::from_str(text).ok()?;
+        (serde_json::to_string(&health).ok()? == text).then_some(health)
+    }
+
+    fn health() -> impl Strategy<Value = Health> {
+        (
+            proptest::option::of(any::<f32>()),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            (any::<f64>(), any::<f64>(), -1e6f64..1e6),
+            any::<u64>(),
+        )
+            .prop_map(
+                |(cpu_pct, mem_total, mem_avail, swap_used, (l1, l5, l15), uptime_s)| Health {
+                    cpu_pct,
+                    mem_total,
+                    mem_avail,
+                    swap_used,
+                    load1: l1,
+                    load5: l5,
+                    load15: l15,
+                    uptime_s,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn hb_health_reads_back_as_it_was(h in health()) {
+            let text = serde_json::to_string(&h).unwrap();
+            let raw = RawValue::from_string(text.clone()).unwrap();
+            let finite = h.cpu_pct.is_none_or(f32::is_finite)
+                && [h.load1, h.load5, h.load15].iter().all(|l| l.is_finite());
+            prop_assert_eq!(exact(&raw), finite.then_some(h), "{}", text);
+        }
+
+        /// One byte changed, dropped or added anywhere.
+        #[test]
+        fn texts_near_it_read_as_serde_reads_them(
+            h in health(),
+            at in any::<prop::sample::Index>(),
+            edit in 0u8..3,
+            byte in prop::sample::select(b"0123456789.-+eE,:}{ \"a".to_vec()),
+        ) {
+            let mut text = serde_json::to_string(&h).unwrap().into_bytes();
+            let i = at.index(text.len());
+            match edit {
+                0 => text[i] = byte,
+                1 => { text.remove(i); }
+                _ => text.insert(i, byte),
+            }
+            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            let Ok(raw) = RawValue::from_string(text.clone()) else { return Ok(()) };
+            let read = exact(&raw);
+            if let Some(h) = oracle(&text) {
+                prop_assert_eq!(read.clone(), Some(h), "{}", text);
+            }
+            if let Some(h) = read {
+                prop_assert_eq!(serde_json::to_string(&h).unwrap(), text);
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_not_as_hb_writes_them_are_not_its_layout() {
+        let hb = r#"{"cpu_pct":5.5,"mem_total":1,"mem_avail":1,"swap_used":0,"load1":0.5,"load5":0.0,"load15":1.0,"uptime_s":1}"#;
+        assert!(exact(&raw(hb)).is_some());
+        for (from, to) in [
+            ("\"swap_used\":0", "\"swap_used\":-0"),
+            ("\"load1\":0.5", "\"load1\":0.50"),
+            ("\"load5\":0.0", "\"load5\":0"),
+            ("\"load15\":1.0", "\"load15\":1e0"),
+            ("\"cpu_pct\":5.5", "\"cpu_pct\":5.50000001"),
+            ("\"uptime_s\":1", "\"uptime_s\":18446744073709551616"),
+        ] {
+            let text = hb.replace(from, to);
+            assert_eq!(exact(&raw(&text)), None, "{text}");
+            assert_eq!(oracle(&text), None, "{text}");
+        }
+    }
+}
