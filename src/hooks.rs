@@ -173,7 +173,7 @@ impl Actions {
         }
         let about: About = serde_json::from_slice(&line).unwrap_or_default();
         if let Some(r) = self.reminders.as_mut().filter(|_| reminded) {
-            r.observe(kind, &about, now, wall);
+            r.observe(kind, about.name(), about.addr(), now, wall);
         }
         if let Some(h) = self.hooks.as_mut().filter(|_| hooked) {
             h.offer(kind, &about, wall, line);

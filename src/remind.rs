@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::clock::Millis;
-use crate::hooks::About;
 use crate::output::rfc3339;
 
 /// The lines that start reminders: the states a node is reminded of while
@@ -90,11 +89,18 @@ impl Reminders {
         STARTS.contains(&kind) || ENDS.contains(&kind)
     }
 
-    /// A line of type `kind` about `about` was printed at `now` (`wall`
-    /// on the wall clock): a reminder starts (the first reminder one period
-    /// later), or ends. A node already reminded of keeps its start.
-    pub fn observe(&mut self, kind: &str, about: &About, now: Millis, wall: u64) {
-        let node = about.name();
+    /// A line of type `kind` about `node` (at `addr`) was printed at `now`
+    /// (`wall` on the wall clock): a reminder starts (the first reminder
+    /// one period later), or ends. A node already reminded of keeps its
+    /// start.
+    pub fn observe(
+        &mut self,
+        kind: &str,
+        node: &str,
+        addr: Option<SocketAddr>,
+        now: Millis,
+        wall: u64,
+    ) {
         if let Some(&state) = STARTS.iter().find(|&&s| s == kind) {
             if self.nodes.contains_key(node) {
                 return;
@@ -103,7 +109,7 @@ impl Reminders {
             self.due.insert((next, node.to_owned()));
             let reminded = Reminded {
                 state,
-                addr: about.addr(),
+                addr,
                 since: now,
                 since_wall: wall,
                 next,

@@ -286,7 +286,8 @@ fn work(shared: &Shared, timeout: Duration) {
 enum Ended {
     Exited(ExitStatus),
     TimedOut,
-    NotStarted(io::Error),
+    /// It could not be started, or waited for.
+    Failed(io::Error),
 }
 
 /// Runs one hook to its end (or its timeout); its report if it failed.
@@ -300,13 +301,13 @@ fn run(job: &Job, timeout: Duration) -> Option<Report> {
             let stderr = last_line.recv_timeout(STDERR_GRACE).ok().flatten();
             (ended, stderr)
         }
-        Err(e) => (Ended::NotStarted(e), None),
+        Err(e) => (Ended::Failed(e), None),
     };
     let (exit, signal, timed_out, stderr) = match ended {
         Ended::Exited(status) if status.success() => return None,
         Ended::Exited(status) => (status.code(), status.signal(), false, stderr),
         Ended::TimedOut => (None, Some(libc::SIGKILL), true, stderr),
-        Ended::NotStarted(e) => (None, None, false, Some(e.to_string())),
+        Ended::Failed(e) => (None, None, false, Some(e.to_string())),
     };
     Some(Report::Hook {
         ok: false,
@@ -405,7 +406,7 @@ fn wait(child: &mut Child, deadline: Instant) -> Ended {
         match child.try_wait() {
             Ok(Some(status)) => return Ended::Exited(status),
             Ok(None) => {}
-            Err(e) => return Ended::NotStarted(e),
+            Err(e) => return Ended::Failed(e),
         }
         let now = Instant::now();
         if now >= deadline {
