@@ -10,6 +10,10 @@ complete -c hb-send -l key-file -d 'Sign every message and accept only signed on
 complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
 complete -c hb-send -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-send -l check-timeout -d 'A check still running after this is killed and unknown' -r
+complete -c hb-send -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r
+complete -c hb-send -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events; beyond, events are dropped and a `hook-overflow` line says how many)' -r
+complete -c hb-send -l on-timeout -d 'Kill a hook (and its process group) still running after DURATION, and report it in a `hook` line' -r
+complete -c hb-send -l remind-every -d 'Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten' -r
 complete -c hb-send -l once -d 'Send one beat and exit: --count 1'
 complete -c hb-send -l broadcast -d 'Allow --to broadcast addresses (255.255.255.255, a subnet\'s broadcast); multicast groups need nothing'
 complete -c hb-send -l health -d 'Carry health in each beat: CPU (over the interval), memory, swap, load, uptime'

@@ -30,6 +30,8 @@
 //! - [`memory`]: what exporting a large fleet freed, handed back;
 //!   [`background`]: threads that export beside a loop, at a lower priority.
 //! - [`reload`]: files read again on SIGHUP, and the `reloaded` event.
+//! - [`hooks`]: commands run on events (`--on`), in the background, in
+//!   order per node; [`remind`]: `still-down` lines while a node stays down.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
 //! together; [`cli`] is what they share: flags defined once, exit codes,
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod clock;
 pub mod detector;
 pub mod health;
+pub mod hooks;
 pub mod intake;
 pub mod memory;
 pub mod metrics;
@@ -55,5 +58,6 @@ pub mod pull;
 pub mod push;
 pub mod quorum;
 pub mod reload;
+pub mod remind;
 pub mod replay;
 pub mod wire;

@@ -13,4 +13,9 @@ pub mod answer;
 pub mod sender;
 pub mod tracker;
 
-pub use tracker::Config;
+/// What `hb-send --ack` is told: how each path is judged, and what is done
+/// about the lines printed (hooks, reminders).
+pub struct Config {
+    pub judging: tracker::Config,
+    pub actions: crate::hooks::Actions,
+}

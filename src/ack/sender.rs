@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ack::tracker::{Config, Observation, Tracker};
+use crate::ack::tracker::{Observation, Tracker};
+use crate::ack::Config;
 use crate::auth::Codec;
+use crate::clock::Millis;
+use crate::hooks::Actions;
 use crate::net::Endpoint;
 use crate::output::{ms, wall_ms, Output};
 use crate::wire::Message;
@@ -47,6 +50,17 @@ enum PathEvent<'a> {
     },
 }
 
+impl PathEvent<'_> {
+    /// The `type` of its line.
+    fn kind(&self) -> &'static str {
+        match self {
+            PathEvent::Ack { .. } => "ack",
+            PathEvent::Up { .. } => "up",
+            PathEvent::Down { .. } => "down",
+        }
+    }
+}
+
 /// Which lines [`AckedPaths::report`] prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lines {
@@ -62,15 +76,22 @@ pub struct AckedPaths {
     /// The receivers' names, as their acks say.
     receivers: Vec<Option<String>>,
     observations: Vec<Observation>,
+    /// Hooks run on the lines printed, reminders of paths still down.
+    actions: Actions,
+    /// The time of the last [`AckedPaths::expire`], in milliseconds since
+    /// the sender started.
+    now: Millis,
 }
 
 impl AckedPaths {
     /// Paths to `targets` receivers, by index.
     pub fn new(cfg: Config, targets: usize) -> Self {
         AckedPaths {
-            tracker: Tracker::new(cfg, targets),
+            tracker: Tracker::new(cfg.judging, targets),
             receivers: vec![None; targets],
             observations: Vec::new(),
+            actions: cfg.actions,
+            now: 0,
         }
     }
 
@@ -83,6 +104,7 @@ impl AckedPaths {
 
     /// Turns the acks that did not come in time into misses.
     pub fn expire(&mut self, now: Duration) {
+        self.now = now.as_millis() as Millis;
         self.tracker.expire(now, &mut self.observations);
     }
 
@@ -92,9 +114,11 @@ impl AckedPaths {
         self.tracker.stalled(stall);
     }
 
-    /// When the next ack times out, if one is awaited.
+    /// When the next ack times out, if one is awaited, or a reminder or
+    /// a look at the hooks is due.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.tracker.next_deadline()
+        let acting = self.actions.next_wake().map(Duration::from_millis);
+        self.tracker.next_deadline().into_iter().chain(acting).min()
     }
 
     /// Every beat acknowledged or timed out.
@@ -138,7 +162,9 @@ impl AckedPaths {
             .acked(target, ack.seq, now, &mut self.observations);
     }
 
-    /// Prints what the tracker saw since the last call, as `lines` asks.
+    /// Prints what the tracker saw since the last call, as `lines` asks,
+    /// and hands the lines to hooks; with transitions, prints the
+    /// reminders due and the hooks' reports too.
     pub fn report<W: Write>(
         &mut self,
         out: &mut Output<W>,
@@ -197,7 +223,12 @@ impl AckedPaths {
                 }
                 _ => continue,
             };
-            out.emit(wall_ms(), &event)?;
+            let wall = wall_ms();
+            out.emit(wall, &event)?;
+            self.actions.printed(self.now, wall, event.kind(), &event);
+        }
+        if transitions {
+            self.actions.tick(self.now, wall_ms(), out)?;
         }
         Ok(())
     }

@@ -9,7 +9,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
     self, parse_interval, parse_multicast, parse_node, parse_pause, DetectorArgs, ExitCodes,
-    IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs, UsageError, BEAT_EVERY,
+    HookArgs, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs, UsageError,
+    BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
@@ -126,6 +127,9 @@ struct Args {
 
     #[command(flatten)]
     metrics: MetricsArgs,
+
+    #[command(flatten)]
+    hooks: HookArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -137,7 +141,8 @@ Examples:
   hb-ack | hb-listen --from -                # judge the senders of acked beats
   hb-listen --from recorded.ndjson --replay  # what would the detector have said?
   hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers
-  hb-listen --join 239.255.26.22             # beats sent to a multicast group";
+  hb-listen --join 239.255.26.22             # beats sent to a multicast group
+  hb-listen --on 'down,up,left=contrib/hooks/alertmanager http://am:9093' --remind-every 1h";
 
 /// --view-every's help, with how many views a silent peer may miss.
 fn view_every_help() -> String {
@@ -235,6 +240,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     if let Some(metrics) = args.metrics.serve("hb-listen", Series::CountersAndNodes)? {
         listener.export(metrics);
     }
+    listener.act(args.hooks.actions()?);
     // Standard input is read once: an --expect-file - is not read again.
     let expect_file = args.expect_file.clone().filter(|p| p.as_os_str() != "-");
     let reread = expect_file.map(|path| {

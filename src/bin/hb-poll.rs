@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{
-    self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, KeyArgs, LimitsArgs, MetricsArgs,
-    NodeArgs, Signals, UsageError,
+    self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, HookArgs, KeyArgs, LimitsArgs,
+    MetricsArgs, NodeArgs, Signals, UsageError,
 };
 use hb::clock::duration_ms;
 use hb::metrics::Series;
@@ -103,6 +103,10 @@ struct Args {
     /// With --every: serve Prometheus metrics
     #[command(flatten)]
     metrics: MetricsArgs,
+
+    /// With --every: act on transitions
+    #[command(flatten)]
+    hooks: HookArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,7 +125,8 @@ Examples:
   hb-poll -H 10.0.0.5 --format nagios --rtt-warning 0.5 --cpu-critical 95
   hb-poll tcp://db-1:5432                    # a TCP connect check
   hb-poll -f fleet.txt --every 10s           # transitions, like hb-listen
-  hb-poll web-3 --via web-1 --via web-2      # down only if no path reaches web-3";
+  hb-poll web-3 --via web-1 --via web-2      # down only if no path reaches web-3
+  hb-poll -f fleet.txt --every 10s --on 'down=logger -t hb $HB_NODE is down'";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Nagios, run)
@@ -152,6 +157,10 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         return Err(
             UsageError("--metrics needs --every (a single round exits at once)".into()).into(),
         );
+    }
+    if let (None, Some(flag)) = (args.every, args.hooks.given()) {
+        let msg = format!("{flag} needs --every (a single round has no transitions)");
+        return Err(UsageError(msg).into());
     }
     let limits = Limits {
         down: args.limits.down(),
@@ -189,10 +198,11 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             .config(duration_ms(every), false, usize::MAX)?;
         let metrics = args.metrics.serve("hb-poll", Series::CountersAndNodes)?;
         let exported = metrics.as_ref();
+        let mut actions = args.hooks.actions()?;
         watch(
             &mut prober,
-            every,
             detector,
+            &mut actions,
             round_lines,
             exported,
             &mut out,

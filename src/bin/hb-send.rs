@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use hb::ack;
 use hb::cli::{
-    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, KeyArgs, NodeArgs, Signals,
-    BEAT_EVERY,
+    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, HookArgs, KeyArgs, NodeArgs,
+    Signals, UsageError, BEAT_EVERY,
 };
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
@@ -109,6 +109,10 @@ struct Args {
 
     #[command(flatten)]
     checks: CheckArgs,
+
+    /// With --ack: act on the paths' transitions
+    #[command(flatten)]
+    hooks: HookArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -120,6 +124,7 @@ Examples:
   hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1
+  hb-send --node web-1 --ack --to peer:26723 --on 'down=logger -t hb path to $HB_NODE down'
   hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance";
 
 fn main() -> ExitCode {
@@ -141,6 +146,10 @@ fn parse_reason(s: &str) -> Result<String, String> {
 }
 
 fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
+    if let (false, Some(flag)) = (args.ack, args.hooks.given()) {
+        let msg = format!("{flag} needs --ack (only acked beats have transitions)");
+        return Err(UsageError(msg).into());
+    }
     // hb-listen takes plain beats, hb-ack the ones that ask for acks.
     let default_port = if args.ack {
         DEFAULT_ACK_PORT
@@ -191,10 +200,16 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         broadcast: args.broadcast,
         codec: args.key.codec()?,
         checks: args.checks.start(),
-        ack: args.ack.then_some(ack::Config {
-            misses: args.misses,
-            timeout,
-        }),
+        ack: match args.ack {
+            true => Some(ack::Config {
+                judging: ack::tracker::Config {
+                    misses: args.misses,
+                    timeout,
+                },
+                actions: args.hooks.actions()?,
+            }),
+            false => None,
+        },
         leave: !args.no_leave && !args.ack,
         reload: Some(Reload::new("hb-send", signals.reload)),
     };

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 pub use args::{
-    CheckArgs, DetectorArgs, DetectorKind, IntakeArgs, KeyArgs, LimitsArgs, ListenArgs,
+    CheckArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, KeyArgs, LimitsArgs, ListenArgs,
     MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY,
 };
 pub use exit::{Exit, ExitCodes};

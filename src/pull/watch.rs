@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::detector::NodeSamples;
 use crate::detector::{Config, Detector, Event};
+use crate::hooks::Actions;
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
 use crate::net;
@@ -29,20 +29,21 @@ const NO_LIMIT: &str = "the poller's detector has no node limit";
 /// `suspect` follows one failed round and `down` exactly `misses` failed
 /// rounds, however long the rounds themselves take. Targets a reload
 /// (SIGHUP) adds are judged from the reload on; those it removes are
-/// forgotten at once, from the output and the metrics too.
+/// forgotten at once, from the output and the metrics too. The interval
+/// is the detector's `default_every_ms`; `actions` run hooks on the lines
+/// printed and remind of targets still down.
 pub fn watch<W: Write>(
     prober: &mut Prober,
-    every: Duration,
     detector: Config,
+    actions: &mut Actions,
     limits: Option<&Limits>,
     metrics: Option<&Metrics>,
     out: &mut Output<W>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
-    let every_ms = duration_ms(every);
+    let every_ms = detector.default_every_ms;
     let mut detector = Detector::new(
         Config {
-            default_every_ms: every_ms,
             emit_beats: false,
             // No limit of its own: the detector hears only of the targets
             // (the poller makes a beat of each answer), however many a
@@ -85,8 +86,9 @@ pub fn watch<W: Write>(
             }
             let wall = wall_ms();
             out.emit(wall, &event)?;
-            emit_events(out, metrics, wall, &mut events)?;
+            emit_events(out, metrics, actions, clock.now(), wall, &mut events)?;
         }
+        actions.tick(clock.now(), wall_ms(), out)?;
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
             let mut samples = NodeSamples::default();
@@ -98,8 +100,10 @@ pub fn watch<W: Write>(
         }
         let due = rounds.due();
         if clock.now() < due {
-            // Stray late replies are read here, keeping the wait interruptible.
-            let wait = clock.until(due).min(net::STOP_CHECK);
+            // Stray late replies are read here, keeping the wait interruptible;
+            // a reminder or a hook's report may end it early.
+            let wake = actions.next_wake().map_or(due, |at| at.min(due));
+            let wait = clock.until(wake).min(net::STOP_CHECK);
             watch.waiting(clock.now(), duration_ms(wait), tolerance, &mut said);
             prober.discard_replies(wait)?;
             watch.back(clock.now(), tolerance, &mut said);
@@ -142,7 +146,7 @@ pub fn watch<W: Write>(
         if !stalled && !dropped {
             detector.expire(now + every_ms / 2, &mut events);
         }
-        emit_events(out, metrics, wall, &mut events)?;
+        emit_events(out, metrics, actions, clock.now(), wall, &mut events)?;
         if let Some(limits) = limits {
             emit_round(out, &outcomes, &judge(&outcomes, limits))?;
         }
@@ -151,10 +155,13 @@ pub fn watch<W: Write>(
     Ok(())
 }
 
-/// Prints the detector's events (`wall`: when, on the wall clock).
+/// Prints the detector's events and hands them to `actions` (`now` and
+/// `wall`: when, on the monotonic and the wall clock).
 fn emit_events<W: Write>(
     out: &mut Output<W>,
     metrics: Option<&Metrics>,
+    actions: &mut Actions,
+    now: Millis,
     wall: u64,
     events: &mut Vec<Event>,
 ) -> io::Result<()> {
@@ -163,6 +170,7 @@ fn emit_events<W: Write>(
             m.event(event.kind());
         }
         out.emit(wall, &event)?;
+        actions.printed(now, wall, event.kind(), &event);
     }
     Ok(())
 }

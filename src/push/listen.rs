@@ -10,6 +10,7 @@ use std::net::{SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis};
 use crate::detector::{Detector, Event, Notice, SnapshotStream, Trust};
+use crate::hooks::Actions;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::observer::{ObserverEvent, SelfWatch};
@@ -52,6 +53,8 @@ pub struct Listener<W: Write> {
     observed: Vec<ObserverEvent>,
     /// What SIGHUP reads again.
     reload: Option<Reloading>,
+    /// Hooks run on the lines printed, and reminders of nodes still down.
+    actions: Actions,
 }
 
 impl<W: Write> Listener<W> {
@@ -81,7 +84,14 @@ impl<W: Write> Listener<W> {
             watch: SelfWatch::default(),
             observed: Vec::new(),
             reload: None,
+            actions: Actions::default(),
         }
+    }
+
+    /// Runs hooks on the lines printed (`--on`), and reminds of nodes
+    /// still down (`--remind-every`).
+    pub fn act(&mut self, actions: Actions) {
+        self.actions = actions;
     }
 
     /// Makes this listener one observer of a quorum group: its `up` and
@@ -114,6 +124,7 @@ impl<W: Write> Listener<W> {
             g.tick(now, &self.detector);
         }
         self.flush_events(now, wall)?;
+        self.actions.tick(now, wall, &mut self.out)?;
         if let Some(cadence) = self.status.as_mut().filter(|c| c.due() <= now) {
             cadence.advance(now);
             self.emit_status(now, wall)?;
@@ -138,10 +149,12 @@ impl<W: Write> Listener<W> {
     }
 
     /// When something other than a `status` line is due: a deadline, a
-    /// view, the state file, a copy, the listener's watch over itself.
+    /// view, the state file, a copy, the listener's watch over itself, a
+    /// reminder or the hooks' reports.
     fn next_work(&self) -> Option<Millis> {
         [
             self.detector.next_deadline(),
+            self.actions.next_wake(),
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.state_file.as_ref().and_then(StateFile::next_wake),
             // A copy under way goes on at once.
@@ -262,6 +275,7 @@ impl<W: Write> Listener<W> {
                 m.event(event.kind());
             }
             self.out.emit(wall, &event)?;
+            self.actions.printed(now, wall, event.kind(), &event);
         }
         let Some(g) = &mut self.group else {
             return Ok(());
@@ -275,6 +289,7 @@ impl<W: Write> Listener<W> {
                 m.event(event.kind());
             }
             self.out.emit(wall, &event)?;
+            self.actions.printed(now, wall, event.kind(), &event);
         }
         Ok(())
     }

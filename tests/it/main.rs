@@ -19,6 +19,7 @@ mod detector;
 mod detector_flags;
 mod forget;
 mod generated;
+mod hooks;
 mod hostile_checks;
 mod hostile_input;
 mod lifecycle;

@@ -1,0 +1,217 @@
+//! Acting on verdicts: commands run on events (`--on EVENTS=CMD`) and
+//! reminders of nodes that stay down (`--remind-every`), for `hb-listen`,
+//! `hb-poll --every` and `hb-send --ack` alike.
+//!
+//! A hook is `sh -c CMD` with the event's line on its standard input and
+//! `HB_EVENT`, `HB_NODE`, `HB_ADDR` and `HB_TS_MS` in its environment. The
+//! detector's loop never waits for one: it hands the line to a bounded
+//! queue and goes on judging. `--on-jobs` worker threads run the hooks,
+//! one at a time per node, so a node's events reach its hooks in the
+//! order they happened while other nodes' hooks proceed; a hook still
+//! running after `--on-timeout` is killed with its whole process group.
+//! What went wrong is printed, never silent: a `hook` line per failed hook,
+//! a `hook-overflow` line when the queue was full and events were dropped.
+//!
+//! - [`runner`]: the queue, the workers and their reports;
+//! - [`crate::remind`]: the `still-down` reminders.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::output::Output;
+use crate::remind::Reminders;
+
+pub mod runner;
+
+pub use runner::{Hooks, QUEUE};
+
+/// The events a hook can be run on: every verdict line of the three
+/// tools, and the reminders.
+pub const EVENTS: &[&str] = &[
+    "up",
+    "suspect",
+    "down",
+    "left",
+    "away",
+    "restart",
+    "health",
+    "flapping",
+    "forgotten",
+    "beat",
+    "no-quorum",
+    "quorum",
+    "ack",
+    "still-down",
+];
+
+/// One `--on EVENTS=CMD`: a shell command and the events it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSpec {
+    /// The event types, or None for every one (`*`).
+    events: Option<Vec<String>>,
+    command: String,
+}
+
+impl HookSpec {
+    /// Parses `down,up=notify.sh` or `*=logger -t hb`. An event name that
+    /// no tool prints is refused with the list of those that exist.
+    pub fn parse(s: &str) -> Result<HookSpec, String> {
+        let Some((events, command)) = s.split_once('=') else {
+            return Err("expected EVENTS=CMD, as in down,up=notify.sh".into());
+        };
+        if command.trim().is_empty() {
+            return Err("the command after '=' is empty".into());
+        }
+        let command = command.to_owned();
+        if events.trim() == "*" {
+            return Ok(HookSpec {
+                events: None,
+                command,
+            });
+        }
+        let mut names = Vec::new();
+        for name in events.split(',').map(str::trim) {
+            if !EVENTS.contains(&name) {
+                return Err(format!(
+                    "unknown event {name:?} (known: {}, or * for all)",
+                    EVENTS.join(", ")
+                ));
+            }
+            names.push(name.to_owned());
+        }
+        Ok(HookSpec {
+            events: Some(names),
+            command,
+        })
+    }
+
+    /// Whether this hook runs on events of type `kind`.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == kind))
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+}
+
+/// What a tool does about its lines besides printing them: the hooks that
+/// run on them, and the reminders of nodes that stay down.
+#[derive(Default)]
+pub struct Actions {
+    hooks: Option<Hooks>,
+    reminders: Option<Reminders>,
+    /// The time of the last [`Actions::tick`], from which the next wake
+    /// is counted.
+    last_tick: Millis,
+}
+
+/// Who a line is about, as its fields say: `node`, or `target` (a path of
+/// `hb-send --ack`), and `addr`.
+#[derive(Deserialize, Default)]
+pub struct About {
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    addr: Option<SocketAddr>,
+}
+
+impl About {
+    /// The name of what the line is about: a path's target, or the node
+    /// ("" for a line about no node, such as `no-quorum`).
+    pub fn name(&self) -> &str {
+        self.target
+            .as_deref()
+            .or(self.node.as_deref())
+            .unwrap_or("")
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+}
+
+impl Actions {
+    /// Hooks (none when `specs` is empty) and reminders every `remind_every`.
+    pub fn new(
+        specs: Vec<HookSpec>,
+        jobs: usize,
+        timeout: Duration,
+        remind_every: Option<Millis>,
+    ) -> io::Result<Actions> {
+        let hooks = match specs.is_empty() {
+            true => None,
+            false => Some(Hooks::start(specs, jobs, timeout)?),
+        };
+        Ok(Actions {
+            hooks,
+            reminders: remind_every.map(Reminders::new),
+            last_tick: 0,
+        })
+    }
+
+    /// A line of type `kind` was just printed, stamped `wall`: the hooks
+    /// that want it get the same line, and reminders start or stop.
+    /// Nothing is serialized for a line nobody wants.
+    pub fn printed<E: Serialize>(&mut self, now: Millis, wall: u64, kind: &str, event: &E) {
+        let hooked = self.hooks.as_ref().is_some_and(|h| h.wants(kind));
+        let reminded = self.reminders.as_ref().is_some_and(|r| r.cares(kind));
+        if !hooked && !reminded {
+            return;
+        }
+        let mut line = Vec::new();
+        if Output::new(&mut line).emit(wall, event).is_err() {
+            return;
+        }
+        let about: About = serde_json::from_slice(&line).unwrap_or_default();
+        if let Some(r) = self.reminders.as_mut().filter(|_| reminded) {
+            r.observe(kind, about.name(), about.addr(), now, wall);
+        }
+        if let Some(h) = self.hooks.as_mut().filter(|_| hooked) {
+            h.offer(kind, &about, wall, line);
+        }
+    }
+
+    /// Prints what is due at `now`: the reminders (handed to hooks too),
+    /// and the reports of hooks that failed or were dropped.
+    pub fn tick<W: Write>(
+        &mut self,
+        now: Millis,
+        wall: u64,
+        out: &mut Output<W>,
+    ) -> io::Result<()> {
+        self.last_tick = now;
+        if let Some(r) = &mut self.reminders {
+            for reminder in r.due(now) {
+                out.emit(wall, &reminder)?;
+                self.printed(now, wall, reminder.kind(), &reminder);
+            }
+        }
+        match &mut self.hooks {
+            Some(h) => h.report(now, wall, out),
+            None => Ok(()),
+        }
+    }
+
+    /// When [`Actions::tick`] has something to do next: a reminder, or a
+    /// look at the hooks while some run or wait.
+    pub fn next_wake(&self) -> Option<Millis> {
+        let reminder = self.reminders.as_ref().and_then(Reminders::next_wake);
+        let hooks = self
+            .hooks
+            .as_ref()
+            .and_then(|h| h.next_wake(self.last_tick));
+        reminder.into_iter().chain(hooks).min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

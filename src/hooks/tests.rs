@@ -1,0 +1,201 @@
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::runner::last_line;
+use super::*;
+
+#[test]
+fn a_hook_names_its_events_or_takes_all() {
+    let spec = HookSpec::parse("down, up=notify.sh --loud").unwrap();
+    assert!(spec.wants("down") && spec.wants("up") && !spec.wants("beat"));
+    assert_eq!(spec.command(), "notify.sh --loud");
+    let all = HookSpec::parse("*=a=b").unwrap();
+    assert!(all.wants("beat") && all.wants("still-down"));
+    assert_eq!(all.command(), "a=b");
+}
+
+#[test]
+fn a_malformed_hook_is_told_what_is_wrong() {
+    let unknown = HookSpec::parse("down,dwon=x").unwrap_err();
+    assert!(unknown.contains("\"dwon\""), "{unknown}");
+    for name in EVENTS {
+        assert!(unknown.contains(name), "{unknown}");
+    }
+    assert!(HookSpec::parse("down").unwrap_err().contains("EVENTS=CMD"));
+    assert!(HookSpec::parse("down=  ").unwrap_err().contains("empty"));
+    assert!(HookSpec::parse("=x").unwrap_err().contains("unknown event"));
+}
+
+#[test]
+fn the_last_line_of_stderr_is_the_last_non_empty_one_cut_short() {
+    assert_eq!(last_line(&b"one\ntwo\n\n  \n"[..]).as_deref(), Some("two"));
+    assert_eq!(last_line(&b""[..]), None);
+    let long = "é".repeat(400);
+    let cut = last_line(long.as_bytes()).unwrap();
+    assert!(cut.len() <= 512 && cut.chars().all(|c| c == 'é'));
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Line {
+    Down { node: String, addr: Option<String> },
+}
+
+fn down(node: &str) -> Line {
+    Line::Down {
+        node: node.into(),
+        addr: Some("10.0.0.7:26722".into()),
+    }
+}
+
+/// A fresh directory for a test's files.
+fn dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hb-hooks-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits (bounded) until every hook has ended.
+fn settle(actions: &Actions) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !actions.hooks.as_ref().is_none_or(Hooks::idle) {
+        assert!(Instant::now() < deadline, "hooks still running");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The lines `actions` prints at `now`.
+fn ticked(actions: &mut Actions, now: Millis) -> Vec<Value> {
+    let mut out = Output::new(Vec::new());
+    actions.tick(now, 1_000, &mut out).unwrap();
+    let bytes = out.into_inner();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_nodes_events_reach_its_hook_in_order_with_the_line_and_environment() {
+    let dir = dir("order");
+    let log = dir.join("log");
+    // The first event's hook is the slowest: the next ones must wait for it.
+    let command = format!(
+        r#"[ "$HB_TS_MS" = 1 ] && sleep 0.2; line=$(cat); echo "$HB_EVENT $HB_NODE $HB_ADDR $HB_TS_MS $line" >> {}"#,
+        log.display()
+    );
+    let spec = HookSpec::parse(&format!("down={command}")).unwrap();
+    let mut actions = Actions::new(vec![spec], 4, Duration::from_secs(10), None).unwrap();
+    for ts in 1..=5 {
+        actions.printed(0, ts, "down", &down("a"));
+    }
+    actions.printed(0, 9, "up", &down("a"));
+    settle(&actions);
+    let lines: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(Into::into)
+        .collect();
+    let expected: Vec<String> = (1..=5)
+        .map(|ts| {
+            format!(
+                r#"down a 10.0.0.7:26722 {ts} {{"type":"down","ts":"{}","ts_ms":{ts},"node":"a","addr":"10.0.0.7:26722"}}"#,
+                crate::output::rfc3339(ts)
+            )
+        })
+        .collect();
+    assert_eq!(lines, expected);
+    assert!(ticked(&mut actions, 0).is_empty());
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failed_hook_is_reported_with_its_status_and_last_line() {
+    let spec = HookSpec::parse("down=echo first >&2; echo why >&2; exit 3").unwrap();
+    let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), None).unwrap();
+    actions.printed(0, 7, "down", &down("a"));
+    settle(&actions);
+    let lines = ticked(&mut actions, 0);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let hook = &lines[0];
+    assert_eq!(hook["type"], "hook");
+    assert_eq!(hook["ok"], false);
+    assert_eq!(hook["event"], "down");
+    assert_eq!(hook["node"], "a");
+    assert_eq!(hook["exit"], 3);
+    assert_eq!(hook["signal"], Value::Null);
+    assert_eq!(hook["timed_out"], false);
+    assert_eq!(hook["stderr"], "why");
+}
+
+#[test]
+fn a_hung_hook_is_killed_with_its_children_at_the_timeout() {
+    let dir = dir("timeout");
+    let pid = dir.join("pid");
+    let command = format!("down=sleep 60 & echo $! > {}; wait", pid.display());
+    let spec = HookSpec::parse(&command).unwrap();
+    // Time enough for the hook to start its child on a loaded machine.
+    let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(1), None).unwrap();
+    actions.printed(0, 7, "down", &down("a"));
+    settle(&actions);
+    let lines = ticked(&mut actions, 0);
+    assert_eq!(lines[0]["timed_out"], true, "{lines:?}");
+    assert_eq!(lines[0]["signal"], libc::SIGKILL);
+    let sleeper = fs::read_to_string(&pid).unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", sleeper.trim()));
+    // Gone, or a zombie waiting for a reaper: killed either way.
+    assert!(stat.is_err() || stat.unwrap().contains(") Z "));
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_and_says_so_once_a_second() {
+    let spec = HookSpec::parse("down=sleep 3").unwrap();
+    let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), None).unwrap();
+    for i in 0..QUEUE + 20 {
+        actions.printed(0, 7, "down", &down(&format!("n{i}")));
+    }
+    let lines = ticked(&mut actions, 0);
+    let overflow = lines.iter().find(|l| l["type"] == "hook-overflow").unwrap();
+    let dropped = overflow["dropped"].as_u64().unwrap();
+    // The worker may have taken one job before the queue filled.
+    assert!((19..=20).contains(&dropped), "{overflow}");
+    assert_eq!(overflow["dropped_total"], dropped);
+    assert_eq!(overflow["queue"], QUEUE);
+    actions.printed(0, 7, "down", &down("late"));
+    assert!(ticked(&mut actions, 999).is_empty());
+    let again = ticked(&mut actions, 1000);
+    assert_eq!(again[0]["dropped"], 1);
+    assert_eq!(again[0]["dropped_total"], dropped + 1);
+}
+
+#[test]
+fn reminders_are_printed_and_handed_to_hooks() {
+    let dir = dir("remind");
+    let log = dir.join("log");
+    let spec = HookSpec::parse(&format!("still-down=cat >> {}", log.display())).unwrap();
+    let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), Some(100)).unwrap();
+    actions.printed(0, 7, "down", &down("a"));
+    assert_eq!(actions.next_wake(), Some(100));
+    let lines = ticked(&mut actions, 100);
+    assert_eq!(lines[0]["type"], "still-down");
+    assert_eq!(lines[0]["node"], "a");
+    settle(&actions);
+    let hooked: Value = serde_json::from_str(&fs::read_to_string(&log).unwrap()).unwrap();
+    assert_eq!(hooked, lines[0]);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn without_hooks_nor_reminders_nothing_is_due() {
+    let mut actions = Actions::default();
+    actions.printed(0, 7, "down", &down("a"));
+    assert_eq!(actions.next_wake(), None);
+    assert!(ticked(&mut actions, 0).is_empty());
+}
