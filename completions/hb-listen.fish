@@ -27,7 +27,7 @@ complete -c hb-listen -l key-file -d 'Sign every message and accept only signed 
 complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
 complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
-complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
+complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port 26724; port 0 picks a free one)' -r
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
 complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
