@@ -5,7 +5,7 @@ complete -c hb-poll -l retries -d 'Probe a silent target this many more times be
 complete -c hb-poll -l every -d 'Keep polling every DURATION (10ms to 7d) and print transitions' -r
 complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''
 nagios\t''"
-complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax)' -r
+complete -c hb-poll -s w -l warning -d 'WARNING when the number of targets down is outside RANGE (Nagios syntax; quote ~:N in a shell)' -r
 complete -c hb-poll -s c -l critical -d 'CRITICAL when the number down is outside RANGE (none when only -w is given)' -r
 complete -c hb-poll -l rtt-warning -d 'WARNING when a reply\'s round trip (seconds) is outside RANGE' -r
 complete -c hb-poll -l rtt-critical -d 'CRITICAL when a reply\'s round trip (seconds) is outside RANGE' -r
@@ -27,7 +27,7 @@ complete -c hb-poll -l up-after -d 'Flap damping: a down node needs N consecutiv
 complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
-complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)' -r
+complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port 26724; port 0 picks a free one)' -r
 complete -c hb-poll -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r
 complete -c hb-poll -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events; beyond, events are dropped and a `hook-overflow` line says how many)' -r
 complete -c hb-poll -l on-timeout -d 'Kill a hook (and its process group) still running after DURATION, and report it in a `hook` line' -r

@@ -7,7 +7,7 @@ complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [de
 complete -c hb-send -l away -d 'Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then' -r
 complete -c hb-send -l reason -d 'With --away: why, shown in the listeners\' `away` line and status (at most 200 bytes)' -r
 complete -c hb-send -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
-complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)' -r
+complete -c hb-send -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it, else it is named after its plugin\'s file name, or checkN (its place) for shell code (repeatable)' -r
 complete -c hb-send -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-send -l check-timeout -d 'A check still running after this is killed and unknown' -r
 complete -c hb-send -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r

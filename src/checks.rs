@@ -76,13 +76,30 @@ pub fn worst(results: &[CheckResult]) -> Option<CheckStatus> {
     results.iter().map(|r| r.status).max()
 }
 
-/// `--check 'NAME=COMMAND'` or `--check 'COMMAND'` (named after the
-/// command's file name).
+/// `--check 'NAME=COMMAND'` or `--check 'COMMAND'`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSpec {
-    pub name: String,
+    /// NAME, or for a plain plugin call (`/usr/lib/nagios/plugins/check_disk
+    /// -w 10%`) the plugin's file name; `None` for shell code (`sleep 1;
+    /// exit 2`), whose first word names nothing: it is named by its place,
+    /// see [`CheckSpec::name_at`].
+    pub name: Option<String>,
     pub command: String,
 }
+
+impl CheckSpec {
+    /// Its name as the `place`-th check (from 0): its own, or `check1`,
+    /// `check2`, ...
+    pub fn name_at(&self, place: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("check{}", place + 1))
+    }
+}
+
+/// What makes a command shell code rather than one program's call: lists,
+/// pipes, redirections, subshells, expansions.
+const SHELL_SYNTAX: &[char] = &[';', '&', '|', '<', '>', '(', ')', '`', '$', '\n'];
 
 impl FromStr for CheckSpec {
     type Err = String;
@@ -103,18 +120,28 @@ impl FromStr for CheckSpec {
                     .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         });
         let (name, command) = match named {
-            Some((name, command)) => (name.to_owned(), command.trim().to_owned()),
-            None => {
-                let program = s.split_whitespace().next().unwrap_or(s);
-                let name = program.rsplit('/').next().unwrap_or(program);
-                (name.to_owned(), s.to_owned())
-            }
+            Some((name, command)) => (Some(name.to_owned()), command.trim().to_owned()),
+            None => (plugin_name(s), s.to_owned()),
         };
         if command.is_empty() {
+            let name = name.unwrap_or_default();
             return Err(format!("check '{name}' has no command"));
         }
         Ok(CheckSpec { name, command })
     }
+}
+
+/// The file name of the program `command` runs, when it is one plain
+/// program call: `check_disk` for `/usr/lib/nagios/plugins/check_disk -w
+/// 10%`; none for shell code.
+fn plugin_name(command: &str) -> Option<String> {
+    if command.contains(SHELL_SYNTAX) {
+        return None;
+    }
+    let program = command.split_whitespace().next()?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_.+-/".contains(c);
+    let name = program.rsplit('/').next()?;
+    (!name.is_empty() && program.chars().all(plain)).then(|| name.to_owned())
 }
 
 /// Output read from a check and kept: the first line is all that travels,
@@ -131,14 +158,14 @@ const CHECK_POLL: Duration = Duration::from_millis(10);
 /// killed, and what is already in the pipe is read without waiting for a
 /// background child holding it open. At `timeout` the whole group is
 /// killed and the check is unknown.
-pub fn run_check(spec: &CheckSpec, timeout: Duration) -> CheckResult {
+pub fn run_check(name: &str, command: &str, timeout: Duration) -> CheckResult {
     let result = |status, output: String| CheckResult {
-        name: spec.name.clone(),
+        name: name.to_owned(),
         status,
         output,
     };
     let mut child = match Command::new("sh")
-        .args(["-c", &spec.command])
+        .args(["-c", command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -329,7 +356,10 @@ fn run_all(specs: &[CheckSpec], timeout: Duration) -> Vec<CheckResult> {
     thread::scope(|scope| {
         let handles: Vec<_> = specs
             .iter()
-            .map(|spec| scope.spawn(move || run_check(spec, timeout)))
+            .enumerate()
+            .map(|(place, spec)| {
+                scope.spawn(move || run_check(&spec.name_at(place), &spec.command, timeout))
+            })
             .collect();
         handles
             .into_iter()

@@ -192,6 +192,27 @@ impl Metrics {
     }
 }
 
+/// `x`, an `f32` reading, times 10^`exp`, as the `f64` nearest to that
+/// decimal: the shortest decimal that gives `x` back (`39.4`) shifted, so
+/// that a scrape shows `0.394`, not the f32's binary value widened
+/// (`0.39400001525878906`) nor f64 arithmetic's `0.39399999999999996`.
+/// On the stack: a scrape does this for every node.
+fn shifted_decimal(x: f32, exp: i32) -> f64 {
+    use std::io::Write;
+    // f32's Display never uses an exponent: 47 bytes at most (the least
+    // subnormal), "e-NN" after it.
+    let mut buf = [0u8; 64];
+    let mut rest = &mut buf[..];
+    if write!(rest, "{x}e{exp}").is_err() {
+        return f64::from(x) * 10f64.powi(exp);
+    }
+    let len = 64 - rest.len();
+    std::str::from_utf8(&buf[..len])
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(f64::from(x) * 10f64.powi(exp))
+}
+
 /// Serves `metrics` on `GET /metrics` at `addr` (port 0: any free port) from a
 /// detached "hb-metrics" thread that lives as long as the process; returns
 /// the bound address, to print. `HEAD` works too; every other path is 404.

@@ -214,6 +214,16 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         reload: Some(Reload::new("hb-send", signals.reload)),
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    if count.is_none() {
+        // Like hb-listen's "listening on": a run that goes on says it has
+        // started (a cron run, --once or --count, stays quiet).
+        let beats = if args.ack { "acked beats" } else { "beats" };
+        let every = humantime::format_duration(args.every);
+        eprintln!(
+            "hb-send: {node} {beats} every {every} to {}",
+            names.join(", ")
+        );
+    }
     let mut beater =
         Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
     let report = beater.run(&signals.stop)?;

@@ -134,7 +134,7 @@ const DOWN_CRITICAL: &str = "0";
 /// down, and on what each reply carries.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitsArgs {
-    /// WARNING when the number of targets down is outside RANGE (Nagios syntax)
+    /// WARNING when the number of targets down is outside RANGE (Nagios syntax; quote ~:N in a shell)
     #[arg(short = 'w', long, value_name = "RANGE")]
     warning: Option<Range>,
 
@@ -283,7 +283,7 @@ const CHECK_TIMEOUT: &str = "10s";
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Checks")]
 pub struct CheckArgs {
-    /// Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it (repeatable)
+    /// Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it, else it is named after its plugin's file name, or checkN (its place) for shell code (repeatable)
     #[arg(long = "check", value_name = "[NAME=]CMD")]
     pub checks: Vec<crate::checks::CheckSpec>,
 
@@ -307,15 +307,19 @@ impl CheckArgs {
     }
 }
 
-/// The port of `--metrics HOST` without one: Prometheus's node exporter's.
-const METRICS_PORT: u16 = 9100;
+/// The port of `--metrics HOST` without one: hb's own, next to its UDP
+/// ports (26722 beats, 26723 acks). The exporters' range of Prometheus's
+/// port allocations (9100-9999) is all taken, 9100 by node_exporter, which
+/// runs on the same hosts.
+const METRICS_PORT: u16 = 26724;
 
 /// `--metrics ADDR`: Prometheus metrics over HTTP.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Metrics")]
 pub struct MetricsArgs {
-    /// Serve Prometheus metrics on http://ADDR/metrics (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR", value_parser = |s: &str| HostPort::parse(s, METRICS_PORT))]
+    // Help from the port constant, which a doc comment cannot name.
+    #[arg(long, value_name = "ADDR", value_parser = |s: &str| HostPort::parse(s, METRICS_PORT),
+          help = format!("Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port {METRICS_PORT}; port 0 picks a free one)"))]
     pub metrics: Option<HostPort>,
 }
 

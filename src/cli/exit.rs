@@ -48,6 +48,30 @@ impl ExitCodes {
         self.code(exit)
     }
 
+    /// What each exit code says, for `--help` and the man page's EXIT
+    /// STATUS; `one_shot` names the flags of a run that exits 1 when it
+    /// could not do its one job (hb-send's `--once`), if the tool has any.
+    pub(super) fn meanings(self, one_shot: Option<&str>) -> Vec<(u8, String)> {
+        match self {
+            ExitCodes::Unix => {
+                let also = one_shot
+                    .map(|flags| format!("; with {flags}: a beat not sent or not acked"))
+                    .unwrap_or_default();
+                vec![
+                    (0, "done as asked; also --help, SIGINT, SIGTERM and a closed stdout".into()),
+                    (1, format!("a runtime error (a port in use, an unreadable file){also}")),
+                    (2, "a usage error (a bad flag or value), said in one line on stderr".into()),
+                ]
+            }
+            ExitCodes::Nagios => vec![
+                (0, "OK".into()),
+                (1, "WARNING: a -w or --*-warning threshold was crossed".into()),
+                (2, "CRITICAL: a -c or --*-critical threshold was crossed (default: any target down)".into()),
+                (3, format!("UNKNOWN: an error (\"HB {} - reason\" on stdout too, any --format), or no health to judge", State::Unknown)),
+            ],
+        }
+    }
+
     /// [`code`](Self::code) as a number.
     pub(super) fn number(self, exit: Exit) -> u8 {
         match (self, exit) {

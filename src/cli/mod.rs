@@ -61,10 +61,14 @@ pub fn main<A: Parser>(
         }
     };
     let argv: Vec<OsString> = std::env::args_os().collect();
+    let cmd = generate::documented(A::command(), codes);
     if argv.get(1).is_some_and(|a| a == "--generate") {
-        return generate::write(A::command(), argv.get(2).and_then(|k| k.to_str()));
+        return generate::write(cmd, argv.get(2).and_then(|k| k.to_str()));
     }
-    let args = match A::try_parse_from(&argv) {
+    let parsed = cmd
+        .try_get_matches_from(&argv)
+        .and_then(|matches| A::from_arg_matches(&matches));
+    let args = match parsed {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
             // --help and --version: print as clap would and succeed.

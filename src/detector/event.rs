@@ -16,6 +16,9 @@ use crate::output::{rfc3339, serialize_rfc3339_opt};
 pub enum State {
     /// Expected (`--expect`) but not heard from yet.
     Pending,
+    /// Read back from a state file, a `degraded` node is up (its checks
+    /// say the rest).
+    #[serde(alias = "degraded")]
     Up,
     /// At least one beat is overdue; not yet `down`.
     Suspect,

@@ -40,7 +40,13 @@ pub struct Snapshot<'a> {
 /// One node's details, as a `status` object shows it.
 #[derive(Debug, Serialize)]
 pub struct NodeView<'a> {
+    /// Its detector state; not shown: `routing_state` is.
+    #[serde(skip)]
     pub state: State,
+    /// What `state` says: the list the node is in, its detector state or
+    /// `degraded`, so that `state == "up"` selects who can take requests.
+    #[serde(rename = "state")]
+    pub routing_state: &'static str,
     pub addr: Option<SocketAddr>,
     pub every_ms: Millis,
     pub seq: Option<u64>,
@@ -220,6 +226,7 @@ impl Detector {
     pub(super) fn view_of<'a>(&'a self, node: &'a Node, now: Millis) -> NodeView<'a> {
         NodeView {
             state: node.state,
+            routing_state: routing_state(node.state, healthy(node)),
             addr: node.addr,
             every_ms: node.every_ms,
             seq: node.last.seq,

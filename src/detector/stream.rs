@@ -189,7 +189,8 @@ impl SnapshotStream {
         let idx = self.by_name[pos] as usize;
         let node = &detector.nodes[idx];
         let mut view = detector.view_of(node, now);
-        view.state = LISTS[usize::from(self.lists[idx])].1;
+        let list = LISTS[usize::from(self.lists[idx])];
+        (view.routing_state, view.state) = list;
         if pos > 0 {
             out.push(b',');
         }

@@ -18,6 +18,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
+use super::shifted_decimal;
 use crate::detector::{NodeSamples, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
@@ -98,9 +99,10 @@ struct Values<'a> {
     state: &'static str,
     up: bool,
     last_seen: Option<f64>,
-    /// CPU percent and available bytes, only while the node is believed
-    /// alive: the health of a node that is down is history, not a reading.
-    cpu_pct: Option<f64>,
+    /// CPU ratio (0 to 1) and available bytes, only while the node is
+    /// believed alive: the health of a node that is down is history, not a
+    /// reading.
+    cpu_ratio: Option<f64>,
     mem_avail: Option<u64>,
 }
 
@@ -155,7 +157,7 @@ impl NodeTable {
                 state: n.routing_state(),
                 up,
                 last_seen: n.last_seen.map(|ms| ms as f64 / 1000.0),
-                cpu_pct: n.cpu_pct.filter(|_| up).map(f64::from),
+                cpu_ratio: n.cpu_pct.filter(|_| up).map(|pct| shifted_decimal(pct, -2)),
                 mem_avail: n.mem_avail.filter(|_| up),
             }
         })
@@ -184,7 +186,7 @@ impl Collector for NodeCollector {
         gauge(
             "hb_node_cpu_ratio",
             "The node's CPU usage (0 to 1) from its last health report, while it is not down",
-            &|v| v.cpu_pct.map(|pct| pct / 100.0),
+            &|v| v.cpu_ratio,
         )?;
         gauge(
             "hb_node_mem_available_bytes",

@@ -187,3 +187,33 @@ fn serves_metrics_and_404_elsewhere() {
         assert!(missing.starts_with("HTTP/1.0 404 "), "{path}: {missing}");
     }
 }
+
+/// An f32 reading is exported as the decimal it was read as: 39.4 % is
+/// `0.394`, not `0.39400001525878906` (the f32 widened) nor
+/// `0.39399999999999996` (f64 arithmetic).
+#[test]
+fn f32_readings_export_as_their_shortest_decimal() {
+    for tenths in 0..=1000u16 {
+        let pct = f32::from(tenths) / 10.0;
+        let ratio = shifted_decimal(pct, -2);
+        assert_eq!(ratio, f64::from(tenths) / 1000.0, "{pct}");
+    }
+    assert_eq!(shifted_decimal(12.345_67, -2).to_string(), "0.1234567");
+    assert!(shifted_decimal(f32::NAN, -2).is_nan());
+
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
+    let mut nodes = NodeSamples::default();
+    nodes.push("web-1", record(State::Up, true, (Some(39.4), None)));
+    feed(
+        &m,
+        NodeTable {
+            nodes: Arc::new(nodes),
+            responders: None,
+        },
+    );
+    let text = m.encode().unwrap();
+    assert!(
+        has(&text, r#"hb_node_cpu_ratio{node="web-1"} 0.394"#),
+        "{text}"
+    );
+}

@@ -222,10 +222,9 @@ impl Prober {
         };
         let mut names: Vec<String> = self.targets().map(|t| t.name.clone()).collect();
         let read = read.and_then(|targets| {
-            let now = targets.iter().map(|t| t.name.clone()).collect();
             self.retarget(targets)
                 .context("opening an IPv6 socket for the new targets")?;
-            Ok(now)
+            Ok(self.targets().map(|t| t.name.clone()).collect())
         });
         let change = reload.list(&mut names, read, "the targets as they were");
         Some(event.with_targets(change))
@@ -360,15 +359,13 @@ impl Prober {
         let timeout = humantime::format_duration(self.timeout);
         let relays = match self.relays.len() {
             0 => String::new(),
-            n => format!(", nor through {n} relays"),
+            n => format!(", nor through {}", counted(n, "relay")),
         };
         for &i in &pending {
             let o = &mut outcomes[i];
             if o.error.is_none() {
-                o.error = Some(format!(
-                    "no reply to {} probes, {timeout} each{relays}",
-                    o.attempts
-                ));
+                let probes = counted(o.attempts as usize, "probe");
+                o.error = Some(format!("no reply to {probes}, {timeout} each{relays}"));
             }
         }
         Ok(())
@@ -466,10 +463,43 @@ impl Prober {
     }
 }
 
-/// Resolves each target's name; one that does not resolve keeps the error,
-/// which its target's outcomes say.
+/// `n` things, in words: `1 probe`, `3 probes`.
+fn counted(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The targets without repeats: a target named twice (`web-1` and
+/// `web-1:26723` are the same one) is polled, and counted, once, and
+/// stderr says so once per reading of the targets.
+fn distinct(targets: Vec<Target>) -> Vec<Target> {
+    // By what is checked where: a fleet of thousands is one pass.
+    let mut first: HashMap<(bool, String, u16), usize> = HashMap::with_capacity(targets.len());
+    let mut kept: Vec<Target> = Vec::with_capacity(targets.len());
+    for target in targets {
+        let key = match &target.check {
+            Check::Probe(hp) => (false, hp.host.clone(), hp.port),
+            Check::Tcp(hp) => (true, hp.host.clone(), hp.port),
+        };
+        match first.get(&key).map(|&i| &kept[i]) {
+            Some(seen) if seen.name == target.name => {
+                eprintln!("hb-poll: target {target} is named again: polled once");
+            }
+            Some(seen) => {
+                eprintln!("hb-poll: target {target} is {seen} again: polled once, as {seen}");
+            }
+            None => {
+                first.insert(key, kept.len());
+                kept.push(target);
+            }
+        }
+    }
+    kept
+}
+
+/// Resolves each target's name (each target once, see [`distinct`]); one
+/// that does not resolve keeps the error, which its target's outcomes say.
 fn resolve(targets: Vec<Target>) -> Vec<Resolved> {
-    targets
+    distinct(targets)
         .into_iter()
         .map(|target| {
             let hp = match &target.check {

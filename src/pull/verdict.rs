@@ -175,14 +175,13 @@ pub fn nagios_line(v: &Verdict, limits: &Limits) -> String {
     let mut perf = vec![
         datum("up", v.up as f64, "", &none, Some(total as f64)),
         datum("down", v.down as f64, "", &limits.down, Some(total as f64)),
-        datum(
-            "rtt_max",
-            v.rtt_max.map_or(f64::NAN, |s| round(s, 6)),
-            "s",
-            &limits.rtt,
-            None,
-        ),
     ];
+    // A figure no reply gave is left out, not written `U`: Icinga 2 cannot
+    // parse `U` (the whole perfdata is lost) and Monitoring::Plugin drops
+    // the label anyway; a graph shows the round as a gap either way.
+    if let Some(rtt) = v.rtt_max {
+        perf.push(datum("rtt_max", round(rtt, 6), "s", &limits.rtt, None));
+    }
     if let Some(cpu) = v.cpu_max {
         perf.push(datum(
             "cpu_max",

@@ -34,3 +34,17 @@ fn the_quick_start_demo_shows_a_failure_and_a_recovery() {
     let downs = events.iter().filter(|e| e.starts_with("down ")).count();
     assert_eq!(downs, 1, "{events:?}");
 }
+
+/// The quick start by hand: `hb-send` says on stderr that it started, as
+/// `hb-listen` does, so a new user sees that it works.
+#[test]
+fn the_quick_start_sender_says_it_started() {
+    let (mut l, addr) = crate::harness::Running::listener(&[]);
+    let to = addr.to_string();
+    let send = crate::harness::Running::spawn("hb-send", &["--node", "web-1", "--to", &to]);
+    assert_eq!(
+        send.stderr_address("hb-send: web-1 beats every "),
+        format!("1s to {to}")
+    );
+    l.expect("up", |v| v["node"] == "web-1");
+}

@@ -237,16 +237,41 @@ fn every_mode_flap_window_counts_changes_on_the_rounds_clock() {
 }
 
 /// A usage error is UNKNOWN as Nagios shows it: exit 3, and the reason on
-/// stdout (Nagios shows nothing of stderr) as well as on stderr.
+/// stdout (Nagios shows nothing of stderr) as well as on stderr, whatever
+/// the error is in and whatever `--format` says (it may be the error).
 #[test]
 fn a_usage_error_is_an_unknown_status_line() {
-    for args in [&["--bogus"][..], &["127.0.0.1:0"], &["--every", "-1s", "x"]] {
-        let out = cmd("hb-poll").args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(3), "{args:?}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stdout.starts_with("HB UNKNOWN - "), "{args:?}: {stdout}");
-        assert_eq!(stdout.lines().count(), 1, "{stdout}");
-        assert!(stderr.starts_with("hb-poll: error: "), "{stderr}");
+    let cases: [&[&str]; 12] = [
+        &["--bogus"],                       // a flag
+        &["127.0.0.1:0"],                   // a target
+        &["-w", "5:1", "x"],                // a range, start after end
+        &["--cpu-critical", "ten", "x"],    // a range, not a number
+        &["--rtt-warning", "@", "x"],       // a range, no bound
+        &["--every", "-1s", "x"],           // a duration
+        &["-t", "0", "x"],                  // a duration out of its range
+        &["--retries", "1000", "x"],        // a number out of its range
+        &["--format", "xml", "x"],          // the format itself
+        &["--metrics", "127.0.0.1:0", "x"], // a combination
+        &[],                                // no targets at all
+        &["-f", "/nonexistent/fleet.txt"],  // a file (a runtime error)
+    ];
+    for args in cases {
+        for format in [&[][..], &["--format", "nagios"], &["--format", "json"]] {
+            let out = cmd("hb-poll").args(args).args(format).output().unwrap();
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert_eq!(out.status.code(), Some(3), "{args:?} {format:?}: {stderr}");
+            assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            // The same reason on both.
+            let reason = stderr.trim_end().strip_prefix("hb-poll: error: ");
+            let line = stdout.trim_end().strip_prefix("HB UNKNOWN - ");
+            assert!(
+                reason.is_some() && reason == line,
+                "{args:?}: {stdout} / {stderr}"
+            );
+        }
     }
 }

@@ -33,7 +33,56 @@ fn checks_travel_in_beats_and_make_a_node_degraded() {
     );
     let status = l.expect("status", |v| v["degraded"] == json!(["web"]));
     assert_eq!(status["up"], json!([]));
+    // Its entry says what its list says: `state == "up"` selects only who
+    // can take requests.
+    assert_eq!(status["nodes"]["web"]["state"], "degraded");
     assert_eq!(status["nodes"]["web"]["checks"][1]["status"], "critical");
+}
+
+/// A state file that says `degraded` is read back: the node is tracked
+/// again, degraded still (its checks say so).
+#[test]
+fn a_degraded_node_is_read_back_from_the_state_file() {
+    let dir = TempDir::new();
+    let entry = json!({
+        "state": "degraded",
+        "addr": "127.0.0.1:40000",
+        "every_ms": 3_600_000,
+        "seq": 1,
+        "boot": "b",
+        "checks": [{"name": "http", "status": "critical", "output": "HTTP CRITICAL - 503"}]
+    });
+    let state = dir.file(
+        "state.json",
+        &json!({"type": "status", "up": [], "degraded": ["web"], "nodes": {"web": entry}})
+            .to_string(),
+    );
+    let (mut l, _) =
+        Running::listener(&["--state", state.to_str().unwrap(), "--status-every", "50ms"]);
+    let status = l.expect("status", |v| v["degraded"] == json!(["web"]));
+    assert_eq!(status["nodes"]["web"]["state"], "degraded");
+}
+
+/// A check without a name is named after its plugin, or by its place when
+/// it is shell code: never after a word like `(sleep`.
+#[test]
+fn unnamed_checks_are_named_by_plugin_or_place() {
+    let (mut l, addr) = Running::listener(&["--beats"]);
+    cmd("hb-send")
+        .args(["--to", &addr.to_string(), "--node", "web", "--once"])
+        .args(["--check", "/bin/true"])
+        .args(["--check", "(sleep 0; exit 2)"])
+        .args(["--check", "disk=true"])
+        .assert()
+        .success();
+    let beat = l.expect("beat", |_| true);
+    let names: Vec<&str> = beat["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["true", "check2", "disk"], "{beat}");
 }
 
 #[test]
