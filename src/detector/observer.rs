@@ -17,6 +17,8 @@ use crate::clock::Millis;
 pub(super) struct Faults {
     /// When the last stall ended.
     stall_end: Option<Millis>,
+    /// How long it lasted.
+    stall_ms: Millis,
     /// When the socket last said it had dropped beats.
     drop_at: Option<Millis>,
     /// The shortest interval of any node tracked so far.
@@ -61,6 +63,18 @@ impl Faults {
             .map(|d| d.saturating_add(every_ms))
     }
 
+    /// The grace a beat that arrived at `at` leaves its node: the part of
+    /// the last stall after it. A beat that waited in the socket through a
+    /// stall is judged at its arrival, before the stall ended, and the
+    /// silence after it overlaps the stall as much as this.
+    pub(super) fn grace_after(&self, at: Millis) -> u32 {
+        let Some(end) = self.stall_end.filter(|&end| end > at) else {
+            return 0;
+        };
+        let start = end.saturating_sub(self.stall_ms);
+        u32::try_from(end - start.max(at)).unwrap_or(u32::MAX)
+    }
+
     pub(super) fn note_interval(&mut self, every_ms: Millis) {
         self.shortest = Some(self.shortest.map_or(every_ms, |s| s.min(every_ms)));
     }
@@ -71,6 +85,7 @@ impl Detector {
     /// pending deadline moves that much later.
     pub fn stalled(&mut self, stall_ms: Millis, now: Millis) {
         self.faults.stall_end = Some(now);
+        self.faults.stall_ms = stall_ms;
         let grace = u32::try_from(stall_ms).unwrap_or(u32::MAX);
         for idx in 0..self.nodes.len() {
             let node = &mut self.nodes[idx];

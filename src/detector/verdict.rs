@@ -51,7 +51,9 @@ impl Detector {
             }
         }
         note_seq(node, beat.seq.map(|_| step));
-        node.grace = 0;
+        // A beat clears the grace of stalls before it; one that waited in
+        // the socket through a stall keeps the part of it after arrival.
+        node.grace = self.faults.grace_after(now);
 
         let silent_ms = node.last_seen.map(|t| now.saturating_sub(t));
         // An outage is not a sample of the node's cadence: learning it

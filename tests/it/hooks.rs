@@ -30,13 +30,14 @@ fn written(path: &Path) -> String {
     }
 }
 
-/// A shell command that writes its stdin, then the HB_ variables, into
-/// files of `dir` named after the event, each moved into place whole.
+/// A shell command that writes its stdin, then the variables hb sets for
+/// a hook (not others of the test's environment, as CI's HB_REQUIRE_TOOLS),
+/// into files of `dir` named after the event, each moved into place whole.
 fn recording_hook(dir: &Path) -> String {
     let d = dir.display();
     format!(
         "cat > {d}/$HB_EVENT.tmp && mv {d}/$HB_EVENT.tmp {d}/$HB_EVENT.line && \
-         env | grep '^HB_' | sort > {d}/$HB_EVENT.tmp && mv {d}/$HB_EVENT.tmp {d}/$HB_EVENT.env"
+         env | grep -E '^HB_(ADDR|EVENT|NODE|TS_MS)=' | sort > {d}/$HB_EVENT.tmp && mv {d}/$HB_EVENT.tmp {d}/$HB_EVENT.env"
     )
 }
 

@@ -185,7 +185,8 @@ fn hostile_datagrams_are_refused_and_every_line_stays_strict_json() {
     let snapshot = loop {
         let written = std::fs::read_to_string(&state).unwrap_or_default();
         let v: Value = serde_json::from_str(&written).unwrap_or(Value::Null);
-        if v["up"].as_array().is_some_and(|up| up.len() == 2) {
+        // Both nodes, up or (on a slow machine) already suspect.
+        if v["nodes"].as_object().is_some_and(|nodes| nodes.len() == 2) {
             break written;
         }
         assert!(

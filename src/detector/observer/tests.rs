@@ -79,6 +79,29 @@ fn a_beat_after_a_stall_clears_its_grace() {
     );
 }
 
+/// A beat that waited in the socket through a stall is judged at its
+/// arrival, after the stall was noticed: it keeps the part of the stall
+/// after it, so its node is not down before its deadline plus that.
+#[test]
+fn a_beat_queued_through_a_stall_keeps_the_stall_after_it() {
+    let mut d = detector();
+    for seq in 1..=9 {
+        beat(&mut d, "web", seq, seq * 100);
+    }
+    // Stopped from 1050 to 3050; the last beat came at 1000, read at 3050.
+    d.stalled(2000, 3050);
+    beat(&mut d, "web", 10, 1000);
+    assert!(downs(&mut d, 3499).is_empty(), "judged while not watching");
+    let down = downs(&mut d, 3500);
+    assert_eq!(field(&down[0]).0, "stalled");
+    // A beat after the stall owes it nothing.
+    let mut d = detector();
+    beat(&mut d, "db", 1, 100);
+    d.stalled(2000, 3050);
+    beat(&mut d, "db", 2, 3100);
+    assert_eq!(field(&downs(&mut d, 3600)[0]).0, "ok");
+}
+
 /// While the socket drops beats, a down the drops could explain waits for
 /// one of the node's intervals without drops; a node that really died is
 /// still declared down, and the event says the observer was overloaded.
