@@ -309,6 +309,13 @@ fn replay(model: &mut BTreeMap<String, State>, events: &[Event], emit_beats: boo
                     event.kind()
                 );
             }
+            // No message here makes a job (no start, done, nor due_ms).
+            Event::Started { .. }
+            | Event::Ok { .. }
+            | Event::Failed { .. }
+            | Event::Late { .. }
+            | Event::RunningLong { .. }
+            | Event::Overlap { .. } => panic!("a job's event without a job: {events:?}"),
         }
     }
 }
@@ -327,6 +334,11 @@ struct Status {
     pending: Vec<String>,
     left: Vec<String>,
     away: Vec<String>,
+    /// Jobs' lists: empty, as no message here makes a job.
+    ok: Vec<String>,
+    running: Vec<String>,
+    failed: Vec<String>,
+    late: Vec<String>,
     nodes: Entries,
 }
 
@@ -373,6 +385,10 @@ fn check_status(text: &[u8], model: &BTreeMap<String, State>) {
         ("pending", &status.pending),
         ("left", &status.left),
         ("away", &status.away),
+        ("ok", &status.ok),
+        ("running", &status.running),
+        ("failed", &status.failed),
+        ("late", &status.late),
     ];
     let mut listed = BTreeMap::new();
     for (list, names) in lists {
@@ -489,6 +505,7 @@ fuzz_target!(|input: Input| {
                             })
                             .collect()
                     }),
+                    due: None,
                 };
                 let trust = match b.how {
                     How::Network { max_skew_ms } => Trust::Network {
