@@ -96,7 +96,6 @@ enum Payload {
     /// A valid beat (signed when keyed).
     Beat {
         node: u8,
-        due: None,
     },
     Raw(Vec<u8>),
 }
