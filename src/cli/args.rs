@@ -531,7 +531,8 @@ impl<const MISSES: u32> DetectorArgs<MISSES> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobArgs {
     /// Run CMD as a job: say `start`, run it, say `done` with its exit code (or signal), duration and last line of stderr; exit with its exit code (128+N for signal N)
-    #[arg(long, requires = "command", conflicts_with_all = ["count", "once", "ack", "away"])]
+    #[arg(long, requires = "command",
+          conflicts_with_all = ["count", "once", "ack", "away", "health", "verbose", "no_leave", "checks"])]
     pub run: bool,
 
     /// The job's schedule, a cron expression (5 fields, or @hourly, @daily, @weekly, @monthly, @yearly): every message states when the next run is due; with --run, --once or --count
