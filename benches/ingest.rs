@@ -227,6 +227,7 @@ fn carrying(nodes: u64, check: bool) -> Vec<(Vec<u8>, usize)> {
                 health: Some(&health),
                 ack: false,
                 checks: checks.clone(),
+                due: None,
             };
             let mut d = Vec::new();
             hb::wire::encode(&Message::Beat(beat), &mut d).unwrap();

@@ -31,7 +31,7 @@ complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/met
 complete -c hb-listen -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r
 complete -c hb-listen -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events; beyond, events are dropped and a `hook-overflow` line says how many)' -r
 complete -c hb-listen -l on-timeout -d 'Kill a hook (and its process group) still running after DURATION, and report it in a `hook` line' -r
-complete -c hb-listen -l remind-every -d 'Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten' -r
+complete -c hb-listen -l remind-every -d 'Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten; a job that stays failed or late, until it starts again' -r
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
 complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'

@@ -23,7 +23,7 @@ _hb__send() {
 
     case "${cmd}" in
         hb__send)
-            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --timeout --no-leave --away --reason --key-file --check --check-every --check-timeout --on --on-jobs --on-timeout --remind-every --help --version"
+            opts="-v -t -h -V --to --node --every --count --once --broadcast --health --verbose --ack --misses --timeout --no-leave --away --reason --key-file --check --check-every --check-timeout --on --on-jobs --on-timeout --remind-every --run --cron --tz --grace --max-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +94,22 @@ _hb__send() {
                     return 0
                     ;;
                 --remind-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cron)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tz)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-run)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -18,8 +18,11 @@
 //! - [`net`]: addresses, UDP sockets and batched receives.
 //! - [`clock`]: monotonic milliseconds for deadlines, and cadences.
 //! - [`output`]: NDJSON events on stdout.
-//! - [`detector`]: turns beats and time into up/suspect/down verdicts;
-//!   [`phi`]: the phi accrual rule it may use.
+//! - [`detector`]: turns beats and time into up/suspect/down verdicts,
+//!   and jobs' runs and deadlines into theirs; [`phi`]: the phi accrual
+//!   rule it may use.
+//! - [`schedule`]: when a job's next run is due: cron expressions in a
+//!   time zone, or an interval.
 //! - [`health`]: CPU, memory and load readings carried in beats.
 //! - [`checks`]: plugin checks (any command, any Nagios plugin).
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
@@ -60,4 +63,5 @@ pub mod quorum;
 pub mod reload;
 pub mod remind;
 pub mod replay;
+pub mod schedule;
 pub mod wire;

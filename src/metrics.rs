@@ -28,7 +28,7 @@ use nodes::{Exchange, NodeCollector, NodeTable};
 
 /// Every event type a tool may print: counters by type start at zero, so
 /// that `increase()` sees the first one.
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 21] = [
     "up",
     "suspect",
     "down",
@@ -38,6 +38,12 @@ pub const EVENT_TYPES: [&str; 15] = [
     "left",
     "away",
     "forgotten",
+    "started",
+    "ok",
+    "failed",
+    "late",
+    "running-long",
+    "overlap",
     "beat",
     "rejected",
     "quorum",

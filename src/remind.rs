@@ -2,8 +2,12 @@
 //! as `still-down` at that period, so a hook or a jq filter can notify
 //! again; a one-shot `down` is easy to miss.
 //!
+//! A job that failed or did not run (`failed`, `late`) is reminded of
+//! too, until it runs again (`started`, `ok`).
+//!
 //! Out of the hot path: a beat never looks here. Only the lines that
-//! start or end a reminder do (`down`; `up`, `left`, `forgotten`), and the
+//! start or end a reminder do (`down`, `late`, `failed`; `up`, `left`,
+//! `forgotten`, `started`, `ok`), and the
 //! loop wakes for the earliest reminder due, kept first in an ordered set.
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,11 +20,11 @@ use crate::output::rfc3339;
 
 /// The lines that start reminders: the states a node is reminded of while
 /// it stays in them.
-const STARTS: &[&str] = &["down"];
+const STARTS: &[&str] = &["down", "late", "failed"];
 
 /// The lines that end them: the node is back, gone on purpose, or
-/// forgotten.
-const ENDS: &[&str] = &["up", "left", "forgotten"];
+/// forgotten; a job runs again, or succeeded.
+const ENDS: &[&str] = &["up", "left", "forgotten", "started", "ok"];
 
 /// A node being reminded of.
 #[derive(Debug)]

@@ -15,9 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 mod check;
+mod job;
 
 use check::check_health;
-pub use check::{check_node, check_reason, is_invisible};
+pub use check::{check_node, check_reason, clean_line, is_invisible};
+use job::due_of;
+pub use job::{Done, Due, Ended, Start};
 
 /// Senders keep every datagram at most this long, so it fits one Ethernet
 /// frame with room for IP and UDP headers (and tunnels); receivers refuse
@@ -54,6 +57,12 @@ pub const MAX_AWAY_MS: u64 = MAX_EVERY_MS;
 /// An `away`'s reason is a short note for the operator (`upgrade`, a
 /// ticket number), printed in every `away` line and status: bounded.
 pub const MAX_REASON_LEN: usize = 200;
+/// The longest time a job may give as its grace, its longest run or a
+/// run's duration: a year and a day, for a yearly job.
+pub const MAX_JOB_MS: u64 = 366 * 24 * 3600 * 1000;
+/// A `done`'s last line of standard error is a short note for the
+/// operator, printed in every `failed` line: bounded.
+pub const MAX_STDERR_LEN: usize = 200;
 
 /// Why a datagram was refused. The string forms are part of the output
 /// contract (they are the keys of the `rejected` counters).
@@ -159,6 +168,9 @@ pub struct Beat<'a> {
     /// Plugin checks' latest results (`hb-send --check`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<Vec<CheckResult>>,
+    /// A job's next deadline: the node is judged by it, not by `every_ms`.
+    #[serde(flatten)]
+    pub due: Option<Due>,
 }
 
 /// "Are you alive?": a poller asks a responder.
@@ -272,6 +284,8 @@ pub enum Message<'a> {
     View(View<'a>),
     Leave(Leave<'a>),
     Away(Away<'a>),
+    Start(Start<'a>),
+    Done(Done<'a>),
 }
 
 /// The shape every v1 message shares, borrowed from the datagram so a
@@ -310,6 +324,14 @@ struct Fields<'a> {
     for_ms: Option<u64>,
     #[serde(borrow)]
     reason: Option<Text<'a>>,
+    due_ms: Option<u64>,
+    grace_ms: Option<u64>,
+    max_run_ms: Option<u64>,
+    exit: Option<u8>,
+    signal: Option<u8>,
+    duration_ms: Option<u64>,
+    #[serde(borrow)]
+    stderr: Option<Text<'a>>,
 }
 
 /// A string field, borrowed from the datagram unless it holds escapes.
@@ -327,7 +349,9 @@ impl<'a> Text<'a> {
 }
 
 /// The v1 message types.
-const TYPES: [&str; 7] = ["beat", "probe", "reply", "ack", "view", "leave", "away"];
+const TYPES: [&str; 9] = [
+    "beat", "probe", "reply", "ack", "view", "leave", "away", "start", "done",
+];
 
 /// Decodes one datagram, or says why it is refused.
 pub fn decode(datagram: &[u8]) -> Result<Message<'_>, Reject> {
@@ -385,6 +409,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     {
         return Err(Reject::BadField);
     }
+    let due = due_of(fields.due_ms, fields.grace_ms)?;
     let checks = fields.checks.map(|mut checks| {
         for c in &mut checks {
             c.sanitize();
@@ -401,6 +426,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             health: fields.health,
             ack: fields.ack.unwrap_or(false),
             checks,
+            due,
         })),
         "probe" => Ok(Message::Probe(Probe {
             node,
@@ -473,6 +499,43 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 ts_ms: fields.ts_ms,
                 for_ms,
                 reason,
+            }))
+        }
+        "start" => Ok(Message::Start(Start {
+            node,
+            seq: fields.seq.ok_or(Reject::BadField)?,
+            boot: boot.ok_or(Reject::BadField)?,
+            ts_ms: fields.ts_ms,
+            due,
+            max_run_ms: match fields.max_run_ms {
+                Some(ms) if !(MIN_EVERY_MS..=MAX_JOB_MS).contains(&ms) => {
+                    return Err(Reject::BadField)
+                }
+                ms => ms,
+            },
+        })),
+        "done" => {
+            let ended = match (fields.exit, fields.signal) {
+                (Some(code), None) => Ended::Exit(code),
+                (None, Some(signal)) if signal > 0 => Ended::Signal(signal),
+                _ => return Err(Reject::BadField),
+            };
+            let stderr = Text::some(fields.stderr);
+            if stderr.as_deref().is_some_and(|s| clean_line(s) != s) {
+                return Err(Reject::BadField);
+            }
+            Ok(Message::Done(Done {
+                node,
+                seq: fields.seq.ok_or(Reject::BadField)?,
+                boot: boot.ok_or(Reject::BadField)?,
+                ts_ms: fields.ts_ms,
+                due,
+                ended,
+                duration_ms: fields
+                    .duration_ms
+                    .filter(|&ms| ms <= MAX_JOB_MS)
+                    .ok_or(Reject::BadField)?,
+                stderr,
             }))
         }
         _ => Err(Reject::UnknownType),

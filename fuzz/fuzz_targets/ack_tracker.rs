@@ -18,8 +18,7 @@
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use hb::ack::tracker::{Observation, Tracker};
-use hb::ack::Config;
+use hb::ack::tracker::{Config, Observation, Tracker};
 use libfuzzer_sys::fuzz_target;
 
 /// Beats a target's tracker remembers (the tracker's own bound).

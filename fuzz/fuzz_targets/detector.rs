@@ -309,6 +309,13 @@ fn replay(model: &mut BTreeMap<String, State>, events: &[Event], emit_beats: boo
                     event.kind()
                 );
             }
+            // No message here makes a job (no start, done, nor due_ms).
+            Event::Started { .. }
+            | Event::Ok { .. }
+            | Event::Failed { .. }
+            | Event::Late { .. }
+            | Event::RunningLong { .. }
+            | Event::Overlap { .. } => panic!("a job's event without a job: {events:?}"),
         }
     }
 }
@@ -327,6 +334,11 @@ struct Status {
     pending: Vec<String>,
     left: Vec<String>,
     away: Vec<String>,
+    /// Jobs' lists: empty, as no message here makes a job.
+    ok: Vec<String>,
+    running: Vec<String>,
+    failed: Vec<String>,
+    late: Vec<String>,
     nodes: Entries,
 }
 
@@ -373,8 +385,14 @@ fn check_status(text: &[u8], model: &BTreeMap<String, State>) {
         ("pending", &status.pending),
         ("left", &status.left),
         ("away", &status.away),
+        ("ok", &status.ok),
+        ("running", &status.running),
+        ("failed", &status.failed),
+        ("late", &status.late),
     ];
     let mut listed = BTreeMap::new();
+    // The list each node is in: its entry in `nodes` says the same.
+    let mut list_of = BTreeMap::new();
     for (list, names) in lists {
         assert!(
             names.windows(2).all(|w| w[0] < w[1]),
@@ -389,6 +407,7 @@ fn check_status(text: &[u8], model: &BTreeMap<String, State>) {
                 listed.insert(name.as_str(), state).is_none(),
                 "{name:?} in two lists"
             );
+            list_of.insert(name.as_str(), list);
         }
     }
     let modelled = model
@@ -408,7 +427,7 @@ fn check_status(text: &[u8], model: &BTreeMap<String, State>) {
         nodes.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
     for (name, view) in nodes {
-        assert_eq!(view["state"], listed[name.as_str()], "{name:?}: {view}");
+        assert_eq!(view["state"], list_of[name.as_str()], "{name:?}: {view}");
     }
 }
 
@@ -489,6 +508,7 @@ fuzz_target!(|input: Input| {
                             })
                             .collect()
                     }),
+                    due: None,
                 };
                 let trust = match b.how {
                     How::Network { max_skew_ms } => Trust::Network {

@@ -7,8 +7,9 @@
 //! `name{label="value",...} number` with only `\\`, `\"` and `\n` escaped
 //! in label values); and the `node` labels (with `hb-poll`'s responder
 //! names, the `target` labels), unescaped, are exactly the names given,
-//! each with one sample per state in `hb_node_state` (all seven), valued 1
-//! for its state alone (`degraded` for a node up with a failing check),
+//! each with one sample per state in `hb_node_state` (all eleven), valued 1
+//! for its state alone (`degraded` for a node up with a failing check, a
+//! job's own state for a job),
 //! and CPU and memory readings only while up or suspect.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,7 +17,7 @@ use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arbitrary::Arbitrary;
-use hb::detector::{NodeSample, NodeSamples, Reading, State};
+use hb::detector::{JobState, NodeSample, NodeSamples, Reading, State};
 use hb::health::Health;
 use hb::metrics::nodes::{NodeTable, STATES};
 use hb::metrics::{Metrics, Series};
@@ -45,6 +46,15 @@ struct Node {
     /// A health reading: hb's own, or any JSON text a sender put there.
     health: Option<Result<(Option<f32>, u64), String>>,
 }
+
+/// Not a job, or a job in each of its states.
+const JOB_STATES: [Option<JobState>; 5] = [
+    None,
+    Some(JobState::Ok),
+    Some(JobState::Running),
+    Some(JobState::Failed),
+    Some(JobState::Late),
+];
 
 /// Every state a detector gives a node.
 const DETECTOR_STATES: [State; 6] = [
@@ -83,6 +93,7 @@ impl Node {
             last_seen: self.last_seen,
             cpu_pct: cpu_pct.map(|pct| pct as f32),
             mem_avail,
+            job: JOB_STATES[usize::from(self.state / 8) % JOB_STATES.len()],
         }
     }
 }

@@ -7,12 +7,14 @@ use anyhow::Context;
 use clap::Parser;
 use hb::ack;
 use hb::cli::{
-    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, HookArgs, KeyArgs, NodeArgs,
-    Signals, UsageError, BEAT_EVERY,
+    self, parse_interval, parse_timeout, CheckArgs, ExitCodes, HookArgs, JobArgs, KeyArgs,
+    NodeArgs, Signals, UsageError, BEAT_EVERY,
 };
+use hb::clock::duration_ms;
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Output;
+use hb::push::job::{self, Plan};
 use hb::push::send::{Beater, Options};
 use hb::reload::Reload;
 use hb::wire::{check_reason, DEFAULT_ACK_PORT, DEFAULT_BEAT_PORT, MIN_AWAY_MS};
@@ -38,6 +40,14 @@ const MISSES: u32 = 5;
 /// few milliseconds apart), so listeners print `left` rather than `down`
 /// later; not with --ack, whose targets (hb-ack) only take beats.
 /// --no-leave keeps the silence a failure.
+///
+/// With --run -- CMD it is a dead man's switch for a cron or batch job: it
+/// says `start`, runs CMD (stdin, stdout and stderr its own), says `done`
+/// with its exit code or signal, duration and last line of stderr, and
+/// exits with CMD's exit code (128+N for signal N). Each message states
+/// when the job is due next (--cron in --tz, or --every), so listeners
+/// say `late` when it does not come. A target that cannot be told never
+/// changes CMD's fate: it is said on stderr.
 #[derive(Parser, Debug)]
 #[command(name = "hb-send", version, after_help = EXAMPLES)]
 struct Args {
@@ -51,10 +61,9 @@ struct Args {
     #[command(flatten)]
     node: NodeArgs<true>,
 
-    /// Interval between beats (10ms to 7d); listeners learn it from the beats
-    #[arg(long, value_name = "DURATION", default_value = BEAT_EVERY, value_parser = parse_interval,
-          allow_hyphen_values = true)]
-    every: Duration,
+    /// Interval between beats (10ms to 7d); listeners learn it from the beats. With --run, --cron or --grace: the job's interval, stated as its next due time [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
+    every: Option<Duration>,
 
     /// Send N beats, then exit (exit 1 if any could not be sent)
     #[arg(long, value_name = "N", conflicts_with = "once",
@@ -113,6 +122,9 @@ struct Args {
     /// With --ack: act on the paths' transitions
     #[command(flatten)]
     hooks: HookArgs,
+
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -125,7 +137,8 @@ Examples:
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1
   hb-send --node web-1 --ack --to peer:26723 --on 'down=logger -t hb path to $HB_NODE down'
-  hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance";
+  hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance
+  hb-send --node backup --cron '0 3 * * *' --tz Europe/Berlin --run -- /usr/local/bin/backup   # a cron job, watched";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
@@ -150,6 +163,24 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let msg = format!("{flag} needs --ack (only acked beats have transitions)");
         return Err(UsageError(msg).into());
     }
+    let beats_once = args.once || args.count.is_some();
+    if let (false, false, Some(flag)) = (args.job.run, beats_once, args.job.given()) {
+        let msg = format!("{flag} needs --run, --once or --count (a job says when it ran)");
+        return Err(UsageError(msg).into());
+    }
+    let is_job = args.job.run || args.job.given().is_some();
+    let plan = is_job.then(|| Plan {
+        schedule: args.job.schedule(args.every),
+        grace_ms: duration_ms(args.job.grace(args.every)),
+        max_run_ms: args.job.max_run.map(duration_ms),
+    });
+    let every = match args.every {
+        Some(every) => every,
+        None => parse_interval(BEAT_EVERY).map_err(anyhow::Error::msg)?,
+    };
+    if let (true, Some(plan)) = (args.job.run, &plan) {
+        return Ok(run_job(&args, every, plan.clone(), &signals));
+    }
     // hb-listen takes plain beats, hb-ack the ones that ask for acks.
     let default_port = if args.ack {
         DEFAULT_ACK_PORT
@@ -171,7 +202,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(away) = args.away {
         let options = Options {
-            every: args.every,
+            every,
             count: None,
             health: None,
             verbose: false,
@@ -181,6 +212,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             ack: None,
             leave: false,
             reload: None,
+            job: None,
         };
         return say_away(args.node.name(), targets, options, away, args.reason);
     }
@@ -191,9 +223,9 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     };
     let node = args.node.name();
     let count = if args.once { Some(1) } else { args.count };
-    let timeout = args.timeout.unwrap_or(args.every);
+    let timeout = args.timeout.unwrap_or(every);
     let options = Options {
-        every: args.every,
+        every,
         count,
         health,
         verbose: args.verbose,
@@ -212,13 +244,14 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         },
         leave: !args.no_leave && !args.ack,
         reload: Some(Reload::new("hb-send", signals.reload)),
+        job: plan,
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     if count.is_none() {
         // Like hb-listen's "listening on": a run that goes on says it has
         // started (a cron run, --once or --count, stays quiet).
         let beats = if args.ack { "acked beats" } else { "beats" };
-        let every = humantime::format_duration(args.every);
+        let every = humantime::format_duration(every);
         eprintln!(
             "hb-send: {node} {beats} every {every} to {}",
             names.join(", ")
@@ -273,4 +306,57 @@ fn say_away(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--run -- CMD`: the command run as a job, its start and end told to
+/// every target; hb-send's exit code is the command's. Nothing on the way
+/// to the targets (a name that does not resolve, a key that cannot be
+/// read, a socket) stops the command from running: each is said on
+/// stderr, and the command runs, told to the targets that can be reached.
+fn run_job(args: &Args, every: Duration, plan: Plan, signals: &Signals) -> ExitCode {
+    let targets = args
+        .to
+        .iter()
+        .filter_map(|hp| {
+            let mut hp = hp.clone();
+            if hp.port == 0 {
+                hp.port = DEFAULT_BEAT_PORT;
+            }
+            match hp.resolve_all() {
+                Ok(addrs) => Some(Endpoint::new(hp.to_string(), addrs)),
+                Err(e) => {
+                    eprintln!(
+                        "hb-send: warning: resolving --to {hp}: {e}; the run is not told there"
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
+    let beater = args.key.codec().and_then(|codec| {
+        let options = Options {
+            every,
+            count: None,
+            health: None,
+            verbose: false,
+            broadcast: args.broadcast,
+            codec,
+            checks: None,
+            ack: None,
+            leave: false,
+            reload: None,
+            job: None,
+        };
+        Beater::new(args.node.name(), targets, options, Output::stdout())
+            .context("opening a UDP socket")
+    });
+    let beater = beater.inspect_err(|e| {
+        eprintln!("hb-send: warning: {e:#}; the command runs untold");
+    });
+    ExitCode::from(job::run(
+        beater.ok().as_mut(),
+        &plan,
+        &args.job.command,
+        &signals.stop,
+    ))
 }

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::output::{rfc3339, serialize_rfc3339_opt};
+use crate::wire::Ended;
 
 /// Where a node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,10 +19,13 @@ pub enum State {
     Pending,
     /// Read back from a state file, a `degraded` node is up (its checks
     /// say the rest).
-    #[serde(alias = "degraded")]
+    /// A job's `ok`, `running` and `failed` are up: it runs.
+    #[serde(alias = "degraded", alias = "ok", alias = "running", alias = "failed")]
     Up,
     /// At least one beat is overdue; not yet `down`.
     Suspect,
+    /// A job that is `late` is down.
+    #[serde(alias = "late")]
     Down,
     /// Stopped on purpose and said so (`leave`): not a failure, and no
     /// verdict comes until it beats again.
@@ -132,6 +136,69 @@ pub enum Event {
         old_boot: String,
         new_boot: String,
     },
+    /// A job's run started (`start`, `hb-send --run`).
+    Started {
+        node: String,
+        addr: Option<SocketAddr>,
+        /// When its next run is due (receiver wall clock); null for a job
+        /// without a schedule.
+        #[serde(serialize_with = "serialize_rfc3339_opt")]
+        due: Option<u64>,
+        due_ms: Option<u64>,
+        /// How long the run may take before it is `running-long`.
+        max_run_ms: Option<Millis>,
+    },
+    /// A job's run ended with exit code 0.
+    Ok {
+        node: String,
+        addr: Option<SocketAddr>,
+        duration_ms: Millis,
+        #[serde(serialize_with = "serialize_rfc3339_opt")]
+        due: Option<u64>,
+        due_ms: Option<u64>,
+    },
+    /// A job's run ended with another exit code (`exit`), or was killed
+    /// by a signal (`signal`).
+    Failed {
+        node: String,
+        addr: Option<SocketAddr>,
+        #[serde(flatten)]
+        ended: Ended,
+        duration_ms: Millis,
+        /// The last line of its standard error; null if it wrote none.
+        stderr: Option<String>,
+        #[serde(serialize_with = "serialize_rfc3339_opt")]
+        due: Option<u64>,
+        due_ms: Option<u64>,
+    },
+    /// A job's deadline and its grace passed without a start or a done:
+    /// it did not run.
+    Late {
+        node: String,
+        addr: Option<SocketAddr>,
+        #[serde(serialize_with = "serialize_rfc3339")]
+        due: u64,
+        due_ms: u64,
+        grace_ms: Millis,
+        /// Receiver wall clock at its last message.
+        #[serde(serialize_with = "serialize_rfc3339_opt")]
+        last_seen: Option<u64>,
+    },
+    /// A job's run has taken longer than its `max_run_ms`, and goes on.
+    #[serde(rename = "running-long")]
+    RunningLong {
+        node: String,
+        addr: Option<SocketAddr>,
+        running_ms: Millis,
+        max_run_ms: Millis,
+    },
+    /// A job's run started while its last run was still going.
+    Overlap {
+        node: String,
+        addr: Option<SocketAddr>,
+        /// How long the run still going has been.
+        running_ms: Millis,
+    },
     /// One beat (only with [`crate::detector::Config::emit_beats`]).
     Beat {
         node: String,
@@ -169,6 +236,12 @@ impl Event {
             Event::Left { .. } => "left",
             Event::Away { .. } => "away",
             Event::Forgotten { .. } => "forgotten",
+            Event::Started { .. } => "started",
+            Event::Ok { .. } => "ok",
+            Event::Failed { .. } => "failed",
+            Event::Late { .. } => "late",
+            Event::RunningLong { .. } => "running-long",
+            Event::Overlap { .. } => "overlap",
         }
     }
 
@@ -182,7 +255,13 @@ impl Event {
             | Event::Health { node, .. }
             | Event::Flapping { node, .. }
             | Event::Left { node, .. }
-            | Event::Away { node, .. } => node,
+            | Event::Away { node, .. }
+            | Event::Started { node, .. }
+            | Event::Ok { node, .. }
+            | Event::Failed { node, .. }
+            | Event::Late { node, .. }
+            | Event::RunningLong { node, .. }
+            | Event::Overlap { node, .. } => node,
             Event::Forgotten { node, .. } => node,
         }
     }

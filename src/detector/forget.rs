@@ -71,6 +71,7 @@ impl Detector {
         let last = self.nodes.len() - 1;
         let node = self.nodes.remove(idx);
         self.absences.forget(&node.name);
+        self.jobs.forget(&node.name);
         self.removals += 1;
         out.push(Event::Forgotten {
             node: node.name.to_string(),

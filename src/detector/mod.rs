@@ -18,12 +18,14 @@
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
 //! does to a node), `lifecycle` (planned absences: leave, away and its
 //! deadline), `forget` (nodes long gone leave the table), `restore` (a
-//! restart's nodes from the state file), `snapshot` (what the detector
+//! restart's nodes from the state file), `job` (nodes that run now and
+//! then and state their next deadline), `snapshot` (what the detector
 //! tells of its nodes) and `stream` (the snapshot of a large fleet,
 //! serialized a slice at a time).
 
 mod event;
 mod forget;
+mod job;
 mod lifecycle;
 mod observer;
 mod reading;
@@ -42,6 +44,8 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
 pub use event::{Event, State};
+use job::Jobs;
+pub use job::{JobReport, JobState, JobView, News};
 use lifecycle::Absences;
 pub use lifecycle::{Notice, Plan};
 use observer::Faults;
@@ -120,6 +124,8 @@ pub struct Detector {
     removals: u64,
     /// The deadlines of nodes that announced an absence (`away`).
     absences: Absences,
+    /// What is kept of the nodes that are jobs, and their deadlines.
+    jobs: Jobs,
 }
 
 impl Detector {
@@ -135,6 +141,7 @@ impl Detector {
             forgettable: Vec::new(),
             removals: 0,
             absences: Absences::default(),
+            jobs: Jobs::default(),
         }
     }
 
@@ -243,6 +250,7 @@ impl Detector {
             .next()
             .into_iter()
             .chain(self.absences.next())
+            .chain(self.jobs.next())
             .min()
     }
 
@@ -254,6 +262,7 @@ impl Detector {
             }
         }
         self.expire_absences(now, out);
+        self.expire_jobs(now, out);
     }
 
     /// Adds a node that has not beaten yet, judged by the default interval.

@@ -10,12 +10,12 @@ use serde_json::value::RawValue;
 
 use super::lifecycle::Absence;
 use super::verdict::patience;
-use super::{Detector, Reading, Rule, State};
+use super::{Detector, JobState, Reading, Rule, State};
 use crate::checks::CheckResult;
 use crate::clock::Millis;
 use crate::phi::Arrivals;
 use crate::replay::LastSeen;
-use crate::wire::{self, Reject, MAX_EVERY_MS, MIN_EVERY_MS};
+use crate::wire::{self, Due, Reject, MAX_EVERY_MS, MIN_EVERY_MS};
 
 /// A node as a state file (a `status` object's `nodes`) keeps it: the
 /// fields a restart needs, the others ignored.
@@ -38,6 +38,36 @@ pub struct Restored {
     pub checks: Option<Vec<CheckResult>>,
     #[serde(default)]
     pub away: Option<RestoredAway>,
+    /// A job's (see [`crate::detector::JobView`]): every job has
+    /// `grace_ms`, its deadline `due_ms`, a run going on `running_ms`,
+    /// its last run `exit` or `signal`.
+    #[serde(default)]
+    pub grace_ms: Option<u64>,
+    #[serde(default)]
+    pub due_ms: Option<u64>,
+    #[serde(default)]
+    pub running_ms: Option<u64>,
+    #[serde(default)]
+    pub exit: Option<u8>,
+    #[serde(default)]
+    pub signal: Option<u8>,
+}
+
+impl Restored {
+    /// Its job state, if it is a job: the state file names it, and the
+    /// detector state it reads as tells `late`; the rest tell which of the
+    /// others.
+    fn job_state(&self) -> Option<JobState> {
+        self.grace_ms?;
+        Some(
+            match (self.state, self.running_ms, self.exit, self.signal) {
+                (State::Down, ..) => JobState::Late,
+                (_, Some(_), ..) => JobState::Running,
+                (_, None, Some(0) | None, None) => JobState::Ok,
+                _ => JobState::Failed,
+            },
+        )
+    }
 }
 
 /// An away node's announced return, as the state file keeps it.
@@ -111,6 +141,13 @@ impl Detector {
             self.absences.insert(name, absence);
         } else if node.state == State::Away {
             self.nodes[idx].state = State::Up;
+        }
+        if let Some(state) = node.job_state() {
+            let due = node.due_ms.map(|due_ms| Due {
+                due_ms,
+                grace_ms: node.grace_ms.unwrap_or(0),
+            });
+            self.restore_job(idx, state, due, now, wall_ms);
         }
         self.arm(idx);
         Ok(())

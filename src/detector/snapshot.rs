@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::event::serialize_rfc3339;
 use super::table::Node;
 use super::verdict::phi_of;
-use super::{Detector, Reading, Rule, State};
+use super::{Detector, JobState, JobView, Reading, Rule, State};
 use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
@@ -34,6 +34,11 @@ pub struct Snapshot<'a> {
     pub left: Vec<&'a str>,
     /// Announced an absence with a deadline (`away`).
     pub away: Vec<&'a str>,
+    /// Jobs: last run succeeded, running, last run failed, did not run.
+    pub ok: Vec<&'a str>,
+    pub running: Vec<&'a str>,
+    pub failed: Vec<&'a str>,
+    pub late: Vec<&'a str>,
     pub nodes: BTreeMap<&'a str, NodeView<'a>>,
 }
 
@@ -64,6 +69,9 @@ pub struct NodeView<'a> {
     /// While away: its announced return and reason.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub away: Option<AwayView<'a>>,
+    /// A job's deadline and last run.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobView<'a>>,
 }
 
 /// An away node's announced return (receiver wall clock) and reason.
@@ -77,19 +85,22 @@ pub struct AwayView<'a> {
 
 #[cfg(test)]
 impl<'a> Snapshot<'a> {
-    /// The snapshot of the nodes `views` gives (name, view, whether its
-    /// plugin checks are all ok), lists sorted by name.
-    fn of(views: impl Iterator<Item = (&'a str, NodeView<'a>, bool)>) -> Self {
+    /// The snapshot of the nodes `views` gives, lists sorted by name.
+    fn of(views: impl Iterator<Item = (&'a str, NodeView<'a>)>) -> Self {
         let mut snap = Snapshot::default();
-        for (name, view, healthy) in views {
-            let list = match view.state {
-                State::Pending => &mut snap.pending,
-                State::Up if !healthy => &mut snap.degraded,
-                State::Up => &mut snap.up,
-                State::Suspect => &mut snap.suspect,
-                State::Down => &mut snap.down,
-                State::Left => &mut snap.left,
-                State::Away => &mut snap.away,
+        for (name, view) in views {
+            let list = match view.routing_state {
+                "pending" => &mut snap.pending,
+                "degraded" => &mut snap.degraded,
+                "suspect" => &mut snap.suspect,
+                "down" => &mut snap.down,
+                "left" => &mut snap.left,
+                "away" => &mut snap.away,
+                "ok" => &mut snap.ok,
+                "running" => &mut snap.running,
+                "failed" => &mut snap.failed,
+                "late" => &mut snap.late,
+                _ => &mut snap.up,
             };
             list.push(name);
             snap.nodes.insert(name, view);
@@ -102,6 +113,10 @@ impl<'a> Snapshot<'a> {
             &mut snap.pending,
             &mut snap.left,
             &mut snap.away,
+            &mut snap.ok,
+            &mut snap.running,
+            &mut snap.failed,
+            &mut snap.late,
         ] {
             list.sort_unstable();
         }
@@ -121,13 +136,16 @@ pub struct NodeSample {
     /// From its last health report: CPU percent and available bytes.
     pub cpu_pct: Option<f32>,
     pub mem_avail: Option<u64>,
+    /// A job's state, which is then its state for export.
+    pub job: Option<JobState>,
 }
 
 impl NodeSample {
     /// Its state for routing and export: its detector state, or
     /// `degraded` when up with a plugin check not ok.
     pub fn routing_state(&self) -> &'static str {
-        routing_state(self.state, self.healthy)
+        self.job
+            .map_or_else(|| routing_state(self.state, self.healthy), JobState::as_str)
     }
 }
 
@@ -167,7 +185,7 @@ impl Detector {
         Snapshot::of(
             self.nodes
                 .iter()
-                .map(|node| (node.name.as_str(), self.view_of(node, now), healthy(node))),
+                .map(|node| (node.name.as_str(), self.view_of(node, now))),
         )
     }
 
@@ -206,6 +224,7 @@ impl Detector {
                 // Shown rounded to 0.1 anyway: f32 keeps the sample small.
                 cpu_pct: cpu_pct.map(|pct| pct as f32),
                 mem_avail,
+                job: self.job_state(node),
             };
             out.push(&node.name, sample);
         }
@@ -226,7 +245,7 @@ impl Detector {
     pub(super) fn view_of<'a>(&'a self, node: &'a Node, now: Millis) -> NodeView<'a> {
         NodeView {
             state: node.state,
-            routing_state: routing_state(node.state, healthy(node)),
+            routing_state: self.state_name(node),
             addr: node.addr,
             every_ms: node.every_ms,
             seq: node.last.seq,
@@ -244,6 +263,7 @@ impl Detector {
                     until_ms: a.until_wall,
                     reason: a.reason.as_deref(),
                 }),
+            job: self.job_view(node, now),
             phi: match &self.cfg.rule {
                 Rule::Phi(cfg) => {
                     let silent = now.saturating_sub(node.last_seen.unwrap_or(self.started));
@@ -252,6 +272,17 @@ impl Detector {
                 Rule::Fixed { .. } => None,
             },
         }
+    }
+}
+
+impl Detector {
+    /// The node's state as `status`, the state file and metrics name it:
+    /// a job's state, or its state for routing.
+    pub(super) fn state_name(&self, node: &Node) -> &'static str {
+        self.job_state(node).map_or_else(
+            || routing_state(node.state, healthy(node)),
+            JobState::as_str,
+        )
     }
 }
 

@@ -8,13 +8,12 @@
 //! file; the memory a snapshot takes is a few bytes a node for its order,
 //! whatever the fleet's size.
 
-use super::snapshot::{healthy, routing_state};
 use super::{Detector, State};
 use crate::clock::Millis;
 
 /// The lists of a snapshot, in the order a `status` object prints them,
 /// with the state a node in each has.
-const LISTS: [(&str, State); 7] = [
+const LISTS: [(&str, State); 11] = [
     ("up", State::Up),
     ("degraded", State::Up),
     ("suspect", State::Suspect),
@@ -22,6 +21,10 @@ const LISTS: [(&str, State); 7] = [
     ("pending", State::Pending),
     ("left", State::Left),
     ("away", State::Away),
+    ("ok", State::Up),
+    ("running", State::Up),
+    ("failed", State::Up),
+    ("late", State::Down),
 ];
 
 /// A snapshot being serialized, and what is kept between snapshots.
@@ -78,7 +81,7 @@ impl SnapshotStream {
 
         self.lists.clear();
         self.lists.extend(nodes.iter().map(|node| {
-            let state = routing_state(node.state, healthy(node));
+            let state = detector.state_name(node);
             LISTS
                 .iter()
                 .position(|&(list, _)| list == state)

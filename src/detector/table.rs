@@ -62,6 +62,9 @@ pub(super) struct Node {
     pub(super) flapping: bool,
     /// Expected (`--expect`): never forgotten.
     pub(super) expected: bool,
+    /// A job: judged by the deadline its messages state (see `job`), not
+    /// by its interval.
+    pub(super) job: bool,
     /// The last plugin checks it sent, and their worst status.
     pub(super) checks: Option<Box<[CheckResult]>>,
 }
@@ -91,6 +94,7 @@ impl Node {
             changes: None,
             flapping: false,
             expected: false,
+            job: false,
             checks: None,
         }
     }

@@ -24,6 +24,7 @@ pub(super) fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) ->
         health: None,
         ack: false,
         checks: None,
+        due: None,
     }
 }
 

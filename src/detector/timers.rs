@@ -110,6 +110,8 @@ fn deadline(node: &Node, forget_after: Option<Millis>) -> Option<Millis> {
     let down = base.saturating_add(node.down_after);
     let suspect = base.saturating_add(node.suspect_after);
     match node.state {
+        // A job's deadline is the one it stated, kept with the job (`job`).
+        State::Up | State::Suspect if node.job => None,
         State::Up if suspect < down => Some(suspect),
         State::Up | State::Suspect | State::Pending => Some(down),
         // A recovering node whose beats stop again starts over.

@@ -160,6 +160,7 @@ impl Detector {
                 checks: beat.checks.clone(),
             });
         }
+        self.beat_due(idx, now, wall_ms, beat.ts_ms, beat.due);
         self.arm(idx);
     }
 

@@ -23,8 +23,9 @@ use crate::detector::{NodeSamples, State};
 
 /// Every state a node's `hb_node_state` series takes: one series per state,
 /// so a state left reads 0 instead of vanishing.
-pub const STATES: [&str; 7] = [
-    "up", "suspect", "down", "pending", "degraded", "left", "away",
+pub const STATES: [&str; 11] = [
+    "up", "suspect", "down", "pending", "degraded", "left", "away", "ok", "running", "failed",
+    "late",
 ];
 
 /// How long a scrape waits for the loop's copy of the node table. The

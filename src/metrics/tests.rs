@@ -15,6 +15,7 @@ fn record(state: State, healthy: bool, health: (Option<f32>, Option<u64>)) -> No
         last_seen: Some(1_795_703_053_371),
         cpu_pct: health.0,
         mem_avail: health.1,
+        job: None,
     }
 }
 

@@ -248,9 +248,12 @@ impl<W: Write> Responder<W> {
             }
             // A sender's leave and away are for the listeners that judge
             // it (hb-listen); hb-ack only acknowledges beats.
-            Message::Ack(_) | Message::View(_) | Message::Leave(_) | Message::Away(_) => {
-                self.intake.reject(Reject::UnexpectedType, Some(from), now)
-            }
+            Message::Ack(_)
+            | Message::View(_)
+            | Message::Leave(_)
+            | Message::Away(_)
+            | Message::Start(_)
+            | Message::Done(_) => self.intake.reject(Reject::UnexpectedType, Some(from), now),
         }
         Ok(())
     }

@@ -135,6 +135,7 @@ pub fn watch<W: Write>(
                 health: o.health.as_deref(),
                 ack: false,
                 checks: o.checks.clone(),
+                due: None,
             };
             detector.observe(now, wall, o.addr, &beat, &mut events);
             if let Some(node) = &o.node {

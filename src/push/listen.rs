@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis};
-use crate::detector::{Detector, Event, Notice, SnapshotStream, Trust};
+use crate::detector::{Detector, Event, JobReport, Notice, SnapshotStream, Trust};
 use crate::hooks::Actions;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
@@ -188,6 +188,16 @@ impl<W: Write> Listener<W> {
                 let said =
                     self.detector
                         .announce(now, wall, from, &notice, trust, &mut self.events);
+                match said {
+                    Ok(()) => self.intake.accepted(),
+                    Err(why) => self.intake.reject(why, from, now),
+                }
+            }
+            Message::Start(_) | Message::Done(_) => {
+                let report = JobReport::of(&message).expect("a start or a done is a job report");
+                let said = self
+                    .detector
+                    .job(now, wall, from, &report, trust, &mut self.events);
                 match said {
                     Ok(()) => self.intake.accepted(),
                     Err(why) => self.intake.reject(why, from, now),

@@ -9,7 +9,10 @@
 //! - [`listen`]: hb-listen's loop: beats from a socket or from recorded
 //!   lines into the [`crate::detector`], verdicts out as events, `status`
 //!   lines and the `--state` file; in a group it hosts
-//!   [`crate::quorum::link`].
+//!   [`crate::quorum::link`];
+//! - [`job`]: `hb-send --run`: a command run as a job under watch, its
+//!   start and its end sent, with its next deadline.
 
+pub mod job;
 pub mod listen;
 pub mod send;

@@ -1,7 +1,8 @@
 //! The push sender behind `hb-send`: a beat every interval, to every target,
 //! and with `--ack`, the acks that come back (see [`crate::ack`]); and what
 //! a sender says of itself: that it stops on purpose (`leave`, when
-//! stopped by a signal), or that it will be away for a while (`away`).
+//! stopped by a signal), that it will be away for a while (`away`), or
+//! that its job starts and ends (`start`, `done`: see [`super::job`]).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
+use super::job::Plan;
 use crate::ack;
 use crate::ack::sender::{AckedPaths, Lines};
 use crate::auth::Codec;
@@ -25,7 +27,7 @@ use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::reload::Reload;
-use crate::wire::{self, Away, Beat, Leave, Message};
+use crate::wire::{self, Away, Beat, Done, Due, Ended, Leave, Message, Start};
 
 /// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]
 /// apart, so that one lost datagram does not lose it. Each copy has the
@@ -64,6 +66,8 @@ pub struct Options {
     pub leave: bool,
     /// SIGHUP: the key file is read again.
     pub reload: Option<Reload>,
+    /// A job's schedule: each beat states when the next is due.
+    pub job: Option<Plan>,
 }
 
 /// The `sent` line of `--verbose`.
@@ -117,6 +121,7 @@ pub struct Beater<W: Write> {
     checks: Option<Checks>,
     datagram: Vec<u8>,
     leave: bool,
+    job: Option<Plan>,
 }
 
 impl<W: Write> Beater<W> {
@@ -163,6 +168,7 @@ impl<W: Write> Beater<W> {
             checks: options.checks,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             leave: options.leave,
+            job: options.job,
         })
     }
 
@@ -280,6 +286,7 @@ impl<W: Write> Beater<W> {
             health: health.as_deref(),
             ack: self.acks.is_some(),
             checks: self.checks.as_ref().map(Checks::latest),
+            due: self.job.as_ref().and_then(|job| job.due_after(wall_ms())),
         };
         encode(&self.codec, &mut self.datagram, &mut self.said_cut, beat)?;
 
@@ -350,6 +357,49 @@ impl<W: Write> Beater<W> {
                 ts_ms: Some(wall_ms()),
                 for_ms,
                 reason: reason.clone().map(Into::into),
+            })
+        })
+    }
+
+    /// Tells every target that this node's job starts, due again at `due`,
+    /// to run at most `max_run_ms`; returns how many targets no copy could
+    /// be sent to. Each run is a process, and so a boot, of its own.
+    pub fn say_start(&mut self, due: Option<Due>, max_run_ms: Option<Millis>) -> io::Result<u64> {
+        let (node, boot) = (self.node.clone(), self.boot.clone());
+        self.notify(0, move |seq| {
+            Message::Start(Start {
+                node: node.clone().into(),
+                seq,
+                boot: boot.clone().into(),
+                ts_ms: Some(wall_ms()),
+                due,
+                max_run_ms,
+            })
+        })
+    }
+
+    /// Tells every target that this node's job ended so, after
+    /// `duration_ms`, its last line of standard error `stderr`, due again
+    /// at `due`; returns how many targets no copy could be sent to.
+    pub fn say_done(
+        &mut self,
+        due: Option<Due>,
+        ended: Ended,
+        duration_ms: Millis,
+        stderr: Option<&str>,
+    ) -> io::Result<u64> {
+        let (node, boot) = (self.node.clone(), self.boot.clone());
+        let stderr = stderr.map(str::to_owned);
+        self.notify(NOTICE_COPIES, move |seq| {
+            Message::Done(Done {
+                node: node.clone().into(),
+                seq,
+                boot: boot.clone().into(),
+                ts_ms: Some(wall_ms()),
+                due,
+                ended,
+                duration_ms,
+                stderr: stderr.clone().map(Into::into),
             })
         })
     }

@@ -232,7 +232,13 @@ impl GroupLink {
             Event::Restart { .. }
             | Event::Beat { .. }
             | Event::Flapping { .. }
-            | Event::Health { .. } => false,
+            | Event::Health { .. }
+            | Event::Started { .. }
+            | Event::Ok { .. }
+            | Event::Failed { .. }
+            | Event::Late { .. }
+            | Event::RunningLong { .. }
+            | Event::Overlap { .. } => false,
         }
     }
 

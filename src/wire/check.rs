@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Reject, MAX_NODE_LEN, MAX_REASON_LEN};
+use super::{Reject, MAX_NODE_LEN, MAX_REASON_LEN, MAX_STDERR_LEN};
 
 /// An `away`'s reason is 1 to [`MAX_REASON_LEN`] bytes and reads as what
 /// it is wherever it is printed, as a node name does (no control or
@@ -17,6 +17,23 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
     check_node(reason).map_err(|_| {
         "not empty, no control or invisible characters, no spaces at either end".to_owned()
     })
+}
+
+/// A line of a job's standard error as a `done` carries it: control and
+/// invisible characters cut, no blanks at either end, at most
+/// [`MAX_STDERR_LEN`] bytes (cut with `…`). A line that is already so is
+/// returned as it is, which is how receivers check one.
+pub fn clean_line(line: &str) -> std::borrow::Cow<'_, str> {
+    let kept = |c: &char| !c.is_control() && !is_invisible(*c);
+    let trimmed = line.trim();
+    if trimmed.len() == line.len() && line.chars().all(|c| kept(&c)) {
+        if line.len() <= MAX_STDERR_LEN {
+            return line.into();
+        }
+        return crate::checks::cut(line, MAX_STDERR_LEN).into();
+    }
+    let clean: String = trimmed.chars().filter(kept).collect();
+    crate::checks::cut(clean.trim(), MAX_STDERR_LEN).into()
 }
 
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and

@@ -11,6 +11,7 @@ fn beat(node: &str) -> Beat<'_> {
         health: None,
         ack: false,
         checks: None,
+        due: None,
     }
 }
 
@@ -300,6 +301,7 @@ proptest! {
                 status: crate::checks::CheckStatus::Warning,
                 output: "LOAD WARNING".into(),
             }]),
+            due: None,
         });
         let mut buf = Vec::new();
         encode(&msg, &mut buf).unwrap();
@@ -434,5 +436,102 @@ fn leave_and_away_round_trip() {
     assert_eq!(
         (back.for_ms, back.reason.as_deref()),
         (60_000, Some("upgrade"))
+    );
+}
+
+#[test]
+fn a_jobs_start_and_done_round_trip() {
+    let due = Some(Due {
+        due_ms: 1_795_000_000_000,
+        grace_ms: 3_600_000,
+    });
+    let start = Message::Start(Start {
+        node: "backup".into(),
+        seq: 1,
+        boot: "b1".into(),
+        ts_ms: Some(1_794_900_000_000),
+        due,
+        max_run_ms: Some(60_000),
+    });
+    let mut buf = Vec::new();
+    encode(&start, &mut buf).unwrap();
+    let text = std::str::from_utf8(&buf).unwrap();
+    assert!(
+        text.contains(r#""due_ms":1795000000000,"grace_ms":3600000"#),
+        "{text}"
+    );
+    let Message::Start(s) = decode(&buf).unwrap() else {
+        panic!("{text}")
+    };
+    assert_eq!((s.due, s.max_run_ms), (due, Some(60_000)));
+
+    for ended in [Ended::Exit(3), Ended::Signal(9)] {
+        let done = Message::Done(Done {
+            node: "backup".into(),
+            seq: 3,
+            boot: "b1".into(),
+            ts_ms: None,
+            due: None,
+            ended,
+            duration_ms: 1234,
+            stderr: Some("rsync: connection refused".into()),
+        });
+        encode(&done, &mut buf).unwrap();
+        let Message::Done(d) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!(d.ended, ended);
+        assert_eq!(d.duration_ms, 1234);
+        assert_eq!(d.stderr.as_deref(), Some("rsync: connection refused"));
+    }
+}
+
+#[test]
+fn a_jobs_messages_are_refused_unless_whole_and_in_range() {
+    let bad = [
+        // start and done need boot and seq, as a leave does.
+        r#"{"type":"start","node":"j","seq":1}"#,
+        r#"{"type":"done","node":"j","boot":"b","exit":0,"duration_ms":1}"#,
+        // exactly one of exit and signal; both in a byte; signal not 0
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"duration_ms":1}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":0,"signal":9,"duration_ms":1}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":256,"duration_ms":1}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"signal":0,"duration_ms":1}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":-1,"duration_ms":1}"#,
+        // a duration is needed, and bounded
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":0}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":0,"duration_ms":99999999999999}"#,
+        // stderr: one printable line, bounded
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":1,"duration_ms":1,"stderr":"a\nb"}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":1,"duration_ms":1,"stderr":" x"}"#,
+        r#"{"type":"done","node":"j","boot":"b","seq":1,"exit":1,"duration_ms":1,"stderr":"\u200bx"}"#,
+        // a deadline that prints, a grace that needs one, limits in range
+        r#"{"type":"beat","node":"j","due_ms":253402300800000}"#,
+        r#"{"type":"beat","node":"j","grace_ms":1000}"#,
+        r#"{"type":"beat","node":"j","due_ms":1,"grace_ms":99999999999999}"#,
+        r#"{"type":"start","node":"j","boot":"b","seq":1,"max_run_ms":1}"#,
+        r#"{"type":"start","node":"j","boot":"b","seq":1,"due_ms":"soon"}"#,
+    ];
+    for text in bad {
+        assert_eq!(
+            decode(text.as_bytes()).unwrap_err(),
+            Reject::BadField,
+            "{text}"
+        );
+    }
+    let long = "x".repeat(MAX_STDERR_LEN + 1);
+    let text = format!(
+        r#"{{"type":"done","node":"j","boot":"b","seq":1,"exit":1,"duration_ms":1,"stderr":"{long}"}}"#
+    );
+    assert_eq!(decode(text.as_bytes()).unwrap_err(), Reject::BadField);
+    let Message::Beat(b) = decode(br#"{"type":"beat","node":"j","due_ms":5}"#).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        b.due,
+        Some(Due {
+            due_ms: 5,
+            grace_ms: 0
+        })
     );
 }

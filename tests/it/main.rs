@@ -22,6 +22,7 @@ mod generated;
 mod hooks;
 mod hostile_checks;
 mod hostile_input;
+mod jobs;
 mod lifecycle;
 mod listener;
 mod metrics;

@@ -228,6 +228,10 @@ fn outputs() -> Outputs {
     }
     l.expect("restart", |v| v["node"] == "web-1");
     l.expect("down", |v| v["node"] == "gone");
+    // A job's run that failed, as `hb-send --run` tells it.
+    let done = r#"{"type":"done","node":"backup","boot":"j","seq":3,"exit":3,"duration_ms":1221505,"stderr":"rsync: connection refused"}"#;
+    send_raw(addr, done.as_bytes());
+    l.expect("failed", |v| v["node"] == "backup");
     let membership = |v: &Value| {
         v["up"] == serde_json::json!(["web-1", "web-2", "web-4"])
             && v["degraded"] == serde_json::json!(["web-3"])
@@ -399,6 +403,12 @@ fn every_jq_recipe_of_the_documents_works_on_real_output() {
                 assert_eq!(lines, servers(&|n| format!("server {n}:8080;")), "{place}");
             }
             r#"select(.type == "flapping")"# => assert!(lines.is_empty(), "{place}: {lines:?}"),
+            r#"select(.type == "failed" or .type == "late")"# => {
+                let events = parsed(&lines);
+                assert_eq!(events.len(), 1, "{place}: {lines:?}");
+                assert_eq!(events[0]["node"], "backup", "{place}: {lines:?}");
+                assert_eq!(events[0]["exit"], 3, "{place}: {lines:?}");
+            }
             r#"select(.type == "poll" and .status == "down") | .target"# => {
                 assert_eq!(lines, [out.dead.as_str()], "{place}");
             }

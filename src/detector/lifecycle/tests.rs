@@ -58,6 +58,7 @@ impl Sim {
             health: None,
             ack: false,
             checks: None,
+            due: None,
         };
         let mut out = Vec::new();
         self.det.receive(t, t, None, &b, KEYED, &mut out).unwrap();

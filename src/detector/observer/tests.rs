@@ -24,6 +24,7 @@ fn beat(d: &mut Detector, node: &str, seq: u64, now: Millis) {
         health: None,
         ack: false,
         checks: None,
+        due: None,
     };
     d.observe(now, now, None, &b, &mut Vec::new());
 }
@@ -183,6 +184,7 @@ fn the_loss_before_a_silence_counts_missing_seqs() {
         health: None,
         ack: false,
         checks: None,
+        due: None,
     };
     d.observe(100, 100, None, &b, &mut Vec::new());
     assert_eq!(field(&downs(&mut d, 600)[0]).1, None);

@@ -25,6 +25,7 @@ fn beat(node: &str, seq: u64) -> Beat<'_> {
         health: None,
         ack: false,
         checks: None,
+        due: None,
     }
 }
 

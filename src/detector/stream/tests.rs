@@ -45,6 +45,7 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
             status,
             output: "x".into(),
         }]),
+        due: None,
     };
     det.observe(now, 1_700_000_000_000 + now, None, &b, &mut Vec::new());
 }

@@ -28,6 +28,7 @@ fn first_beat(link: &mut GroupLink, detector: &mut Detector, now: Millis, node: 
         health: None,
         ack: false,
         checks: None,
+        due: None,
     };
     let mut events = Vec::new();
     detector.observe(now, now, None, &beat, &mut events);
