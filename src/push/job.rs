@@ -19,11 +19,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::plan::Plan;
 use super::send::Beater;
-use crate::clock::Millis;
 use crate::output::wall_ms;
-use crate::schedule::Schedule;
-use crate::wire::{clean_line, Due, Ended, MAX_JOB_MS, MAX_STDERR_LEN, MIN_EVERY_MS};
+use crate::wire::{clean_line, Ended, MAX_JOB_MS, MAX_STDERR_LEN};
 
 /// How often the command is looked at while it runs (its end, and a stop
 /// to pass on).
@@ -33,37 +32,6 @@ const WAIT_POLL: Duration = Duration::from_millis(10);
 /// process it left in the background may hold it) before its last line is
 /// taken as it stands.
 const STDERR_GRACE: Duration = Duration::from_secs(1);
-
-/// What a job states of its schedule in every message it sends.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// None: a job without a schedule, never `late`.
-    pub schedule: Option<Schedule>,
-    /// How long after its due time silence is still no failure.
-    pub grace_ms: Millis,
-    /// How long a run may take; None: until the next due time.
-    pub max_run_ms: Option<Millis>,
-}
-
-impl Plan {
-    /// The deadline a message sent at `wall` states: the next due time
-    /// after it, and the grace.
-    pub fn due_after(&self, wall: u64) -> Option<Due> {
-        let due_ms = self.schedule.as_ref()?.next_after(wall)?;
-        Some(Due {
-            due_ms,
-            grace_ms: self.grace_ms,
-        })
-    }
-
-    /// How long a run started at `wall`, due next at `due`, may take.
-    fn max_run_at(&self, wall: u64, due: Option<Due>) -> Option<Millis> {
-        let max = self
-            .max_run_ms
-            .or_else(|| due.map(|d| d.due_ms.saturating_sub(wall)))?;
-        Some(max.clamp(MIN_EVERY_MS, MAX_JOB_MS))
-    }
-}
 
 /// Runs `command` as a job: `start`, the command, `done`. Returns the
 /// exit code hb-send ends with: the command's, 128 + N for signal N, 127

@@ -11,8 +11,10 @@
 //!   lines and the `--state` file; in a group it hosts
 //!   [`crate::quorum::link`];
 //! - [`job`]: `hb-send --run`: a command run as a job under watch, its
-//!   start and its end sent, with its next deadline.
+//!   start and its end sent, with its next deadline ([`plan`]: that
+//!   deadline, stated in every message of a job).
 
 pub mod job;
 pub mod listen;
+pub mod plan;
 pub mod send;

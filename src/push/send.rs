@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 
-use super::job::Plan;
+use super::plan::Plan;
 use crate::ack;
 use crate::ack::sender::{AckedPaths, Lines};
 use crate::auth::Codec;

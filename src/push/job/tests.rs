@@ -1,5 +1,4 @@
 use super::*;
-use crate::schedule::Schedule;
 
 fn last_line(pieces: &[&[u8]]) -> Option<String> {
     let mut last = LastLine::default();
@@ -34,34 +33,4 @@ fn the_last_line_has_no_control_characters_and_is_bounded() {
         last_line(&[b"\xff\xfe broken utf-8\n"]),
         Some("\u{fffd}\u{fffd} broken utf-8".into())
     );
-}
-
-#[test]
-fn a_run_may_take_until_its_next_due_time_unless_told() {
-    let plan = Plan {
-        schedule: Some(Schedule::Every(60_000)),
-        grace_ms: 1000,
-        max_run_ms: None,
-    };
-    let due = plan.due_after(1_000_000);
-    assert_eq!(
-        due,
-        Some(Due {
-            due_ms: 1_060_000,
-            grace_ms: 1000
-        })
-    );
-    assert_eq!(plan.max_run_at(1_000_000, due), Some(60_000));
-    let told = Plan {
-        max_run_ms: Some(5000),
-        ..plan
-    };
-    assert_eq!(told.max_run_at(1_000_000, due), Some(5000));
-    let unscheduled = Plan {
-        schedule: None,
-        grace_ms: 0,
-        max_run_ms: None,
-    };
-    assert_eq!(unscheduled.due_after(1_000_000), None);
-    assert_eq!(unscheduled.max_run_at(1_000_000, None), None);
 }
