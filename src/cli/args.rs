@@ -467,6 +467,32 @@ pub struct DetectorArgs<const MISSES: u32> {
     pub flap_window: Duration,
 }
 
+/// `--confirm`, `--no-confirm`, `--trust-unreachable`: whether hb-listen
+/// asks a suspect node before declaring it down.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Confirmation")]
+pub struct ConfirmArgs {
+    /// Probe a suspect node whose beats say it answers (hb-send's do): an answer refutes the suspicion, a closed port (ICMP port unreachable) is `down` at once [default]
+    #[arg(long, overrides_with = "no_confirm")]
+    confirm: bool,
+
+    /// Judge by silence alone: no probes, no early down
+    #[arg(long, overrides_with = "confirm")]
+    no_confirm: bool,
+
+    /// With --key-file: let an ICMP port unreachable, which no key signs, declare a suspect node down before its deadline
+    #[arg(long)]
+    pub trust_unreachable: bool,
+}
+
+impl ConfirmArgs {
+    /// Whether suspicions are confirmed: unless --no-confirm came last
+    /// (each overrides the other).
+    pub fn enabled(&self) -> bool {
+        self.confirm || !self.no_confirm
+    }
+}
+
 /// `--detector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DetectorKind {

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 pub use args::{
-    CheckArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, KeyArgs, LimitsArgs, ListenArgs,
-    MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY,
+    CheckArgs, ConfirmArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, KeyArgs, LimitsArgs,
+    ListenArgs, MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY,
 };
 pub use exit::{Exit, ExitCodes};
 pub use parse::{

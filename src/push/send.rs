@@ -1,6 +1,7 @@
 //! The push sender behind `hb-send`: a beat every interval, to every target,
 //! and with `--ack`, the acks that come back (see [`crate::ack`]); and what
-//! a sender says of itself: that it stops on purpose (`leave`, when
+//! a sender says of itself: that it is alive when a listener suspects it
+//! and asks (`answer`), that it stops on purpose (`leave`, when
 //! stopped by a signal), or that it will be away for a while (`away`).
 
 use std::io::{self, Write};
@@ -26,6 +27,10 @@ use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::reload::Reload;
 use crate::wire::{self, Away, Beat, Leave, Message};
+
+mod answer;
+
+use answer::Answerer;
 
 /// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]
 /// apart, so that one lost datagram does not lose it. Each copy has the
@@ -176,6 +181,7 @@ impl<W: Write> Beater<W> {
         let mut report = Report::default();
         let mut beats = Cadence::new(0, self.every);
         let mut receiver = net::Receiver::default();
+        let mut reply = Vec::with_capacity(wire::MAX_DATAGRAM);
         while !stop.load(Ordering::Relaxed) {
             let codec = &mut self.codec;
             if let Some(event) = self
@@ -215,12 +221,21 @@ impl<W: Write> Beater<W> {
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
                 .min(net::STOP_CHECK);
             self.note_stall(clock.now(), Some(duration_ms(wait)))?;
-            // Without --ack nothing should come back; receiving anyway keeps
-            // the wait interruptible by signals.
+            // Probes of a listener that suspects this node, and with --ack
+            // the acks; receiving keeps the wait interruptible by signals.
             let batch = receiver.recv(&self.socket, wait)?;
             let at = clock.elapsed();
             self.note_stall(clock.now(), None)?;
+            let answerer = Answerer {
+                node: &self.node,
+                boot: &self.boot,
+                codec: &self.codec,
+                targets: &self.send_to,
+            };
             for (datagram, from) in batch {
+                if answerer.answer(&self.socket, datagram, from, &mut reply) {
+                    continue;
+                }
                 if let Some(acks) = &mut self.acks {
                     acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
                 }
@@ -279,6 +294,9 @@ impl<W: Write> Beater<W> {
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
             ack: self.acks.is_some(),
+            // A sender that stops after --count beats is gone between its
+            // runs: its silence is judged as it always was.
+            answers: self.count.is_none(),
             checks: self.checks.as_ref().map(Checks::latest),
         };
         encode(&self.codec, &mut self.datagram, &mut self.said_cut, beat)?;

@@ -23,6 +23,7 @@ fn beat(d: &mut Detector, node: &str, seq: u64, now: Millis) {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
     };
     d.observe(now, now, None, &b, &mut Vec::new());
@@ -159,6 +160,7 @@ fn the_loss_before_a_silence_counts_missing_seqs() {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
     };
     d.observe(100, 100, None, &b, &mut Vec::new());
