@@ -23,9 +23,8 @@ impl Detector {
 
     /// `name` answered a probe at `now` (wall clock `wall_ms`): if it is
     /// still suspect, it is `up` again (`"refuted":true`) and its deadlines
-    /// count from the answer, as from a beat. An answer is no sample of
-    /// its beats' cadence: phi learns nothing from it. Says whether the
-    /// suspicion was refuted.
+    /// count from the answer, as from a beat (so does the interval phi
+    /// learns at the next beat). Says whether the suspicion was refuted.
     pub fn refute(&mut self, now: Millis, wall_ms: u64, name: &str, out: &mut Vec<Event>) -> bool {
         let Some(idx) = self.nodes.find(name) else {
             return false;

@@ -270,3 +270,24 @@ fn probes_keep_to_the_per_node_rate() {
         assert!(pair[1] - pair[0] >= Duration::from_millis(40), "{at:?}");
     }
 }
+
+/// A paused sender (SIGSTOP) keeps its port: no error comes back, and no
+/// early down; once it runs again its answer (or its beat) ends the
+/// suspicion. 4 intervals of pause are far from the 10 of its deadline.
+#[test]
+fn a_paused_sender_is_never_down_early() {
+    let (mut listen, addr) = Running::listener(&["--misses", "10"]);
+    let send = sender(addr, "paused", "100ms", &[]);
+    listen.expect("up", |v| v["node"] == "paused");
+    send.signal("STOP");
+    listen.expect("suspect", |v| v["node"] == "paused");
+    std::thread::sleep(Duration::from_millis(400));
+    send.signal("CONT");
+    let back = listen.expect("up", |v| v["node"] == "paused" && v["was"] == "suspect");
+    assert!(ms(&back, "silent_ms") < 1000, "{back}");
+    assert!(
+        listen.seen_of("down", "paused").is_empty(),
+        "{}",
+        listen.history()
+    );
+}
