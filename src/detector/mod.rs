@@ -17,10 +17,10 @@
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
 //! does to a node), `confirm` (what asking a suspect node found out),
-//! `lifecycle` (planned absences: leave, away and its deadline), `forget` (nodes long gone leave the table), `restore` (a
-//! restart's nodes from the state file), `snapshot` (what the detector
-//! tells of its nodes) and `stream` (the snapshot of a large fleet,
-//! serialized a slice at a time).
+//! `lifecycle` (planned absences: leave, away and its deadline), `forget`
+//! (nodes long gone leave the table), `restore` (a restart's nodes from the
+//! state file), `snapshot` (what the detector tells of its nodes) and
+//! `stream` (the snapshot of a large fleet, serialized a slice at a time).
 
 mod confirm;
 mod event;
