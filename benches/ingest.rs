@@ -226,6 +226,7 @@ fn carrying(nodes: u64, check: bool) -> Vec<(Vec<u8>, usize)> {
                 ts_ms: Some(ts_ms),
                 health: Some(&health),
                 ack: false,
+                answers: false,
                 checks: checks.clone(),
                 due: None,
             };

@@ -34,6 +34,9 @@ complete -c hb-listen -l on-timeout -d 'Kill a hook (and its process group) stil
 complete -c hb-listen -l remind-every -d 'Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten; a job that stays failed or late, until it starts again' -r
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'
 complete -c hb-listen -l replay -d 'With --from: judge on the lines\' own ts_ms clock, so a recording replays in milliseconds with the events it would have given live'
+complete -c hb-listen -l confirm -d 'Probe a suspect node whose beats say it answers (hb-send\'s do): an answer refutes the suspicion, a closed port (ICMP port unreachable) is `down` at once [default]'
+complete -c hb-listen -l no-confirm -d 'Judge by silence alone: no probes, no early down'
+complete -c hb-listen -l trust-unreachable -d 'With --key-file: let an ICMP port unreachable, which no key signs, declare a suspect node down before its deadline'
 complete -c hb-listen -l log-rejects -d 'Print a `rejected` line for every refused message (at most 10 a second)'
 complete -c hb-listen -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-listen -s V -l version -d 'Print version'

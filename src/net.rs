@@ -315,7 +315,11 @@ impl Receiver {
         wait: Duration,
     ) -> io::Result<impl Iterator<Item = (&[u8], SocketAddr)> + '_> {
         self.got.clear();
-        if !self.take(socket)? && !wait.is_zero() {
+        // A report taken now (on loopback the kernel's answer to a send is
+        // queued before the send returns) is news too: no wait before it
+        // is looked at.
+        let reports = self.unreachable.len();
+        if !self.take(socket)? && self.unreachable.len() == reports && !wait.is_zero() {
             let wait = wait.min(STOP_CHECK);
             let timeout = rustix::event::Timespec {
                 tv_sec: wait.as_secs() as i64,

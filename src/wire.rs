@@ -165,6 +165,10 @@ pub struct Beat<'a> {
     /// The sender asks the receiver (hb-ack) to acknowledge this beat.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ack: bool,
+    /// The sender answers probes on the socket it beats from, so a
+    /// listener may ask it before declaring it down (`hb-send` does).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub answers: bool,
     /// Plugin checks' latest results (`hb-send --check`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<Vec<CheckResult>>,
@@ -304,6 +308,7 @@ struct Fields<'a> {
     #[serde(borrow)]
     health: Option<&'a RawValue>,
     ack: Option<bool>,
+    answers: Option<bool>,
     nonce: Option<u64>,
     #[serde(borrow)]
     of: Option<Text<'a>>,
@@ -425,6 +430,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
             ts_ms: fields.ts_ms,
             health: fields.health,
             ack: fields.ack.unwrap_or(false),
+            answers: fields.answers.unwrap_or(false),
             checks,
             due,
         })),
@@ -563,6 +569,27 @@ pub fn encode(msg: &Message<'_>, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
 pub fn new_boot_id() -> String {
     let n = getrandom::u64().expect("the OS random source is available");
     format!("{n:016x}")
+}
+
+/// Probe nonces (hb-poll's, and hb-listen's of suspect nodes):
+/// unpredictable to anyone who does not see the probes (so a spoofed reply
+/// cannot guess one), without a syscall per probe: a SplitMix64 sequence
+/// from one random seed.
+pub struct Nonces(u64);
+
+impl Nonces {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Nonces(getrandom::u64().map_err(std::io::Error::other)?))
+    }
+
+    /// The next nonce.
+    pub fn draw(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 #[cfg(test)]

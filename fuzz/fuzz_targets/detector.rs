@@ -498,6 +498,7 @@ fuzz_target!(|input: Input| {
                         .map(|d| wall.saturating_add_signed(i64::from(d))),
                     health: b.health.then_some(&*health),
                     ack: false,
+                    answers: false,
                     checks: b.checks.map(|statuses| {
                         let statuses = statuses.iter().take(4).enumerate();
                         statuses

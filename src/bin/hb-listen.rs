@@ -8,16 +8,16 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
-    self, parse_interval, parse_multicast, parse_node, parse_pause, DetectorArgs, ExitCodes,
-    HookArgs, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs, UsageError,
-    BEAT_EVERY,
+    self, parse_interval, parse_multicast, parse_node, parse_pause, ConfirmArgs, DetectorArgs,
+    ExitCodes, HookArgs, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs,
+    UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::metrics::Series;
 use hb::net::HostPort;
 use hb::output::{self, Output};
-use hb::push::listen::{self, Listener, ReadExpected};
+use hb::push::listen::{self, ConfirmOptions, Listener, ReadExpected};
 use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
 use hb::reload::Reload;
@@ -118,6 +118,9 @@ struct Args {
 
     #[command(flatten)]
     detector: DetectorArgs<MISSES>,
+
+    #[command(flatten)]
+    confirm: ConfirmArgs,
 
     #[command(flatten)]
     key: KeyArgs,
@@ -258,6 +261,13 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         None => {
             if !args.peer.is_empty() {
                 listener.join_group(membership(&args)?, start);
+            }
+            // Probes are the socket's: a recording has no one to ask.
+            if args.confirm.enabled() {
+                listener.confirm_suspicions(ConfirmOptions {
+                    name: args.observer.clone().unwrap_or_else(cli::host_name),
+                    trust_unreachable: args.confirm.trust_unreachable,
+                })?;
             }
             let socket = args.listen.bind("hb-listen", &args.join)?;
             listener.run_socket(&socket, &clock, &stop)?;

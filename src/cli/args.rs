@@ -17,13 +17,17 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::{ArgPredicate, OsStringValueParser, Resettable, TypedValueParser};
 
-use super::parse::{
-    parse_duration, parse_interval, parse_node, parse_pause, parse_phi, parse_timeout,
-};
+use super::parse::{parse_duration, parse_interval, parse_node, parse_pause, parse_phi};
 use super::{host_name, UsageError};
 use crate::clock::{duration_ms, Millis};
 use crate::nagios::{Range, Thresholds};
 use crate::net::HostPort;
+
+mod hooks;
+mod job;
+
+pub use hooks::HookArgs;
+pub use job::{JobArgs, CRON_GRACE};
 
 /// The beat interval hb-send sends at, and the one hb-listen assumes for
 /// beats that do not state theirs, unless told otherwise.
@@ -344,58 +348,6 @@ impl MetricsArgs {
     }
 }
 
-/// Hooks run at once at most, by default.
-const ON_JOBS: &str = "4";
-/// How long a hook may run before it is killed, by default.
-const ON_TIMEOUT: &str = "30s";
-
-/// `--on EVENTS=CMD` and its companions: what the tools that judge nodes
-/// (hb-listen, `hb-poll --every`, `hb-send --ack`) do about their verdicts.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Hooks")]
-pub struct HookArgs {
-    /// Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event's line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node's events in order (repeatable)
-    #[arg(long = "on", value_name = "EVENTS=CMD", value_parser = crate::hooks::HookSpec::parse)]
-    pub on: Vec<crate::hooks::HookSpec>,
-
-    #[arg(long, value_name = "N", default_value = ON_JOBS, help = format!(
-              "Hooks running at once at most; more wait in a queue ({} events; beyond, events are dropped and a `hook-overflow` line says how many)",
-              crate::hooks::QUEUE),
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub on_jobs: u16,
-
-    /// Kill a hook (and its process group) still running after DURATION, and report it in a `hook` line
-    #[arg(long, value_name = "DURATION", default_value = ON_TIMEOUT, value_parser = parse_timeout,
-          allow_hyphen_values = true)]
-    pub on_timeout: Duration,
-
-    /// Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten; a job that stays failed or late, until it starts again
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
-    pub remind_every: Option<Duration>,
-}
-
-impl HookArgs {
-    /// The first of --on and --remind-every given, for a tool to refuse
-    /// them where it prints no transitions.
-    pub fn given(&self) -> Option<&'static str> {
-        if !self.on.is_empty() {
-            return Some("--on");
-        }
-        self.remind_every.map(|_| "--remind-every")
-    }
-
-    /// The hooks' workers started, and the reminders.
-    pub fn actions(&self) -> anyhow::Result<crate::hooks::Actions> {
-        crate::hooks::Actions::new(
-            self.on.clone(),
-            usize::from(self.on_jobs),
-            self.on_timeout,
-            self.remind_every.map(duration_ms),
-        )
-        .context("starting the hooks' workers")
-    }
-}
-
 /// The phi level a node is down at: a 1e-8 chance that it is only late.
 const PHI_THRESHOLD: f64 = 8.0;
 /// The phi level a node is suspect at: a 1e-5 chance that it is only late.
@@ -467,6 +419,32 @@ pub struct DetectorArgs<const MISSES: u32> {
     pub flap_window: Duration,
 }
 
+/// `--confirm`, `--no-confirm`, `--trust-unreachable`: whether hb-listen
+/// asks a suspect node before declaring it down.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Confirmation")]
+pub struct ConfirmArgs {
+    /// Probe a suspect node whose beats say it answers (hb-send's do): an answer refutes the suspicion, a closed port (ICMP port unreachable) is `down` at once [default]
+    #[arg(long, overrides_with = "no_confirm")]
+    confirm: bool,
+
+    /// Judge by silence alone: no probes, no early down
+    #[arg(long, overrides_with = "confirm")]
+    no_confirm: bool,
+
+    /// With --key-file: let an ICMP port unreachable, which no key signs, declare a suspect node down before its deadline
+    #[arg(long)]
+    pub trust_unreachable: bool,
+}
+
+impl ConfirmArgs {
+    /// Whether suspicions are confirmed: unless --no-confirm came last
+    /// (each overrides the other).
+    pub fn enabled(&self) -> bool {
+        self.confirm || !self.no_confirm
+    }
+}
+
 /// `--detector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DetectorKind {
@@ -522,76 +500,5 @@ impl<const MISSES: u32> DetectorArgs<MISSES> {
             }),
             max_nodes,
         })
-    }
-}
-
-/// `--run -- CMD`, `--cron`, `--tz`, `--grace`, `--max-run`: hb-send as a
-/// dead man's switch for a cron or batch job, which states when it is due
-/// next in what it sends.
-#[derive(Debug, Clone, clap::Args)]
-pub struct JobArgs {
-    /// Run CMD as a job: say `start`, run it, say `done` with its exit code (or signal), duration and last line of stderr; exit with its exit code (128+N for signal N)
-    #[arg(long, requires = "command",
-          conflicts_with_all = ["count", "once", "ack", "away", "health", "verbose", "no_leave", "checks"])]
-    pub run: bool,
-
-    /// The job's schedule, a cron expression (5 fields, or @hourly, @daily, @weekly, @monthly, @yearly): every message states when the next run is due; with --run, --once or --count
-    #[arg(long, value_name = "EXPR", value_parser = crate::schedule::parse_cron)]
-    pub cron: Option<croner::Cron>,
-
-    /// The time zone --cron is read in, an IANA name (Europe/Berlin, UTC) [default: the host's]
-    #[arg(long, value_name = "ZONE", value_parser = crate::schedule::parse_zone, requires = "cron")]
-    pub tz: Option<chrono_tz::Tz>,
-
-    /// How long after its due time a job may come before it is `late` (0 to 7d) [default: 1h with --cron, else the --every interval]; with --run, --once or --count
-    #[arg(long, value_name = "DURATION", value_parser = parse_pause, allow_hyphen_values = true)]
-    pub grace: Option<Duration>,
-
-    /// With --run: how long a run may take before it is `running-long` (10ms to 7d) [default: until the next due time]
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "run",
-          allow_hyphen_values = true)]
-    pub max_run: Option<Duration>,
-
-    /// The command --run runs, and its arguments
-    #[arg(last = true, value_name = "CMD", requires = "run")]
-    pub command: Vec<std::ffi::OsString>,
-}
-
-/// A cron job's grace unless told: an hour, for jobs that take their time
-/// to start (a busy host, a `sleep $RANDOM` to spread load).
-pub const CRON_GRACE: Duration = Duration::from_secs(3600);
-
-impl JobArgs {
-    /// The job's schedule: `--cron` in its zone, or `every` when the job
-    /// has one (None: a run without a schedule, never late).
-    pub fn schedule(&self, every: Option<Duration>) -> Option<crate::schedule::Schedule> {
-        use crate::schedule::{Schedule, Zone};
-        match (&self.cron, every) {
-            (Some(cron), _) => Some(Schedule::Cron {
-                cron: Box::new(cron.clone()),
-                zone: self.tz.map_or(Zone::Host, Zone::Named),
-            }),
-            (None, Some(every)) => Some(Schedule::Every(duration_ms(every))),
-            (None, None) => None,
-        }
-    }
-
-    /// The grace given, or its default for the schedule.
-    pub fn grace(&self, every: Option<Duration>) -> Duration {
-        match (self.grace, &self.cron) {
-            (Some(grace), _) => grace,
-            (None, Some(_)) => CRON_GRACE,
-            (None, None) => every.unwrap_or_default(),
-        }
-    }
-
-    /// The first of --cron and --grace given: a beating sender that is a
-    /// job beats once (or --count times), after its run.
-    pub fn given(&self) -> Option<&'static str> {
-        match (&self.cron, self.grace) {
-            (Some(_), _) => Some("--cron"),
-            (None, Some(_)) => Some("--grace"),
-            (None, None) => None,
-        }
     }
 }

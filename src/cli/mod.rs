@@ -32,8 +32,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 pub use args::{
-    CheckArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, JobArgs, KeyArgs, LimitsArgs,
-    ListenArgs, MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY, CRON_GRACE,
+    CheckArgs, ConfirmArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, JobArgs, KeyArgs,
+    LimitsArgs, ListenArgs, MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY, CRON_GRACE,
 };
 pub use exit::{Exit, ExitCodes};
 pub use parse::{

@@ -51,6 +51,9 @@ pub enum Event {
         /// How long the node was declared down.
         #[serde(skip_serializing_if = "Option::is_none")]
         down_ms: Option<Millis>,
+        /// Back from `suspect` because it answered a probe, not by a beat.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        refuted: bool,
     },
     /// The first beat is overdue.
     Suspect {
@@ -79,8 +82,9 @@ pub enum Event {
         /// What the observer knows of itself over the silence: `ok`, or
         /// `stalled` / `overloaded` when its own fault overlapped it.
         observer: &'static str,
-        /// Why: `silence` (missed beats), or `away-expired` (an announced
-        /// absence ended without a beat).
+        /// Why: `silence` (missed beats), `unreachable` (a probe of the
+        /// suspect node met a closed port), or `away-expired` (an
+        /// announced absence ended without a beat).
         cause: &'static str,
     },
     /// The node said it stops on purpose (`leave`): printed at once, and

@@ -16,13 +16,14 @@
 //! Here: the configuration and the [`Detector`]'s entry points. Beside it:
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
-//! does to a node), `lifecycle` (planned absences: leave, away and its
-//! deadline), `forget` (nodes long gone leave the table), `restore` (a
-//! restart's nodes from the state file), `job` (nodes that run now and
-//! then and state their next deadline), `snapshot` (what the detector
-//! tells of its nodes) and `stream` (the snapshot of a large fleet,
-//! serialized a slice at a time).
+//! does to a node), `confirm` (what asking a suspect node found out),
+//! `lifecycle` (planned absences: leave, away and its deadline), `forget`
+//! (nodes long gone leave the table), `restore` (a restart's nodes from the
+//! state file), `job` (nodes that run now and then and state their next
+//! deadline), `snapshot` (what the detector tells of its nodes) and
+//! `stream` (the snapshot of a large fleet, serialized a slice at a time).
 
+mod confirm;
 mod event;
 mod forget;
 mod job;

@@ -60,6 +60,8 @@ pub(super) struct Node {
     #[allow(clippy::box_collection)]
     pub(super) changes: Option<Box<VecDeque<Millis>>>,
     pub(super) flapping: bool,
+    /// Its beats say it answers probes: a suspicion may be asked about.
+    pub(super) answers: bool,
     /// Expected (`--expect`): never forgotten.
     pub(super) expected: bool,
     /// A job: judged by the deadline its messages state (see `job`), not
@@ -93,6 +95,7 @@ impl Node {
             known: 0,
             changes: None,
             flapping: false,
+            answers: false,
             expected: false,
             job: false,
             checks: None,

@@ -23,6 +23,7 @@ pub(super) fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) ->
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     }

@@ -75,6 +75,7 @@ impl Detector {
                     was: None,
                     silent_ms: None,
                     down_ms: None,
+                    refuted: false,
                 });
                 true
             }
@@ -91,6 +92,7 @@ impl Detector {
                     was: Some(was),
                     silent_ms,
                     down_ms: None,
+                    refuted: false,
                 });
                 true
             }
@@ -101,6 +103,7 @@ impl Detector {
                     was: Some(was),
                     silent_ms,
                     down_ms: (was == State::Down).then(|| now.saturating_sub(node.since)),
+                    refuted: false,
                 });
                 if was == State::Down {
                     note_change(node, now, self.cfg.flap, out);
@@ -126,6 +129,7 @@ impl Detector {
         self.faults.note_interval(every_ms);
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
+        node.answers = beat.answers;
         node.last_seen = Some(now);
         node.wall_at_last_beat = wall_ms;
         if let Some(health) = beat.health {
@@ -335,7 +339,7 @@ fn loss_before(node: &Node) -> Option<f64> {
 
 /// Records a change between up and down at `now`; reports `flapping` when
 /// there were too many within the window (once, until it calms down).
-fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<Event>) {
+pub(super) fn note_change(node: &mut Node, now: Millis, flap: Option<Flap>, out: &mut Vec<Event>) {
     let Some(flap) = flap else {
         return;
     };

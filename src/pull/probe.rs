@@ -18,7 +18,7 @@ use crate::auth::Codec;
 use crate::checks::CheckResult;
 use crate::net::{self, AddrError, HostPort};
 use crate::reload::{Reload, Reloaded};
-use crate::wire::{self, Message, Probe, DEFAULT_ACK_PORT};
+use crate::wire::{self, Message, Nonces, Probe, DEFAULT_ACK_PORT};
 
 /// Probes sent back to back before the poller drains replies: enough to
 /// keep a round about one round trip long, few enough that neither side's
@@ -132,25 +132,6 @@ pub struct Prober {
     datagram: Vec<u8>,
     nonces: Nonces,
     receiver: net::Receiver,
-}
-
-/// Probe nonces: unpredictable to anyone who does not see the probes
-/// (so a spoofed reply cannot guess one), without a syscall per probe: a
-/// SplitMix64 sequence from one random seed.
-struct Nonces(u64);
-
-impl Nonces {
-    fn new() -> io::Result<Self> {
-        Ok(Nonces(getrandom::u64().map_err(io::Error::other)?))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// A probe awaiting its reply: for which target, since when, through which
@@ -380,7 +361,7 @@ impl Prober {
         to: SocketAddr,
         outstanding: &mut Outstanding,
     ) -> io::Result<()> {
-        let nonce = self.nonces.next();
+        let nonce = self.nonces.draw();
         let probe = Message::Probe(Probe {
             node: self.node.as_str().into(),
             nonce,

@@ -134,6 +134,7 @@ pub fn watch<W: Write>(
                 ts_ms: None,
                 health: o.health.as_deref(),
                 ack: false,
+                answers: false,
                 checks: o.checks.clone(),
                 due: None,
             };

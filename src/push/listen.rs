@@ -18,12 +18,15 @@ use crate::output::Output;
 use crate::quorum::link::{GroupLink, Membership};
 use crate::wire::{Message, Reject};
 
+mod confirm;
 mod recorded;
 mod reload;
 mod restore;
 mod socket;
 mod state;
 
+pub use confirm::ConfirmOptions;
+use confirm::Confirmer;
 pub use recorded::spawn_line_reader;
 pub use reload::ReadExpected;
 use reload::Reloading;
@@ -55,6 +58,8 @@ pub struct Listener<W: Write> {
     reload: Option<Reloading>,
     /// Hooks run on the lines printed, and reminders of nodes still down.
     actions: Actions,
+    /// Suspect nodes asked before they are declared down (`--confirm`).
+    confirm: Option<Confirmer>,
 }
 
 impl<W: Write> Listener<W> {
@@ -85,7 +90,16 @@ impl<W: Write> Listener<W> {
             observed: Vec::new(),
             reload: None,
             actions: Actions::default(),
+            confirm: None,
         }
+    }
+
+    /// Asks suspect nodes that answer before declaring them down (see
+    /// `confirm`). Needs a socket (`run_socket`): a recording has no one
+    /// to ask.
+    pub fn confirm_suspicions(&mut self, opts: ConfirmOptions) -> io::Result<()> {
+        self.confirm = Some(Confirmer::new(opts)?);
+        Ok(())
     }
 
     /// Runs hooks on the lines printed (`--on`), and reminds of nodes
@@ -156,6 +170,7 @@ impl<W: Write> Listener<W> {
             self.detector.next_deadline(),
             self.actions.next_wake(),
             self.group.as_ref().and_then(GroupLink::next_wake),
+            self.confirm.as_ref().and_then(Confirmer::next_wake),
             self.state_file.as_ref().and_then(StateFile::next_wake),
             // A copy under way goes on at once.
             self.sampling.as_ref().map(|_| 0),
@@ -222,6 +237,13 @@ impl<W: Write> Listener<W> {
                     Err(why) => self.intake.reject(why, from, now),
                 }
             }
+            Message::Reply(reply) if live && self.confirm.is_some() => {
+                let confirm = self.confirm.as_mut().expect("confirming");
+                match confirm.on_reply(&reply, now, wall, &mut self.detector, &mut self.events) {
+                    true => self.intake.accepted(),
+                    false => self.intake.reject(Reject::UnexpectedType, from, now),
+                }
+            }
             Message::Probe(_) | Message::Reply(_) | Message::Ack(_) => {
                 self.intake.reject(Reject::UnexpectedType, from, now)
             }
@@ -278,6 +300,9 @@ impl<W: Write> Listener<W> {
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
         }
         for event in self.events.drain(..) {
+            if let Some(confirm) = &mut self.confirm {
+                confirm.note(&event, &self.detector, now);
+            }
             if self.group.as_mut().is_some_and(|g| g.take_vote(&event)) {
                 continue;
             }

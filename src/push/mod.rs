@@ -5,10 +5,11 @@
 //! The rooms:
 //! - [`send`]: hb-send's loop: a beat every interval to every target, on a
 //!   cadence that never drifts; with `--ack` it hosts [`crate::ack`]'s
-//!   sender side;
+//!   sender side; it answers the probes of a listener that suspects it;
 //! - [`listen`]: hb-listen's loop: beats from a socket or from recorded
 //!   lines into the [`crate::detector`], verdicts out as events, `status`
-//!   lines and the `--state` file; in a group it hosts
+//!   lines and the `--state` file; a suspect node that answers is asked
+//!   before it is declared down (`--confirm`); in a group it hosts
 //!   [`crate::quorum::link`];
 //! - [`job`]: `hb-send --run`: a command run as a job under watch, its
 //!   start and its end sent, with its next deadline ([`plan`]: that

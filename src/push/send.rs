@@ -1,13 +1,13 @@
 //! The push sender behind `hb-send`: a beat every interval, to every target,
 //! and with `--ack`, the acks that come back (see [`crate::ack`]); and what
-//! a sender says of itself: that it stops on purpose (`leave`, when
-//! stopped by a signal), that it will be away for a while (`away`), or
-//! that its job starts and ends (`start`, `done`: see [`super::job`]).
+//! a sender says of itself: that it is alive when a listener suspects it
+//! and asks (`answer`), that it stops on purpose (`leave`, when stopped by
+//! a signal), that it will be away for a while (`away`), or that its job
+//! starts and ends (`start`, `done`: see [`super::job`]).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,13 +27,12 @@ use crate::net::{self, Endpoint};
 use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::reload::Reload;
-use crate::wire::{self, Away, Beat, Done, Due, Ended, Leave, Message, Start};
+use crate::wire::{self, Beat, Message};
 
-/// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]
-/// apart, so that one lost datagram does not lose it. Each copy has the
-/// next seq, so a copy that arrives after the first is no replay.
-const NOTICE_COPIES: u64 = 2;
-const NOTICE_GAP: Duration = Duration::from_millis(10);
+mod answer;
+mod notice;
+
+use answer::Answerer;
 
 /// What one beating session did, for the exit code of `--count`.
 #[derive(Debug, Default)]
@@ -182,6 +181,7 @@ impl<W: Write> Beater<W> {
         let mut report = Report::default();
         let mut beats = Cadence::new(0, self.every);
         let mut receiver = net::Receiver::default();
+        let mut reply = Vec::with_capacity(wire::MAX_DATAGRAM);
         while !stop.load(Ordering::Relaxed) {
             let codec = &mut self.codec;
             if let Some(event) = self
@@ -221,12 +221,21 @@ impl<W: Write> Beater<W> {
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
                 .min(net::STOP_CHECK);
             self.note_stall(clock.now(), Some(duration_ms(wait)))?;
-            // Without --ack nothing should come back; receiving anyway keeps
-            // the wait interruptible by signals.
+            // Probes of a listener that suspects this node, and with --ack
+            // the acks; receiving keeps the wait interruptible by signals.
             let batch = receiver.recv(&self.socket, wait)?;
             let at = clock.elapsed();
             self.note_stall(clock.now(), None)?;
+            let answerer = Answerer {
+                node: &self.node,
+                boot: &self.boot,
+                codec: &self.codec,
+                targets: &self.send_to,
+            };
             for (datagram, from) in batch {
+                if answerer.answer(&self.socket, datagram, from, &mut reply) {
+                    continue;
+                }
                 if let Some(acks) = &mut self.acks {
                     acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
                 }
@@ -285,6 +294,10 @@ impl<W: Write> Beater<W> {
             ts_ms: Some(wall_ms()),
             health: health.as_deref(),
             ack: self.acks.is_some(),
+            // A sender that stops after --count beats, or a job's, is gone
+            // between its runs: it is judged as it always was (silence, or
+            // the job's own deadline).
+            answers: self.count.is_none() && self.job.is_none(),
             checks: self.checks.as_ref().map(Checks::latest),
             due: self.job.as_ref().and_then(|job| job.due_after(wall_ms())),
         };
@@ -325,108 +338,6 @@ impl<W: Write> Beater<W> {
             self.out.emit(wall_ms(), &sent)?;
         }
         Ok(failures)
-    }
-
-    /// Tells every target that this sender stops on purpose, after `beats`
-    /// beats (its seqs go on from theirs); returns how many targets no
-    /// copy could be sent to.
-    fn say_leave(&mut self, beats: u64) -> io::Result<u64> {
-        let (node, boot) = (self.node.clone(), self.boot.clone());
-        self.notify(beats, move |seq| {
-            Message::Leave(Leave {
-                node: node.clone().into(),
-                seq,
-                boot: boot.clone().into(),
-                ts_ms: Some(wall_ms()),
-            })
-        })
-    }
-
-    /// Tells every target that this node will be away for `for_ms`, for
-    /// `reason`; returns how many targets no copy could be sent to. A
-    /// one-shot sender (`hb-send --away`) has a boot of its own, which
-    /// listeners take as another process speaking for the node.
-    pub fn say_away(&mut self, for_ms: Millis, reason: Option<&str>) -> io::Result<u64> {
-        let (node, boot) = (self.node.clone(), self.boot.clone());
-        let reason = reason.map(str::to_owned);
-        self.notify(0, move |seq| {
-            Message::Away(Away {
-                node: node.clone().into(),
-                seq,
-                boot: boot.clone().into(),
-                ts_ms: Some(wall_ms()),
-                for_ms,
-                reason: reason.clone().map(Into::into),
-            })
-        })
-    }
-
-    /// Tells every target that this node's job starts, due again at `due`,
-    /// to run at most `max_run_ms`; returns how many targets no copy could
-    /// be sent to. Each run is a process, and so a boot, of its own.
-    pub fn say_start(&mut self, due: Option<Due>, max_run_ms: Option<Millis>) -> io::Result<u64> {
-        let (node, boot) = (self.node.clone(), self.boot.clone());
-        self.notify(0, move |seq| {
-            Message::Start(Start {
-                node: node.clone().into(),
-                seq,
-                boot: boot.clone().into(),
-                ts_ms: Some(wall_ms()),
-                due,
-                max_run_ms,
-            })
-        })
-    }
-
-    /// Tells every target that this node's job ended so, after
-    /// `duration_ms`, its last line of standard error `stderr`, due again
-    /// at `due`; returns how many targets no copy could be sent to.
-    pub fn say_done(
-        &mut self,
-        due: Option<Due>,
-        ended: Ended,
-        duration_ms: Millis,
-        stderr: Option<&str>,
-    ) -> io::Result<u64> {
-        let (node, boot) = (self.node.clone(), self.boot.clone());
-        let stderr = stderr.map(str::to_owned);
-        self.notify(NOTICE_COPIES, move |seq| {
-            Message::Done(Done {
-                node: node.clone().into(),
-                seq,
-                boot: boot.clone().into(),
-                ts_ms: Some(wall_ms()),
-                due,
-                ended,
-                duration_ms,
-                stderr: stderr.clone().map(Into::into),
-            })
-        })
-    }
-
-    /// Sends [`NOTICE_COPIES`] copies of a notice to every target, with
-    /// seqs following `after`; returns how many targets none reached.
-    fn notify(&mut self, after: u64, notice: impl Fn(u64) -> Message<'static>) -> io::Result<u64> {
-        let mut reached = vec![false; self.targets.len()];
-        for copy in 1..=NOTICE_COPIES {
-            if copy > 1 {
-                thread::sleep(NOTICE_GAP);
-            }
-            self.codec
-                .encode(&notice(after + copy), &mut self.datagram)
-                .map_err(io::Error::other)?;
-            self.settle();
-            for (i, reached) in reached.iter_mut().enumerate() {
-                match self.send(i) {
-                    Ok(()) => {
-                        *reached = true;
-                        self.left[i] = true;
-                    }
-                    Err(e) => self.failed(i, &e),
-                }
-            }
-        }
-        Ok(reached.iter().filter(|r| !**r).count() as u64)
     }
 
     /// Sends the datagram to target `i`. A send may fail with the error the

@@ -10,6 +10,7 @@ fn beat(node: &str) -> Beat<'_> {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     }
@@ -287,6 +288,7 @@ proptest! {
         every_ms in proptest::option::of(MIN_EVERY_MS..=MAX_EVERY_MS),
         ts_ms in proptest::option::of(0..=crate::output::MAX_WALL_MS),
         ack in any::<bool>(),
+        answers in any::<bool>(),
     ) {
         let msg = Message::Beat(Beat {
             node: node.as_str().into(),
@@ -296,6 +298,7 @@ proptest! {
             ts_ms,
             health: None,
             ack,
+            answers,
             checks: (seq.unwrap_or(0) % 2 == 0).then(|| vec![CheckResult {
                 name: node.clone(),
                 status: crate::checks::CheckStatus::Warning,

@@ -132,7 +132,11 @@ fn detection_quality_smoke() {
         .lines()
         .filter(|l| l.starts_with("| loss") || l.starts_with("| bursty"))
         .collect();
-    assert_eq!(rows.len(), 8, "4 scenarios x 2 detectors:\n{out}");
+    assert_eq!(
+        rows.len(),
+        12,
+        "4 scenarios x 2 detectors and the live confirming one:\n{out}"
+    );
     for row in rows {
         // There was a crash, and every crash of the run was detected.
         let crashes = row.split('|').nth(3).unwrap().trim();

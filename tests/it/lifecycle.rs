@@ -63,14 +63,15 @@ fn a_sender_stopped_by_a_signal_leaves() {
 }
 
 #[test]
-fn without_leave_a_stop_is_a_silence() {
+fn without_leave_a_stop_is_a_failure() {
     let (mut l, addr) = Running::listener(&[]);
     let mut s = sender("web-1", addr, &["--no-leave"]);
     l.expect("up", |v| v["node"] == "web-1");
     let cause = wall_ms();
     assert!(s.signal_and_wait("TERM").success());
     let down = l.expect_after("down", cause, |v| v["node"] == "web-1");
-    assert_eq!(down["cause"], "silence");
+    // A failure like a crash: its closed port answers the probe.
+    assert_eq!(down["cause"], "unreachable", "{down}");
     assert!(of(&l, "left", "web-1").is_empty(), "{}", l.history());
 }
 

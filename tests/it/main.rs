@@ -14,6 +14,7 @@ mod quorum_size;
 
 // What they share.
 mod bench;
+mod confirm;
 mod demo;
 mod detector;
 mod detector_flags;

@@ -314,3 +314,48 @@ fn join_needs_a_multicast_group_and_broadcast_needs_a_flag() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
 }
+
+/// Every observer that suspects a node asks it: a node whose beats stop
+/// but that answers every probe stays up in each observer's views (an
+/// answer counts as a beat there), so the group never says down.
+#[test]
+fn every_suspecting_observer_probes_and_answers_keep_the_node_up() {
+    let mut group = Group::start(&[&[], &[], &[]]);
+    let node = UdpSocket::bind("127.0.0.1:0").unwrap();
+    node.set_read_timeout(Some(crate::harness::PATIENCE))
+        .unwrap();
+    let observers: Vec<SocketAddr> = group.observers.iter().map(|(_, a)| *a).collect();
+    let beat =
+        br#"{"type":"beat","node":"asked","boot":"b1","seq":1,"every_ms":200,"answers":true}"#;
+    for o in &observers {
+        node.send_to(beat, o).unwrap();
+    }
+    group.observers[0].0.expect("up", |v| v["node"] == "asked");
+    // Silent from now on, every probe answered: 5 rounds of suspicion and
+    // answer at each observer outlast the 1 s deadline of the beat.
+    let mut asked_by = [0; 3];
+    let mut buf = [0u8; 2048];
+    while asked_by.iter().any(|&n| n < 5) {
+        let (len, from) = node.recv_from(&mut buf).expect("a probe");
+        let probe: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert_eq!(probe["type"], "probe", "{probe}");
+        let i = observers
+            .iter()
+            .position(|&o| o == from)
+            .expect("a probe from an observer");
+        asked_by[i] += 1;
+        let reply = format!(
+            r#"{{"type":"reply","node":"asked","nonce":{},"boot":"b1"}}"#,
+            probe["nonce"]
+        );
+        node.send_to(reply.as_bytes(), from).unwrap();
+    }
+    for (observer, _) in &mut group.observers {
+        while observer.next(Duration::ZERO).is_some() {}
+        assert!(
+            observer.seen_of("down", "asked").is_empty(),
+            "{}",
+            observer.history()
+        );
+    }
+}

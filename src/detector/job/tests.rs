@@ -172,6 +172,7 @@ fn a_beat_with_a_deadline_makes_a_job_and_one_without_undoes_it() {
             ts_ms: Some(WALL + t),
             health: None,
             ack: false,
+            answers: false,
             checks: None,
             due,
         };

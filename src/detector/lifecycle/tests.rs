@@ -57,6 +57,7 @@ impl Sim {
             ts_ms: Some(t),
             health: None,
             ack: false,
+            answers: false,
             checks: None,
             due: None,
         };

@@ -23,6 +23,7 @@ fn beat(d: &mut Detector, node: &str, seq: u64, now: Millis) {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     };
@@ -183,6 +184,7 @@ fn the_loss_before_a_silence_counts_missing_seqs() {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     };

@@ -24,6 +24,7 @@ fn beat(node: &str, seq: u64) -> Beat<'_> {
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     }

@@ -40,6 +40,7 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
         ts_ms: None,
         health: Some(&health),
         ack: false,
+        answers: false,
         checks: Some(vec![CheckResult {
             name: "disk".into(),
             status,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::Listener;
 use crate::clock::{duration_ms, Clock, Millis};
-use crate::net;
+use crate::net::{self, unreachable};
 use crate::observer::stall_tolerance;
 use crate::output::wall_ms;
 
@@ -28,6 +28,10 @@ impl<W: Write> Listener<W> {
         stop: &AtomicBool,
     ) -> io::Result<()> {
         let mut receiver = net::Receiver::default();
+        if self.confirm.is_some() {
+            // A probe to a closed port comes back as an error report.
+            unreachable::report(socket)?;
+        }
         // A turn's lines in one write: under a flood, a write per event
         // (and a wakeup of the reader each) would cost the loop more than
         // judging the beats.
@@ -35,6 +39,9 @@ impl<W: Write> Listener<W> {
         self.tick(clock.now(), wall_ms())?;
         while !stop.load(Ordering::Relaxed) {
             self.share_view(socket, clock.now());
+            if let Some(confirm) = &mut self.confirm {
+                confirm.probe(socket, &self.intake.codec, clock.now());
+            }
             let wait = self
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at))
@@ -65,6 +72,7 @@ impl<W: Write> Listener<W> {
                 }
                 receiver.fill(socket, Duration::ZERO)?;
             }
+            self.note_unreachable(&mut receiver, now);
             // All that was queued is judged: time goes on to now. Else only
             // as far as what was read.
             let drained = !receiver.batch_was_full();
@@ -97,6 +105,19 @@ impl<W: Write> Listener<W> {
             self.flush_rejects(wall)?;
         }
         Ok(())
+    }
+
+    /// What the kernel reported undeliverable: a probe of a suspect node
+    /// met a closed port. Nothing to do, and no cost, when no report came;
+    /// the verdicts are printed by the tick that follows.
+    fn note_unreachable(&mut self, receiver: &mut net::Receiver, now: Millis) {
+        let Some(confirm) = &mut self.confirm else {
+            return;
+        };
+        let keyed = self.intake.codec.is_keyed();
+        for report in receiver.unreachable() {
+            confirm.on_unreachable(&report, keyed, now, &mut self.detector, &mut self.events);
+        }
     }
 
     /// A stall the listener's watch noticed: pending deadlines move by it.

@@ -27,6 +27,7 @@ fn first_beat(link: &mut GroupLink, detector: &mut Detector, now: Millis, node: 
         ts_ms: None,
         health: None,
         ack: false,
+        answers: false,
         checks: None,
         due: None,
     };

@@ -258,7 +258,8 @@ impl Running {
         self.wait()
     }
 
-    /// Sends `signal` ("TERM", "INT" or "HUP") at once, without waiting.
+    /// Sends `signal` ("TERM", "INT", "HUP", "KILL", "STOP" or "CONT") at
+    /// once, without waiting.
     pub fn signal(&self, signal: &str) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) has no memory effects; the pid is our child's,
@@ -307,6 +308,9 @@ fn signal_number(name: &str) -> libc::c_int {
         "TERM" => libc::SIGTERM,
         "INT" => libc::SIGINT,
         "HUP" => libc::SIGHUP,
+        "KILL" => libc::SIGKILL,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
         _ => panic!("no such signal in the tests: {name}"),
     }
 }

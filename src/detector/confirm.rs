@@ -1,0 +1,96 @@
+//! What asking a suspect node found out: it answered (the suspicion is
+//! refuted, the node is `up` again at once), or its port is closed (no
+//! process is behind it: `down` at once, `"cause":"unreachable"`). The
+//! asking itself is the listener's; the detector only hears the outcome.
+
+use std::net::SocketAddr;
+
+use super::verdict::{down_event, note_change, phi_of};
+use super::{Detector, Event, Rule, State};
+use crate::clock::Millis;
+
+impl Detector {
+    /// Where to ask `name` whether it is alive, and its interval: the
+    /// address its beats come from, if it is suspect and its beats say it
+    /// answers; else None.
+    pub fn askable(&self, name: &str) -> Option<(SocketAddr, Millis)> {
+        let node = &self.nodes[self.nodes.find(name)?];
+        let addr = node
+            .addr
+            .filter(|_| node.state == State::Suspect && node.answers)?;
+        Some((addr, node.every_ms))
+    }
+
+    /// `name` answered a probe at `now` (wall clock `wall_ms`): if it is
+    /// still suspect, it is `up` again (`"refuted":true`) and its deadlines
+    /// count from the answer, as from a beat (so does the interval phi
+    /// learns at the next beat). Says whether the suspicion was refuted.
+    pub fn refute(&mut self, now: Millis, wall_ms: u64, name: &str, out: &mut Vec<Event>) -> bool {
+        let Some(idx) = self.nodes.find(name) else {
+            return false;
+        };
+        let node = &mut self.nodes[idx];
+        if node.state != State::Suspect {
+            return false;
+        }
+        out.push(Event::Up {
+            node: node.name.to_string(),
+            addr: node.addr,
+            was: Some(State::Suspect),
+            silent_ms: node.last_seen.map(|t| now.saturating_sub(t)),
+            down_ms: None,
+            refuted: true,
+        });
+        node.state = State::Up;
+        node.since = now;
+        node.grace = 0;
+        node.last_seen = Some(now);
+        node.wall_at_last_beat = wall_ms;
+        self.arm(idx);
+        true
+    }
+
+    /// A probe of `name` at `to` met a closed port at `now`: if the node is
+    /// still suspect and still beats from `to`, it is `down` at once with
+    /// `"cause":"unreachable"`. Says whether it was declared down.
+    pub fn unreachable(
+        &mut self,
+        now: Millis,
+        name: &str,
+        to: SocketAddr,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let Some(idx) = self.nodes.find(name) else {
+            return false;
+        };
+        let phi_cfg = match &self.cfg.rule {
+            Rule::Phi(cfg) => Some(cfg),
+            Rule::Fixed { .. } => None,
+        };
+        let node = &mut self.nodes[idx];
+        let same = |a: SocketAddr| {
+            a.ip().to_canonical() == to.ip().to_canonical() && a.port() == to.port()
+        };
+        if node.state != State::Suspect || !node.addr.is_some_and(same) {
+            return false;
+        }
+        let since = node.last_seen.unwrap_or(node.since);
+        let silent_ms = now.saturating_sub(since);
+        let phi = phi_cfg.and_then(|cfg| phi_of(cfg, node, silent_ms));
+        node.state = State::Down;
+        out.push(down_event(
+            node,
+            silent_ms,
+            phi,
+            self.faults.over(since),
+            "unreachable",
+        ));
+        note_change(node, now, self.cfg.flap, out);
+        node.since = now;
+        self.arm(idx);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

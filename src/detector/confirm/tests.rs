@@ -1,0 +1,88 @@
+use std::net::SocketAddr;
+
+use super::super::tests::{beat, cfg};
+use super::*;
+use crate::wire::Beat;
+
+const FROM: &str = "127.0.0.1:40000";
+
+fn answering<'a>(node: &'a str, seq: u64) -> Beat<'a> {
+    Beat {
+        answers: true,
+        ..beat(node, seq, "b1", 1000)
+    }
+}
+
+/// A detector that saw one beat of `a` at 0 from [`FROM`], and the
+/// events up to `t`.
+fn beaten_once(b: Beat<'_>, t: Millis) -> (Detector, Vec<Event>) {
+    let mut det = Detector::new(cfg(5), 0);
+    let mut out = Vec::new();
+    det.observe(0, 0, Some(FROM.parse().unwrap()), &b, &mut out);
+    det.expire(t, &mut out);
+    (det, out)
+}
+
+#[test]
+fn only_a_suspect_node_that_answers_is_askable() {
+    let (det, _) = beaten_once(answering("a", 1), 1000);
+    assert_eq!(det.askable("a"), None, "up: nothing to ask");
+    let (det, _) = beaten_once(answering("a", 1), 1500);
+    assert_eq!(det.askable("a"), Some((FROM.parse().unwrap(), 1000)));
+    let (det, _) = beaten_once(beat("a", 1, "b1", 1000), 1500);
+    assert_eq!(det.askable("a"), None, "its beats do not say it answers");
+    assert_eq!(det.askable("nobody"), None);
+}
+
+#[test]
+fn an_answer_refutes_and_rearms_from_the_answer() {
+    let (mut det, _) = beaten_once(answering("a", 1), 1500);
+    let mut out = Vec::new();
+    assert!(det.refute(2000, 2000, "a", &mut out));
+    let Event::Up {
+        was,
+        refuted,
+        silent_ms,
+        ..
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (*was, *refuted, *silent_ms),
+        (Some(State::Suspect), true, Some(2000))
+    );
+    // Suspect again 1.5 intervals after the answer, down 5 after it.
+    assert_eq!(det.next_deadline(), Some(3500));
+    out.clear();
+    det.expire(6999, &mut out);
+    assert_eq!(out.iter().map(Event::kind).collect::<Vec<_>>(), ["suspect"]);
+    det.expire(7000, &mut out);
+    assert_eq!(out.last().map(Event::kind), Some("down"));
+    // Not suspect: nothing to refute.
+    assert!(!det.refute(7001, 7001, "a", &mut out));
+}
+
+#[test]
+fn a_closed_port_is_down_at_once_only_while_suspect_at_that_address() {
+    let (mut det, _) = beaten_once(answering("a", 1), 1500);
+    let mut out = Vec::new();
+    let elsewhere: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+    assert!(!det.unreachable(1600, "a", elsewhere, &mut out));
+    // The same address as a dual-stack socket reports it.
+    let mapped: SocketAddr = "[::ffff:127.0.0.1]:40000".parse().unwrap();
+    assert!(det.unreachable(1600, "a", mapped, &mut out));
+    let Event::Down {
+        cause, silent_ms, ..
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((*cause, *silent_ms), ("unreachable", 1600));
+    // Down already: once only.
+    assert!(!det.unreachable(1700, "a", mapped, &mut out));
+    assert_eq!(out.len(), 1);
+    // An up node is not declared down by a stray error.
+    let (mut det, _) = beaten_once(answering("a", 1), 1000);
+    assert!(!det.unreachable(1000, "a", FROM.parse().unwrap(), &mut out));
+}

@@ -1,0 +1,293 @@
+//! Confirming a suspicion before it becomes a verdict (SWIM's suspicion
+//! probes): a node whose beats say it answers (`"answers":true`, as
+//! hb-send's do) is asked "are you alive?" as soon as it turns `suspect`,
+//! at the address its beats come from, and again every half interval while
+//! it stays suspect. An answer refutes the suspicion (`up`,
+//! `"refuted":true`); a closed port, reported by the node's kernel as ICMP
+//! port unreachable on this listener's socket, makes it `down` at once
+//! (`"cause":"unreachable"`); silence leaves it to its deadline.
+//!
+//! Probes are hb-poll's, padded and signed the same way, so an answer is
+//! never larger than its probe; they are rate-limited per node
+//! ([`MIN_GAP_MS`]) and in total ([`MAX_PER_SECOND`]), so a whole fleet
+//! turning suspect at once (this listener's own link failing) is no flood.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+
+use crate::auth::Codec;
+use crate::clock::Millis;
+use crate::detector::{Detector, Event};
+use crate::net::unreachable::Unreachable;
+use crate::wire::{Message, Nonces, Probe, Reply};
+
+/// A node is probed at most once per this many milliseconds, however short
+/// its interval: 20 probes a second at most.
+pub const MIN_GAP_MS: Millis = 50;
+/// Probes sent per second at most, over all nodes; probes over it wait for
+/// the next second (a node not asked in time is judged by its silence).
+pub const MAX_PER_SECOND: usize = 1000;
+/// Nonces kept per suspect node: an answer to any of its last probes
+/// refutes (a slow answer to the first is as good as one to the last).
+const NONCES_PER_NODE: usize = 8;
+/// Nonces kept of suspicions already settled, so that a late second answer
+/// is taken quietly instead of counted as unexpected.
+const SETTLED_NONCES: usize = 256;
+
+/// How a listener confirms suspicions.
+pub struct ConfirmOptions {
+    /// This listener's name in its probes.
+    pub name: String,
+    /// With a key: whether an ICMP port unreachable (which no key signs)
+    /// may declare a node down early. Without a key it always may.
+    pub trust_unreachable: bool,
+}
+
+/// One suspect node being asked.
+struct Asking {
+    addr: SocketAddr,
+    /// Between two probes: half the node's interval, at least
+    /// [`MIN_GAP_MS`].
+    gap: Millis,
+    /// When its next probe is due.
+    next: Millis,
+    /// Its last probes' nonces, newest last.
+    nonces: VecDeque<u64>,
+}
+
+/// The suspect nodes being asked, and what their answers do.
+pub struct Confirmer {
+    opts: ConfirmOptions,
+    asking: HashMap<String, Asking>,
+    /// The suspect asked at each address (in its canonical form: a
+    /// dual-stack socket reports IPv4 peers mapped), for the kernel's
+    /// reports of closed ports.
+    by_addr: HashMap<SocketAddr, String>,
+    /// (when due, node): at most one live entry per node, the one whose
+    /// time is its `next`; others are stale and skipped.
+    due: BinaryHeap<Reverse<(Millis, String)>>,
+    /// When the probes of the last second were sent, oldest first.
+    sent: VecDeque<Millis>,
+    settled: VecDeque<u64>,
+    nonces: Nonces,
+    datagram: Vec<u8>,
+}
+
+/// A probe to send: to whom, where, with which nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub node: String,
+    pub addr: SocketAddr,
+    pub nonce: u64,
+}
+
+impl Confirmer {
+    pub fn new(opts: ConfirmOptions) -> io::Result<Self> {
+        Ok(Confirmer {
+            opts,
+            asking: HashMap::new(),
+            by_addr: HashMap::new(),
+            due: BinaryHeap::new(),
+            sent: VecDeque::new(),
+            settled: VecDeque::new(),
+            nonces: Nonces::new()?,
+            datagram: Vec::new(),
+        })
+    }
+
+    /// Follows the detector's events: a node turning suspect is asked at
+    /// once if it answers; a node no longer suspect is asked no more.
+    pub fn note(&mut self, event: &Event, detector: &Detector, now: Millis) {
+        match event {
+            Event::Suspect { node, .. } => {
+                if let Some((addr, every_ms)) = detector.askable(node) {
+                    self.ask(node, addr, every_ms, now);
+                }
+            }
+            Event::Up { node, .. }
+            | Event::Down { node, .. }
+            | Event::Left { node, .. }
+            | Event::Away { node, .. }
+            | Event::Forgotten { node, .. }
+            | Event::Late { node, .. } => self.stop_asking(node),
+            Event::Started { .. }
+            | Event::Ok { .. }
+            | Event::Failed { .. }
+            | Event::RunningLong { .. }
+            | Event::Overlap { .. }
+            | Event::Restart { .. }
+            | Event::Beat { .. }
+            | Event::Flapping { .. }
+            | Event::Health { .. } => {}
+        }
+    }
+
+    /// Starts asking `node` at `addr`, every half of `every_ms`, from `now`.
+    fn ask(&mut self, node: &str, addr: SocketAddr, every_ms: Millis, now: Millis) {
+        self.stop_asking(node);
+        let asking = Asking {
+            addr,
+            gap: (every_ms / 2).max(MIN_GAP_MS),
+            next: now,
+            nonces: VecDeque::new(),
+        };
+        self.by_addr.insert(canonical(addr), node.to_owned());
+        self.asking.insert(node.to_owned(), asking);
+        self.due.push(Reverse((now, node.to_owned())));
+    }
+
+    fn stop_asking(&mut self, node: &str) {
+        let Some(asking) = self.asking.remove(node) else {
+            return;
+        };
+        self.by_addr.remove(&canonical(asking.addr));
+        for nonce in asking.nonces {
+            if self.settled.len() == SETTLED_NONCES {
+                self.settled.pop_front();
+            }
+            self.settled.push_back(nonce);
+        }
+        // Its heap entry goes stale (a wake for nothing, at worst); the
+        // heap is rebuilt when stale entries outnumber live ones, so churn
+        // cannot grow it.
+        if self.asking.is_empty() {
+            self.due.clear();
+        } else if self.due.len() > 2 * self.asking.len() + 64 {
+            let asking = &self.asking;
+            self.due
+                .retain(|Reverse((at, n))| asking.get(n).is_some_and(|a| a.next == *at));
+        }
+    }
+
+    /// When the next probe is due (None: nobody to ask), the total limit
+    /// taken into account.
+    pub fn next_wake(&self) -> Option<Millis> {
+        let Reverse((at, _)) = self.due.peek()?;
+        let budget = match self.sent.len() >= MAX_PER_SECOND {
+            true => self.sent.front().map_or(0, |&t| t + 1000),
+            false => 0,
+        };
+        Some((*at).max(budget))
+    }
+
+    /// The probes due at `now`, within the limits, each node's next one
+    /// scheduled. Pure, for tests with a fake clock; [`Confirmer::probe`]
+    /// sends them.
+    pub fn take_due(&mut self, now: Millis, into: &mut Vec<Due>) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|&t| now.saturating_sub(t) >= 1000)
+        {
+            self.sent.pop_front();
+        }
+        while self.sent.len() < MAX_PER_SECOND {
+            let Some(Reverse((at, _))) = self.due.peek() else {
+                break;
+            };
+            if *at > now {
+                break;
+            }
+            let Reverse((at, node)) = self.due.pop().expect("peeked");
+            let Some(asking) = self.asking.get_mut(&node).filter(|a| a.next == at) else {
+                continue;
+            };
+            let nonce = self.nonces.draw();
+            if asking.nonces.len() == NONCES_PER_NODE {
+                asking.nonces.pop_front();
+            }
+            asking.nonces.push_back(nonce);
+            // The next probe a gap after this one, however late this one
+            // was sent: never two within a gap.
+            asking.next = now + asking.gap;
+            self.due.push(Reverse((asking.next, node.clone())));
+            self.sent.push_back(now);
+            into.push(Due {
+                node,
+                addr: asking.addr,
+                nonce,
+            });
+        }
+    }
+
+    /// Sends the probes due at `now` from `socket` (the listener's own,
+    /// where answers and the kernel's reports come back), signed with
+    /// `codec` when keyed.
+    pub fn probe(&mut self, socket: &UdpSocket, codec: &Codec, now: Millis) {
+        if self.due.peek().is_none_or(|Reverse((at, _))| *at > now) {
+            return;
+        }
+        let mut due = Vec::new();
+        self.take_due(now, &mut due);
+        for d in due {
+            let probe = Message::Probe(Probe {
+                node: self.opts.name.as_str().into(),
+                nonce: d.nonce,
+                target: None,
+            });
+            if codec.encode_request(&probe, &mut self.datagram).is_ok() {
+                // Best effort: a lost probe is a probe unanswered.
+                let _ = socket.send_to(&self.datagram, d.addr);
+            }
+        }
+    }
+
+    /// An answer received at `now` (wall clock `wall`): if it answers a
+    /// probe of a suspect node, by name and nonce, the suspicion is
+    /// refuted. Says whether the answer was expected (a late answer to a
+    /// suspicion already settled is too).
+    pub fn on_reply(
+        &mut self,
+        reply: &Reply<'_>,
+        now: Millis,
+        wall: u64,
+        detector: &mut Detector,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let asked = self
+            .asking
+            .get(reply.node.as_ref())
+            .is_some_and(|a| a.nonces.contains(&reply.nonce));
+        if !asked {
+            return self.settled.contains(&reply.nonce);
+        }
+        detector.refute(now, wall, &reply.node, out);
+        self.stop_asking(&reply.node);
+        true
+    }
+
+    /// A report of the kernel's at `now`: a probe met a closed port. The
+    /// suspect asked there is `down` at once, unless keyed without
+    /// `trust_unreachable` (no key signs ICMP), where it waits for its
+    /// deadline.
+    pub fn on_unreachable(
+        &mut self,
+        report: &Unreachable,
+        keyed: bool,
+        now: Millis,
+        detector: &mut Detector,
+        out: &mut Vec<Event>,
+    ) {
+        if report.error.kind() != io::ErrorKind::ConnectionRefused
+            || (keyed && !self.opts.trust_unreachable)
+        {
+            return;
+        }
+        let Some(node) = self.by_addr.get(&canonical(report.to)).cloned() else {
+            return;
+        };
+        if detector.unreachable(now, &node, report.to, out) {
+            self.stop_asking(&node);
+        }
+    }
+}
+
+/// An address as a dual-stack socket and an IPv4 one would both name it.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+#[cfg(test)]
+mod tests;

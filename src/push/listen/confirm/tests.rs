@@ -1,0 +1,230 @@
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::detector::{Config, Rule};
+use crate::wire::Beat;
+
+fn detector() -> Detector {
+    Detector::new(
+        Config {
+            rule: Rule::Fixed { misses: 5 },
+            default_every_ms: 1000,
+            emit_beats: false,
+            up_after: 1,
+            flap: None,
+            max_nodes: 100_000,
+        },
+        0,
+    )
+}
+
+fn addr_of(i: usize) -> SocketAddr {
+    SocketAddr::new([127, 0, 0, 1].into(), 20_000 + i as u16)
+}
+
+/// Nodes `n0`.. beating once at 0 from their own ports, every `every_ms`;
+/// those `answers` says answer. Returns the events up to their suspicion.
+fn beaten(det: &mut Detector, every_ms: u64, answers: &[bool]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (i, &answers) in answers.iter().enumerate() {
+        let name = format!("n{i}");
+        let beat = Beat {
+            node: name.as_str().into(),
+            seq: Some(1),
+            boot: Some("b".into()),
+            every_ms: Some(every_ms),
+            ts_ms: None,
+            health: None,
+            ack: false,
+            answers,
+            checks: None,
+            due: None,
+        };
+        det.observe(0, 0, Some(addr_of(i)), &beat, &mut out);
+    }
+    out.clear();
+    det.expire(every_ms + every_ms / 2, &mut out);
+    out
+}
+
+fn confirmer(trust_unreachable: bool) -> Confirmer {
+    Confirmer::new(ConfirmOptions {
+        name: "listener".into(),
+        trust_unreachable,
+    })
+    .unwrap()
+}
+
+/// A confirmer that noted `events` at `now`.
+fn noting(det: &Detector, events: &[Event], now: Millis) -> Confirmer {
+    let mut c = confirmer(false);
+    for e in events {
+        c.note(e, det, now);
+    }
+    c
+}
+
+#[test]
+fn a_suspect_that_answers_is_asked_at_once_then_every_half_interval() {
+    let mut det = detector();
+    let events = beaten(&mut det, 1000, &[true]);
+    let mut c = noting(&det, &events, 1500);
+    let mut due = Vec::new();
+    c.take_due(1500, &mut due);
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].node.as_str(), due[0].addr), ("n0", addr_of(0)));
+    assert_eq!(c.next_wake(), Some(2000));
+    c.take_due(1999, &mut due);
+    assert_eq!(due.len(), 1);
+    c.take_due(2000, &mut due);
+    c.take_due(2500, &mut due);
+    assert_eq!(due.len(), 3);
+    assert_ne!(due[0].nonce, due[1].nonce);
+}
+
+#[test]
+fn a_node_whose_beats_do_not_say_it_answers_is_never_asked() {
+    let mut det = detector();
+    let events = beaten(&mut det, 1000, &[false]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let mut c = noting(&det, &events, 1500);
+    let mut due = Vec::new();
+    c.take_due(10_000, &mut due);
+    assert!(due.is_empty());
+    assert_eq!(c.next_wake(), None);
+}
+
+#[test]
+fn an_answer_with_a_probes_nonce_refutes_and_no_other_does() {
+    let mut det = detector();
+    let events = beaten(&mut det, 1000, &[true]);
+    let mut c = noting(&det, &events, 1500);
+    let mut due = Vec::new();
+    c.take_due(1500, &mut due);
+    let reply = |node: &'static str, nonce| Reply {
+        node: node.into(),
+        nonce,
+        boot: None,
+        ts_ms: None,
+        health: None,
+        via: None,
+        checks: None,
+    };
+    let mut out = Vec::new();
+    let nonce = due[0].nonce;
+    assert!(!c.on_reply(&reply("n0", nonce ^ 1), 1600, 1600, &mut det, &mut out));
+    assert!(!c.on_reply(&reply("n1", nonce), 1600, 1600, &mut det, &mut out));
+    assert!(out.is_empty());
+    assert!(c.on_reply(&reply("n0", nonce), 1600, 1600, &mut det, &mut out));
+    let Event::Up { refuted: true, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    // Asked no more; a second copy of the answer is expected, and idle.
+    assert_eq!(c.next_wake(), None);
+    out.clear();
+    assert!(c.on_reply(&reply("n0", nonce), 1700, 1700, &mut det, &mut out));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_closed_port_is_down_at_once_but_with_a_key_only_when_trusted() {
+    for (keyed, trusted, down) in [
+        (false, false, true),
+        (true, false, false),
+        (true, true, true),
+    ] {
+        let mut det = detector();
+        let events = beaten(&mut det, 1000, &[true]);
+        let mut c = confirmer(trusted);
+        for e in &events {
+            c.note(e, &det, 1500);
+        }
+        let mut out = Vec::new();
+        let report = |kind| Unreachable {
+            to: addr_of(0),
+            error: io::Error::from(kind),
+        };
+        // A host unreachable is no proof that the process is gone.
+        c.on_unreachable(
+            &report(io::ErrorKind::HostUnreachable),
+            keyed,
+            1510,
+            &mut det,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        c.on_unreachable(
+            &report(io::ErrorKind::ConnectionRefused),
+            keyed,
+            1510,
+            &mut det,
+            &mut out,
+        );
+        let cause = out.iter().find_map(|e| match e {
+            Event::Down { cause, .. } => Some(*cause),
+            _ => None,
+        });
+        assert_eq!(
+            cause,
+            down.then_some("unreachable"),
+            "keyed {keyed}, trusted {trusted}"
+        );
+    }
+}
+
+#[test]
+fn a_fleet_turning_suspect_at_once_is_asked_within_the_total_limit() {
+    let mut det = detector();
+    let events = beaten(&mut det, 1000, &vec![true; 2500]);
+    let mut c = noting(&det, &events, 1500);
+    let mut sent = Vec::new();
+    for t in 1500..4000 {
+        let mut due = Vec::new();
+        c.take_due(t, &mut due);
+        sent.extend(due.iter().map(|_| t));
+    }
+    for (i, &t) in sent.iter().enumerate() {
+        let in_second = sent[i..].iter().take_while(|&&u| u < t + 1000).count();
+        assert!(
+            in_second <= MAX_PER_SECOND,
+            "{in_second} probes in the second from {t}"
+        );
+    }
+    // All were asked in the end.
+    assert!(sent.len() >= 2500);
+}
+
+proptest! {
+    /// However often the loop asks, a node is never probed twice within
+    /// its gap (half its interval, at least MIN_GAP_MS).
+    #[test]
+    fn probes_never_exceed_the_per_node_rate(
+        every_ms in 10u64..5000,
+        steps in proptest::collection::vec(0u64..400, 1..200),
+    ) {
+        let mut det = detector();
+        let events = beaten(&mut det, every_ms, &[true, true, true]);
+        let start = every_ms + every_ms / 2;
+        let mut c = noting(&det, &events, start);
+        let mut last: HashMap<String, Millis> = HashMap::new();
+        let gap = (every_ms / 2).max(MIN_GAP_MS);
+        let mut now = start;
+        for step in steps {
+            let mut due = Vec::new();
+            c.take_due(now, &mut due);
+            for d in due {
+                if let Some(before) = last.insert(d.node.clone(), now) {
+                    prop_assert!(now - before >= gap, "{} at {before} and {now}", d.node);
+                }
+            }
+            if let Some(wake) = c.next_wake() {
+                prop_assert!(wake > now);
+            }
+            now += step;
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Confirmed suspicions: hb-listen asks a suspect node that says it
+//! answers; an answer refutes the suspicion, a closed port (the process
+//! is gone) is `down` at once, silence keeps its deadline.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{bin, send_raw, wall_ms, Netns, Running, TempDir, PATIENCE};
+
+const KEY: &str = "confirm-test-key-0123456789abcdef";
+
+fn ms(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} missing: {v}"))
+}
+
+/// hb-send beating `node` to `to` every `every`, forever, with `extra`.
+fn sender(to: SocketAddr, node: &str, every: &str, extra: &[&str]) -> Running {
+    let to = to.to_string();
+    let mut args = vec!["--to", &to, "--node", node, "--every", every];
+    args.extend_from_slice(extra);
+    Running::spawn("hb-send", &args)
+}
+
+/// A process crash: SIGKILL, so no `leave` is said and the sender's port
+/// closes. With 100 ms beats and --misses 50, its silence deadline is 5 s
+/// away; a probe finds the closed port at its suspicion, 150 ms after the
+/// last beat (2 s is the margin of a loaded machine).
+#[test]
+fn a_killed_sender_is_down_unreachable_long_before_its_deadline() {
+    let (mut listen, addr) = Running::listener(&["--misses", "50"]);
+    let send = sender(addr, "crashy", "100ms", &[]);
+    listen.expect("up", |v| v["node"] == "crashy");
+    let killed = wall_ms();
+    send.signal("KILL");
+    let down = listen.expect_after("down", killed, |v| v["node"] == "crashy");
+    assert_eq!(down["cause"], "unreachable", "{down}");
+    assert!(ms(&down, "silent_ms") < 2000, "{down}");
+    assert!(ms(&down, "ts_ms") < killed + 2000, "{down}");
+}
+
+/// --no-confirm: today's behaviour, the same crash is `down` by silence at
+/// its deadline.
+#[test]
+fn no_confirm_judges_a_killed_sender_by_silence() {
+    let (mut listen, addr) = Running::listener(&["--misses", "10", "--no-confirm"]);
+    let send = sender(addr, "crashy", "100ms", &[]);
+    listen.expect("up", |v| v["node"] == "crashy");
+    let killed = wall_ms();
+    send.signal("KILL");
+    let down = listen.expect_after("down", killed, |v| v["node"] == "crashy");
+    assert_eq!(down["cause"], "silence", "{down}");
+    assert!(ms(&down, "silent_ms") >= 1000, "{down}");
+}
+
+/// ICMP is signed by no key: with --key-file a closed port confirms a
+/// down early only with --trust-unreachable.
+#[test]
+fn with_a_key_a_closed_port_is_believed_only_when_trusted() {
+    let dir = TempDir::new();
+    let key = dir.key_file("key", &format!("{KEY}\n"), 0o600);
+    let key = key.to_str().unwrap();
+    for (trust, cause) in [(false, "silence"), (true, "unreachable")] {
+        let mut args = vec!["--misses", "10", "--key-file", key];
+        if trust {
+            args.push("--trust-unreachable");
+        }
+        let (mut listen, addr) = Running::listener(&args);
+        let send = sender(addr, "keyed", "100ms", &["--key-file", key]);
+        listen.expect("up", |v| v["node"] == "keyed");
+        let killed = wall_ms();
+        send.signal("KILL");
+        let down = listen.expect_after("down", killed, |v| v["node"] == "keyed");
+        assert_eq!(down["cause"], cause, "trusted: {trust}: {down}");
+        if !trust {
+            assert!(ms(&down, "silent_ms") >= 1000, "{down}");
+        }
+    }
+}
+
+/// A hand-written beat (socat, printf) does not say that its sender
+/// answers: it is never probed and judged by silence exactly as before,
+/// even from a port that stays open.
+#[test]
+fn a_beat_without_answers_is_never_probed() {
+    let (mut listen, addr) = Running::listener(&["--misses", "4"]);
+    let node = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let beat = br#"{"type":"beat","node":"cron","boot":"b1","seq":1,"every_ms":100}"#;
+    node.send_to(beat, addr).unwrap();
+    listen.expect("up", |v| v["node"] == "cron");
+    listen.expect("suspect", |v| v["node"] == "cron");
+    let down = listen.expect("down", |v| v["node"] == "cron");
+    assert_eq!(down["cause"], "silence", "{down}");
+    assert!(ms(&down, "silent_ms") >= 400, "{down}");
+    node.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(node.recv_from(&mut buf).is_err(), "a probe came");
+    // A one-shot beat from a socket already closed: silence too.
+    send_raw(addr, br#"{"type":"beat","node":"once","every_ms":100}"#);
+    let down = listen.expect("down", |v| v["node"] == "once");
+    assert_eq!(down["cause"], "silence", "{down}");
+}
+
+/// A node made by hand, beating (signed with `key`) from its own socket
+/// that says it answers, then silent: what the listener's probes look like.
+struct FakeNode {
+    socket: UdpSocket,
+    key: Option<hb::auth::Keys>,
+    listener: SocketAddr,
+}
+
+impl FakeNode {
+    fn new(listener: SocketAddr, key: Option<&Path>) -> FakeNode {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        FakeNode {
+            socket,
+            key: key.map(|k| hb::auth::Keys::load(k).unwrap()),
+            listener,
+        }
+    }
+
+    fn send(&self, text: String, signed: bool) {
+        let mut datagram = text.into_bytes();
+        if let (Some(key), true) = (&self.key, signed) {
+            key.sign(&mut datagram);
+        }
+        self.socket.send_to(&datagram, self.listener).unwrap();
+    }
+
+    fn beat(&self, seq: u64) {
+        let ts = wall_ms();
+        self.send(
+            format!(
+                r#"{{"type":"beat","node":"fake","boot":"fb","seq":{seq},"every_ms":200,"ts_ms":{ts},"answers":true}}"#
+            ),
+            true,
+        );
+    }
+
+    /// The next probe from the listener: its nonce and size.
+    fn probe(&self) -> (u64, usize) {
+        let mut buf = [0u8; 2048];
+        let (len, from) = self.socket.recv_from(&mut buf).expect("a probe");
+        assert_eq!(from, self.listener);
+        let probe: Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert_eq!(probe["type"], "probe", "{probe}");
+        assert_eq!(probe.get("mac").is_some(), self.key.is_some(), "{probe}");
+        (probe["nonce"].as_u64().unwrap(), len)
+    }
+
+    fn answer(&self, nonce: u64, signed: bool) {
+        let reply = format!(r#"{{"type":"reply","node":"fake","nonce":{nonce},"boot":"fb"}}"#);
+        self.send(reply, signed);
+    }
+}
+
+/// A suspect node that answers is `up` again at once, `refuted`; its
+/// deadline counts from the answer, so one that keeps answering is never
+/// down. With a key, an unsigned answer refutes nothing.
+#[test]
+fn an_answer_refutes_a_suspicion_and_an_unsigned_one_does_not() {
+    let dir = TempDir::new();
+    let key = dir.key_file("key", &format!("{KEY}\n"), 0o600);
+    let (mut listen, addr) = Running::listener(&[
+        "--misses",
+        "5",
+        "--key-file",
+        key.to_str().unwrap(),
+        "--status-every",
+        "100ms",
+    ]);
+    let node = FakeNode::new(addr, Some(&key));
+    node.beat(1);
+    listen.expect("up", |v| v["node"] == "fake");
+    // Silent from now on: suspect at 300 ms, down at 1 s unless refuted.
+    let (nonce, len) = node.probe();
+    assert!(len >= 512, "probes are padded: {len}");
+    node.answer(nonce, false);
+    let status = listen.expect("status", |v| v["rejected"]["bad-mac"] == 1);
+    assert_eq!(status["suspect"][0], "fake", "{status}");
+    let mut refuted = 0;
+    while refuted < 3 {
+        let (nonce, _) = node.probe();
+        node.answer(nonce, true);
+        let up = listen.expect("up", |v| v["node"] == "fake" && v["was"] == "suspect");
+        assert_eq!(up["refuted"], true, "{up}");
+        refuted += 1;
+    }
+    // Three refutations span more than the 1 s deadline of the last beat.
+    assert!(
+        listen.seen_of("down", "fake").is_empty(),
+        "{}",
+        listen.history()
+    );
+}
+
+/// A real hb-send whose beats are all lost (nft drops them, in a network
+/// namespace of the test's own) but whose answers pass stays up: each
+/// suspicion is refuted, never a down.
+#[test]
+fn a_sender_whose_beats_are_lost_but_answers_stays_up() {
+    let test = "a_sender_whose_beats_are_lost_but_answers_stays_up";
+    let Some(ns) = Netns::new(test) else {
+        return;
+    };
+    let mut listen_cmd = ns.command(&bin("hb-listen"));
+    listen_cmd.args(["--listen", "127.0.0.1:26722", "--misses", "5"]);
+    let mut listen = Running::start(listen_cmd, "hb-listen in netns");
+    listen.listening();
+    let mut send_cmd = ns.command(&bin("hb-send"));
+    send_cmd.args(["--node", "lossy", "--every", "200ms"]);
+    let _send = Running::start(send_cmd, "hb-send in netns");
+    listen.expect("up", |v| v["node"] == "lossy");
+    // Beats start `{"type":"beat"`: the first 10 bytes of the payload.
+    let beats = format!("0x{}", hex(br#"{"type":"b"#));
+    ns.nft(&format!(
+        "table inet hbtest {{\n  chain out {{\n    type filter hook output priority 0;\n    udp dport 26722 @ih,0,80 {beats} drop\n  }}\n}}\n"
+    ));
+    for _ in 0..4 {
+        let up = listen.expect("up", |v| v["node"] == "lossy" && v["was"] == "suspect");
+        assert_eq!(up["refuted"], true, "{up}");
+    }
+    assert!(
+        listen.seen_of("down", "lossy").is_empty(),
+        "{}",
+        listen.history()
+    );
+    // Answers lost too: the node is down by silence, at its deadline.
+    let cut = wall_ms();
+    ns.nft("flush table inet hbtest\ntable inet hbtest {\n  chain out {\n    type filter hook output priority 0;\n    udp dport 26722 drop\n  }\n}\n");
+    let down = listen.expect_after("down", cut, |v| v["node"] == "lossy");
+    assert_eq!(down["cause"], "silence", "{down}");
+    assert!(ms(&down, "silent_ms") >= 1000, "{down}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Probes keep to the per-node limit: at most one per half interval
+/// (here 100 ms), however long the node stays suspect.
+#[test]
+fn probes_keep_to_the_per_node_rate() {
+    let (mut listen, addr) = Running::listener(&["--misses", "20"]);
+    let node = FakeNode::new(addr, None);
+    node.beat(1);
+    listen.expect("up", |v| v["node"] == "fake");
+    node.socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut at = Vec::new();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < Duration::from_millis(2500) {
+        if node.socket.recv_from(&mut buf).is_ok() {
+            at.push(start.elapsed());
+        }
+    }
+    assert!(at.len() >= 3, "probes at {at:?}");
+    // Suspect from 300 ms, down at 4 s: 2.5 s see at most 1 + 2500/100.
+    assert!(at.len() <= 26, "{} probes: {at:?}", at.len());
+    for pair in at.windows(2) {
+        // Received times: a probe is never sent within 100 ms of the last;
+        // a late one may arrive close behind the next (a margin for that).
+        assert!(pair[1] - pair[0] >= Duration::from_millis(40), "{at:?}");
+    }
+}
+
+/// A paused sender (SIGSTOP) keeps its port: no error comes back, and no
+/// early down; once it runs again its answer (or its beat) ends the
+/// suspicion. 4 intervals of pause are far from the 10 of its deadline.
+#[test]
+fn a_paused_sender_is_never_down_early() {
+    let (mut listen, addr) = Running::listener(&["--misses", "10"]);
+    let send = sender(addr, "paused", "100ms", &[]);
+    listen.expect("up", |v| v["node"] == "paused");
+    send.signal("STOP");
+    listen.expect("suspect", |v| v["node"] == "paused");
+    std::thread::sleep(Duration::from_millis(400));
+    send.signal("CONT");
+    let back = listen.expect("up", |v| v["node"] == "paused" && v["was"] == "suspect");
+    assert!(ms(&back, "silent_ms") < 1000, "{back}");
+    assert!(
+        listen.seen_of("down", "paused").is_empty(),
+        "{}",
+        listen.history()
+    );
+}
