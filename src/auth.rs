@@ -283,4 +283,4 @@ fn tag(key: &[u8], body_without_brace: &[u8]) -> [u8; 32] {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

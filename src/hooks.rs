@@ -29,30 +29,16 @@ pub mod runner;
 
 pub use runner::{Hooks, QUEUE};
 
-/// The events a hook can be run on: every verdict line of the three
+/// The events a hook can be run on beside the detector's
+/// ([`crate::detector::KINDS`]): a group's verdicts, a sender's acks and
+/// the reminders.
+const OTHER_EVENTS: [&str; 4] = ["no-quorum", "quorum", "ack", "still-down"];
+
+/// Every event a hook can be run on: every verdict line of the three
 /// tools, and the reminders.
-pub const EVENTS: &[&str] = &[
-    "up",
-    "suspect",
-    "down",
-    "left",
-    "away",
-    "restart",
-    "health",
-    "flapping",
-    "forgotten",
-    "started",
-    "ok",
-    "failed",
-    "late",
-    "running-long",
-    "overlap",
-    "beat",
-    "no-quorum",
-    "quorum",
-    "ack",
-    "still-down",
-];
+pub fn known_events() -> impl Iterator<Item = &'static str> {
+    crate::detector::KINDS.into_iter().chain(OTHER_EVENTS)
+}
 
 /// One `--on EVENTS=CMD`: a shell command and the events it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +67,10 @@ impl HookSpec {
         }
         let mut names = Vec::new();
         for name in events.split(',').map(str::trim) {
-            if !EVENTS.contains(&name) {
+            if !known_events().any(|known| known == name) {
                 return Err(format!(
                     "unknown event {name:?} (known: {}, or * for all)",
-                    EVENTS.join(", ")
+                    known_events().collect::<Vec<_>>().join(", ")
                 ));
             }
             names.push(name.to_owned());

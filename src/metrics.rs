@@ -26,31 +26,10 @@ use tiny_http::{Header, Method, Response, Server};
 use crate::wire::Reject;
 use nodes::{Exchange, NodeCollector, NodeTable};
 
-/// Every event type a tool may print: counters by type start at zero, so
-/// that `increase()` sees the first one.
-pub const EVENT_TYPES: [&str; 21] = [
-    "up",
-    "suspect",
-    "down",
-    "restart",
-    "health",
-    "flapping",
-    "left",
-    "away",
-    "forgotten",
-    "started",
-    "ok",
-    "failed",
-    "late",
-    "running-long",
-    "overlap",
-    "beat",
-    "rejected",
-    "quorum",
-    "no-quorum",
-    "observer",
-    "reloaded",
-];
+/// The event types a tool prints beside the detector's
+/// ([`crate::detector::KINDS`]): with those, every type, whose counters
+/// start at zero so that `increase()` sees the first one.
+const OTHER_EVENT_TYPES: [&str; 5] = ["rejected", "quorum", "no-quorum", "observer", "reloaded"];
 
 /// Label sets: names are fixed, values are reasons and event types.
 type Labels<const N: usize> = [(&'static str, String); N];
@@ -114,7 +93,7 @@ impl Metrics {
                 .rejected
                 .get_or_create(&[("reason", reason.as_str().to_owned())]);
         }
-        for kind in EVENT_TYPES {
+        for kind in crate::detector::KINDS.into_iter().chain(OTHER_EVENT_TYPES) {
             let _ = m.events.get_or_create(&[("type", kind.to_owned())]);
         }
         if series == Series::Counters {

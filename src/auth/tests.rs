@@ -5,6 +5,12 @@ fn keys(text: &str) -> Keys {
     Keys::parse(text).unwrap()
 }
 
+/// A codec that signs, with a test key: for the tests of what signs and
+/// verifies elsewhere (replies, answers).
+pub(crate) fn signing_codec() -> Codec {
+    Codec::new(Some(keys("0123456789abcdef0123456789abcdef")))
+}
+
 #[test]
 fn signed_messages_verify_and_still_decode() {
     let k = keys("0123456789abcdef0123456789abcdef\n");

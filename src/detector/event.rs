@@ -226,8 +226,29 @@ pub(super) fn serialize_rfc3339<S: serde::Serializer>(ms: &u64, s: S) -> Result<
     s.serialize_str(&rfc3339(*ms))
 }
 
+/// The `type` of every line the detector prints ([`Event::kind`]): what
+/// the tools count and hook beside lines of their own.
+pub const KINDS: [&str; 16] = [
+    "up",
+    "suspect",
+    "down",
+    "restart",
+    "beat",
+    "health",
+    "flapping",
+    "left",
+    "away",
+    "forgotten",
+    "started",
+    "ok",
+    "failed",
+    "late",
+    "running-long",
+    "overlap",
+];
+
 impl Event {
-    /// The `type` of its line.
+    /// The `type` of its line, one of [`KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Up { .. } => "up",

@@ -44,7 +44,7 @@ use crate::phi::{Arrivals, PhiConfig};
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
 
-pub use event::{Event, State};
+pub use event::{Event, State, KINDS};
 use job::Jobs;
 pub use job::{JobReport, JobState, JobView, News};
 use lifecycle::Absences;

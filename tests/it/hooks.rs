@@ -30,6 +30,23 @@ fn written(path: &Path) -> String {
     }
 }
 
+/// `web-1` beating every 100 ms to `to`, stopping without a `leave` (so
+/// that killing it is a failure).
+fn web_1_beating_to(to: &str) -> Running {
+    Running::spawn(
+        "hb-send",
+        &[
+            "--node",
+            "web-1",
+            "--every",
+            "100ms",
+            "--to",
+            to,
+            "--no-leave",
+        ],
+    )
+}
+
 /// A shell command that writes its stdin, then the variables hb sets for
 /// a hook (not others of the test's environment, as CI's HB_REQUIRE_TOOLS),
 /// into files of `dir` named after the event, each moved into place whole.
@@ -168,20 +185,7 @@ fn a_hung_hook_is_killed_with_its_children_at_the_timeout() {
 fn reminders_come_at_their_period_and_stop_at_up() {
     let (mut listener, to) = Running::listener(&["--remind-every", "300ms"]);
     let to = to.to_string();
-    let sender = || {
-        Running::spawn(
-            "hb-send",
-            &[
-                "--node",
-                "web-1",
-                "--every",
-                "100ms",
-                "--to",
-                &to,
-                "--no-leave",
-            ],
-        )
-    };
+    let sender = || web_1_beating_to(&to);
     let first = sender();
     listener.expect("up", |v| v["node"] == "web-1");
     drop(first);
@@ -397,20 +401,7 @@ fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
     );
     let (mut listener, to) = Running::listener(&["--on", &on]);
     let to = to.to_string();
-    let sender = || {
-        Running::spawn(
-            "hb-send",
-            &[
-                "--node",
-                "web-1",
-                "--every",
-                "100ms",
-                "--to",
-                &to,
-                "--no-leave",
-            ],
-        )
-    };
+    let sender = || web_1_beating_to(&to);
     let first = sender();
     listener.expect("up", |v| v["node"] == "web-1");
     drop(first);

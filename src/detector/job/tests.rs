@@ -1,7 +1,6 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::detector::{Config, Rule};
 use crate::wire::Beat;
 
 /// The wall clock at monotonic 0, as the fake clock runs.
@@ -18,16 +17,8 @@ struct Sim {
 
 impl Sim {
     fn new() -> Self {
-        let cfg = Config {
-            rule: Rule::Fixed { misses: 3 },
-            default_every_ms: 1000,
-            emit_beats: false,
-            up_after: 1,
-            flap: None,
-            max_nodes: 10,
-        };
         Sim {
-            det: Detector::new(cfg, 0),
+            det: Detector::new(crate::detector::tests::cfg(3), 0),
             now: 0,
             log: Vec::new(),
             seq: 0,

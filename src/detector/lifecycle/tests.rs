@@ -1,18 +1,9 @@
 use super::*;
-use crate::detector::{Config, Rule};
 use crate::wire::Beat;
 
 /// Down after 3 missed 1 s intervals.
 fn detector() -> Detector {
-    let cfg = Config {
-        rule: Rule::Fixed { misses: 3 },
-        default_every_ms: 1000,
-        emit_beats: false,
-        up_after: 1,
-        flap: None,
-        max_nodes: 10,
-    };
-    Detector::new(cfg, 0)
+    Detector::new(crate::detector::tests::cfg(3), 0)
 }
 
 /// A detector on a fake clock, with every line it printed and when.

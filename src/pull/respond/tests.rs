@@ -1,5 +1,6 @@
 use super::*;
-use crate::auth::{Codec, Keys};
+use crate::auth::tests::signing_codec;
+use crate::auth::Codec;
 use crate::checks::{CheckResult, CheckStatus, CUT_MARK};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
@@ -135,7 +136,7 @@ fn padded(codec: &Codec, msg: &Message<'_>) -> Vec<u8> {
 /// too: a replayed signed request must not be amplified either.
 #[test]
 fn a_forwarded_reply_is_never_larger_than_the_relay_request() {
-    for codec in [Codec::default(), keyed_codec()] {
+    for codec in [Codec::default(), signing_codec()] {
         let (target, poller) = (socket(), socket());
         let mut r = responder(codec.clone());
         // The forwarded reply: the target's, with the poller's nonce
@@ -188,19 +189,6 @@ fn a_forwarded_reply_is_never_larger_than_the_relay_request() {
     }
 }
 
-/// A key file for `Codec`s that sign.
-fn keyed_codec() -> Codec {
-    let dir = std::env::temp_dir().join(format!("hb-respond-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(&key, private).unwrap();
-    let codec = Codec::new(Some(Keys::load(&key).unwrap()));
-    std::fs::remove_dir_all(&dir).unwrap();
-    codec
-}
-
 fn any_status() -> impl Strategy<Value = CheckStatus> {
     prop_oneof![
         Just(CheckStatus::Ok),
@@ -229,7 +217,7 @@ proptest! {
                 output: crate::checks::cut(&output, crate::checks::MAX_OUTPUT),
             })
             .collect();
-        let codec = if signed { keyed_codec() } else { Codec::default() };
+        let codec = if signed { signing_codec() } else { Codec::default() };
         let poller = socket();
         let mut r = responder_named(codec.clone(), "web-1");
         let health = RawValue::from_string(

@@ -2,7 +2,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use super::Answerer;
-use crate::auth::{Codec, Keys};
+use crate::auth::tests::signing_codec;
+use crate::auth::Codec;
 use crate::wire::{Message, Probe};
 
 /// A sender's socket and a listener's, both on 127.0.0.1.
@@ -35,24 +36,11 @@ fn answered(listener: &UdpSocket) -> Option<Vec<u8>> {
     listener.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
 }
 
-/// A codec that signs, from a key file of its own.
-fn keyed() -> Codec {
-    let dir = std::env::temp_dir().join(format!("hb-answer-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(&key, private).unwrap();
-    let codec = Codec::new(Some(Keys::load(&key).unwrap()));
-    std::fs::remove_dir_all(&dir).unwrap();
-    codec
-}
-
 #[test]
 fn a_probe_from_a_target_is_answered_with_its_nonce_and_boot() {
     let (sender, listener) = sockets();
     let targets = [listener.local_addr().unwrap()];
-    for codec in [Codec::default(), keyed()] {
+    for codec in [Codec::default(), signing_codec()] {
         let answerer = Answerer {
             node: "web-1",
             boot: "b1",
@@ -75,7 +63,7 @@ fn a_probe_from_a_target_is_answered_with_its_nonce_and_boot() {
 fn no_answer_to_strangers_unsigned_probes_relays_or_small_probes() {
     let (sender, listener) = sockets();
     let me = listener.local_addr().unwrap();
-    let codec = keyed();
+    let codec = signing_codec();
     let answerer = |targets: &'static [SocketAddr]| Answerer {
         node: "a-node-with-a-rather-long-name-so-that-its-reply-is-larger",
         boot: "0123456789abcdef",
