@@ -202,19 +202,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(away) = args.away {
-        let options = Options {
-            every,
-            count: None,
-            health: None,
-            verbose: false,
-            broadcast: args.broadcast,
-            codec: args.key.codec()?,
-            checks: None,
-            ack: None,
-            leave: false,
-            reload: None,
-            job: None,
-        };
+        let options = Options::notices_only(every, args.broadcast, args.key.codec()?);
         return say_away(args.node.name(), targets, options, away, args.reason);
     }
     let health = if args.health {
@@ -335,19 +323,7 @@ fn run_job(args: &Args, every: Duration, plan: Plan, signals: &Signals) -> ExitC
         })
         .collect();
     let beater = args.key.codec().and_then(|codec| {
-        let options = Options {
-            every,
-            count: None,
-            health: None,
-            verbose: false,
-            broadcast: args.broadcast,
-            codec,
-            checks: None,
-            ack: None,
-            leave: false,
-            reload: None,
-            job: None,
-        };
+        let options = Options::notices_only(every, args.broadcast, codec);
         Beater::new(args.node.name(), targets, options, Output::stdout())
             .context("opening a UDP socket")
     });

@@ -69,6 +69,26 @@ pub struct Options {
     pub job: Option<Plan>,
 }
 
+impl Options {
+    /// A sender that sends notices only (`away`, a job's `start` and
+    /// `done`): no beats' health, checks, acks, leave or reload.
+    pub fn notices_only(every: Duration, broadcast: bool, codec: Codec) -> Self {
+        Options {
+            every,
+            count: None,
+            health: None,
+            verbose: false,
+            broadcast,
+            codec,
+            checks: None,
+            ack: None,
+            leave: false,
+            reload: None,
+            job: None,
+        }
+    }
+}
+
 /// The `sent` line of `--verbose`.
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "sent")]

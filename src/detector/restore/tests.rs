@@ -16,18 +16,7 @@ fn restored(json: &str) -> Restored {
 }
 
 fn beat(node: &str, seq: u64) -> Beat<'_> {
-    Beat {
-        node: node.into(),
-        seq: Some(seq),
-        boot: Some("b1".into()),
-        every_ms: Some(100),
-        ts_ms: None,
-        health: None,
-        ack: false,
-        answers: false,
-        checks: None,
-        due: None,
-    }
+    crate::detector::tests::beat(node, seq, "b1", 100)
 }
 
 const WALL: u64 = 1_800_000_000_000;
