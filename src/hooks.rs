@@ -13,7 +13,7 @@
 //! a `hook-overflow` line when the queue was full and events were dropped.
 //!
 //! - [`runner`]: the queue, the workers and their reports;
-//! - [`crate::remind`]: the `still-down` reminders.
+//! - [`remind`]: the `still-down` reminders.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::output::Output;
-use crate::remind::Reminders;
+use remind::Reminders;
 
+pub mod remind;
 pub mod runner;
 
 pub use runner::{Hooks, QUEUE};

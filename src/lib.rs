@@ -19,8 +19,8 @@
 //! - [`clock`]: monotonic milliseconds for deadlines, and cadences.
 //! - [`output`]: NDJSON events on stdout.
 //! - [`detector`]: turns beats and time into up/suspect/down verdicts,
-//!   and jobs' runs and deadlines into theirs; [`phi`]: the phi accrual
-//!   rule it may use.
+//!   and jobs' runs and deadlines into theirs (with the phi accrual rule
+//!   it may use, [`detector::phi`]).
 //! - [`schedule`]: when a job's next run is due: cron expressions in a
 //!   time zone, or an interval.
 //! - [`health`]: CPU, memory and load readings carried in beats.
@@ -28,13 +28,13 @@
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
 //! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`), node series
 //!   computed at scrape.
-//! - [`observer`]: a loop watching itself: its stalls and its socket's
-//!   drops, never the nodes' failures.
-//! - [`memory`]: what exporting a large fleet freed, handed back;
-//!   [`background`]: threads that export beside a loop, at a lower priority.
+//! - [`self_watch`]: a loop watching itself: its stalls and its socket's
+//!   drops, never the nodes' failures (its lines are `observer` lines).
+//! - [`export`]: threads that export beside a loop (a scrape, the state
+//!   file), at a lower priority, handing back what they freed.
 //! - [`reload`]: files read again on SIGHUP, and the `reloaded` event.
 //! - [`hooks`]: commands run on events (`--on`), in the background, in
-//!   order per node; [`remind`]: `still-down` lines while a node stays down.
+//!   order per node, and `still-down` reminders while a node stays down.
 //!
 //! The binaries (`src/bin/hb-*.rs`) parse flags and wire these pieces
 //! together; [`cli`] is what they share: flags defined once, exit codes,
@@ -42,26 +42,23 @@
 
 pub mod ack;
 pub mod auth;
-pub mod background;
 pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod detector;
+pub mod export;
 pub mod health;
 pub mod hooks;
 pub mod intake;
-pub mod memory;
 pub mod metrics;
 pub mod nagios;
 pub mod net;
-pub mod observer;
 pub mod output;
-pub mod phi;
 pub mod pull;
 pub mod push;
 pub mod quorum;
 pub mod reload;
-pub mod remind;
 pub mod replay;
 pub mod schedule;
+pub mod self_watch;
 pub mod wire;

@@ -214,7 +214,7 @@ pub fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<SocketAddr> {
     thread::Builder::new()
         .name("hb-metrics".into())
         .spawn(move || {
-            crate::background::lower_priority();
+            crate::export::lower_priority();
             for request in server.incoming_requests() {
                 let path = request.url().split('?').next().unwrap_or_default();
                 let response = match (request.method(), path) {
@@ -223,7 +223,7 @@ pub fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<SocketAddr> {
                 };
                 // A scraper that hung up gets no answer; the next one will.
                 let _ = request.respond(response);
-                crate::memory::release_freed();
+                crate::export::release_freed();
             }
         })?;
     Ok(bound)

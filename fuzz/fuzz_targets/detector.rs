@@ -39,9 +39,9 @@ use arbitrary::Arbitrary;
 use hb::checks::{CheckResult, CheckStatus};
 use hb::clock::Millis;
 use hb::detector::{
-    Config, Detector, Event, Flap, Notice, Plan, Rule, SnapshotStream, State, Trust,
+    Config, Detector, Event, Flap, Notice, Intent, Rule, SnapshotStream, State, Trust,
 };
-use hb::phi::PhiConfig;
+use hb::detector::phi::PhiConfig;
 use hb::replay::Claim;
 use hb::wire::{Beat, MAX_AWAY_MS, MIN_AWAY_MS};
 use libfuzzer_sys::fuzz_target;
@@ -193,13 +193,13 @@ struct NoticeOp {
     boot: u8,
     seq: u16,
     ts_skew_ms: Option<i16>,
-    plan: PlanOp,
+    intent: IntentOp,
     /// From the network, with or without a skew limit; else a recording.
     network: Option<Option<u16>>,
 }
 
 #[derive(Arbitrary, Debug)]
-enum PlanOp {
+enum IntentOp {
     Leave,
     Away { for_ms: u32, reason: Option<u8> },
 }
@@ -553,9 +553,9 @@ fuzz_target!(|input: Input| {
             Op::Notice(n) => {
                 let name = name(n.node);
                 let wall = WALL_START + now;
-                let plan = match n.plan {
-                    PlanOp::Leave => Plan::Leave,
-                    PlanOp::Away { for_ms, reason } => Plan::Away {
+                let intent = match n.intent {
+                    IntentOp::Leave => Intent::Leave,
+                    IntentOp::Away { for_ms, reason } => Intent::Away {
                         for_ms: u64::from(for_ms).clamp(MIN_AWAY_MS, MAX_AWAY_MS),
                         reason: reason.map(|i| REASONS[usize::from(i) % REASONS.len()]),
                     },
@@ -569,7 +569,7 @@ fuzz_target!(|input: Input| {
                             .ts_skew_ms
                             .map(|d| wall.saturating_add_signed(i64::from(d))),
                     },
-                    plan,
+                    intent,
                 };
                 let trust = match n.network {
                     Some(max_skew_ms) => Trust::Network {

@@ -481,7 +481,7 @@ impl<const MISSES: u32> DetectorArgs<MISSES> {
             DetectorKind::Phi if self.misses.is_some() => {
                 return Err(UsageError("--misses is for --detector fixed".into()))
             }
-            DetectorKind::Phi => Rule::Phi(crate::phi::PhiConfig {
+            DetectorKind::Phi => Rule::Phi(crate::detector::phi::PhiConfig {
                 suspect: self.phi_suspect,
                 threshold: self.phi_threshold,
                 min_std_dev_ms: self.min_std_dev.as_secs_f64() * 1000.0,

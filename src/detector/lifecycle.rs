@@ -26,12 +26,12 @@ use crate::wire::{Message, Reject};
 pub struct Notice<'a> {
     pub node: &'a str,
     pub claim: Claim<'a>,
-    pub plan: Plan<'a>,
+    pub intent: Intent<'a>,
 }
 
 /// What the node is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan<'a> {
+pub enum Intent<'a> {
     /// It stops on purpose.
     Leave,
     /// It will be gone for `for_ms` from now, for `reason`.
@@ -44,14 +44,14 @@ pub enum Plan<'a> {
 impl<'a> Notice<'a> {
     /// The notice a message carries: a `leave` or an `away`.
     pub fn of(message: &'a Message<'_>) -> Option<Notice<'a>> {
-        let (node, boot, seq, ts_ms, plan) = match message {
-            Message::Leave(l) => (&l.node, &l.boot, l.seq, l.ts_ms, Plan::Leave),
+        let (node, boot, seq, ts_ms, intent) = match message {
+            Message::Leave(l) => (&l.node, &l.boot, l.seq, l.ts_ms, Intent::Leave),
             Message::Away(a) => {
-                let plan = Plan::Away {
+                let intent = Intent::Away {
                     for_ms: a.for_ms,
                     reason: a.reason.as_deref(),
                 };
-                (&a.node, &a.boot, a.seq, a.ts_ms, plan)
+                (&a.node, &a.boot, a.seq, a.ts_ms, intent)
             }
             _ => return None,
         };
@@ -60,7 +60,11 @@ impl<'a> Notice<'a> {
             seq: Some(seq),
             ts_ms,
         };
-        Some(Notice { node, claim, plan })
+        Some(Notice {
+            node,
+            claim,
+            intent,
+        })
     }
 }
 
@@ -208,7 +212,11 @@ impl Detector {
         trust: Trust,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Notice { node, claim, plan } = notice;
+        let Notice {
+            node,
+            claim,
+            intent,
+        } = notice;
         let position = self.nodes.find(node);
         if position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
@@ -219,14 +227,14 @@ impl Detector {
             Speaker::Beating
         } else if announcer.is_some_and(|a| a.boot.as_deref() == claim.boot) {
             Speaker::Announcer
-        } else if *plan == Plan::Leave && last.is_none_or(|l| l.boot.is_none()) {
+        } else if *intent == Intent::Leave && last.is_none_or(|l| l.boot.is_none()) {
             Speaker::Beating
         } else {
             Speaker::Other
         };
         // A leave is said by the process that beats, as it stops: one of
         // another boot is an old one, replayed.
-        if speaker == Speaker::Other && *plan == Plan::Leave {
+        if speaker == Speaker::Other && *intent == Intent::Leave {
             return Err(Reject::Replay);
         }
         if let Trust::Network { max_skew_ms } = trust {
@@ -251,7 +259,7 @@ impl Detector {
         if speaker == Speaker::Beating {
             node.last.remember(claim);
         }
-        let Plan::Away { for_ms, reason } = *plan else {
+        let Intent::Away { for_ms, reason } = *intent else {
             // Leaving while away changes nothing: the announced return
             // stands, and is still checked.
             if !matches!(node.state, State::Left | State::Away) {

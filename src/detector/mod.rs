@@ -25,10 +25,11 @@
 
 mod confirm;
 mod event;
+mod faults;
 mod forget;
 mod job;
 mod lifecycle;
-mod observer;
+pub mod phi;
 mod reading;
 mod restore;
 mod snapshot;
@@ -40,16 +41,16 @@ mod verdict;
 use std::net::SocketAddr;
 
 use crate::clock::Millis;
-use crate::phi::{Arrivals, PhiConfig};
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Reject};
+use phi::{Arrivals, PhiConfig};
 
 pub use event::{Event, State, KINDS};
+use faults::Faults;
 use job::Jobs;
 pub use job::{JobReport, JobState, JobView, News};
 use lifecycle::Absences;
-pub use lifecycle::{Notice, Plan};
-use observer::Faults;
+pub use lifecycle::{Intent, Notice};
 pub use reading::Reading;
 pub use restore::{Restored, RestoredAway};
 #[cfg(test)]
@@ -95,7 +96,7 @@ pub enum Rule {
     /// `down` after `misses` of the node's intervals; `suspect` once a beat
     /// is half an interval late.
     Fixed { misses: u32 },
-    /// `suspect` and `down` at phi thresholds (see [`crate::phi`]).
+    /// `suspect` and `down` at phi thresholds (see [`phi`]).
     Phi(PhiConfig),
 }
 

@@ -13,7 +13,7 @@ use super::verdict::patience;
 use super::{Detector, JobState, Reading, Rule, State};
 use crate::checks::CheckResult;
 use crate::clock::Millis;
-use crate::phi::Arrivals;
+use crate::detector::phi::Arrivals;
 use crate::replay::LastSeen;
 use crate::wire::{self, Due, Reject, MAX_EVERY_MS, MIN_EVERY_MS};
 

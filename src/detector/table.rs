@@ -12,7 +12,7 @@ use hashbrown::HashTable;
 use super::{Reading, State};
 use crate::checks::CheckResult;
 use crate::clock::Millis;
-use crate::phi::Arrivals;
+use crate::detector::phi::Arrivals;
 use crate::replay::LastSeen;
 
 /// One tracked node: what its beats said, and where it stands.

@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
-use super::observer::Over;
+use super::faults::Over;
 use super::table::Node;
 use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
 use crate::clock::Millis;
+use crate::detector::phi::{Arrivals, Phi, PhiConfig};
 use crate::output::round;
-use crate::phi::{Arrivals, Phi, PhiConfig};
 use crate::wire::Beat;
 
 impl Detector {

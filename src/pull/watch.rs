@@ -13,8 +13,8 @@ use crate::hooks::Actions;
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
 use crate::net;
-use crate::observer::{stall_tolerance, ObserverEvent, SelfWatch};
 use crate::output::{wall_ms, Output};
+use crate::self_watch::{stall_tolerance, SelfWatch, SelfWatchLine};
 use crate::wire::Beat;
 
 use super::lines::emit_round;
@@ -181,7 +181,7 @@ fn emit_events<W: Write>(
 fn emit_observed<W: Write>(
     out: &mut Output<W>,
     metrics: Option<&Metrics>,
-    said: &mut Vec<ObserverEvent>,
+    said: &mut Vec<SelfWatchLine>,
 ) -> io::Result<()> {
     for line in said.drain(..) {
         if let Some(m) = metrics {

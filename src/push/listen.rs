@@ -13,15 +13,16 @@ use crate::detector::{Detector, Event, JobReport, Notice, SnapshotStream, Trust}
 use crate::hooks::Actions;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
-use crate::observer::{ObserverEvent, SelfWatch};
 use crate::output::Output;
 use crate::quorum::link::{GroupLink, Membership};
+use crate::self_watch::{SelfWatch, SelfWatchLine};
 use crate::wire::{Message, Reject};
 
 mod confirm;
 mod recorded;
 mod reload;
 mod restore;
+mod sampling;
 mod socket;
 mod state;
 
@@ -31,7 +32,8 @@ pub use recorded::spawn_line_reader;
 pub use reload::ReadExpected;
 use reload::Reloading;
 pub use restore::restore_state;
-use state::{Sampling, StateFile};
+use sampling::Sampling;
+use state::StateFile;
 
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
@@ -53,7 +55,7 @@ pub struct Listener<W: Write> {
     sampling: Option<Sampling>,
     /// The listener's watch over its own stalls and overload.
     watch: SelfWatch,
-    observed: Vec<ObserverEvent>,
+    observed: Vec<SelfWatchLine>,
     /// What SIGHUP reads again.
     reload: Option<Reloading>,
     /// Hooks run on the lines printed, and reminders of nodes still down.
@@ -143,7 +145,8 @@ impl<W: Write> Listener<W> {
             cadence.advance(now);
             self.emit_status(now, wall)?;
         }
-        self.hand_out(now, wall);
+        self.step_state(now, wall);
+        self.step_sampling();
         Ok(())
     }
 

@@ -24,9 +24,9 @@ use crate::clock::{duration_ms, Cadence, Clock, Millis};
 use crate::health::Sampler;
 use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
-use crate::observer::{stall_tolerance, SelfWatch};
 use crate::output::{wall_ms, Output};
 use crate::reload::Reload;
+use crate::self_watch::{stall_tolerance, SelfWatch};
 use crate::wire::{self, Beat, Message};
 
 mod answer;

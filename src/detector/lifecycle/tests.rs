@@ -64,7 +64,7 @@ impl Sim {
         boot: &str,
         seq: u64,
         ts_ms: u64,
-        plan: Plan,
+        intent: Intent,
     ) -> Result<(), Reject> {
         self.advance(t);
         let notice = Notice {
@@ -74,7 +74,7 @@ impl Sim {
                 seq: Some(seq),
                 ts_ms: Some(ts_ms),
             },
-            plan,
+            intent,
         };
         let mut out = Vec::new();
         let said = self.det.announce(t, t, None, &notice, KEYED, &mut out);
@@ -107,7 +107,7 @@ fn line(t: Millis, s: &str) -> (Millis, String) {
     (t, s.to_owned())
 }
 
-const AWAY_5S: Plan = Plan::Away {
+const AWAY_5S: Intent = Intent::Away {
     for_ms: 5000,
     reason: Some("upgrade"),
 };
@@ -117,9 +117,9 @@ fn a_leave_is_left_at_once_and_never_down() {
     let mut sim = Sim::new();
     sim.beat(0, "b1", 1);
     sim.beat(1000, "b1", 2);
-    sim.say(1200, "b1", 3, 1200, Plan::Leave).unwrap();
+    sim.say(1200, "b1", 3, 1200, Intent::Leave).unwrap();
     // The second copy: the next seq, nothing new to say.
-    sim.say(1210, "b1", 4, 1210, Plan::Leave).unwrap();
+    sim.say(1210, "b1", 4, 1210, Intent::Leave).unwrap();
     sim.advance(100_000);
     assert_eq!(sim.lines(), [line(0, "up"), line(1200, "left")]);
     assert_eq!(sim.state(), State::Left);
@@ -145,18 +145,18 @@ fn a_replayed_or_stale_leave_is_refused() {
     sim.beat(1000, "b1", 2);
     // An old seq of the beating boot, or another boot's: both replays.
     assert_eq!(
-        sim.say(1100, "b1", 2, 1100, Plan::Leave),
+        sim.say(1100, "b1", 2, 1100, Intent::Leave),
         Err(Reject::Replay)
     );
     assert_eq!(
-        sim.say(1100, "b0", 9, 1100, Plan::Leave),
+        sim.say(1100, "b0", 9, 1100, Intent::Leave),
         Err(Reject::Replay)
     );
-    sim.say(1200, "b1", 3, 1200, Plan::Leave).unwrap();
+    sim.say(1200, "b1", 3, 1200, Intent::Leave).unwrap();
     sim.beat(5000, "b2", 1);
     // The leave of the boot that was, replayed after the node came back.
     assert_eq!(
-        sim.say(5100, "b1", 3, 1200, Plan::Leave),
+        sim.say(5100, "b1", 3, 1200, Intent::Leave),
         Err(Reject::Replay)
     );
     assert_eq!(sim.state(), State::Up);
@@ -171,7 +171,7 @@ fn away_mutes_until_its_deadline_then_down() {
     sim.say(510, "a1", 2, 510, AWAY_5S).unwrap();
     // The service beats on a little, then is stopped and leaves: still away.
     sim.beat(1000, "b1", 2);
-    sim.say(1500, "b1", 3, 1500, Plan::Leave).unwrap();
+    sim.say(1500, "b1", 3, 1500, Intent::Leave).unwrap();
     assert_eq!(sim.state(), State::Away);
     let view = sim.det.node("web-1", 1500).unwrap();
     let away = view.away.unwrap();
@@ -259,7 +259,7 @@ fn a_new_announcement_moves_the_deadline() {
     let mut sim = Sim::new();
     sim.beat(0, "b1", 1);
     sim.say(500, "a1", 1, 500, AWAY_5S).unwrap();
-    let longer = Plan::Away {
+    let longer = Intent::Away {
         for_ms: 20_000,
         reason: None,
     };

@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 use super::*;
 use crate::checks::{CheckResult, CheckStatus};
 use crate::detector::tests::cfg;
-use crate::detector::{Notice, Plan, Trust};
+use crate::detector::{Intent, Notice, Trust};
 use crate::replay::Claim;
 use crate::wire::Beat;
 
@@ -52,7 +52,7 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
 }
 
 /// A notice from `name`, of the boot its beats have.
-fn say(det: &mut Detector, now: Millis, name: &str, seq: u64, plan: Plan) {
+fn say(det: &mut Detector, now: Millis, name: &str, seq: u64, intent: Intent) {
     let notice = Notice {
         node: name,
         claim: Claim {
@@ -60,7 +60,7 @@ fn say(det: &mut Detector, now: Millis, name: &str, seq: u64, plan: Plan) {
             seq: Some(seq),
             ts_ms: None,
         },
-        plan,
+        intent,
     };
     let wall = 1_700_000_000_000 + now;
     let _ = det.announce(now, wall, None, &notice, Trust::Recording, &mut Vec::new());
@@ -137,11 +137,11 @@ proptest! {
                 }
                 Step::Leave(node) => {
                     seq += 1;
-                    say(&mut det, now, NAMES[node], seq, Plan::Leave);
+                    say(&mut det, now, NAMES[node], seq, Intent::Leave);
                 }
                 Step::Away(node, for_ms) => {
                     seq += 1;
-                    say(&mut det, now, NAMES[node], seq, Plan::Away { for_ms, reason: Some("upgrade \"7\"") });
+                    say(&mut det, now, NAMES[node], seq, Intent::Away { for_ms, reason: Some("upgrade \"7\"") });
                 }
                 Step::Wait(ms) => {
                     now += ms;

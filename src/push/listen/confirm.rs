@@ -77,7 +77,7 @@ pub struct Confirmer {
 
 /// A probe to send: to whom, where, with which nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Due {
+pub struct PendingProbe {
     pub node: String,
     pub addr: SocketAddr,
     pub nonce: u64,
@@ -175,7 +175,7 @@ impl Confirmer {
     /// The probes due at `now`, within the limits, each node's next one
     /// scheduled. Pure, for tests with a fake clock; [`Confirmer::probe`]
     /// sends them.
-    pub fn take_due(&mut self, now: Millis, into: &mut Vec<Due>) {
+    pub fn take_due(&mut self, now: Millis, into: &mut Vec<PendingProbe>) {
         while self
             .sent
             .front()
@@ -204,7 +204,7 @@ impl Confirmer {
             asking.next = now + asking.gap;
             self.due.push(Reverse((asking.next, node.clone())));
             self.sent.push_back(now);
-            into.push(Due {
+            into.push(PendingProbe {
                 node,
                 addr: asking.addr,
                 nonce,

@@ -58,5 +58,5 @@ pub fn restore_state(path: &Path, detector: &mut Detector, now: Millis, wall_ms:
         ),
     }
     drop(file);
-    crate::memory::release_freed();
+    crate::export::release_freed();
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::Listener;
 use crate::clock::{duration_ms, Clock, Millis};
 use crate::net::{self, unreachable};
-use crate::observer::stall_tolerance;
 use crate::output::wall_ms;
+use crate::self_watch::stall_tolerance;
 
 /// Batches read in one turn at most before deadlines are judged: under a
 /// flood the loop still turns, judging up to what it has read.

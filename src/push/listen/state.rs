@@ -23,16 +23,11 @@ use serde::Serialize;
 
 use super::Listener;
 use crate::clock::Millis;
-use crate::detector::{Detector, NodeSamples, SnapshotStream};
+use crate::detector::{Detector, SnapshotStream};
 use crate::intake::{Counters, Intake};
-use crate::metrics::nodes::NodeTable;
-use crate::observer::ObserverStatus;
 use crate::output;
 use crate::quorum::link::{GroupLink, GroupStatus};
-
-/// Nodes copied per turn of the loop for a scrape: a few milliseconds of
-/// work at most, which the socket's buffer absorbs at full ingest.
-const SLICE: usize = 4096;
+use crate::self_watch::SelfWatchStatus;
 
 /// Nodes serialized per turn of the loop for the state file: a piece of
 /// about 300 KiB with health in every node.
@@ -55,7 +50,7 @@ struct Tail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<GroupStatus>,
     /// The listener's own record: stalls and the socket's drops.
-    observer: ObserverStatus,
+    observer: SelfWatchStatus,
 }
 
 impl Tail<'_> {
@@ -66,7 +61,7 @@ impl Tail<'_> {
     fn json(
         intake: &Intake,
         group: Option<&GroupLink>,
-        observer: ObserverStatus,
+        observer: SelfWatchStatus,
         now: Millis,
     ) -> Vec<u8> {
         let tail = Tail {
@@ -277,7 +272,7 @@ impl StateFile {
 /// when writing works again; the loop retries with its next snapshot, the
 /// temporary file is removed, and the monitor goes on either way.
 fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
-    crate::background::lower_priority();
+    crate::export::lower_priority();
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     // The snapshot being written: its file, or the error that ended it.
     let mut file: Option<io::Result<File>> = None;
@@ -293,7 +288,7 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
             continue;
         }
         drop(piece);
-        crate::memory::release_freed();
+        crate::export::release_freed();
         let written = match file.take() {
             Some(Ok(f)) => {
                 drop(f);
@@ -326,13 +321,6 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
     }
 }
 
-/// A scrape's node samples, being copied a slice per turn.
-#[derive(Default)]
-pub(super) struct Sampling {
-    samples: NodeSamples,
-    next: usize,
-}
-
 impl<W: Write> Listener<W> {
     /// Prints a `status` line: membership, counters, and the group if
     /// any. Streamed a piece at a time, so a large fleet's line costs a
@@ -357,32 +345,14 @@ impl<W: Write> Listener<W> {
         Ok(())
     }
 
-    /// One turn's share of handing membership out: the state file's next
-    /// piece, and the next slice of a scrape's samples.
-    pub(super) fn hand_out(&mut self, now: Millis, wall: u64) {
+    /// One turn's share of the state file: its next piece, if a snapshot
+    /// is under way or due.
+    pub(super) fn step_state(&mut self, now: Millis, wall: u64) {
         if let Some(state) = &mut self.state_file {
             let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
             let tail = || Tail::json(intake, group, watch.status(), now);
             state.step(&self.detector, now, wall, tail);
         }
-        let Some(metrics) = &self.metrics else {
-            return;
-        };
-        if self.sampling.is_none() && !metrics.nodes_wanted() {
-            return;
-        }
-        let sampling = self.sampling.get_or_insert_with(Sampling::default);
-        sampling.next = self
-            .detector
-            .sample_nodes(sampling.next, SLICE, &mut sampling.samples);
-        if sampling.next < self.detector.len() {
-            return;
-        }
-        let done = self.sampling.take().unwrap_or_default();
-        metrics.answer_nodes(NodeTable {
-            nodes: Arc::new(done.samples),
-            responders: None,
-        });
     }
 
     /// Writes the last changes out before the listener ends: the file

@@ -11,7 +11,7 @@ use crate::clock::{Millis, StallWatch};
 /// An `observer` line.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename = "observer")]
-pub struct ObserverEvent {
+pub struct SelfWatchLine {
     /// `stalled`, `overloaded`, or `ok` once an overload is over.
     pub state: &'static str,
     /// With `stalled`: how long the observer was not running.
@@ -25,7 +25,7 @@ pub struct ObserverEvent {
 
 /// The observer's own record, as `status` shows it.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct ObserverStatus {
+pub struct SelfWatchStatus {
     /// `ok` or `overloaded`.
     pub state: &'static str,
     pub stalls: u64,
@@ -63,7 +63,7 @@ impl SelfWatch {
         now: Millis,
         wait_ms: Millis,
         tolerance: Millis,
-        out: &mut Vec<ObserverEvent>,
+        out: &mut Vec<SelfWatchLine>,
     ) -> Option<Millis> {
         let stall = self.stalls.waiting(now, wait_ms, tolerance)?;
         self.note_stall(now, stall, out);
@@ -77,14 +77,14 @@ impl SelfWatch {
         &mut self,
         now: Millis,
         tolerance: Millis,
-        out: &mut Vec<ObserverEvent>,
+        out: &mut Vec<SelfWatchLine>,
     ) -> Option<Millis> {
         let stall = self.stalls.back(now, tolerance)?;
         self.note_stall(now, stall, out);
         Some(stall)
     }
 
-    fn note_stall(&mut self, now: Millis, stall: Millis, out: &mut Vec<ObserverEvent>) {
+    fn note_stall(&mut self, now: Millis, stall: Millis, out: &mut Vec<SelfWatchLine>) {
         self.count += 1;
         self.stalled_ms = self.stalled_ms.saturating_add(stall);
         if self
@@ -92,7 +92,7 @@ impl SelfWatch {
             .is_none_or(|t| now.saturating_sub(t) >= STALL_LINE_EVERY_MS)
         {
             self.last_stall_line = Some(now);
-            out.push(ObserverEvent {
+            out.push(SelfWatchLine {
                 state: "stalled",
                 stall_ms: Some(stall),
                 dropped: None,
@@ -102,7 +102,7 @@ impl SelfWatch {
 
     /// The socket's drop count as the kernel last said it; true when it
     /// grew (beats were lost at the observer, not on the way).
-    pub fn drops(&mut self, now: Millis, count: Option<u32>, out: &mut Vec<ObserverEvent>) -> bool {
+    pub fn drops(&mut self, now: Millis, count: Option<u32>, out: &mut Vec<SelfWatchLine>) -> bool {
         let Some(count) = count else {
             return false;
         };
@@ -114,7 +114,7 @@ impl SelfWatch {
         self.dropped += new;
         let so_far = self.overload.map_or(0, |(n, _)| n) + new;
         if self.overload.is_none() {
-            out.push(ObserverEvent {
+            out.push(SelfWatchLine {
                 state: "overloaded",
                 stall_ms: None,
                 dropped: Some(so_far),
@@ -125,11 +125,11 @@ impl SelfWatch {
     }
 
     /// Time passes: an overload without new drops for a while is over.
-    pub fn tick(&mut self, now: Millis, out: &mut Vec<ObserverEvent>) {
+    pub fn tick(&mut self, now: Millis, out: &mut Vec<SelfWatchLine>) {
         if let Some((dropped, last)) = self.overload {
             if now.saturating_sub(last) >= CALM_MS {
                 self.overload = None;
-                out.push(ObserverEvent {
+                out.push(SelfWatchLine {
                     state: "ok",
                     stall_ms: None,
                     dropped: Some(dropped),
@@ -143,8 +143,8 @@ impl SelfWatch {
         self.overload.map(|(_, last)| last.saturating_add(CALM_MS))
     }
 
-    pub fn status(&self) -> ObserverStatus {
-        ObserverStatus {
+    pub fn status(&self) -> SelfWatchStatus {
+        SelfWatchStatus {
             state: if self.overload.is_some() {
                 "overloaded"
             } else {
