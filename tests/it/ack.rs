@@ -6,7 +6,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::harness::{bin, cmd, dead_target, parse_events, wall_ms, Netns, Running, PATIENCE};
+use crate::harness::{
+    bin, cmd, dead_target, parse_events, test_name, wall_ms, Netns, Running, PATIENCE,
+};
 
 /// hb-ack as the receiving end, node `rcv`; its address as hb-send takes it.
 fn receiver() -> (Running, String) {
@@ -289,7 +291,7 @@ fn replay_gives_the_same_events_as_live() {
 /// sender reports the path down, and up again when acks pass once more.
 #[test]
 fn acks_lost_on_the_way_back_only() {
-    let Some(ns) = Netns::new("acks_lost_on_the_way_back_only") else {
+    let Some(ns) = Netns::new(test_name!()) else {
         return;
     };
     let mut ack_cmd = ns.command(&bin("hb-ack"));

@@ -3,11 +3,13 @@
 //! speed. They need root, ip and nft: without them they skip loudly (and
 //! fail under HB_REQUIRE_TOOLS, as in CI).
 
-use crate::harness::{script, skip};
+use crate::harness::{script, skip_as, test_name};
 
-/// Runs bench/`name` with `env`; None if it says (exit 77) that the tools
-/// it needs are missing here. Any other failure, a usage error (2) too, fails.
-fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
+/// Runs bench/`name` with `env` for the test `test` (named with
+/// [`test_name!`]); None, with `test` said to be skipped, if the script
+/// says (exit 77) that the tools it needs are missing here. Any other
+/// failure, a usage error (2) too, fails.
+fn run_bench(test: &str, name: &str, env: &[(&str, &str)]) -> Option<String> {
     let out = script(&format!("bench/{name}"))
         .envs(env.iter().copied())
         .output()
@@ -15,7 +17,8 @@ fn run_bench(name: &str, env: &[(&str, &str)]) -> Option<String> {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(77) {
-        skip(name, stderr.lines().last().unwrap_or("exit 77"));
+        // Its last line says why, and names the script.
+        skip_as(test, stderr.lines().last().unwrap_or("exit 77"));
         return None;
     }
     assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
@@ -45,6 +48,7 @@ fn quorum_lab_smoke() {
     // detection time below is derived from them.
     let (every_ms, misses, view_ms) = (100, 5, 200);
     let Some(out) = run_bench(
+        test_name!(),
         "quorum-lab",
         &[
             ("QUICK", "1"),
@@ -77,11 +81,12 @@ fn quorum_lab_smoke() {
 #[test]
 fn timers_and_peers_smoke() {
     // No root needed: these two only use loopback.
-    let out = run_bench("timers", &[("NODES", "300")]).unwrap();
+    let out = run_bench(test_name!(), "timers", &[("NODES", "300")]).unwrap();
     // Every node's down came, none before its deadline.
     assert!(out.contains("downs=300 early=0 "), "{out}");
 
     let out = run_bench(
+        test_name!(),
         "peers",
         &[
             ("N", "50"),
@@ -125,7 +130,11 @@ fn timers_and_peers_smoke() {
 
 #[test]
 fn detection_quality_smoke() {
-    let Some(out) = run_bench("detection-quality", &[("QUICK", "1"), ("DURATION", "8")]) else {
+    let Some(out) = run_bench(
+        test_name!(),
+        "detection-quality",
+        &[("QUICK", "1"), ("DURATION", "8")],
+    ) else {
         return;
     };
     let rows: Vec<&str> = out

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{bin, send_raw, wall_ms, Netns, Running, TempDir, PATIENCE};
+use crate::harness::{
+    beat, beat_with, bin, send_raw, test_name, wall_ms, Netns, Running, TempDir, PATIENCE,
+};
 
 const KEY: &str = "confirm-test-key-0123456789abcdef";
 
@@ -89,8 +91,7 @@ fn with_a_key_a_closed_port_is_believed_only_when_trusted() {
 fn a_beat_without_answers_is_never_probed() {
     let (mut listen, addr) = Running::listener(&["--misses", "4"]);
     let node = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let beat = br#"{"type":"beat","node":"cron","boot":"b1","seq":1,"every_ms":100}"#;
-    node.send_to(beat, addr).unwrap();
+    node.send_to(&beat("cron", "b1", 1, 100), addr).unwrap();
     listen.expect("up", |v| v["node"] == "cron");
     listen.expect("suspect", |v| v["node"] == "cron");
     let down = listen.expect("down", |v| v["node"] == "cron");
@@ -124,22 +125,17 @@ impl FakeNode {
         }
     }
 
-    fn send(&self, text: String, signed: bool) {
-        let mut datagram = text.into_bytes();
+    fn send(&self, mut datagram: Vec<u8>, signed: bool) {
         if let (Some(key), true) = (&self.key, signed) {
             key.sign(&mut datagram);
         }
         self.socket.send_to(&datagram, self.listener).unwrap();
     }
 
+    /// A signed beat, stamped now, that says its sender answers probes.
     fn beat(&self, seq: u64) {
-        let ts = wall_ms();
-        self.send(
-            format!(
-                r#"{{"type":"beat","node":"fake","boot":"fb","seq":{seq},"every_ms":200,"ts_ms":{ts},"answers":true}}"#
-            ),
-            true,
-        );
+        let extra = format!(r#""ts_ms":{},"answers":true"#, wall_ms());
+        self.send(beat_with("fake", "fb", seq, 200, &extra), true);
     }
 
     /// The next probe from the listener: its nonce and size.
@@ -155,7 +151,7 @@ impl FakeNode {
 
     fn answer(&self, nonce: u64, signed: bool) {
         let reply = format!(r#"{{"type":"reply","node":"fake","nonce":{nonce},"boot":"fb"}}"#);
-        self.send(reply, signed);
+        self.send(reply.into_bytes(), signed);
     }
 }
 
@@ -204,8 +200,7 @@ fn an_answer_refutes_a_suspicion_and_an_unsigned_one_does_not() {
 /// suspicion is refuted, never a down.
 #[test]
 fn a_sender_whose_beats_are_lost_but_answers_stays_up() {
-    let test = "a_sender_whose_beats_are_lost_but_answers_stays_up";
-    let Some(ns) = Netns::new(test) else {
+    let Some(ns) = Netns::new(test_name!()) else {
         return;
     };
     let mut listen_cmd = ns.command(&bin("hb-listen"));

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{cmd, parse_events};
+use crate::harness::{beat_with, cmd, parse_events};
 
 /// A trace of node `a` beating at each of `beats` (ms from t = 0, every
 /// beat declaring a 1 s interval), plus an end marker `tail` ms after the
@@ -13,11 +13,8 @@ fn trace(beats: &[u64], tail: u64) -> String {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            format!(
-                r#"{{"type":"beat","node":"a","seq":{},"boot":"b","every_ms":1000,"ts_ms":{}}}"#,
-                i + 1,
-                1_000_000 + t
-            )
+            let ts_ms = format!(r#""ts_ms":{}"#, 1_000_000 + t);
+            String::from_utf8(beat_with("a", "b", i as u64 + 1, 1000, &ts_ms)).unwrap()
         })
         .collect();
     let end = 1_000_000 + beats.last().unwrap() + tail;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{beat, send_raw, Running, TempDir};
+use crate::harness::{beat, send_raw, wait_for_file, Running, TempDir, PATIENCE};
 use crate::metrics::{metrics_address, scrape_until};
 
 #[test]
@@ -53,16 +53,11 @@ fn a_node_down_for_forget_after_is_forgotten_everywhere() {
         !has(&status, "gone-1") && has(&status, "kept-1"),
         "{status}"
     );
-    let deadline = std::time::Instant::now() + crate::harness::PATIENCE;
-    loop {
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-        if !has(&file, "gone-1") {
-            assert!(has(&file, "kept-1"), "{file}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{file}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let file = wait_for_file(&state, "gone-1 gone", PATIENCE, |text| {
+        !has(&serde_json::from_str(text).unwrap(), "gone-1")
+    });
+    let file: Value = serde_json::from_str(&file).unwrap();
+    assert!(has(&file, "kept-1"), "{file}");
     let body = scrape_until(&metrics, |line| {
         line.starts_with(r#"hb_node_up{node="kept-1"}"#)
     });

@@ -12,22 +12,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{bin, dead_target, skip, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{
+    bin, dead_target, skip_as, test_name, wait_for_file, wall_ms, Running, TempDir, PATIENCE,
+};
 
-/// Waits until a hook has written `path` (it renames it into place whole).
+/// Waits until a hook has written `path`: it renames the file into place
+/// whole, so whatever is there is all of it.
+#[track_caller]
 fn written(path: &Path) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no hook wrote {}",
-            path.display()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_file(path, "what a hook wrote", PATIENCE, |_| true)
 }
 
 /// `web-1` beating every 100 ms to `to`, stopping without a `leave` (so
@@ -313,6 +306,8 @@ struct Alertmanager {
 }
 
 impl Alertmanager {
+    /// None (after saying loudly that `test`, named with [`test_name!`],
+    /// is skipped) where Alertmanager or curl is not installed.
     fn start(test: &str) -> Option<Alertmanager> {
         for tool in ["prometheus-alertmanager", "curl"] {
             let found = Command::new(tool)
@@ -322,7 +317,7 @@ impl Alertmanager {
                 .status()
                 .is_ok_and(|s| s.success());
             if !found {
-                skip(test, &format!("{tool} is not installed"));
+                skip_as(test, &format!("{tool} is not installed"));
                 return None;
             }
         }
@@ -390,8 +385,7 @@ fn contrib_hook(name: &str) -> PathBuf {
 
 #[test]
 fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
-    let test = "a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back";
-    let Some(am) = Alertmanager::start(test) else {
+    let Some(am) = Alertmanager::start(test_name!()) else {
         return;
     };
     let on = format!(

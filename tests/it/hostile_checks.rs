@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::{bin, cmd, parse_events, Netns, Running, TempDir};
+use crate::harness::{bin, cmd, parse_events, test_name, Netns, Running, TempDir};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
@@ -267,8 +267,7 @@ impl Drop for HostsFile {
 /// 0.0.0.0, whichever address comes first.
 #[test]
 fn a_name_with_ipv6_and_ipv4_addresses_reaches_ipv4_listeners() {
-    let test = "a_name_with_ipv6_and_ipv4_addresses_reaches_ipv4_listeners";
-    let Some(ns) = Netns::new(test) else {
+    let Some(ns) = Netns::new(test_name!()) else {
         return;
     };
     let dir = Path::new("/etc/netns").join(netns_name(&ns));

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    bin, cmd, parse_event, parse_events, send_raw, skip, Running, TempDir, PATIENCE,
+    bin, cmd, parse_event, parse_events, send_raw, skip_as, test_name, wait_for_file, Running,
+    TempDir, PATIENCE,
 };
 
 /// Each datagram and the reason it is refused for.
@@ -76,7 +77,8 @@ fn strict_readers_take(test: &str, text: &str) {
 }
 
 /// Feeds `text` to Python's json (one value per line, or the whole text)
-/// and to `jq -e .`; both must take it. Skips loudly without them.
+/// and to `jq -e .`; both must take it. Without them, says loudly that
+/// this part of `test` (named with [`test_name!`]) was skipped.
 fn readers_take(test: &str, text: &str, per_line: bool) {
     let python = match per_line {
         true => "import json, sys\nfor line in sys.stdin: json.loads(line)",
@@ -91,7 +93,7 @@ fn readers_take(test: &str, text: &str, per_line: bool) {
             .stderr(Stdio::piped())
             .spawn();
         let Ok(mut child) = child else {
-            skip(test, &format!("{reader} is not installed"));
+            skip_as(test, &format!("{reader} is not installed"));
             continue;
         };
         child
@@ -111,7 +113,7 @@ fn readers_take(test: &str, text: &str, per_line: bool) {
 
 #[test]
 fn hostile_datagrams_are_refused_and_every_line_stays_strict_json() {
-    let test = "hostile_datagrams_are_refused_and_every_line_stays_strict_json";
+    let test = test_name!();
     let dir = TempDir::new();
     let state = dir.path().join("state.json");
     let mut listen = Command::new(bin("hb-listen"));
@@ -181,20 +183,11 @@ fn hostile_datagrams_are_refused_and_every_line_stays_strict_json() {
     strict_readers_take(test, &text);
 
     // The state file is read by scripts too (the README's HAProxy recipe).
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let snapshot = loop {
-        let written = std::fs::read_to_string(&state).unwrap_or_default();
-        let v: Value = serde_json::from_str(&written).unwrap_or(Value::Null);
-        // Both nodes, up or (on a slow machine) already suspect.
-        if v["nodes"].as_object().is_some_and(|nodes| nodes.len() == 2) {
-            break written;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "state file: {written}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    // Both nodes, up or (on a slow machine) already suspect.
+    let snapshot = wait_for_file(&state, "both nodes", PATIENCE, |written| {
+        let v: Value = serde_json::from_str(written).unwrap_or(Value::Null);
+        v["nodes"].as_object().is_some_and(|nodes| nodes.len() == 2)
+    });
     readers_take(test, &snapshot, false);
 }
 
@@ -202,7 +195,7 @@ fn hostile_datagrams_are_refused_and_every_line_stays_strict_json() {
 /// strict readers refuse, or whose health is not an object, is no reply.
 #[test]
 fn hb_poll_refuses_replies_with_hostile_health() {
-    let test = "hb_poll_refuses_replies_with_hostile_health";
+    let test = test_name!();
     for (health, up) in [
         (r#"{"x":"\ud800"}"#, false),
         (r#""a string""#, false),

@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use crate::harness::{cmd, dead_target, wall_ms, Running, TempDir};
+use crate::harness::{cmd, dead_target, test_name, wall_ms, Running, TempDir};
 use crate::metrics::{metrics_address, promtool_check, scrape_until};
 
 /// `hb-send --node NODE --to ADDR --run ARGS... -- sh -c SCRIPT`, run to
@@ -250,5 +250,5 @@ fn metrics_tell_a_jobs_state() {
     ] {
         assert!(body.lines().any(|l| l == line), "no {line} in:\n{body}");
     }
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
 }

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 
 use serde_json::Value;
 
-use crate::harness::{beat, cmd, send_raw, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{beat, cmd, send_raw, test_name, wall_ms, Running, TempDir, PATIENCE};
 use crate::metrics::{metrics_address, promtool_check, scrape_until};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -248,5 +248,5 @@ fn metrics_tell_left_and_away_from_down() {
     ] {
         assert!(body.lines().any(|l| l == line), "no {line} in:\n{body}");
     }
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
 }

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::harness::{beat, bin, cmd, parse_events, send_raw, Running, TempDir};
+use crate::harness::{
+    beat, beat_with, bin, cmd, parse_events, send_raw, wait_for_file, Running, TempDir, PATIENCE,
+};
 
 /// phi after a silence of `t` ms, given the mean and (floored) standard
 /// deviation of the inter-arrival times, as docs/events.md states it.
@@ -67,10 +69,9 @@ fn status_nodes_carry_seq_boot_and_phi() {
 /// A beat of node `db` (an interval far longer than the test) whose one
 /// check has `status`.
 fn checked_beat(seq: u64, status: &str) -> Vec<u8> {
-    format!(
-        r#"{{"type":"beat","node":"db","seq":{seq},"boot":"b","every_ms":60000,"checks":[{{"name":"disk","status":"{status}","output":"disk {status}"}}]}}"#
-    )
-    .into_bytes()
+    let checks =
+        format!(r#""checks":[{{"name":"disk","status":"{status}","output":"disk {status}"}}]"#);
+    beat_with("db", "b", seq, 60000, &checks)
 }
 
 fn read_state(path: &Path) -> (Value, u64) {
@@ -80,22 +81,12 @@ fn read_state(path: &Path) -> (Value, u64) {
 }
 
 /// Reads the state file until it satisfies `pred` (it is rewritten within
-/// `--state-every` of a change).
-fn state_when(path: &Path, pred: impl Fn(&Value) -> bool) -> (Value, u64) {
-    let deadline = std::time::Instant::now() + crate::harness::PATIENCE;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let state: Value = serde_json::from_str(&text).unwrap();
-            if pred(&state) {
-                return read_state(path);
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the state file never got there"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+/// `--state-every` of a change); `what` says what that is, for a failure.
+fn state_when(path: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> (Value, u64) {
+    wait_for_file(path, what, PATIENCE, |text| {
+        pred(&serde_json::from_str(text).unwrap())
+    });
+    read_state(path)
 }
 
 /// The state file follows a check going from ok to critical, and is left
@@ -115,7 +106,7 @@ fn the_state_file_is_rewritten_on_a_check_change_not_on_a_beat() {
     ]);
     send_raw(addr, &checked_beat(1, "ok"));
     l.expect("health", |v| v["status"] == "ok");
-    let (state, first) = state_when(&path, |s| s["up"] == json!(["db"]));
+    let (state, first) = state_when(&path, "db up", |s| s["up"] == json!(["db"]));
     assert_eq!(state["nodes"]["db"]["checks"][0]["status"], "ok");
 
     send_raw(addr, &checked_beat(2, "ok"));
@@ -131,7 +122,7 @@ fn the_state_file_is_rewritten_on_a_check_change_not_on_a_beat() {
     send_raw(addr, &checked_beat(3, "critical"));
     let health = l.expect("health", |v| v["status"] == "critical");
     assert_eq!(health["was"], "ok");
-    let (state, rewritten) = state_when(&path, |s| s["degraded"] == json!(["db"]));
+    let (state, rewritten) = state_when(&path, "db degraded", |s| s["degraded"] == json!(["db"]));
     assert_ne!(rewritten, first);
     assert_eq!(state["up"], json!([]), "{state}");
     assert_eq!(state["nodes"]["db"]["checks"][0]["status"], "critical");

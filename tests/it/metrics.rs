@@ -7,7 +7,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{cmd, send_raw, skip, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{
+    beat_with, cmd, send_raw, skip, skip_as, test_name, wall_ms, Running, TempDir, PATIENCE,
+};
 
 /// Where `tool` (started with `--metrics`) says it serves its metrics.
 pub(crate) fn metrics_address(tool: &Running) -> String {
@@ -44,7 +46,10 @@ pub(crate) fn scrape_until(addr: &str, pred: impl Fn(&str) -> bool) -> String {
     }
 }
 
-pub(crate) fn promtool_check(body: &str) {
+/// Fails unless promtool finds `body` clean. Where promtool is not
+/// installed, says that this part of `test` (named with [`test_name!`]) was
+/// skipped.
+pub(crate) fn promtool_check(test: &str, body: &str) {
     let Ok(mut child) = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -52,9 +57,9 @@ pub(crate) fn promtool_check(body: &str) {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        skip(
-            "promtool check metrics",
-            "`promtool` is not installed (Debian: prometheus)",
+        skip_as(
+            test,
+            "its promtool check, as `promtool` is not installed (Debian: prometheus)",
         );
         return;
     };
@@ -131,7 +136,7 @@ fn hb_listen_exports_nodes_counters_and_events() {
         body.contains(r#"hb_node_last_seen_timestamp_seconds{node="db-1"}"#),
         "{body}"
     );
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
     assert_eq!(get(&metrics, "/elsewhere").0, 404);
 }
 
@@ -160,7 +165,7 @@ fn hb_ack_exports_what_it_received_and_refused() {
         body.lines().any(|l| l == "hb_probes_answered_total 1"),
         "{body}"
     );
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
 }
 
 #[test]
@@ -177,7 +182,7 @@ fn hb_poll_every_exports_its_targets() {
         // Labelled by the responder's own name, the target beside it.
         l == format!(r#"hb_node_up{{node="web-7",target="{target}"}} 1"#)
     });
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
     let out = cmd("hb-poll")
         .args([&target, "--metrics", "127.0.0.1:0"])
         .output()
@@ -217,7 +222,7 @@ fn a_pending_node_is_exported_before_it_is_down() {
         !body.contains("hb_node_last_seen_timestamp_seconds{node=\"never-1\"}"),
         "{body}"
     );
-    promtool_check(&body);
+    promtool_check(test_name!(), &body);
 }
 
 /// The TCP port process `pid` listens on, as ss(8) tells, once it does.
@@ -256,10 +261,7 @@ fn a_real_prometheus_scrapes_hb_listen() {
         .output()
         .is_err()
     {
-        skip(
-            "a_real_prometheus_scrapes_hb_listen",
-            "`prometheus` is not installed (Debian: prometheus)",
-        );
+        skip!("`prometheus` is not installed (Debian: prometheus)");
         return;
     }
     let listen = Running::spawn(
@@ -270,10 +272,8 @@ fn a_real_prometheus_scrapes_hb_listen() {
     let addr = listen.listening();
     // A beat as hb-send --health sends it, its CPU reading given (a
     // sender's first sample may have none), its interval an hour.
-    send_raw(
-        addr,
-        br#"{"type":"beat","node":"web-1","seq":1,"boot":"b","every_ms":3600000,"health":{"cpu_pct":12.5,"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}}"#,
-    );
+    let health = r#""health":{"cpu_pct":12.5,"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}"#;
+    send_raw(addr, &beat_with("web-1", "b", 1, 3_600_000, health));
     let dir = TempDir::new();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(

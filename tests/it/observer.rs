@@ -158,9 +158,8 @@ fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
     use crate::harness::{beat, skip};
     let (mut l, addr) = Running::listener(&["--status-every", "500ms"]);
     let Some(quota) = CpuQuota::new(l.pid(), 3) else {
-        skip(
-            "a_starved_listener_blames_no_node_and_counts_the_kernels_drops",
-            "no cgroup with a cpu controller could be made (root and cgroup v1 cpu or v2 needed)",
+        skip!(
+            "no cgroup with a cpu controller could be made (root and cgroup v1 cpu or v2 needed)"
         );
         return;
     };

@@ -69,10 +69,7 @@ fn has_monitoring_plugin() -> bool {
 #[test]
 fn monitoring_plugin_reads_every_label() {
     if !has_monitoring_plugin() {
-        return skip(
-            "monitoring_plugin_reads_every_label",
-            "perl's Monitoring::Plugin is not installed (libmonitoring-plugin-perl)",
-        );
+        return skip!("perl's Monitoring::Plugin is not installed (libmonitoring-plugin-perl)");
     }
     let script = r#"
         use Monitoring::Plugin::Performance;
@@ -100,10 +97,7 @@ fn monitoring_plugin_reads_every_label() {
 #[test]
 fn icinga2_reads_every_label() {
     if Command::new("icinga2").arg("--version").output().is_err() {
-        return skip(
-            "icinga2_reads_every_label",
-            "icinga2 is not installed (icinga2-bin)",
-        );
+        return skip!("icinga2 is not installed (icinga2-bin)");
     }
     for perf in rounds() {
         // Icinga 2 splits a check's perfdata into items, then parses each:

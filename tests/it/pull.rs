@@ -7,8 +7,8 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 use crate::harness::{
-    beat, bin, cmd, dead_target, parse_event, parse_events, send_raw, wall_ms, Netns, Running,
-    TempDir, PATIENCE,
+    beat, beat_with, bin, cmd, dead_target, parse_event, parse_events, send_raw, test_name,
+    wall_ms, Netns, Running, TempDir, PATIENCE,
 };
 
 /// An hb-ack named `node`, once its health is in its replies.
@@ -333,7 +333,7 @@ fn hb_ack_acknowledges_beats_and_prints_them() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(PATIENCE)).unwrap();
     sock.send_to(
-        br#"{"type":"beat","node":"sender","seq":7,"boot":"b1","every_ms":100,"ts_ms":1,"ack":true}"#,
+        &beat_with("sender", "b1", 7, 100, r#""ts_ms":1,"ack":true"#),
         addr,
     )
     .unwrap();
@@ -360,11 +360,8 @@ fn hb_ack_acknowledges_beats_and_prints_them() {
     // handles datagrams in order).
     sock.send_to(br#"{"type":"beat","node":"quiet","seq":1}"#, addr)
         .unwrap();
-    sock.send_to(
-        br#"{"type":"beat","node":"sender","seq":8,"boot":"b1","every_ms":100,"ack":true}"#,
-        addr,
-    )
-    .unwrap();
+    sock.send_to(&beat_with("sender", "b1", 8, 100, r#""ack":true"#), addr)
+        .unwrap();
     ack.expect("beat", |v| v["node"] == "quiet");
     let (len, _) = sock.recv_from(&mut buf).unwrap();
     let next: Value = serde_json::from_slice(&buf[..len]).unwrap();
@@ -480,7 +477,7 @@ fn a_dead_target_is_down_through_every_path() {
 /// everything, a relay's does not: the target is up, through the relay.
 #[test]
 fn relays_answer_when_the_direct_path_fails() {
-    relay_around_a_blocked_path("relays_answer_when_the_direct_path_fails", &[]);
+    relay_around_a_blocked_path(test_name!(), &[]);
 }
 
 /// The same with every tool keyed: a signed relay request is still a full
@@ -490,12 +487,11 @@ fn signed_relays_answer_when_the_direct_path_fails() {
     let dir = TempDir::new();
     let key = dir.key_file("relay.key", "0123456789abcdef0123456789abcdef\n", 0o600);
     let key = key.to_str().unwrap();
-    relay_around_a_blocked_path(
-        "signed_relays_answer_when_the_direct_path_fails",
-        &["--key-file", key],
-    );
+    relay_around_a_blocked_path(test_name!(), &["--key-file", key]);
 }
 
+/// The relay test named `test` (with [`test_name!`]), every tool run with
+/// `extra` flags.
 fn relay_around_a_blocked_path(test: &str, extra: &[&str]) {
     let Some(ns) = Netns::new(test) else {
         return;

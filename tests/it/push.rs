@@ -262,10 +262,7 @@ fn status_snapshot_carries_health_for_routing() {
 #[test]
 fn ipv6_loopback_works_too() {
     if let Err(e) = UdpSocket::bind("[::1]:0") {
-        skip(
-            "ipv6_loopback_works_too",
-            &format!("this machine has no IPv6 loopback: {e}"),
-        );
+        skip!("this machine has no IPv6 loopback: {e}");
         return;
     }
     let (mut listen, addr) = Running::bound("hb-listen", "[::1]:0", &[]);

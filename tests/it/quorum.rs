@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::harness::{beat, bin, cmd, send_raw, wall_ms, Netns, Running};
+use crate::harness::{beat, beat_with, bin, cmd, send_raw, test_name, wall_ms, Netns, Running};
 
 /// Three observers on loopback, each with the other two as peers.
 ///
@@ -258,7 +258,7 @@ fn quorum_flags_are_checked() {
 /// network namespace whose loopback carries multicast.
 #[test]
 fn multicast_beats_reach_every_listener_of_the_group() {
-    let Some(ns) = Netns::new("multicast_beats_reach_every_listener_of_the_group") else {
+    let Some(ns) = Netns::new(test_name!()) else {
         return;
     };
     // IPv4 multicast loops back on lo given a route; IPv6 multicast does
@@ -325,10 +325,9 @@ fn every_suspecting_observer_probes_and_answers_keep_the_node_up() {
     node.set_read_timeout(Some(crate::harness::PATIENCE))
         .unwrap();
     let observers: Vec<SocketAddr> = group.observers.iter().map(|(_, a)| *a).collect();
-    let beat =
-        br#"{"type":"beat","node":"asked","boot":"b1","seq":1,"every_ms":200,"answers":true}"#;
+    let beat = beat_with("asked", "b1", 1, 200, r#""answers":true"#);
     for o in &observers {
-        node.send_to(beat, o).unwrap();
+        node.send_to(&beat, o).unwrap();
     }
     group.observers[0].0.expect("up", |v| v["node"] == "asked");
     // Silent from now on, every probe answered: 5 rounds of suspicion and

@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::harness::{cmd, dead_target, send_raw, skip, Running, TempDir, PATIENCE};
+use crate::harness::{
+    beat, beat_with, cmd, dead_target, send_raw, skip, wait_for_file, Running, TempDir, PATIENCE,
+};
 
 /// The documents whose recipes are run.
 const DOCUMENTS: [&str; 3] = ["README.md", "docs/events.md", "contrib/systemd/README.md"];
@@ -181,16 +183,10 @@ struct Outputs {
     _dir: TempDir,
 }
 
-/// A beat as hb-send writes it, with `health` and `checks` (JSON, or
-/// nothing).
-fn beat(node: &str, boot: &str, seq: u64, every_ms: u64, extra: &str) -> Vec<u8> {
-    format!(r#"{{"type":"beat","node":"{node}","seq":{seq},"boot":"{boot}","every_ms":{every_ms}{extra}}}"#)
-        .into_bytes()
-}
-
+/// The `health` field of a beat as hb-send writes it, its CPU at `cpu_pct`.
 fn health(cpu_pct: f64) -> String {
     format!(
-        r#","health":{{"cpu_pct":{cpu_pct},"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}}"#
+        r#""health":{{"cpu_pct":{cpu_pct},"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}}"#
     )
 }
 
@@ -214,15 +210,16 @@ fn outputs() -> Outputs {
     ]);
     let hour = 3_600_000;
     let failing =
-        r#","checks":[{"name":"http","status":"critical","output":"HTTP CRITICAL - 503"}]"#;
+        r#""checks":[{"name":"http","status":"critical","output":"HTTP CRITICAL - 503"}]"#;
+    let degraded = format!("{},{failing}", health(10.0));
     for datagram in [
-        beat("web-1", "b1", 1, hour, &health(12.5)),
-        beat("web-1", "b1", 3, hour, &health(12.5)),
-        beat("web-1", "b2", 1, hour, &health(12.5)),
-        beat("web-2", "b", 1, hour, &health(95.0)),
-        beat("web-3", "b", 1, hour, &format!("{}{failing}", health(10.0))),
-        beat("web-4", "b", 1, hour, ""),
-        beat("gone", "b", 1, 100, ""),
+        beat_with("web-1", "b1", 1, hour, &health(12.5)),
+        beat_with("web-1", "b1", 3, hour, &health(12.5)),
+        beat_with("web-1", "b2", 1, hour, &health(12.5)),
+        beat_with("web-2", "b", 1, hour, &health(95.0)),
+        beat_with("web-3", "b", 1, hour, &degraded),
+        beat("web-4", "b", 1, hour),
+        beat("gone", "b", 1, 100),
     ] {
         send_raw(addr, &datagram);
     }
@@ -239,18 +236,9 @@ fn outputs() -> Outputs {
             && v["pending"] == serde_json::json!(["db-1"])
     };
     l.expect("status", membership);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !std::fs::read_to_string(&state)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .is_some_and(|v| membership(&v))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the state file never caught up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_file(&state, "the status line's membership", PATIENCE, |t| {
+        serde_json::from_str(t).is_ok_and(|v| membership(&v))
+    });
     let listen: Vec<String> = l.seen.iter().map(Value::to_string).collect();
     let mut journal = vec![format!("hb-listen: listening on {addr}")];
     journal.extend(listen.iter().cloned());
@@ -323,10 +311,7 @@ fn parsed(lines: &[String]) -> Vec<Value> {
 #[test]
 fn every_jq_recipe_of_the_documents_works_on_real_output() {
     if Command::new("jq").arg("--version").output().is_err() {
-        return skip(
-            "every_jq_recipe_of_the_documents_works_on_real_output",
-            "jq is not installed",
-        );
+        return skip!("jq is not installed");
     }
     let recipes = recipes(Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(recipes.len() >= 12, "recipes not found: {recipes:?}");

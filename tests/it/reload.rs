@@ -357,8 +357,7 @@ fn a_broken_target_file_keeps_the_old_targets() {
 #[test]
 fn a_poller_reaches_an_ipv6_target_a_reload_added() {
     if let Err(e) = std::net::UdpSocket::bind("[::1]:0") {
-        let why = format!("this machine has no IPv6 loopback: {e}");
-        skip("a_poller_reaches_an_ipv6_target_a_reload_added", &why);
+        skip!("this machine has no IPv6 loopback: {e}");
         return;
     }
     let (_r4, a4) = Running::responder(&["--quiet"]);

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use hb::output::wall_ms;
 use serde_json::json;
 
-use crate::harness::{beat, bin, cmd, parse_events, Running, TempDir};
+use crate::harness::{beat, beat_with, bin, cmd, parse_events, Running, TempDir};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef\n";
 
@@ -98,10 +98,8 @@ fn max_nodes_bounds_the_senders_hb_ack_remembers() {
 /// A beat of a new boot of `node`, sent at `ts_ms` on its clock, signed
 /// with the key in `key_file`.
 fn signed_beat(key_file: &Path, node: &str, ts_ms: u64) -> Vec<u8> {
-    let mut datagram = format!(
-        r#"{{"type":"beat","node":"{node}","seq":1,"boot":"{node}-boot","every_ms":1000,"ts_ms":{ts_ms}}}"#
-    )
-    .into_bytes();
+    let ts_ms = format!(r#""ts_ms":{ts_ms}"#);
+    let mut datagram = beat_with(node, &format!("{node}-boot"), 1, 1000, &ts_ms);
     hb::auth::Keys::load(key_file).unwrap().sign(&mut datagram);
     datagram
 }

@@ -1,11 +1,9 @@
 //! Routing: plugin checks in heartbeats and replies, degraded nodes, and
 //! the state file for load balancers.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
-use crate::harness::{cmd, parse_events, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{cmd, parse_events, wait_for_file, wall_ms, Running, TempDir, PATIENCE};
 
 #[test]
 fn checks_travel_in_beats_and_make_a_node_degraded() {
@@ -158,25 +156,13 @@ fn the_state_file_follows_membership_atomically() {
         "--misses",
         "10",
     ]);
-    let read = || -> Value {
-        let text = std::fs::read_to_string(&state).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+    let state_shows = |what: &str, pred: &dyn Fn(&Value) -> bool| -> Value {
+        let text = wait_for_file(&state, what, PATIENCE, |text| {
+            pred(&serde_json::from_str(text).unwrap_or(Value::Null))
+        });
+        serde_json::from_str(&text).unwrap()
     };
-    let wait_for = |what: &str, pred: &dyn Fn(&Value) -> bool| {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let v = read();
-            if pred(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "state file never showed {what}: {v}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_for("an empty membership", &|v| {
+    state_shows("an empty membership", &|v| {
         v["type"] == "status" && v["up"] == json!([])
     });
     // The 2nd and last beat leaves an interval after the start at the
@@ -196,9 +182,9 @@ fn the_state_file_follows_membership_atomically() {
         .assert()
         .success();
     l.expect("up", |_| true);
-    wait_for("lb-1 up", &|v| v["up"] == json!(["lb-1"]));
+    state_shows("lb-1 up", &|v| v["up"] == json!(["lb-1"]));
     l.expect_after("down", silent_from, |_| true);
-    let v = wait_for("lb-1 down", &|v| v["down"] == json!(["lb-1"]));
+    let v = state_shows("lb-1 down", &|v| v["down"] == json!(["lb-1"]));
     assert!(v["ts_ms"].is_u64());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

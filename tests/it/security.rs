@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{beat, cmd, send_raw, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{beat, cmd, send_raw, wait_for, wall_ms, Running, TempDir, PATIENCE};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OLD_KEY: &str = "an-older-key-still-accepted-here";
@@ -292,7 +292,7 @@ fn a_flood_of_garbage_changes_nothing() {
     listen.expect("up", |v| v["node"] == "real");
 
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let valid = br#"{"type":"beat","node":"fuzz","seq":1,"boot":"b","every_ms":1000}"#;
+    let valid = beat("fuzz", "b", 1, 1000);
     let probe = br#"{"type":"probe","node":"p","nonce":7,"target":"127.0.0.1:9"}"#;
     let mut rng = 0x9e3779b97f4a7c15u64;
     let mut next = || {
@@ -304,7 +304,7 @@ fn a_flood_of_garbage_changes_nothing() {
     let started = Instant::now();
     let mut send_errors = Vec::new();
     for i in 0..FLOOD {
-        let base: &[u8] = if i % 2 == 0 { valid } else { probe };
+        let base: &[u8] = if i % 2 == 0 { &valid } else { probe };
         let mut d: Vec<u8> = match next() % 4 {
             0 => (0..next() % 1500).map(|_| next() as u8).collect(),
             1 => base[..(next() as usize % base.len())].to_vec(),
@@ -404,20 +404,13 @@ fn kernel_drops(addr: SocketAddr) -> u64 {
     // The table is read a page at a time, and a socket opened or closed
     // meanwhile (other tests run alongside) may make a read skip a row:
     // read it again.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    let what = format!("a socket on {addr} ({local}) in /proc/net/udp");
+    wait_for(&what, PATIENCE, || {
         let table = std::fs::read_to_string("/proc/net/udp").unwrap();
         let row = table
             .lines()
             .skip(1)
-            .find(|row| row.split_whitespace().nth(1) == Some(local.as_str()));
-        if let Some(row) = row {
-            return row.split_whitespace().last().unwrap().parse().unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no socket on {addr} ({local}) in /proc/net/udp"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+            .find(|row| row.split_whitespace().nth(1) == Some(local.as_str()))?;
+        Some(row.split_whitespace().last().unwrap().parse().unwrap())
+    })
 }

@@ -16,13 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{bin, parse_event, PATIENCE};
+use crate::harness::{beat_with, bin, parse_event, wait_for, PATIENCE};
 
 /// A recorded beat of `node` at `ts_ms`.
-fn line(node: &str, ts_ms: u64) -> String {
-    format!(
-        r#"{{"type":"beat","node":"{node}","seq":1,"boot":"b","every_ms":1000,"ts_ms":{ts_ms}}}"#
-    )
+fn line(node: &str, ts_ms: u64) -> Vec<u8> {
+    beat_with(node, "b", 1, 1000, &format!(r#""ts_ms":{ts_ms}"#))
 }
 
 /// `hb-listen --from - --replay`, with its stdin to write to and its
@@ -64,8 +62,9 @@ impl Replaying {
         r
     }
 
-    fn write(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
+    fn write(&mut self, line: &[u8]) {
+        self.stdin.write_all(line).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
     }
 
     /// Sends `signal` and waits until the process has taken it: it is no
@@ -76,11 +75,9 @@ impl Replaying {
             .status()
             .unwrap();
         assert!(sent.success());
-        let deadline = Instant::now() + PATIENCE;
-        while self.pending() {
-            assert!(Instant::now() < deadline, "SIG{signal} never taken");
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&format!("SIG{signal} to be taken"), PATIENCE, || {
+            (!self.pending()).then_some(())
+        });
     }
 
     /// Whether a signal is pending, per /proc/PID/status (a process that

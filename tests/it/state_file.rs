@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{beat, send_raw, Running, TempDir, PATIENCE};
+use crate::harness::{beat, send_raw, wait_for, Running, TempDir, PATIENCE};
 
 /// The state file parsed, or None while it does not exist yet.
 fn read(path: &Path) -> Option<Value> {
@@ -22,19 +22,13 @@ fn read(path: &Path) -> Option<Value> {
     Some(v)
 }
 
-/// Waits until the state file satisfies `pred`.
-fn wait_for(path: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = read(path).filter(&pred) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the state file never showed {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Waits until the state file satisfies `pred`; every read of it on the
+/// way must parse.
+#[track_caller]
+fn wait_for_state(path: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("the state file to show {what}"), PATIENCE, || {
+        read(path).filter(&pred)
+    })
 }
 
 /// 300 new nodes, one every 5 ms, make 300 membership changes in 1.5 s:
@@ -47,7 +41,7 @@ fn learning_a_fleet_costs_a_few_writes_none_of_them_torn() {
     let state = dir.path().join("state.json");
     let (_l, addr) =
         Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "300ms"]);
-    wait_for(&state, "the first, empty membership", |v| {
+    wait_for_state(&state, "the first, empty membership", |v| {
         v["type"] == "status"
     });
 
@@ -75,7 +69,7 @@ fn learning_a_fleet_costs_a_few_writes_none_of_them_torn() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let last = "node-000299.example.internal";
-    let v = wait_for(&state, "the last node", |v| v["nodes"].get(last).is_some());
+    let v = wait_for_state(&state, "the last node", |v| v["nodes"].get(last).is_some());
     let elapsed = started.elapsed();
     done.store(true, Ordering::Relaxed);
     let writes = watcher.join().unwrap();
@@ -111,7 +105,7 @@ fn a_write_error_is_reported_once_and_retried() {
     }
     l.expect("up", |v| v["node"] == "web-1");
     std::fs::create_dir(&missing).unwrap();
-    wait_for(&state, "web-1 once the directory exists", |v| {
+    wait_for_state(&state, "web-1 once the directory exists", |v| {
         v["up"] == serde_json::json!(["web-1"])
     });
     l.stderr_address("written again");
@@ -133,7 +127,7 @@ fn the_final_membership_is_written_at_stop() {
     let state = dir.path().join("state.json");
     let (mut l, addr) =
         Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "1h"]);
-    wait_for(&state, "the first, empty membership", |v| {
+    wait_for_state(&state, "the first, empty membership", |v| {
         v["type"] == "status"
     });
     send_raw(addr, &beat("late-1", "b", 1, 60_000));
@@ -185,16 +179,13 @@ impl Drop for SmallDisk {
 fn a_full_disk_is_reported_once_and_leaves_nothing_behind() {
     let dir = TempDir::new();
     let Some(disk) = SmallDisk::mount(&dir.path().join("small"), "64k") else {
-        crate::harness::skip(
-            "a_full_disk_is_reported_once_and_leaves_nothing_behind",
-            "cannot mount a tmpfs (needs root)",
-        );
+        crate::harness::skip!("cannot mount a tmpfs (needs root)");
         return;
     };
     let state = disk.0.join("state.json");
     let (mut l, addr) =
         Running::listener(&["--state", state.to_str().unwrap(), "--state-every", "50ms"]);
-    wait_for(&state, "the first, empty membership", |v| {
+    wait_for_state(&state, "the first, empty membership", |v| {
         v["type"] == "status"
     });
     let nodes = 400;
@@ -217,17 +208,11 @@ fn a_full_disk_is_reported_once_and_leaves_nothing_behind() {
             .collect()
     };
     // A failed write removes its temporary file before the next one.
-    let deadline = Instant::now() + PATIENCE;
-    while !leftovers(&disk).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "temporary files left: {:?}",
-            leftovers(&disk)
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for("the failed writes' temporary files to go", PATIENCE, || {
+        leftovers(&disk).is_empty().then_some(())
+    });
     disk.resize("1m");
-    let v = wait_for(&state, "every node once there is room", |v| {
+    let v = wait_for_state(&state, "every node once there is room", |v| {
         v["up"].as_array().is_some_and(|up| up.len() == nodes + 1)
     });
     assert_eq!(v["type"], "status");
@@ -265,7 +250,7 @@ fn a_restart_forgets_nothing() {
         send_raw(addr, &beat(node, "b", 1, 300));
         first.expect("up", |v| v["node"] == node);
     }
-    wait_for(&state, "both nodes", |v| {
+    wait_for_state(&state, "both nodes", |v| {
         v["up"].as_array().is_some_and(|up| up.len() == 2)
     });
     assert!(first.signal_and_wait("TERM").success());
@@ -322,7 +307,7 @@ fn a_corrupt_state_file_is_set_aside() {
     assert!(warning.contains("is not a state file"), "{warning}");
     assert!(warning.contains("set aside as"), "{warning}");
     l.listening();
-    wait_for(&state, "a fresh membership", |v| v["type"] == "status");
+    wait_for_state(&state, "a fresh membership", |v| v["type"] == "status");
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -12,8 +12,7 @@ fn the_units_verify_once_installed() {
     // systemd-analyze looks the units' man pages up with man.
     for tool in ["systemd-analyze", "man"] {
         if Command::new(tool).arg("--version").output().is_err() {
-            let why = format!("{tool} is not installed");
-            return skip("the_units_verify_once_installed", &why);
+            return skip!("{tool} is not installed");
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,10 +1,11 @@
 //! What the integration tests share: the real binaries run and their
 //! NDJSON output read with timeouts, hand-made datagrams, temporary
-//! directories, network namespaces, and loud skips.
+//! directories, network namespaces, waits for files, and loud skips.
 
 mod netns;
 mod running;
 mod temp_dir;
+mod wait;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use serde_json::Value;
 pub use netns::Netns;
 pub use running::Running;
 pub use temp_dir::TempDir;
+pub use wait::{wait_for, wait_for_file};
 
 /// Long enough never to fire on a loaded CI machine; only bounds a hang.
 pub const PATIENCE: Duration = Duration::from_secs(15);
@@ -94,8 +96,15 @@ pub fn send_raw(to: SocketAddr, datagram: &[u8]) {
 
 /// A beat as any language could write it.
 pub fn beat(node: &str, boot: &str, seq: u64, every_ms: u64) -> Vec<u8> {
+    beat_with(node, boot, seq, every_ms, "")
+}
+
+/// A beat with more fields: `extra` is JSON object members, written after
+/// the others (`"ts_ms":1,"answers":true`), or empty for none.
+pub fn beat_with(node: &str, boot: &str, seq: u64, every_ms: u64, extra: &str) -> Vec<u8> {
+    let comma = if extra.is_empty() { "" } else { "," };
     format!(
-        r#"{{"type":"beat","node":"{node}","boot":"{boot}","seq":{seq},"every_ms":{every_ms}}}"#
+        r#"{{"type":"beat","node":"{node}","boot":"{boot}","seq":{seq},"every_ms":{every_ms}{comma}{extra}}}"#
     )
     .into_bytes()
 }
@@ -109,13 +118,55 @@ pub fn dead_target() -> (UdpSocket, String) {
     (socket, addr)
 }
 
-/// Says that a test was skipped, where a person sees it: straight to the
+/// The name of the function this is written in, as `cargo test` names a
+/// test (`units::the_units_verify_once_installed`): taken from the
+/// function itself, so it cannot drift from it as a string could.
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        $crate::harness::enclosing_fn(std::any::type_name_of_val(&f))
+    }};
+}
+pub(crate) use test_name;
+
+/// Says that the enclosing test was skipped and why (format arguments, as
+/// for `format!`); see [`skip_as`].
+macro_rules! skip {
+    ($($why:tt)+) => {
+        $crate::harness::skip_as($crate::harness::test_name!(), &format!($($why)+))
+    };
+}
+pub(crate) use skip;
+
+/// The function that holds the item whose type name is `item`
+/// (`it::units::the_test::f`, or `it::units::the_test::{{closure}}::f`
+/// from within a closure), without the crate's name: `units::the_test`.
+pub fn enclosing_fn(item: &'static str) -> &'static str {
+    let (mut name, _) = item.rsplit_once("::").unwrap();
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    name.split_once("::").map_or(name, |(_, path)| path)
+}
+
+/// Says that `test` was skipped, where a person sees it: straight to the
 /// process's stderr, past the test harness's capture. With
 /// HB_REQUIRE_TOOLS set (CI, which installs the tools) a skip is a failure.
-pub fn skip(test: &str, why: &str) {
+/// A test says it with [`skip!`]; a helper that skips on behalf of a test
+/// is given its name by the test, with [`test_name!`].
+#[track_caller]
+pub fn skip_as(test: &str, why: &str) {
     if std::env::var_os("HB_REQUIRE_TOOLS").is_some() {
         panic!("{test} cannot run and HB_REQUIRE_TOOLS is set: {why}");
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+#[test]
+fn test_name_is_the_enclosing_functions_own() {
+    let name = "harness::test_name_is_the_enclosing_functions_own";
+    assert_eq!(test_name!(), name);
+    let from_a_closure = || test_name!();
+    assert_eq!(from_a_closure(), name);
 }

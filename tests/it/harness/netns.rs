@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::skip;
+use super::skip_as;
 
 /// A network namespace of the test's own, with loopback up: processes in
 /// it share a private 127.0.0.1 whose packets nft rules may drop without
@@ -15,7 +15,8 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// None (after saying so loudly) where this machine cannot make one.
+    /// None (after saying loudly that `test`, named with
+    /// [`super::test_name!`], is skipped) where this machine cannot make one.
     pub fn new(test: &str) -> Option<Netns> {
         for tool in ["ip", "nft"] {
             let found = Command::new("sh")
@@ -24,7 +25,7 @@ impl Netns {
                 .status()
                 .is_ok_and(|s| s.success());
             if !found {
-                skip(
+                skip_as(
                     test,
                     &format!("`{tool}` is not installed (Debian: iproute2, nftables)"),
                 );
@@ -40,7 +41,7 @@ impl Netns {
             .unwrap();
         if !made.status.success() {
             let why = String::from_utf8_lossy(&made.stderr).trim().to_owned();
-            skip(
+            skip_as(
                 test,
                 &format!("cannot create a network namespace (root needed): {why}"),
             );
