@@ -215,7 +215,7 @@ fn carrying(nodes: u64, check: bool) -> Vec<(Vec<u8>, usize)> {
         }]
     });
     let boot = hb::wire::new_boot_id();
-    let ts_ms = hb::output::wall_ms();
+    let ts_ms = hb::clock::wall_ms();
     (0..nodes)
         .map(|i| {
             let beat = Beat {

@@ -1,14 +1,48 @@
-//! Monotonic time in milliseconds.
+//! Time: monotonic milliseconds for deadlines, the wall clock for display.
 //!
 //! Every deadline in hb is a [`Millis`] on a monotonic clock that starts at
 //! zero when the tool starts: a wall-clock step (NTP, a VM resuming) can
-//! neither fire nor postpone a failure verdict. Pure logic takes `Millis`
-//! as an argument, so tests drive it with a fake clock.
+//! neither fire nor postpone a failure verdict. The wall clock stamps the
+//! lines printed and drives what is wall-clock by nature (a job's cron
+//! schedule). Pure logic takes the time as an argument (a [`Moment`]: the
+//! same instant on both clocks), so tests drive it with a fake clock.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds on a monotonic clock.
 pub type Millis = u64;
+
+/// One instant on both clocks, read together: `mono` for deadlines,
+/// `wall` for the timestamps of what happened at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Moment {
+    /// Milliseconds on the tool's monotonic clock ([`Clock`]).
+    pub mono: Millis,
+    /// Milliseconds since the Unix epoch on the wall clock.
+    pub wall: u64,
+}
+
+impl Moment {
+    pub fn new(mono: Millis, wall: u64) -> Self {
+        Moment { mono, wall }
+    }
+
+    /// The same instant `ms` later on both clocks.
+    pub fn later(self, ms: Millis) -> Self {
+        Moment {
+            mono: self.mono.saturating_add(ms),
+            wall: self.wall.saturating_add(ms),
+        }
+    }
+}
+
+/// The wall clock now, in milliseconds since the Unix epoch. For display
+/// and wall-clock schedules only: deadlines use the monotonic clock.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// The process's monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +67,11 @@ impl Clock {
     /// never reported as reached early).
     pub fn now(&self) -> Millis {
         self.start.elapsed().as_millis() as Millis
+    }
+
+    /// Now on both clocks.
+    pub fn moment(&self) -> Moment {
+        Moment::new(self.now(), wall_ms())
     }
 
     /// Time since the clock started, at full precision (for round trips).

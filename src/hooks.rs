@@ -15,14 +15,14 @@
 //! - [`runner`]: the queue, the workers and their reports;
 //! - [`remind`]: the `still-down` reminders.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::clock::Millis;
-use crate::output::Output;
+use crate::clock::{Millis, Moment};
+use crate::output::{Line, Said, Subscriber};
 use remind::Reminders;
 
 pub mod remind;
@@ -150,53 +150,45 @@ impl Actions {
             last_tick: 0,
         })
     }
+}
 
-    /// A line of type `kind` was just printed, stamped `wall`: the hooks
-    /// that want it get the same line, and reminders start or stop.
-    /// Nothing is serialized for a line nobody wants.
-    pub fn printed<E: Serialize>(&mut self, now: Millis, wall: u64, kind: &str, event: &E) {
-        let hooked = self.hooks.as_ref().is_some_and(|h| h.wants(kind));
+impl Subscriber for Actions {
+    /// The hooks that want the line get it, and reminders start or stop.
+    /// Nothing is parsed for a line nobody wants.
+    fn take(&mut self, line: &Line<'_>) {
+        let kind = line.kind;
+        // Only the lines a hook can be run on: not the hooks' own reports
+        // (a failing hook on `*` would feed itself), nor the tool's lines
+        // about itself (`observer`, `rejected`, `reloaded`).
+        let hooked = self.hooks.as_ref().is_some_and(|h| h.wants(kind))
+            && known_events().any(|known| known == kind);
         let reminded = self.reminders.as_ref().is_some_and(|r| r.cares(kind));
         if !hooked && !reminded {
             return;
         }
-        let mut line = Vec::new();
-        if Output::new(&mut line).emit(wall, event).is_err() {
-            return;
-        }
-        let about: About = serde_json::from_slice(&line).unwrap_or_default();
+        let about: About = serde_json::from_slice(line.json).unwrap_or_default();
         if let Some(r) = self.reminders.as_mut().filter(|_| reminded) {
-            r.observe(kind, about.name(), about.addr(), now, wall);
+            r.observe(kind, about.name(), about.addr(), line.at);
         }
         if let Some(h) = self.hooks.as_mut().filter(|_| hooked) {
-            h.offer(kind, &about, wall, line);
+            h.offer(kind, &about, line.at.wall, line.json.to_vec());
         }
     }
 
-    /// Prints what is due at `now`: the reminders (handed to hooks too),
-    /// and the reports of hooks that failed or were dropped.
-    pub fn tick<W: Write>(
-        &mut self,
-        now: Millis,
-        wall: u64,
-        out: &mut Output<W>,
-    ) -> io::Result<()> {
-        self.last_tick = now;
+    /// The reminders due at `at` (handed to hooks too, as printed), and
+    /// the reports of hooks that failed or were dropped.
+    fn tick(&mut self, at: Moment, said: &mut Vec<Said>) {
+        self.last_tick = at.mono;
         if let Some(r) = &mut self.reminders {
-            for reminder in r.due(now) {
-                out.emit(wall, &reminder)?;
-                self.printed(now, wall, reminder.kind(), &reminder);
-            }
+            said.extend(r.due(at.mono).iter().filter_map(|r| Said::new(r).ok()));
         }
-        match &mut self.hooks {
-            Some(h) => h.report(now, wall, out),
-            None => Ok(()),
+        if let Some(h) = &mut self.hooks {
+            h.report(at.mono, said);
         }
     }
 
-    /// When [`Actions::tick`] has something to do next: a reminder, or a
-    /// look at the hooks while some run or wait.
-    pub fn next_wake(&self) -> Option<Millis> {
+    /// A reminder due, or a look at the hooks while some run or wait.
+    fn next_wake(&self) -> Option<Millis> {
         let reminder = self.reminders.as_ref().and_then(Reminders::next_wake);
         let hooks = self
             .hooks
@@ -205,6 +197,5 @@ impl Actions {
         reminder.into_iter().chain(hooks).min()
     }
 }
-
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,11 @@
 //! - [`intake`]: what receivers check, count and log before a message
 //!   counts, and the rule that no answer is larger than its request.
 //! - [`net`]: addresses, UDP sockets and batched receives.
-//! - [`clock`]: monotonic milliseconds for deadlines, and cadences.
-//! - [`output`]: NDJSON events on stdout.
+//! - [`clock`]: monotonic milliseconds for deadlines, the wall clock for
+//!   display, one [`clock::Moment`] holding both, and cadences.
+//! - [`output`]: NDJSON events on stdout, through one [`output::Sink`]
+//!   per tool that hands every line to its subscribers (metrics, hooks);
+//!   [`say!`]: diagnostics on stderr, named after the program.
 //! - [`detector`]: turns beats and time into up/suspect/down verdicts,
 //!   and jobs' runs and deadlines into theirs (with the phi accrual rule
 //!   it may use, [`detector::phi`]).

@@ -23,13 +23,23 @@ use std::sync::Arc;
 use std::thread;
 use tiny_http::{Header, Method, Response, Server};
 
+use crate::output::{Line, Subscriber};
 use crate::wire::Reject;
 use nodes::{Exchange, NodeCollector, NodeTable};
 
 /// The event types a tool prints beside the detector's
 /// ([`crate::detector::KINDS`]): with those, every type, whose counters
 /// start at zero so that `increase()` sees the first one.
-const OTHER_EVENT_TYPES: [&str; 5] = ["rejected", "quorum", "no-quorum", "observer", "reloaded"];
+const OTHER_EVENT_TYPES: [&str; 8] = [
+    "rejected",
+    "quorum",
+    "no-quorum",
+    "observer",
+    "reloaded",
+    "still-down",
+    "hook",
+    "hook-overflow",
+];
 
 /// Label sets: names are fixed, values are reasons and event types.
 type Labels<const N: usize> = [(&'static str, String); N];
@@ -196,6 +206,13 @@ fn shifted_decimal(x: f32, exp: i32) -> f64 {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(f64::from(x) * 10f64.powi(exp))
+}
+
+/// Every line printed is counted by its type.
+impl Subscriber for Metrics {
+    fn take(&mut self, line: &Line<'_>) {
+        self.event(line.kind);
+    }
 }
 
 /// Serves `metrics` on `GET /metrics` at `addr` (port 0: any free port) from a

@@ -4,11 +4,43 @@
 //! makes many events at once may hold its lines until it is about to wait
 //! ([`Output::hold_lines`]): one write for all of them, never a line held
 //! while the tool waits.
+//!
+//! Every line a tool prints goes through one [`Sink`], which prints it and
+//! hands it to the line's other readers (metrics, hooks); diagnostics go
+//! to stderr through [`say!`], named after the program once at start.
 
 use std::io::{self, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
+
+mod sink;
+
+pub use sink::{Line, Said, Sink, Subscriber};
+
+/// The program's name, set once at start, for its diagnostics.
+static PROGRAM: OnceLock<String> = OnceLock::new();
+
+/// Names the program in its diagnostics ([`say!`]); the first name set
+/// stays.
+pub fn set_program(name: &str) {
+    let _ = PROGRAM.set(name.to_owned());
+}
+
+/// The program's name, as [`set_program`] set it ("hb" before).
+pub fn program() -> &'static str {
+    PROGRAM.get().map_or("hb", String::as_str)
+}
+
+/// Prints a diagnostic on stderr, as `PROGRAM: message`: library code
+/// never names the tool it runs in.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}: {}", $crate::output::program(), format_args!($($arg)*))
+    };
+}
 
 /// Held lines written at once when they reach this many bytes: a turn's
 /// lines cost one write, and memory bounded whatever the flood.
@@ -100,6 +132,26 @@ impl<W: Write> Output<W> {
     pub fn emit<E: Serialize>(&mut self, at_ms: u64, event: &E) -> io::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, event).map_err(io::Error::other)?;
+        self.stamp_and_write(at_ms)
+    }
+
+    /// Writes one event already serialized (`json`, an object whose first
+    /// field is `type`), stamped as [`Output::emit`] stamps.
+    pub fn emit_json(&mut self, at_ms: u64, json: &[u8]) -> io::Result<()> {
+        self.line.clear();
+        self.line.extend_from_slice(json);
+        self.stamp_and_write(at_ms)
+    }
+
+    /// The last line written by [`Output::emit`] or [`Output::emit_json`],
+    /// newline included: what the line's other readers are handed.
+    pub fn last_line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// Splices the timestamps into `self.line` after its type, ends it and
+    /// writes it.
+    fn stamp_and_write(&mut self, at_ms: u64) -> io::Result<()> {
         let after_type = type_field_end(&self.line).ok_or_else(|| {
             io::Error::other("internal error: event does not start with a type field")
         })?;
@@ -154,6 +206,12 @@ pub fn opening(kind: &str, at_ms: u64) -> Vec<u8> {
     line
 }
 
+/// The type of a line or serialized event: `up` of `{"type":"up",...`.
+pub fn type_of(json: &[u8]) -> Option<&str> {
+    let end = type_field_end(json)?;
+    std::str::from_utf8(&json[br#"{"type":""#.len()..end - 1]).ok()
+}
+
 /// The index just past `{"type":"..."`, or None when the object does not
 /// start that way. Type names never contain quotes or escapes.
 fn type_field_end(json: &[u8]) -> Option<usize> {
@@ -178,14 +236,6 @@ pub const MAX_WALL_MS: u64 = 253_402_300_799_999;
 pub fn rfc3339(ms: u64) -> String {
     let ms = ms.min(MAX_WALL_MS);
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// The wall clock now, in milliseconds since the Unix epoch. For display
-/// only: deadlines use the monotonic clock (see [`crate::clock`]).
-pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `v` rounded to `places` decimals: outputs carry what is meaningful

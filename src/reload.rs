@@ -15,14 +15,12 @@ use crate::auth::Codec;
 /// A tool's request to reload: a flag SIGHUP sets, taken once per signal.
 #[derive(Debug, Clone)]
 pub struct Reload {
-    /// The tool's name, which starts its stderr lines.
-    tool: &'static str,
     asked: Arc<AtomicBool>,
 }
 
 impl Reload {
-    pub fn new(tool: &'static str, asked: Arc<AtomicBool>) -> Self {
-        Reload { tool, asked }
+    pub fn new(asked: Arc<AtomicBool>) -> Self {
+        Reload { asked }
     }
 
     /// Whether a reload was asked for since the last call.
@@ -79,7 +77,7 @@ impl Reload {
     /// Says on stderr why a file could not be used (with its causes), and
     /// what is kept.
     pub fn failed(&self, kept: &str, why: anyhow::Error) -> Outcome {
-        eprintln!("{}: reload: {why:#}; keeping {kept}", self.tool);
+        crate::say!("reload: {why:#}; keeping {kept}");
         Outcome::Failed
     }
 }

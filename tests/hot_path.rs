@@ -17,7 +17,8 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 
 use hb::auth::{Codec, Keys};
-use hb::detector::{Config, Detector, Rule, Trust};
+use hb::clock::Moment;
+use hb::detector::{Arrival, Config, Detector, Rule, Trust};
 use hb::intake::{Cidr, Intake};
 use hb::wire::Message;
 
@@ -103,11 +104,15 @@ fn a_beat_from_a_known_node_allocates_nothing() {
             let wall = 1_790_000_000_000 + now;
             let before = allocations();
             for datagram in datagrams {
-                let Some(Message::Beat(beat)) = intake.open(datagram, from, now) else {
+                let Some(message @ Message::Beat(_)) = intake.open(datagram, from, now) else {
                     panic!("refused: {:?}", intake.counters);
                 };
                 detector
-                    .receive(now, wall, Some(from), &beat, trust, &mut events)
+                    .take(
+                        &message,
+                        Arrival::new(Moment::new(now, wall), Some(from), trust),
+                        &mut events,
+                    )
                     .unwrap();
                 intake.accepted();
             }

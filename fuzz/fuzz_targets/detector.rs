@@ -37,13 +37,10 @@ use std::net::SocketAddr;
 
 use arbitrary::Arbitrary;
 use hb::checks::{CheckResult, CheckStatus};
-use hb::clock::Millis;
-use hb::detector::{
-    Config, Detector, Event, Flap, Notice, Intent, Rule, SnapshotStream, State, Trust,
-};
+use hb::clock::{Millis, Moment};
 use hb::detector::phi::PhiConfig;
-use hb::replay::Claim;
-use hb::wire::{Beat, MAX_AWAY_MS, MIN_AWAY_MS};
+use hb::detector::{Arrival, Config, Detector, Event, Flap, Rule, SnapshotStream, State, Trust};
+use hb::wire::{Away, Beat, Leave, Message, MAX_AWAY_MS, MIN_AWAY_MS};
 use libfuzzer_sys::fuzz_target;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -519,12 +516,17 @@ fuzz_target!(|input: Input| {
                 };
                 if let How::Observe = b.how {
                     if det.admit(&beat, wall, trust).is_ok() {
-                        det.observe(now, wall, Some(addr), &beat, &mut out);
+                        det.observe(Moment::new(now, wall), Some(addr), &beat, &mut out);
                     }
                 } else {
                     // A refused beat expires nothing.
+                    let at = Moment::new(now, wall);
                     expired = det
-                        .receive(now, wall, Some(addr), &beat, trust, &mut out)
+                        .take(
+                            &Message::Beat(beat),
+                            Arrival::new(at, Some(addr), trust),
+                            &mut out,
+                        )
                         .is_ok();
                 }
             }
@@ -553,23 +555,25 @@ fuzz_target!(|input: Input| {
             Op::Notice(n) => {
                 let name = name(n.node);
                 let wall = WALL_START + now;
-                let intent = match n.intent {
-                    IntentOp::Leave => Intent::Leave,
-                    IntentOp::Away { for_ms, reason } => Intent::Away {
+                let (boot, seq) = (BOOTS[usize::from(n.boot) % BOOTS.len()], u64::from(n.seq));
+                let ts_ms = n
+                    .ts_skew_ms
+                    .map(|d| wall.saturating_add_signed(i64::from(d)));
+                let notice = match n.intent {
+                    IntentOp::Leave => Message::Leave(Leave {
+                        node: name.as_str().into(),
+                        seq,
+                        boot: boot.into(),
+                        ts_ms,
+                    }),
+                    IntentOp::Away { for_ms, reason } => Message::Away(Away {
+                        node: name.as_str().into(),
+                        seq,
+                        boot: boot.into(),
+                        ts_ms,
                         for_ms: u64::from(for_ms).clamp(MIN_AWAY_MS, MAX_AWAY_MS),
-                        reason: reason.map(|i| REASONS[usize::from(i) % REASONS.len()]),
-                    },
-                };
-                let notice = Notice {
-                    node: &name,
-                    claim: Claim {
-                        boot: Some(BOOTS[usize::from(n.boot) % BOOTS.len()]),
-                        seq: Some(u64::from(n.seq)),
-                        ts_ms: n
-                            .ts_skew_ms
-                            .map(|d| wall.saturating_add_signed(i64::from(d))),
-                    },
-                    intent,
+                        reason: reason.map(|i| REASONS[usize::from(i) % REASONS.len()].into()),
+                    }),
                 };
                 let trust = match n.network {
                     Some(max_skew_ms) => Trust::Network {
@@ -579,7 +583,11 @@ fuzz_target!(|input: Input| {
                 };
                 // A refused notice expires nothing.
                 expired = det
-                    .announce(now, wall, Some(addr), &notice, trust, &mut out)
+                    .take(
+                        &notice,
+                        Arrival::new(Moment::new(now, wall), Some(addr), trust),
+                        &mut out,
+                    )
                     .is_ok();
             }
             Op::Stall { ms } => {

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arbitrary::Arbitrary;
-use hb::clock::Millis;
+use hb::clock::{Millis, Moment};
 use hb::detector::State;
 use hb::quorum::view::{encode_views, ViewState};
 use hb::quorum::{Config, Group, GroupEvent, Local};
@@ -306,7 +306,8 @@ fuzz_target!(|input: Input| {
                 };
                 let peer = usize::from(v.peer);
                 for view in &views {
-                    let Ok(judged) = group.on_view(peer, view, now, wall, max_skew_ms) else {
+                    let Ok(judged) = group.on_view(peer, view, Moment::new(now, wall), max_skew_ms)
+                    else {
                         continue;
                     };
                     let lists = [&view.up, &view.suspect, &view.down, &view.left, &view.away];

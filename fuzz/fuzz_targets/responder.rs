@@ -198,7 +198,7 @@ fuzz_target!(|input: Input| {
     let mut responder = Responder::new(
         socket(),
         name(input.node),
-        Output::new(io::sink()),
+        hb::output::Sink::new(Output::new(io::sink())),
         intake,
         opts,
     );
@@ -267,7 +267,7 @@ fuzz_target!(|input: Input| {
                 }
                 if let Some(i) = b.boot {
                     beat["boot"] = BOOTS[usize::from(i) % BOOTS.len()].into();
-                    beat["ts_ms"] = hb::output::wall_ms().into();
+                    beat["ts_ms"] = hb::clock::wall_ms().into();
                 }
                 let d = finish(serde_json::to_vec(&beat).unwrap(), b.len, &codec);
                 if let Some(seq) = b.seq {

@@ -4,9 +4,9 @@
 
 use std::net::{SocketAddr, UdpSocket};
 
+use crate::clock::wall_ms;
 use crate::clock::Millis;
 use crate::intake::Intake;
-use crate::output::wall_ms;
 use crate::replay::{Claim, Freshness, Senders};
 use crate::wire::{Ack, Beat, Message, Reject, MAX_DATAGRAM};
 

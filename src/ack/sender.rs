@@ -12,10 +12,9 @@ use serde::Serialize;
 use crate::ack::tracker::{Observation, Tracker};
 use crate::ack::Config;
 use crate::auth::Codec;
-use crate::clock::Millis;
-use crate::hooks::Actions;
+use crate::clock::{wall_ms, Millis, Moment};
 use crate::net::Endpoint;
-use crate::output::{ms, wall_ms, Output};
+use crate::output::{ms, Sink};
 use crate::wire::Message;
 
 /// What `--ack` prints about a target: `node` is the receiver's own name,
@@ -50,17 +49,6 @@ enum PathEvent<'a> {
     },
 }
 
-impl PathEvent<'_> {
-    /// The `type` of its line.
-    fn kind(&self) -> &'static str {
-        match self {
-            PathEvent::Ack { .. } => "ack",
-            PathEvent::Up { .. } => "up",
-            PathEvent::Down { .. } => "down",
-        }
-    }
-}
-
 /// Which lines [`AckedPaths::report`] prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lines {
@@ -76,8 +64,6 @@ pub struct AckedPaths {
     /// The receivers' names, as their acks say.
     receivers: Vec<Option<String>>,
     observations: Vec<Observation>,
-    /// Hooks run on the lines printed, reminders of paths still down.
-    actions: Actions,
     /// The time of the last [`AckedPaths::expire`], in milliseconds since
     /// the sender started.
     now: Millis,
@@ -90,7 +76,6 @@ impl AckedPaths {
             tracker: Tracker::new(cfg.judging, targets),
             receivers: vec![None; targets],
             observations: Vec::new(),
-            actions: cfg.actions,
             now: 0,
         }
     }
@@ -114,11 +99,9 @@ impl AckedPaths {
         self.tracker.stalled(stall);
     }
 
-    /// When the next ack times out, if one is awaited, or a reminder or
-    /// a look at the hooks is due.
+    /// When the next ack times out, if one is awaited.
     pub fn next_deadline(&self) -> Option<Duration> {
-        let acting = self.actions.next_wake().map(Duration::from_millis);
-        self.tracker.next_deadline().into_iter().chain(acting).min()
+        self.tracker.next_deadline()
     }
 
     /// Every beat acknowledged or timed out.
@@ -162,12 +145,12 @@ impl AckedPaths {
             .acked(target, ack.seq, now, &mut self.observations);
     }
 
-    /// Prints what the tracker saw since the last call, as `lines` asks,
-    /// and hands the lines to hooks; with transitions, prints the
-    /// reminders due and the hooks' reports too.
+    /// Prints what the tracker saw since the last call, as `lines` asks;
+    /// with transitions, what the sink's subscribers have to say too (the
+    /// reminders due and the hooks' reports).
     pub fn report<W: Write>(
         &mut self,
-        out: &mut Output<W>,
+        out: &mut Sink<W>,
         targets: &[Endpoint],
         lines: Lines,
     ) -> io::Result<()> {
@@ -223,12 +206,10 @@ impl AckedPaths {
                 }
                 _ => continue,
             };
-            let wall = wall_ms();
-            out.emit(wall, &event)?;
-            self.actions.printed(self.now, wall, event.kind(), &event);
+            out.emit(Moment::new(self.now, wall_ms()), &event)?;
         }
         if transitions {
-            self.actions.tick(self.now, wall_ms(), out)?;
+            out.tick(Moment::new(self.now, wall_ms()))?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use hb::cli::{
 use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::metrics::Series;
-use hb::output::Output;
+use hb::output::Sink;
 use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::reload::Reload;
 use hb::wire::DEFAULT_ACK_PORT;
@@ -90,8 +90,8 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status.every_ms(),
-        reload: Some(Reload::new("hb-ack", signals.reload)),
+        reload: Some(Reload::new(signals.reload)),
     };
-    Responder::new(socket, node, Output::stdout(), intake, options).run(&signals.stop)?;
+    Responder::new(socket, node, Sink::stdout(), intake, options).run(&signals.stop)?;
     Ok(ExitCode::SUCCESS)
 }

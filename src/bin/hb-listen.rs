@@ -16,7 +16,7 @@ use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
 use hb::metrics::Series;
 use hb::net::HostPort;
-use hb::output::{self, Output};
+use hb::output::Sink;
 use hb::push::listen::{self, ConfirmOptions, Listener, ReadExpected};
 use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
@@ -213,7 +213,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     }
     // A restart forgets nothing; a replay judges its recording alone.
     if let (Some(path), false) = (&args.state, args.replay) {
-        listen::restore_state(path, &mut detector, clock.now(), output::wall_ms());
+        listen::restore_state(path, &mut detector, clock.moment());
     }
     let expected = read_expected(&args.expect, args.expect_file.as_deref())?;
     for node in &expected {
@@ -229,7 +229,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let start = clock.now();
     let mut listener = Listener::new(
         detector,
-        Output::stdout(),
+        Sink::stdout(),
         intake,
         max_skew,
         status_every,
@@ -251,7 +251,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let read: ReadExpected = Box::new(move || read_expected(&expect, Some(&path)));
         (read, expected)
     });
-    listener.reload_on(Reload::new("hb-listen", signals.reload), reread);
+    listener.reload_on(Reload::new(signals.reload), reread);
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

@@ -12,11 +12,11 @@ use hb::cli::{
     self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, HookArgs, KeyArgs, LimitsArgs,
     MetricsArgs, NodeArgs, Signals, UsageError,
 };
-use hb::clock::duration_ms;
+use hb::clock::{duration_ms, Clock};
 use hb::metrics::Series;
 use hb::nagios::State;
 use hb::net::HostPort;
-use hb::output::Output;
+use hb::output::Sink;
 use hb::pull::lines::emit_round;
 use hb::pull::probe::{Prober, ReadTargets, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
@@ -182,7 +182,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let codec = args.key.codec()?;
     let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
         .context("opening a UDP socket")?;
-    let mut out = Output::stdout();
+    let mut out = Sink::stdout();
     prober.stop_on(Arc::clone(&stop));
 
     if let Some(every) = args.every {
@@ -191,18 +191,20 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let file = args.file.clone().filter(|p| p.as_os_str() != "-");
         let reread =
             file.map(|path| -> ReadTargets { Box::new(move || read_targets(&named, Some(&path))) });
-        prober.reload_on(Reload::new("hb-poll", signals.reload), reread);
+        prober.reload_on(Reload::new(signals.reload), reread);
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector
             .config(duration_ms(every), false, usize::MAX)?;
         let metrics = args.metrics.serve("hb-poll", Series::CountersAndNodes)?;
         let exported = metrics.as_ref();
-        let mut actions = args.hooks.actions()?;
+        if let Some(m) = &metrics {
+            out.subscribe(Box::new(m.clone()));
+        }
+        out.subscribe(Box::new(args.hooks.actions()?));
         watch(
             &mut prober,
             detector,
-            &mut actions,
             round_lines,
             exported,
             &mut out,
@@ -221,7 +223,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     }
     let verdict = judge(&outcomes, &limits);
     match args.format {
-        Format::Json => emit_round(&mut out, &outcomes, &verdict)?,
+        Format::Json => emit_round(&mut out, Clock::new().moment(), &outcomes, &verdict)?,
         Format::Nagios => writeln!(io::stdout().lock(), "{}", nagios_line(&verdict, &limits))?,
     }
     Ok(ExitCode::from(verdict.state.code()))

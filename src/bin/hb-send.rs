@@ -13,7 +13,7 @@ use hb::cli::{
 use hb::clock::duration_ms;
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
-use hb::output::Output;
+use hb::output::Sink;
 use hb::push::job;
 use hb::push::plan::Plan;
 use hb::push::send::{Beater, Options};
@@ -232,7 +232,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             false => None,
         },
         leave: !args.no_leave && !args.ack,
-        reload: Some(Reload::new("hb-send", signals.reload)),
+        reload: Some(Reload::new(signals.reload)),
         job: plan,
     };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
@@ -247,7 +247,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         );
     }
     let mut beater =
-        Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
+        Beater::new(node, targets, options, Sink::stdout()).context("opening a UDP socket")?;
     let report = beater.run(&signals.stop)?;
     if count.is_none() {
         return Ok(ExitCode::SUCCESS);
@@ -287,7 +287,7 @@ fn say_away(
     reason: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let mut beater =
-        Beater::new(node, targets, options, Output::stdout()).context("opening a UDP socket")?;
+        Beater::new(node, targets, options, Sink::stdout()).context("opening a UDP socket")?;
     let for_ms = u64::try_from(away.as_millis()).unwrap_or(u64::MAX);
     let unreached = beater.say_away(for_ms, reason.as_deref())?;
     if unreached > 0 {
@@ -324,7 +324,7 @@ fn run_job(args: &Args, every: Duration, plan: Plan, signals: &Signals) -> ExitC
         .collect();
     let beater = args.key.codec().and_then(|codec| {
         let options = Options::notices_only(every, args.broadcast, codec);
-        Beater::new(args.node.name(), targets, options, Output::stdout())
+        Beater::new(args.node.name(), targets, options, Sink::stdout())
             .context("opening a UDP socket")
     });
     let beater = beater.inspect_err(|e| {

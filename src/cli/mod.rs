@@ -53,6 +53,7 @@ pub fn main<A: Parser>(
     // signal; a SIGHUP (`systemctl reload` at once) must not end it at all.
     let signals = Signals::install();
     let name = A::command().get_name().to_owned();
+    crate::output::set_program(&name);
     let signals = match signals {
         Ok(signals) => signals,
         Err(e) => {

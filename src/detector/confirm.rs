@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use super::verdict::{down_event, note_change, phi_of};
 use super::{Detector, Event, Rule, State};
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 
 impl Detector {
     /// Where to ask `name` whether it is alive, and its interval: the
@@ -21,11 +21,12 @@ impl Detector {
         Some((addr, node.every_ms))
     }
 
-    /// `name` answered a probe at `now` (wall clock `wall_ms`): if it is
+    /// `name` answered a probe at `at`: if it is
     /// still suspect, it is `up` again (`"refuted":true`) and its deadlines
     /// count from the answer, as from a beat (so does the interval phi
     /// learns at the next beat). Says whether the suspicion was refuted.
-    pub fn refute(&mut self, now: Millis, wall_ms: u64, name: &str, out: &mut Vec<Event>) -> bool {
+    pub fn refute(&mut self, at: Moment, name: &str, out: &mut Vec<Event>) -> bool {
+        let now = at.mono;
         let Some(idx) = self.nodes.find(name) else {
             return false;
         };
@@ -45,7 +46,7 @@ impl Detector {
         node.since = now;
         node.grace = 0;
         node.last_seen = Some(now);
-        node.wall_at_last_beat = wall_ms;
+        node.wall_at_last_beat = at.wall;
         self.arm(idx);
         true
     }

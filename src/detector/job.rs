@@ -17,14 +17,13 @@
 //! pay one flag (`Node::job`) for them.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 
 use compact_str::CompactString;
 use serde::Serialize;
 
 use super::table::Node;
-use super::{Detector, Event, State, Trust};
-use crate::clock::Millis;
+use super::{Arrival, Detector, Event, State, Trust};
+use crate::clock::{Millis, Moment};
 use crate::output::serialize_rfc3339_opt;
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Due, Ended, Message, Reject};
@@ -165,11 +164,11 @@ impl Job {
         self.late_at.into_iter().chain(long).min()
     }
 
-    /// Takes the deadline `due` a message received at `now` (`wall` on the
-    /// receiver's wall clock) stated at `ts_ms` (sender clock).
-    fn schedule(&mut self, due: Due, ts_ms: Option<u64>, now: Millis, wall: u64) {
-        let ahead = due.due_ms.saturating_sub(ts_ms.unwrap_or(wall));
-        self.due_wall = Some(wall.saturating_add(ahead));
+    /// Takes the deadline `due` a message received at `at` stated at `ts_ms` (sender clock).
+    fn schedule(&mut self, due: Due, ts_ms: Option<u64>, at: Moment) {
+        let now = at.mono;
+        let ahead = due.due_ms.saturating_sub(ts_ms.unwrap_or(at.wall));
+        self.due_wall = Some(at.wall.saturating_add(ahead));
         self.grace_ms = due.grace_ms;
         self.late_at = Some(now.saturating_add(ahead).saturating_add(due.grace_ms));
     }
@@ -248,22 +247,25 @@ impl Detector {
     /// run is a process of its own, a boot of its own). The deadlines that
     /// passed while it was on its way are fired first. A second copy of a
     /// message changes nothing.
-    pub fn job(
+    pub(super) fn job(
         &mut self,
-        now: Millis,
-        wall_ms: u64,
-        addr: Option<SocketAddr>,
         report: &JobReport<'_>,
-        trust: Trust,
+        came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
+        let Arrival {
+            at,
+            from: addr,
+            trust,
+        } = came;
+        let now = at.mono;
         let position = self.nodes.find(report.node);
         if position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
             return Err(Reject::TooManyNodes);
         }
         if let Trust::Network { max_skew_ms } = trust {
             let fresh = Freshness {
-                now_wall_ms: wall_ms,
+                now_wall_ms: at.wall,
                 max_skew_ms,
             };
             let known = position.map(|i| &self.nodes[i].last);
@@ -278,7 +280,7 @@ impl Detector {
         node.last.remember(&report.claim);
         node.addr = addr;
         node.last_seen = Some(now);
-        node.wall_at_last_beat = wall_ms;
+        node.wall_at_last_beat = at.wall;
         node.job = true;
         if node.state != State::Up {
             node.state = State::Up;
@@ -295,7 +297,7 @@ impl Detector {
             return Ok(());
         }
         if let Some(due) = report.due {
-            job.schedule(due, report.claim.ts_ms, now, wall_ms);
+            job.schedule(due, report.claim.ts_ms, at);
         }
         let name = || report.node.to_owned();
         match report.news {
@@ -366,15 +368,14 @@ impl Detector {
         Ok(())
     }
 
-    /// A beat of the node at `idx` received at `now` (`wall_ms`), stated
+    /// A beat of the node at `idx` received at `at`, stated
     /// at `ts_ms`, with `due` or without: with it, the node is a job that
     /// beats (after its runs), judged by it; without it, a node judged by
     /// its interval (again).
     pub(super) fn beat_due(
         &mut self,
         idx: usize,
-        now: Millis,
-        wall_ms: u64,
+        at: Moment,
         ts_ms: Option<u64>,
         due: Option<Due>,
     ) {
@@ -387,7 +388,7 @@ impl Detector {
         };
         node.job = true;
         let job = self.jobs.entry(&node.name);
-        job.schedule(due, ts_ms, now, wall_ms);
+        job.schedule(due, ts_ms, at);
         if job.state == JobState::Late {
             job.state = JobState::Ok;
         }
@@ -482,9 +483,9 @@ impl Detector {
         idx: usize,
         state: JobState,
         due: Option<Due>,
-        now: Millis,
-        wall_ms: u64,
+        at: Moment,
     ) {
+        let now = at.mono;
         let node = &mut self.nodes[idx];
         node.job = true;
         let name = node.name.clone();
@@ -498,7 +499,7 @@ impl Detector {
             });
         }
         if let Some(due) = due.filter(|_| state != JobState::Late) {
-            job.schedule(due, Some(wall_ms), now, wall_ms);
+            job.schedule(due, Some(at.wall), at);
         } else if let Some(due) = due {
             (job.due_wall, job.grace_ms) = (Some(due.due_ms), due.grace_ms);
         }

@@ -10,12 +10,11 @@
 //! away pay nothing for them, and a node's position may change.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 
 use compact_str::CompactString;
 
 use super::verdict::down_event;
-use super::{Detector, Event, State, Trust};
+use super::{Arrival, Detector, Event, State, Trust};
 use crate::clock::Millis;
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Message, Reject};
@@ -203,15 +202,18 @@ impl Detector {
     /// A node's `leave` or `away`, as it arrives, checked like a beat (the
     /// node limit; from the network, replay protection on its claim). The
     /// deadlines that passed while it was on its way are fired first.
-    pub fn announce(
+    pub(super) fn announce(
         &mut self,
-        now: Millis,
-        wall_ms: u64,
-        addr: Option<SocketAddr>,
         notice: &Notice<'_>,
-        trust: Trust,
+        came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
+        let Arrival {
+            at,
+            from: addr,
+            trust,
+        } = came;
+        let now = at.mono;
         let Notice {
             node,
             claim,
@@ -244,7 +246,7 @@ impl Detector {
                 Speaker::Other => None,
             };
             let fresh = Freshness {
-                now_wall_ms: wall_ms,
+                now_wall_ms: at.wall,
                 max_skew_ms,
             };
             LastSeen::admits(known, claim, fresh)?;
@@ -303,7 +305,7 @@ impl Detector {
         };
         let absence = Absence {
             until: now.saturating_add(for_ms),
-            until_wall: wall_ms.saturating_add(for_ms),
+            until_wall: at.wall.saturating_add(for_ms),
             reason: reason.map(Into::into),
             for_ms,
             winding_down,

@@ -40,17 +40,18 @@ mod verdict;
 
 use std::net::SocketAddr;
 
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::replay::{Claim, Freshness, LastSeen};
-use crate::wire::{Beat, Reject};
+use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
 
 pub use event::{Event, State, KINDS};
 use faults::Faults;
+use job::JobReport;
 use job::Jobs;
-pub use job::{JobReport, JobState, JobView, News};
+pub use job::{JobState, JobView};
 use lifecycle::Absences;
-pub use lifecycle::{Intent, Notice};
+use lifecycle::Notice;
 pub use reading::Reading;
 pub use restore::{Restored, RestoredAway};
 #[cfg(test)]
@@ -78,6 +79,21 @@ pub struct Config {
     /// Nodes tracked at most: a flood of invented names cannot exhaust
     /// memory. Capped at `u32::MAX`, the index's width.
     pub max_nodes: usize,
+}
+
+/// How a message reached the detector: when, from which address, and
+/// so which checks it must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub at: Moment,
+    pub from: Option<SocketAddr>,
+    pub trust: Trust,
+}
+
+impl Arrival {
+    pub fn new(at: Moment, from: Option<SocketAddr>, trust: Trust) -> Self {
+        Arrival { at, from, trust }
+    }
 }
 
 /// Where a beat comes from, and so which checks it must pass.
@@ -194,22 +210,49 @@ impl Detector {
         self.check(self.nodes.find(&beat.node), beat, wall_ms, trust)
     }
 
-    /// A beat as it arrives, with one lookup of its node: the checks of
-    /// [`Detector::admit`]; then the deadlines that passed while it was on
-    /// its way (the silence did reach it); then [`Detector::observe`].
-    pub fn receive(
+    /// A message as it arrives from `addr`, the one way in for what nodes
+    /// say of themselves: a beat, a `leave` or an `away`, a job's `start`
+    /// or `done`. Each is checked like a beat (the node limit; from the
+    /// network, replay protection on its claim), then the deadlines that
+    /// passed while it was on its way fire (the silence did reach it),
+    /// then it is judged. Any other message is not the detector's.
+    pub fn take(
         &mut self,
-        now: Millis,
-        wall_ms: u64,
-        addr: Option<SocketAddr>,
-        beat: &Beat<'_>,
-        trust: Trust,
+        message: &Message<'_>,
+        came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
+        if let Message::Beat(beat) = message {
+            return self.receive(beat, came, out);
+        }
+        if let Some(notice) = Notice::of(message) {
+            return self.announce(&notice, came, out);
+        }
+        match JobReport::of(message) {
+            Some(report) => self.job(&report, came, out),
+            None => Err(Reject::UnexpectedType),
+        }
+    }
+
+    /// A beat as it arrives, with one lookup of its node: the checks of
+    /// [`Detector::admit`]; then the deadlines that passed while it was on
+    /// its way; then [`Detector::observe`].
+    fn receive(
+        &mut self,
+        beat: &Beat<'_>,
+        came: Arrival,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let Arrival {
+            at,
+            from: addr,
+            trust,
+        } = came;
+        let now = at.mono;
         let position = self.nodes.find(&beat.node);
-        self.check(position, beat, wall_ms, trust)?;
+        self.check(position, beat, at.wall, trust)?;
         self.expire(now, out);
-        self.record(position, now, wall_ms, addr, beat, out);
+        self.record(position, at, addr, beat, out);
         Ok(())
     }
 
@@ -234,16 +277,17 @@ impl Detector {
         LastSeen::admits(known.map(|n| &n.last), &claim_of(beat), fresh)
     }
 
-    /// Records a beat received at `now` (wall clock `wall_ms`) from `addr`.
+    /// Records a beat received at `at` from `addr`, unchecked and with no
+    /// deadline fired first: a poller's answer, which the poller judges
+    /// round by round.
     pub fn observe(
         &mut self,
-        now: Millis,
-        wall_ms: u64,
+        at: Moment,
         addr: Option<SocketAddr>,
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
-        self.record(self.nodes.find(&beat.node), now, wall_ms, addr, beat, out);
+        self.record(self.nodes.find(&beat.node), at, addr, beat, out);
     }
 
     /// The earliest time [`Detector::expire`] may have something to do.

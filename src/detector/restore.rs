@@ -12,7 +12,7 @@ use super::lifecycle::Absence;
 use super::verdict::patience;
 use super::{Detector, JobState, Reading, Rule, State};
 use crate::checks::CheckResult;
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::detector::phi::Arrivals;
 use crate::replay::LastSeen;
 use crate::wire::{self, Due, Reject, MAX_EVERY_MS, MIN_EVERY_MS};
@@ -79,8 +79,7 @@ pub struct RestoredAway {
 }
 
 impl Detector {
-    /// Tracks `name` again as `node` says it stood, at `now` (`wall_ms` on
-    /// the wall clock): up or suspect, it is judged by its interval from
+    /// Tracks `name` again as `node` says it stood, at `at`: up or suspect, it is judged by its interval from
     /// now on, and a beat keeps it up without a new `up`; down or left, it
     /// stays so (and is forgotten in time); away, until its announced
     /// return. A node already tracked is left as it is; a pending one is
@@ -89,13 +88,8 @@ impl Detector {
     /// # Errors
     ///
     /// A name or interval a beat could not carry, or the node limit.
-    pub fn restore(
-        &mut self,
-        name: &str,
-        node: &Restored,
-        now: Millis,
-        wall_ms: u64,
-    ) -> Result<(), Reject> {
+    pub fn restore(&mut self, name: &str, node: &Restored, at: Moment) -> Result<(), Reject> {
+        let now = at.mono;
         wire::check_node(name)?;
         if !(MIN_EVERY_MS..=MAX_EVERY_MS).contains(&node.every_ms) {
             return Err(Reject::BadField);
@@ -126,7 +120,7 @@ impl Detector {
             .as_deref()
             .and_then(|t| humantime::parse_rfc3339(t).ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(wall_ms, |d| d.as_millis() as u64);
+            .map_or(at.wall, |d| d.as_millis() as u64);
         kept.since = now;
         if let Some(health) = &node.health {
             Reading::store(&mut kept.health, health);
@@ -135,7 +129,7 @@ impl Detector {
         (kept.suspect_after, kept.down_after) = patience(rule, kept);
         if let (State::Away, Some(away)) = (node.state, &node.away) {
             // Its return as announced; one already past expires at once.
-            let left = away.until_ms.saturating_sub(wall_ms);
+            let left = away.until_ms.saturating_sub(at.wall);
             let until = now.saturating_add(left);
             let absence = Absence::restored(until, away.until_ms, away.reason.as_deref());
             self.absences.insert(name, absence);
@@ -147,7 +141,7 @@ impl Detector {
                 due_ms,
                 grace_ms: node.grace_ms.unwrap_or(0),
             });
-            self.restore_job(idx, state, due, now, wall_ms);
+            self.restore_job(idx, state, due, at);
         }
         self.arm(idx);
         Ok(())

@@ -1,3 +1,4 @@
+use crate::clock::Moment;
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -14,7 +15,7 @@ pub(super) fn cfg(misses: u32) -> Config {
     }
 }
 
-pub(super) fn beat<'a>(node: &'a str, seq: u64, boot: &'a str, every_ms: u64) -> Beat<'a> {
+pub(super) fn beat<'a>(node: &'a str, boot: &'a str, seq: u64, every_ms: u64) -> Beat<'a> {
     Beat {
         node: node.into(),
         seq: Some(seq),
@@ -62,7 +63,7 @@ impl Sim {
     pub(super) fn beat(&mut self, t: Millis, b: Beat<'_>) {
         self.advance(t);
         let mut out = Vec::new();
-        self.det.observe(t, t, None, &b, &mut out);
+        self.det.observe(Moment::new(t, t), None, &b, &mut out);
         self.record(out);
     }
 
@@ -83,7 +84,7 @@ impl Sim {
 fn suspect_then_down_after_exactly_n_intervals() {
     let mut sim = Sim::new(5);
     for i in 0..3 {
-        sim.beat(i * 1000, beat("a", i + 1, "b1", 1000));
+        sim.beat(i * 1000, beat("a", "b1", i + 1, 1000));
     }
     sim.advance(20_000);
     // Last beat at 2000: suspect half an interval after the missed one,
@@ -105,15 +106,15 @@ fn suspect_then_down_after_exactly_n_intervals() {
 #[test]
 fn one_lost_beat_is_suspect_never_down() {
     let mut sim = Sim::new(5);
-    sim.beat(0, beat("a", 1, "b", 1000));
-    sim.beat(1000, beat("a", 2, "b", 1000));
+    sim.beat(0, beat("a", "b", 1, 1000));
+    sim.beat(1000, beat("a", "b", 2, 1000));
     // seq 3 lost
-    sim.beat(3000, beat("a", 4, "b", 1000));
+    sim.beat(3000, beat("a", "b", 4, 1000));
     let Event::Up { was, silent_ms, .. } = &sim.last[0] else {
         panic!()
     };
     assert_eq!((*was, *silent_ms), (Some(State::Suspect), Some(2000)));
-    sim.beat(4000, beat("a", 5, "b", 1000));
+    sim.beat(4000, beat("a", "b", 5, 1000));
     sim.advance(4999);
     assert_eq!(
         sim.kinds(),
@@ -124,8 +125,8 @@ fn one_lost_beat_is_suspect_never_down() {
 #[test]
 fn back_up_after_down_reports_down_time() {
     let mut sim = Sim::new(3);
-    sim.beat(0, beat("a", 1, "b", 100));
-    sim.beat(1000, beat("a", 2, "b", 100));
+    sim.beat(0, beat("a", "b", 1, 100));
+    sim.beat(1000, beat("a", "b", 2, 100));
     let Event::Up {
         was,
         silent_ms,
@@ -143,8 +144,8 @@ fn back_up_after_down_reports_down_time() {
 #[test]
 fn restart_fires_even_within_one_interval() {
     let mut sim = Sim::new(5);
-    sim.beat(0, beat("a", 41, "old", 1000));
-    sim.beat(1000, beat("a", 1, "new", 1000));
+    sim.beat(0, beat("a", "old", 41, 1000));
+    sim.beat(1000, beat("a", "new", 1, 1000));
     assert_eq!(sim.kinds(), vec![(0, "up"), (1000, "restart")]);
     let Event::Restart {
         old_boot, new_boot, ..
@@ -158,8 +159,8 @@ fn restart_fires_even_within_one_interval() {
 #[test]
 fn restart_of_a_down_node_is_restart_then_up() {
     let mut sim = Sim::new(2);
-    sim.beat(0, beat("a", 9, "old", 100));
-    sim.beat(5000, beat("a", 1, "new", 100));
+    sim.beat(0, beat("a", "old", 9, 100));
+    sim.beat(5000, beat("a", "new", 1, 100));
     assert_eq!(
         sim.kinds(),
         vec![
@@ -207,7 +208,7 @@ fn a_node_no_longer_expected_is_never_down_unless_it_beat() {
     let mut sim = Sim::new(4);
     sim.det.expect("never").unwrap();
     sim.det.expect("beat").unwrap();
-    sim.beat(500, beat("beat", 1, "b", 1000));
+    sim.beat(500, beat("beat", "b", 1, 1000));
     sim.det.unexpect("never");
     sim.det.unexpect("beat");
     sim.advance(20_000);
@@ -238,7 +239,7 @@ fn a_node_no_longer_expected_is_never_down_unless_it_beat() {
 fn expected_node_that_beats_is_simply_up() {
     let mut sim = Sim::new(4);
     sim.det.expect("web").unwrap();
-    sim.beat(500, beat("web", 1, "b", 1000));
+    sim.beat(500, beat("web", "b", 1, 1000));
     let Event::Up { was, .. } = &sim.last[0] else {
         panic!()
     };
@@ -249,8 +250,8 @@ fn expected_node_that_beats_is_simply_up() {
 #[test]
 fn each_node_is_judged_by_its_own_interval() {
     let mut sim = Sim::new(3);
-    sim.beat(0, beat("fast", 1, "b", 100));
-    sim.beat(0, beat("slow", 1, "b", 1000));
+    sim.beat(0, beat("fast", "b", 1, 100));
+    sim.beat(0, beat("slow", "b", 1, 1000));
     sim.advance(10_000);
     let downs: Vec<_> = sim
         .log
@@ -264,7 +265,7 @@ fn each_node_is_judged_by_its_own_interval() {
 #[test]
 fn misses_of_one_goes_straight_to_down() {
     let mut sim = Sim::new(1);
-    sim.beat(0, beat("a", 1, "b", 100));
+    sim.beat(0, beat("a", "b", 1, 100));
     sim.advance(1000);
     assert_eq!(sim.kinds(), vec![(0, "up"), (100, "down")]);
 }
@@ -281,7 +282,12 @@ fn gaps_count_lost_beats_and_ignore_reordering() {
     let mut gaps = Vec::new();
     for (t, seq) in [(0, 1), (10, 2), (20, 5), (30, 4), (40, 6)] {
         let mut out = Vec::new();
-        det.observe(t, t, None, &beat("a", seq, "b", 1000), &mut out);
+        det.observe(
+            Moment::new(t, t),
+            None,
+            &beat("a", "b", seq, 1000),
+            &mut out,
+        );
         gaps.extend(out.iter().filter_map(|e| match e {
             Event::Beat { gap, .. } => Some(*gap),
             _ => None,
@@ -294,11 +300,16 @@ fn gaps_count_lost_beats_and_ignore_reordering() {
 fn snapshot_lists_states_and_health() {
     let mut det = Detector::new(cfg(2), 0);
     let health = RawValue::from_string(r#"{"cpu_pct":12.5}"#.into()).unwrap();
-    let mut b = beat("b-node", 1, "x", 1000);
+    let mut b = beat("b-node", "x", 1, 1000);
     b.health = Some(&health);
     let mut out = Vec::new();
-    det.observe(0, 1_000, None, &b, &mut out);
-    det.observe(0, 1_000, None, &beat("a-node", 1, "x", 100), &mut out);
+    det.observe(Moment::new(0, 1_000), None, &b, &mut out);
+    det.observe(
+        Moment::new(0, 1_000),
+        None,
+        &beat("a-node", "x", 1, 100),
+        &mut out,
+    );
     det.expect("c-node").unwrap();
     det.expire(500, &mut out);
     let json = serde_json::to_value(det.snapshot(500)).unwrap();
@@ -331,7 +342,7 @@ fn sim_with(cfg: Config) -> Sim {
 fn phi_declares_down_where_phi_reaches_its_threshold() {
     let mut sim = sim_with(phi_cfg());
     for i in 0..20 {
-        sim.beat(i * 1000, beat("a", i + 1, "b", 1000));
+        sim.beat(i * 1000, beat("a", "b", i + 1, 1000));
     }
     sim.advance(60_000);
     let kinds = sim.kinds();
@@ -356,7 +367,7 @@ fn phi_adapts_to_a_jittery_node() {
     // Intervals alternate 500 and 1500 ms: mean 1 s, sd 500 ms.
     let (mut t, mut last) = (0, 0);
     for i in 0..40 {
-        sim.beat(t, beat("jittery", i + 1, "b", 1000));
+        sim.beat(t, beat("jittery", "b", i + 1, 1000));
         last = t;
         t += if i % 2 == 0 { 500 } else { 1500 };
     }
@@ -373,14 +384,14 @@ fn flap_damping_needs_consecutive_beats_to_come_back() {
         up_after: 3,
         ..cfg(2)
     });
-    sim.beat(0, beat("a", 1, "b", 100));
+    sim.beat(0, beat("a", "b", 1, 100));
     sim.advance(1000); // down at 200
-    sim.beat(1000, beat("a", 2, "b", 100));
-    sim.beat(1100, beat("a", 3, "b", 100));
+    sim.beat(1000, beat("a", "b", 2, 100));
+    sim.beat(1100, beat("a", "b", 3, 100));
     // A gap of more than 1.5 intervals starts the count over.
-    sim.beat(1400, beat("a", 4, "b", 100));
-    sim.beat(1500, beat("a", 5, "b", 100));
-    sim.beat(1600, beat("a", 6, "b", 100));
+    sim.beat(1400, beat("a", "b", 4, 100));
+    sim.beat(1500, beat("a", "b", 5, 100));
+    sim.beat(1600, beat("a", "b", 6, 100));
     assert_eq!(
         sim.kinds(),
         vec![(0, "up"), (150, "suspect"), (200, "down"), (1600, "up")]
@@ -403,14 +414,14 @@ fn flapping_is_reported_once_while_it_lasts() {
     // Up, down after 100 ms, up again 200 ms later: two changes a cycle.
     // Changes: down 100, up 300, down 400 (3), up 600 (4 > 3: flapping).
     for cycle in 0..3u64 {
-        sim.beat(cycle * 300, beat("a", cycle + 1, "b", 100));
+        sim.beat(cycle * 300, beat("a", "b", cycle + 1, 100));
     }
     let Event::Flapping { changes, .. } = &sim.last[1] else {
         panic!("{:?}", sim.last)
     };
     assert_eq!(*changes, 4);
     // Still flapping: not reported again.
-    sim.beat(900, beat("a", 4, "b", 100));
+    sim.beat(900, beat("a", "b", 4, 100));
     let flaps: Vec<_> = sim
         .kinds()
         .into_iter()
@@ -430,29 +441,29 @@ fn admission_checks_replays_and_the_node_limit() {
         0,
     );
     let mut out = vec![];
-    det.observe(0, 0, None, &beat("a", 5, "b1", 1000), &mut out);
+    det.observe(Moment::new(0, 0), None, &beat("a", "b1", 5, 1000), &mut out);
     assert_eq!(
-        det.admit(&beat("a", 5, "b1", 1000), 0, NETWORK),
+        det.admit(&beat("a", "b1", 5, 1000), 0, NETWORK),
         Err(Reject::Replay)
     );
     assert_eq!(
-        det.admit(&beat("a", 4, "b1", 1000), 0, NETWORK),
+        det.admit(&beat("a", "b1", 4, 1000), 0, NETWORK),
         Err(Reject::Replay)
     );
-    assert_eq!(det.admit(&beat("a", 6, "b1", 1000), 0, NETWORK), Ok(()));
+    assert_eq!(det.admit(&beat("a", "b1", 6, 1000), 0, NETWORK), Ok(()));
     assert_eq!(
-        det.admit(&beat("a", 1, "b2", 1000), 0, NETWORK),
+        det.admit(&beat("a", "b2", 1, 1000), 0, NETWORK),
         Ok(()),
         "a restart"
     );
     det.expect("x").unwrap();
     assert_eq!(
-        det.admit(&beat("new", 1, "b", 1000), 0, NETWORK),
+        det.admit(&beat("new", "b", 1, 1000), 0, NETWORK),
         Err(Reject::TooManyNodes)
     );
     assert_eq!(det.expect("y"), Err(Reject::TooManyNodes));
     assert_eq!(
-        det.admit(&beat("x", 1, "b", 1000), 0, NETWORK),
+        det.admit(&beat("x", "b", 1, 1000), 0, NETWORK),
         Ok(()),
         "known nodes still beat"
     );
@@ -466,13 +477,13 @@ fn admission_checks_replays_and_the_node_limit() {
 #[test]
 fn a_shrinking_interval_does_not_grow_the_timer_heap() {
     let mut sim = Sim::new(5);
-    sim.beat(0, beat("steady", 1, "b", 1000));
+    sim.beat(0, beat("steady", "b", 1, 1000));
     let bound = 2 * 2 + 64;
     let mut most = 0;
     let (mut t, mut every) = (0, 1_000_000);
     for seq in 1..=1000 {
         // Deadline t + 1.5 every: 149 ms earlier at each beat.
-        sim.beat(t, beat("shrinking", seq, "b", every));
+        sim.beat(t, beat("shrinking", "b", seq, every));
         most = most.max(sim.det.timers.len());
         t += 1;
         every -= 100;
@@ -509,7 +520,7 @@ proptest! {
         for (i, g) in gaps.iter().enumerate() {
             t += g;
             beats.push(t);
-            sim.beat(t, beat("a", i as u64, "b", every));
+            sim.beat(t, beat("a", "b", i as u64, every));
         }
         sim.advance(t + every * u64::from(misses) + 1);
         let limit = every * u64::from(misses);
@@ -533,7 +544,7 @@ proptest! {
 #[test]
 fn a_held_down_moves_its_deadline_once() {
     let mut sim = Sim::new(2);
-    sim.beat(0, beat("a", 1, "x", 100));
+    sim.beat(0, beat("a", "x", 1, 100));
     let late = 3_600_000;
     sim.det.dropped_beats(late - 50);
     let mut out = Vec::new();

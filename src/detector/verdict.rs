@@ -7,7 +7,7 @@ use super::faults::Over;
 use super::table::Node;
 use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::detector::phi::{Arrivals, Phi, PhiConfig};
 use crate::output::round;
 use crate::wire::Beat;
@@ -18,12 +18,12 @@ impl Detector {
     pub(super) fn record(
         &mut self,
         position: Option<usize>,
-        now: Millis,
-        wall_ms: u64,
+        at: Moment,
         addr: Option<SocketAddr>,
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
+        let now = at.mono;
         let idx = match position {
             Some(idx) => idx,
             None => self.insert(&beat.node, State::Pending),
@@ -131,7 +131,7 @@ impl Detector {
         node.addr = addr;
         node.answers = beat.answers;
         node.last_seen = Some(now);
-        node.wall_at_last_beat = wall_ms;
+        node.wall_at_last_beat = at.wall;
         if let Some(health) = beat.health {
             Reading::store(&mut node.health, health);
         }
@@ -164,7 +164,7 @@ impl Detector {
                 checks: beat.checks.clone(),
             });
         }
-        self.beat_due(idx, now, wall_ms, beat.ts_ms, beat.due);
+        self.beat_due(idx, at, beat.ts_ms, beat.due);
         self.arm(idx);
     }
 

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::output::rfc3339;
 
 /// The lines that start reminders: the states a node is reminded of while
@@ -93,18 +93,11 @@ impl Reminders {
         STARTS.contains(&kind) || ENDS.contains(&kind)
     }
 
-    /// A line of type `kind` about `node` (at `addr`) was printed at `now`
-    /// (`wall` on the wall clock): a reminder starts (the first reminder
+    /// A line of type `kind` about `node` (at `addr`) was printed at `at`: a reminder starts (the first reminder
     /// one period later), or ends. A node already reminded of keeps its
     /// start.
-    pub fn observe(
-        &mut self,
-        kind: &str,
-        node: &str,
-        addr: Option<SocketAddr>,
-        now: Millis,
-        wall: u64,
-    ) {
+    pub fn observe(&mut self, kind: &str, node: &str, addr: Option<SocketAddr>, at: Moment) {
+        let now = at.mono;
         if let Some(&state) = STARTS.iter().find(|&&s| s == kind) {
             if self.nodes.contains_key(node) {
                 return;
@@ -115,7 +108,7 @@ impl Reminders {
                 state,
                 addr,
                 since: now,
-                since_wall: wall,
+                since_wall: at.wall,
                 next,
                 count: 0,
             };

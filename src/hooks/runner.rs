@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::{About, HookSpec};
 use crate::clock::Millis;
-use crate::output::Output;
+use crate::output::Said;
 
 /// Jobs waiting for a worker at most; past that, events are dropped and
 /// counted. A few minutes of a busy fleet's transitions, far more than a
@@ -180,22 +180,15 @@ impl Hooks {
         self.shared.work.notify_all();
     }
 
-    /// Prints the `hook` lines of hooks that failed since the last call,
+    /// The `hook` lines of hooks that failed since the last call (`now`),
     /// and a `hook-overflow` line when events were dropped (at most one a
     /// second).
-    pub fn report<W: Write>(
-        &mut self,
-        now: Millis,
-        wall: u64,
-        out: &mut Output<W>,
-    ) -> io::Result<()> {
+    pub fn report(&mut self, now: Millis, said: &mut Vec<Said>) {
         let (failed, dropped) = {
             let mut queue = self.shared.lock();
             (std::mem::take(&mut queue.failed), queue.dropped)
         };
-        for report in &failed {
-            out.emit(wall, report)?;
-        }
+        said.extend(failed.iter().filter_map(|report| Said::new(report).ok()));
         let quiet = self
             .overflow_reported_at
             .is_some_and(|at| now < at + OVERFLOW_REPORT_EVERY);
@@ -205,11 +198,10 @@ impl Hooks {
                 dropped_total: dropped,
                 queue: QUEUE,
             };
-            out.emit(wall, &report)?;
+            said.extend(Said::new(&report).ok());
             self.reported_dropped = dropped;
             self.overflow_reported_at = Some(now);
         }
-        Ok(())
     }
 
     /// When the loop should next call [`Hooks::report`] (`now`: its last
@@ -357,7 +349,7 @@ fn feed(child: &mut Child, line: &Arc<[u8]>) {
         });
     // Without a thread, the line still goes if it fits the pipe.
     if let Err(e) = fed {
-        eprintln!("hb: hook: feeding its standard input: {e}");
+        crate::say!("hook: feeding its standard input: {e}");
     }
 }
 

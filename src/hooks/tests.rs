@@ -1,3 +1,4 @@
+use crate::clock::Moment;
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use serde_json::Value;
 
 use super::runner::last_line;
 use super::*;
+use crate::output::{Output, Subscriber};
 
 #[test]
 fn a_hook_names_its_events_or_takes_all() {
@@ -43,6 +45,14 @@ fn the_last_line_of_stderr_is_the_last_non_empty_one_cut_short() {
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Line {
     Down { node: String, addr: Option<String> },
+    Up { node: String, addr: Option<String> },
+}
+
+fn up(node: &str) -> Line {
+    Line::Up {
+        node: node.into(),
+        addr: Some("10.0.0.7:26722".into()),
+    }
 }
 
 fn down(node: &str) -> Line {
@@ -69,16 +79,33 @@ fn settle(actions: &Actions) {
     }
 }
 
-/// The lines `actions` prints at `now`.
-fn ticked(actions: &mut Actions, now: Millis) -> Vec<Value> {
+/// Hands `actions` the line of `event` printed at `now`, stamped `wall`,
+/// as a tool's sink does.
+fn printed<E: Serialize>(actions: &mut Actions, now: Millis, wall: u64, event: &E) {
     let mut out = Output::new(Vec::new());
-    actions.tick(now, 1_000, &mut out).unwrap();
-    let bytes = out.into_inner();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    out.emit(wall, event).unwrap();
+    hand(actions, Moment::new(now, wall), out.last_line());
+}
+
+fn hand(actions: &mut Actions, at: Moment, json: &[u8]) {
+    let kind = crate::output::type_of(json).unwrap();
+    actions.take(&crate::output::Line { kind, at, json });
+}
+
+/// The lines `actions` prints at `now`, each handed back to it as a
+/// tool's sink does.
+fn ticked(actions: &mut Actions, now: Millis) -> Vec<Value> {
+    let at = Moment::new(now, 1_000);
+    let mut said = Vec::new();
+    actions.tick(at, &mut said);
+    let mut lines = Vec::new();
+    for line in said {
+        let mut out = Output::new(Vec::new());
+        out.emit_json(at.wall, line.json()).unwrap();
+        hand(actions, at, out.last_line());
+        lines.push(serde_json::from_slice(out.last_line()).unwrap());
+    }
+    lines
 }
 
 #[test]
@@ -93,9 +120,9 @@ fn a_nodes_events_reach_its_hook_in_order_with_the_line_and_environment() {
     let spec = HookSpec::parse(&format!("down={command}")).unwrap();
     let mut actions = Actions::new(vec![spec], 4, Duration::from_secs(10), None).unwrap();
     for ts in 1..=5 {
-        actions.printed(0, ts, "down", &down("a"));
+        printed(&mut actions, 0, ts, &down("a"));
     }
-    actions.printed(0, 9, "up", &down("a"));
+    printed(&mut actions, 0, 9, &up("a"));
     settle(&actions);
     let lines: Vec<String> = fs::read_to_string(&log)
         .unwrap()
@@ -119,7 +146,7 @@ fn a_nodes_events_reach_its_hook_in_order_with_the_line_and_environment() {
 fn a_failed_hook_is_reported_with_its_status_and_last_line() {
     let spec = HookSpec::parse("down=echo first >&2; echo why >&2; exit 3").unwrap();
     let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), None).unwrap();
-    actions.printed(0, 7, "down", &down("a"));
+    printed(&mut actions, 0, 7, &down("a"));
     settle(&actions);
     let lines = ticked(&mut actions, 0);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -142,7 +169,7 @@ fn a_hung_hook_is_killed_with_its_children_at_the_timeout() {
     let spec = HookSpec::parse(&command).unwrap();
     // Time enough for the hook to start its child on a loaded machine.
     let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(1), None).unwrap();
-    actions.printed(0, 7, "down", &down("a"));
+    printed(&mut actions, 0, 7, &down("a"));
     settle(&actions);
     let lines = ticked(&mut actions, 0);
     assert_eq!(lines[0]["timed_out"], true, "{lines:?}");
@@ -159,7 +186,7 @@ fn a_full_queue_drops_and_counts_and_says_so_once_a_second() {
     let spec = HookSpec::parse("down=sleep 3").unwrap();
     let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), None).unwrap();
     for i in 0..QUEUE + 20 {
-        actions.printed(0, 7, "down", &down(&format!("n{i}")));
+        printed(&mut actions, 0, 7, &down(&format!("n{i}")));
     }
     let lines = ticked(&mut actions, 0);
     let overflow = lines.iter().find(|l| l["type"] == "hook-overflow").unwrap();
@@ -168,7 +195,7 @@ fn a_full_queue_drops_and_counts_and_says_so_once_a_second() {
     assert!((19..=20).contains(&dropped), "{overflow}");
     assert_eq!(overflow["dropped_total"], dropped);
     assert_eq!(overflow["queue"], QUEUE);
-    actions.printed(0, 7, "down", &down("late"));
+    printed(&mut actions, 0, 7, &down("late"));
     assert!(ticked(&mut actions, 999).is_empty());
     let again = ticked(&mut actions, 1000);
     assert_eq!(again[0]["dropped"], 1);
@@ -181,7 +208,7 @@ fn reminders_are_printed_and_handed_to_hooks() {
     let log = dir.join("log");
     let spec = HookSpec::parse(&format!("still-down=cat >> {}", log.display())).unwrap();
     let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), Some(100)).unwrap();
-    actions.printed(0, 7, "down", &down("a"));
+    printed(&mut actions, 0, 7, &down("a"));
     assert_eq!(actions.next_wake(), Some(100));
     let lines = ticked(&mut actions, 100);
     assert_eq!(lines[0]["type"], "still-down");
@@ -195,7 +222,7 @@ fn reminders_are_printed_and_handed_to_hooks() {
 #[test]
 fn without_hooks_nor_reminders_nothing_is_due() {
     let mut actions = Actions::default();
-    actions.printed(0, 7, "down", &down("a"));
+    printed(&mut actions, 0, 7, &down("a"));
     assert_eq!(actions.next_wake(), None);
     assert!(ticked(&mut actions, 0).is_empty());
 }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::checks::CheckResult;
-use crate::output::{ms, round, wall_ms, Output};
+use crate::clock::Moment;
+use crate::output::{ms, round, Sink};
 
 use super::probe::Outcome;
 use super::verdict::Verdict;
@@ -45,15 +46,16 @@ struct SummaryLine<'a> {
     problems: &'a [String],
 }
 
-/// Writes a round as `poll` lines and a `summary` line.
+/// Writes a round as `poll` lines and a `summary` line, stamped `at`:
+/// reports, printed only.
 pub fn emit_round<W: Write>(
-    out: &mut Output<W>,
+    out: &mut Sink<W>,
+    at: Moment,
     outcomes: &[Outcome],
     v: &Verdict,
 ) -> io::Result<()> {
-    let at = wall_ms();
     for (o, state) in outcomes.iter().zip(&v.states) {
-        out.emit(
+        out.emit_report(
             at,
             &PollLine {
                 target: &o.target,
@@ -71,7 +73,7 @@ pub fn emit_round<W: Write>(
             },
         )?;
     }
-    out.emit(
+    out.emit_report(
         at,
         &SummaryLine {
             up: v.up,

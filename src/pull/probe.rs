@@ -463,10 +463,10 @@ fn distinct(targets: Vec<Target>) -> Vec<Target> {
         };
         match first.get(&key).map(|&i| &kept[i]) {
             Some(seen) if seen.name == target.name => {
-                eprintln!("hb-poll: target {target} is named again: polled once");
+                crate::say!("target {target} is named again: polled once");
             }
             Some(seen) => {
-                eprintln!("hb-poll: target {target} is {seen} again: polled once, as {seen}");
+                crate::say!("target {target} is {seen} again: polled once, as {seen}");
             }
             None => {
                 first.insert(key, kept.len());

@@ -16,11 +16,11 @@ use crate::ack::answer::Acknowledger;
 use crate::auth::REQUEST_LEN;
 use crate::checks::fit::fit;
 use crate::checks::{CheckResult, Checks, CUT_MARK};
-use crate::clock::{Cadence, Clock, Millis};
+use crate::clock::{wall_ms, Cadence, Clock, Millis, Moment};
 use crate::health::Background;
 use crate::intake::{Counters, Intake};
 use crate::net;
-use crate::output::{wall_ms, Output};
+use crate::output::Sink;
 use crate::reload::Reload;
 use crate::wire::{self, Message, Probe, Reject, Reply};
 
@@ -92,7 +92,7 @@ pub struct Responder<W: Write> {
     socket: UdpSocket,
     node: String,
     boot: String,
-    out: Output<W>,
+    out: Sink<W>,
     intake: Intake,
     opts: Options,
     /// Acknowledges the beats that ask for it.
@@ -108,7 +108,7 @@ impl<W: Write> Responder<W> {
     pub fn new(
         socket: UdpSocket,
         node: String,
-        out: Output<W>,
+        out: Sink<W>,
         intake: Intake,
         opts: Options,
     ) -> Self {
@@ -142,7 +142,7 @@ impl<W: Write> Responder<W> {
                     counters: &self.intake.counters,
                     relaying: self.relayed.len(),
                 };
-                self.out.emit(wall_ms(), &status)?;
+                self.out.emit_report(Moment::new(now, wall_ms()), &status)?;
             }
             let wait = status.map_or(net::STOP_CHECK, |c| clock.until(c.due()));
             let batch = receiver.recv(&self.socket, wait)?;
@@ -157,12 +157,12 @@ impl<W: Write> Responder<W> {
                 .as_ref()
                 .and_then(|r| r.keys_if_requested(codec))
             {
-                self.out.emit(wall_ms(), &event)?;
+                self.out.emit(Moment::new(now, wall_ms()), &event)?;
             }
             if !self.intake.pending.is_empty() {
-                let wall = wall_ms();
+                let at = Moment::new(now, wall_ms());
                 for line in self.intake.pending.drain(..) {
-                    self.out.emit(wall, &line)?;
+                    self.out.emit(at, &line)?;
                 }
             }
         }
@@ -199,7 +199,7 @@ impl<W: Write> Responder<W> {
                         msg: Message::Beat(beat),
                         from,
                     };
-                    self.out.emit(wall_ms(), &line)?;
+                    self.out.emit(Moment::new(now, wall_ms()), &line)?;
                 }
             }
             Message::Probe(probe) => {
@@ -219,7 +219,7 @@ impl<W: Write> Responder<W> {
                         msg: Message::Probe(probe),
                         from,
                     };
-                    self.out.emit(wall_ms(), &line)?;
+                    self.out.emit(Moment::new(now, wall_ms()), &line)?;
                 }
             }
             Message::Reply(mut reply) => {
@@ -414,8 +414,8 @@ impl Cut {
             0 => String::new(),
             n => format!(", {n} checks left out (the least severe)"),
         };
-        eprintln!(
-            "hb-ack: warning: a reply did not fit the {} bytes of its probe: check output cut (ends with {CUT_MARK}){health}{checks}; said once",
+        crate::say!(
+            "warning: a reply did not fit the {} bytes of its probe: check output cut (ends with {CUT_MARK}){health}{checks}; said once",
             self.room
         );
     }

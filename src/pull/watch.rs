@@ -6,14 +6,14 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::clock::{duration_ms, Cadence, Clock, Millis};
+use crate::clock::wall_ms;
+use crate::clock::{duration_ms, Cadence, Clock, Millis, Moment};
 use crate::detector::NodeSamples;
 use crate::detector::{Config, Detector, Event};
-use crate::hooks::Actions;
 use crate::metrics::nodes::NodeTable;
 use crate::metrics::Metrics;
 use crate::net;
-use crate::output::{wall_ms, Output};
+use crate::output::Sink;
 use crate::self_watch::{stall_tolerance, SelfWatch, SelfWatchLine};
 use crate::wire::Beat;
 
@@ -30,15 +30,15 @@ const NO_LIMIT: &str = "the poller's detector has no node limit";
 /// rounds, however long the rounds themselves take. Targets a reload
 /// (SIGHUP) adds are judged from the reload on; those it removes are
 /// forgotten at once, from the output and the metrics too. The interval
-/// is the detector's `default_every_ms`; `actions` run hooks on the lines
-/// printed and remind of targets still down.
+/// is the detector's `default_every_ms`. Every line goes to `out`, whose
+/// subscribers (metrics, hooks, reminders) the caller chose; `metrics`
+/// also gets the targets' series and the poller's stalls.
 pub fn watch<W: Write>(
     prober: &mut Prober,
     detector: Config,
-    actions: &mut Actions,
     limits: Option<&Limits>,
     metrics: Option<&Metrics>,
-    out: &mut Output<W>,
+    out: &mut Sink<W>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let every_ms = detector.default_every_ms;
@@ -81,14 +81,11 @@ pub fn watch<W: Write>(
             for name in event.targets_added.iter().flatten() {
                 detector.expect_from(name, now).expect(NO_LIMIT);
             }
-            if let Some(m) = metrics {
-                m.event("reloaded");
-            }
-            let wall = wall_ms();
-            out.emit(wall, &event)?;
-            emit_events(out, metrics, actions, clock.now(), wall, &mut events)?;
+            let at = clock.moment();
+            out.emit(at, &event)?;
+            emit_events(out, at, &mut events)?;
         }
-        actions.tick(clock.now(), wall_ms(), out)?;
+        out.tick(clock.moment())?;
         if let Some(m) = metrics.filter(|m| m.nodes_wanted()) {
             // A handful of targets: copied whole, at once.
             let mut samples = NodeSamples::default();
@@ -102,12 +99,12 @@ pub fn watch<W: Write>(
         if clock.now() < due {
             // Stray late replies are read here, keeping the wait interruptible;
             // a reminder or a hook's report may end it early.
-            let wake = actions.next_wake().map_or(due, |at| at.min(due));
+            let wake = out.next_wake().map_or(due, |at| at.min(due));
             let wait = clock.until(wake).min(net::STOP_CHECK);
             watch.waiting(clock.now(), duration_ms(wait), tolerance, &mut said);
             prober.discard_replies(wait)?;
             watch.back(clock.now(), tolerance, &mut said);
-            emit_observed(out, metrics, &mut said)?;
+            emit_observed(out, metrics, clock.moment(), &mut said)?;
             continue;
         }
         // A round that took longer than it can (the poller was stopped or
@@ -119,12 +116,13 @@ pub fn watch<W: Write>(
         let outcomes = prober.round()?;
         let stalled = watch.back(clock.now(), tolerance, &mut said).is_some();
         let dropped = watch.drops(clock.now(), prober.dropped(), &mut said);
-        emit_observed(out, metrics, &mut said)?;
+        emit_observed(out, metrics, clock.moment(), &mut said)?;
         // Round k is judged at virtual time (k + 1) intervals, so a target
         // that never answers is down after exactly `misses` rounds too.
         judged += 1;
         let now = judged * every_ms;
         let wall = wall_ms();
+        let judged_at = Moment::new(now, wall);
         for o in outcomes.iter().filter(|o| o.is_up()) {
             let beat = Beat {
                 node: o.target.as_str().into(),
@@ -138,7 +136,7 @@ pub fn watch<W: Write>(
                 checks: o.checks.clone(),
                 due: None,
             };
-            detector.observe(now, wall, o.addr, &beat, &mut events);
+            detector.observe(judged_at, o.addr, &beat, &mut events);
             if let Some(node) = &o.node {
                 if responders.get(&o.target) != Some(node) {
                     responders.insert(o.target.clone(), node.clone());
@@ -148,49 +146,41 @@ pub fn watch<W: Write>(
         if !stalled && !dropped {
             detector.expire(now + every_ms / 2, &mut events);
         }
-        emit_events(out, metrics, actions, clock.now(), wall, &mut events)?;
+        emit_events(out, Moment::new(clock.now(), wall), &mut events)?;
         if let Some(limits) = limits {
-            emit_round(out, &outcomes, &judge(&outcomes, limits))?;
+            emit_round(
+                out,
+                Moment::new(clock.now(), wall),
+                &outcomes,
+                &judge(&outcomes, limits),
+            )?;
         }
         rounds.advance(clock.now());
     }
     Ok(())
 }
 
-/// Prints the detector's events and hands them to `actions` (`now` and
-/// `wall`: when, on the monotonic and the wall clock).
-fn emit_events<W: Write>(
-    out: &mut Output<W>,
-    metrics: Option<&Metrics>,
-    actions: &mut Actions,
-    now: Millis,
-    wall: u64,
-    events: &mut Vec<Event>,
-) -> io::Result<()> {
+/// Prints the detector's events.
+fn emit_events<W: Write>(out: &mut Sink<W>, at: Moment, events: &mut Vec<Event>) -> io::Result<()> {
     for event in events.drain(..) {
-        if let Some(m) = metrics {
-            m.event(event.kind());
-        }
-        out.emit(wall, &event)?;
-        actions.printed(now, wall, event.kind(), &event);
+        out.emit(at, &event)?;
     }
     Ok(())
 }
 
-/// Prints the poller's `observer` lines.
+/// Prints the poller's `observer` lines; its stalls are counted in
+/// `metrics` as they are said.
 fn emit_observed<W: Write>(
-    out: &mut Output<W>,
+    out: &mut Sink<W>,
     metrics: Option<&Metrics>,
+    at: Moment,
     said: &mut Vec<SelfWatchLine>,
 ) -> io::Result<()> {
     for line in said.drain(..) {
-        if let Some(m) = metrics {
-            m.event("observer");
-            if let Some(stall) = line.stall_ms {
-                m.stalled(stall);
-            }
+        if let (Some(m), Some(stall)) = (metrics, line.stall_ms) {
+            m.stalled(stall);
         }
-        out.emit(wall_ms(), &line)?;
+        out.emit(at, &line)?;
     }
     Ok(())
 }

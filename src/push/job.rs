@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::send::Beater;
-use crate::output::wall_ms;
+use crate::clock::wall_ms;
 use crate::wire::{clean_line, Ended, MAX_JOB_MS, MAX_STDERR_LEN};
 
 /// How often the command is looked at while it runs (its end, and a stop
@@ -66,7 +66,7 @@ pub fn run<W: Write>(
                 _ => 126,
             };
             let message = format!("{}: {e}", command[0].to_string_lossy());
-            eprintln!("hb-send: {message}");
+            crate::say!("{message}");
             (Ended::Exit(code), Some(clean_line(&message).into_owned()))
         }
     };
@@ -90,8 +90,8 @@ pub fn run<W: Write>(
 fn warn_unsent(what: &str, said: io::Result<u64>) {
     match said {
         Ok(0) => {}
-        Ok(n) => eprintln!("hb-send: warning: the {what} of the run could not be sent to {n} target(s); the command's fate is unchanged"),
-        Err(e) => eprintln!("hb-send: warning: the {what} of the run could not be sent: {e}; the command's fate is unchanged"),
+        Ok(n) => crate::say!("warning: the {what} of the run could not be sent to {n} target(s); the command's fate is unchanged"),
+        Err(e) => crate::say!("warning: the {what} of the run could not be sent: {e}; the command's fate is unchanged"),
     }
 }
 
@@ -129,7 +129,7 @@ fn ended_by(status: io::Result<ExitStatus>) -> Ended {
     let status = match status {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("hb-send: waiting for the command: {e}");
+            crate::say!("waiting for the command: {e}");
             return Ended::Exit(1);
         }
     };

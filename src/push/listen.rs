@@ -8,12 +8,12 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 
-use crate::clock::{Cadence, Millis};
-use crate::detector::{Detector, Event, JobReport, Notice, SnapshotStream, Trust};
+use crate::clock::{Cadence, Millis, Moment};
+use crate::detector::{Arrival, Detector, Event, SnapshotStream, Trust};
 use crate::hooks::Actions;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
-use crate::output::Output;
+use crate::output::Sink;
 use crate::quorum::link::{GroupLink, Membership};
 use crate::self_watch::{SelfWatch, SelfWatchLine};
 use crate::wire::{Message, Reject};
@@ -38,7 +38,8 @@ use state::StateFile;
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
     detector: Detector,
-    out: Output<W>,
+    /// Where every line goes: stdout, metrics, hooks.
+    out: Sink<W>,
     status_every: Option<Millis>,
     /// When `status` lines are due.
     status: Option<Cadence>,
@@ -58,8 +59,6 @@ pub struct Listener<W: Write> {
     observed: Vec<SelfWatchLine>,
     /// What SIGHUP reads again.
     reload: Option<Reloading>,
-    /// Hooks run on the lines printed, and reminders of nodes still down.
-    actions: Actions,
     /// Suspect nodes asked before they are declared down (`--confirm`).
     confirm: Option<Confirmer>,
 }
@@ -69,7 +68,7 @@ impl<W: Write> Listener<W> {
     /// driven by. `max_skew_ms` applies when the intake's codec is keyed.
     pub fn new(
         detector: Detector,
-        out: Output<W>,
+        out: Sink<W>,
         intake: Intake,
         max_skew_ms: u64,
         status_every: Option<Millis>,
@@ -91,7 +90,6 @@ impl<W: Write> Listener<W> {
             watch: SelfWatch::default(),
             observed: Vec::new(),
             reload: None,
-            actions: Actions::default(),
             confirm: None,
         }
     }
@@ -107,7 +105,7 @@ impl<W: Write> Listener<W> {
     /// Runs hooks on the lines printed (`--on`), and reminds of nodes
     /// still down (`--remind-every`).
     pub fn act(&mut self, actions: Actions) {
-        self.actions = actions;
+        self.out.subscribe(Box::new(actions));
     }
 
     /// Makes this listener one observer of a quorum group: its `up` and
@@ -123,12 +121,11 @@ impl<W: Write> Listener<W> {
         }
     }
 
-    /// Fires what is due at `now` (`wall`: the same instant on the wall
-    /// clock, for timestamps).
-    fn tick(&mut self, now: Millis, wall: u64) -> io::Result<()> {
-        self.reload_if_asked(now, wall)?;
+    /// Fires what is due at `at`.
+    fn tick(&mut self, at: Moment) -> io::Result<()> {
+        let now = at.mono;
+        self.reload_if_asked(at)?;
         self.watch.tick(now, &mut self.observed);
-        self.flush_observed(wall)?;
         self.detector.expire(now, &mut self.events);
         // Forgetting moves nodes: not while a copy of the table is under way.
         let copying =
@@ -139,13 +136,13 @@ impl<W: Write> Listener<W> {
         if let Some(g) = &mut self.group {
             g.tick(now, &self.detector);
         }
-        self.flush_events(now, wall)?;
-        self.actions.tick(now, wall, &mut self.out)?;
+        self.flush(at)?;
+        self.out.tick(at)?;
         if let Some(cadence) = self.status.as_mut().filter(|c| c.due() <= now) {
             cadence.advance(now);
-            self.emit_status(now, wall)?;
+            self.emit_status(at)?;
         }
-        self.step_state(now, wall);
+        self.step_state(at);
         self.step_sampling();
         Ok(())
     }
@@ -154,6 +151,7 @@ impl<W: Write> Listener<W> {
     /// hands the node table to scrapes for the node series.
     pub fn export(&mut self, metrics: Metrics) {
         self.intake.metrics = Some(metrics.clone());
+        self.out.subscribe(Box::new(metrics.clone()));
         self.metrics = Some(metrics);
     }
 
@@ -171,7 +169,7 @@ impl<W: Write> Listener<W> {
     fn next_work(&self) -> Option<Millis> {
         [
             self.detector.next_deadline(),
-            self.actions.next_wake(),
+            self.out.next_wake(),
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.confirm.as_ref().and_then(Confirmer::next_wake),
             self.state_file.as_ref().and_then(StateFile::next_wake),
@@ -188,8 +186,7 @@ impl<W: Write> Listener<W> {
     /// protection applies (a recording is trusted); the node limit always.
     fn accept(
         &mut self,
-        now: Millis,
-        wall: u64,
+        at: Moment,
         message: Message<'_>,
         from: Option<SocketAddr>,
         live: bool,
@@ -200,134 +197,81 @@ impl<W: Write> Listener<W> {
             },
             false => Trust::Recording,
         };
-        match message {
-            Message::Leave(_) | Message::Away(_) => {
-                let notice = Notice::of(&message).expect("a leave or an away is a notice");
-                let said =
-                    self.detector
-                        .announce(now, wall, from, &notice, trust, &mut self.events);
-                match said {
-                    Ok(()) => self.intake.accepted(),
-                    Err(why) => self.intake.reject(why, from, now),
-                }
+        let judged = match message {
+            Message::View(view) => match &mut self.group {
+                Some(g) => g.on_view(&view, from, at, self.max_skew_ms, &self.detector),
+                None => Err(Reject::UnknownPeer),
+            },
+            Message::Reply(reply) if live => match &mut self.confirm {
+                Some(c) => c.on_reply(&reply, at, &mut self.detector, &mut self.events),
+                None => Err(Reject::UnexpectedType),
+            },
+            message => {
+                self.detector
+                    .take(&message, Arrival::new(at, from, trust), &mut self.events)
             }
-            Message::Start(_) | Message::Done(_) => {
-                let report = JobReport::of(&message).expect("a start or a done is a job report");
-                let said = self
-                    .detector
-                    .job(now, wall, from, &report, trust, &mut self.events);
-                match said {
-                    Ok(()) => self.intake.accepted(),
-                    Err(why) => self.intake.reject(why, from, now),
-                }
-            }
-            Message::Beat(beat) => {
-                let received =
-                    self.detector
-                        .receive(now, wall, from, &beat, trust, &mut self.events);
-                match received {
-                    Ok(()) => self.intake.accepted(),
-                    Err(why) => self.intake.reject(why, from, now),
-                }
-            }
-            Message::View(view) => {
-                let judged = match &mut self.group {
-                    Some(g) => g.on_view(&view, from, now, wall, self.max_skew_ms, &self.detector),
-                    None => Err(Reject::UnknownPeer),
-                };
-                match judged {
-                    Ok(()) => self.intake.accepted(),
-                    Err(why) => self.intake.reject(why, from, now),
-                }
-            }
-            Message::Reply(reply) if live && self.confirm.is_some() => {
-                let confirm = self.confirm.as_mut().expect("confirming");
-                match confirm.on_reply(&reply, now, wall, &mut self.detector, &mut self.events) {
-                    true => self.intake.accepted(),
-                    false => self.intake.reject(Reject::UnexpectedType, from, now),
-                }
-            }
-            Message::Probe(_) | Message::Reply(_) | Message::Ack(_) => {
-                self.intake.reject(Reject::UnexpectedType, from, now)
-            }
+        };
+        match judged {
+            Ok(()) => self.intake.accepted(),
+            Err(why) => self.intake.reject(why, from, at.mono),
         }
-        self.flush_rejects(wall)?;
-        self.flush_events(now, wall)
+        self.flush(at)
     }
 
     /// A recorded line: a message, or garbage to count.
     fn accept_line(
         &mut self,
-        now: Millis,
-        wall: u64,
+        at: Moment,
         message: Result<Message<'_>, Reject>,
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
         match message {
-            Ok(message) => self.accept(now, wall, message, from, false),
+            Ok(message) => self.accept(at, message, from, false),
             Err(why) => {
-                self.intake.reject(why, from, now);
-                self.flush_rejects(wall)
+                self.intake.reject(why, from, at.mono);
+                self.flush(at)
             }
         }
     }
 
-    /// Prints the `observer` lines: the listener's own stalls and overload.
-    fn flush_observed(&mut self, wall: u64) -> io::Result<()> {
-        for event in self.observed.drain(..) {
-            if let Some(m) = &self.metrics {
-                m.event("observer");
-            }
-            self.out.emit(wall, &event)?;
+    /// Prints what was said since the last flush, in this order: the
+    /// listener's own `observer` lines, the `rejected` lines
+    /// `--log-rejects` asked for, and the detector's events. In a group,
+    /// the detector's `up`, `suspect` and `down` are only this observer's
+    /// vote: they are judged with the peers' votes and the group's
+    /// verdicts printed instead.
+    fn flush(&mut self, at: Moment) -> io::Result<()> {
+        for line in self.observed.drain(..) {
+            self.out.emit(at, &line)?;
         }
-        Ok(())
-    }
-
-    /// Prints the `rejected` lines `--log-rejects` asked for.
-    fn flush_rejects(&mut self, wall: u64) -> io::Result<()> {
         for line in self.intake.pending.drain(..) {
-            if let Some(m) = &self.metrics {
-                m.event("rejected");
-            }
-            self.out.emit(wall, &line)?;
+            self.out.emit(at, &line)?;
         }
-        Ok(())
-    }
-
-    /// Prints the detector's events; in a group, its `up`, `suspect` and
-    /// `down` are only this observer's vote: they are judged with the
-    /// peers' votes and the group's verdicts printed instead.
-    fn flush_events(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+        if self.events.is_empty() && self.group.is_none() {
+            return Ok(());
+        }
         if let Some(state) = &mut self.state_file {
             // Beats alone change no membership.
             state.dirty |= self.events.iter().any(|e| !matches!(e, Event::Beat { .. }));
         }
         for event in self.events.drain(..) {
             if let Some(confirm) = &mut self.confirm {
-                confirm.note(&event, &self.detector, now);
+                confirm.note(&event, &self.detector, at.mono);
             }
             if self.group.as_mut().is_some_and(|g| g.take_vote(&event)) {
                 continue;
             }
-            if let Some(m) = &self.metrics {
-                m.event(event.kind());
-            }
-            self.out.emit(wall, &event)?;
-            self.actions.printed(now, wall, event.kind(), &event);
+            self.out.emit(at, &event)?;
         }
         let Some(g) = &mut self.group else {
             return Ok(());
         };
-        g.judge(&self.detector, now);
+        g.judge(&self.detector, at.mono);
         if let Some(state) = &mut self.state_file {
             state.dirty |= g.has_events();
         }
         for event in g.drain_events() {
-            if let Some(m) = &self.metrics {
-                m.event(event.kind());
-            }
-            self.out.emit(wall, &event)?;
-            self.actions.printed(now, wall, event.kind(), &event);
+            self.out.emit(at, &event)?;
         }
         Ok(())
     }

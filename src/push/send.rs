@@ -20,11 +20,11 @@ use crate::auth::Codec;
 use crate::checks::fit::fit;
 use crate::checks::Checks;
 use crate::checks::{CheckResult, CUT_MARK};
-use crate::clock::{duration_ms, Cadence, Clock, Millis};
+use crate::clock::{duration_ms, wall_ms, Cadence, Clock, Millis, Moment};
 use crate::health::Sampler;
 use crate::net::unreachable::{self, Unreachable};
 use crate::net::{self, Endpoint};
-use crate::output::{wall_ms, Output};
+use crate::output::Sink;
 use crate::reload::Reload;
 use crate::self_watch::{stall_tolerance, SelfWatch};
 use crate::wire::{self, Beat, Message};
@@ -129,7 +129,8 @@ pub struct Beater<W: Write> {
     /// Whether stderr was told that beats are cut to fit.
     said_cut: bool,
     health: Option<Sampler>,
-    out: Output<W>,
+    /// Where its lines go (with `--ack`, hooks and reminders too).
+    out: Sink<W>,
     verbose: bool,
     /// With `--ack`: the path to each target, judged by its acks.
     acks: Option<AckedPaths>,
@@ -147,8 +148,8 @@ impl<W: Write> Beater<W> {
     pub fn new(
         node: String,
         targets: Vec<Endpoint>,
-        options: Options,
-        out: Output<W>,
+        mut options: Options,
+        mut out: Sink<W>,
     ) -> io::Result<Self> {
         // Every address of every name decides the socket's family.
         let addrs: Vec<SocketAddr> = targets
@@ -165,6 +166,9 @@ impl<W: Write> Beater<W> {
         socket.set_broadcast(options.broadcast)?;
         // A closed port or an unreachable host is reported, per target.
         unreachable::report(&socket)?;
+        if let Some(ack) = &mut options.ack {
+            out.subscribe(Box::new(std::mem::take(&mut ack.actions)));
+        }
         Ok(Beater {
             node,
             boot: wire::new_boot_id(),
@@ -209,7 +213,7 @@ impl<W: Write> Beater<W> {
                 .as_ref()
                 .and_then(|r| r.keys_if_requested(codec))
             {
-                self.out.emit(wall_ms(), &event)?;
+                self.out.emit(clock.moment(), &event)?;
             }
             if let Some(acks) = &mut self.acks {
                 acks.expire(clock.elapsed());
@@ -232,7 +236,11 @@ impl<W: Write> Beater<W> {
                 beats.advance(clock.now());
                 continue;
             }
-            let ack_due = self.acks.as_ref().and_then(AckedPaths::next_deadline);
+            // With acks, a reminder or a look at the hooks may be due too.
+            let ack_due = self.acks.as_ref().and_then(|acks| {
+                let acting = self.out.next_wake().map(Duration::from_millis);
+                acks.next_deadline().into_iter().chain(acting).min()
+            });
             let wake = [(!done).then_some(due), ack_due.map(ceil_ms)]
                 .into_iter()
                 .flatten()
@@ -294,7 +302,7 @@ impl<W: Write> Beater<W> {
         }
         if self.count.is_none() || self.verbose {
             for line in said {
-                self.out.emit(wall_ms(), &line)?;
+                self.out.emit(Moment::new(now, wall_ms()), &line)?;
             }
         }
         Ok(())
@@ -355,7 +363,7 @@ impl<W: Write> Beater<W> {
                 to: sent_to,
                 failed,
             };
-            self.out.emit(wall_ms(), &sent)?;
+            self.out.emit(clock.moment(), &sent)?;
         }
         Ok(failures)
     }
@@ -458,8 +466,8 @@ fn encode(
             0 => String::new(),
             n => format!(", {n} checks left out (the least severe)"),
         };
-        eprintln!(
-            "hb-send: warning: a beat did not fit one datagram: check output cut (ends with {CUT_MARK}){health}{checks}; said once"
+        crate::say!(
+            "warning: a beat did not fit one datagram: check output cut (ends with {CUT_MARK}){health}{checks}; said once"
         );
     }
     Ok(())
@@ -502,14 +510,14 @@ impl Outage {
             Some(next) => format!("trying its next address, {next}"),
             None => "still beating".to_owned(),
         };
-        eprintln!("hb-send: warning: {name} ({addr}): {e}; {then}{also}");
+        crate::say!("warning: {name} ({addr}): {e}; {then}{also}");
         self.last_warning = Some(std::time::Instant::now());
     }
 
     /// A beat left for `target` and no failure was reported for it.
     fn reached(&mut self, target: &Endpoint) {
         if std::mem::take(&mut self.failing) && std::mem::take(&mut self.warned) {
-            eprintln!("hb-send: {} ({}): sending again", target.name, target.addr);
+            crate::say!("{} ({}): sending again", target.name, target.addr);
         }
     }
 }

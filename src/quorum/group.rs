@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::detector::State;
 use crate::quorum::view::ViewState;
 use crate::replay::{Claim, Freshness, LastSeen};
@@ -127,16 +127,16 @@ impl Group {
     }
 
     /// A view (or one part of a view) from peer `peer` (by index), at
-    /// `now` (wall clock `wall_ms`). Returns the nodes whose votes it
+    /// `at`. Returns the nodes whose votes it
     /// carried, to be re-judged; refuses a replayed view.
     pub fn on_view<'v>(
         &mut self,
         peer: usize,
         view: &'v View<'_>,
-        now: Millis,
-        wall_ms: u64,
+        at: Moment,
         max_skew_ms: Option<u64>,
     ) -> Result<Vec<&'v str>, Reject> {
+        let now = at.mono;
         let Some(p) = self.peers.get_mut(peer) else {
             return Ok(Vec::new());
         };
@@ -146,7 +146,7 @@ impl Group {
             ts_ms: view.ts_ms,
         };
         let fresh = Freshness {
-            now_wall_ms: wall_ms,
+            now_wall_ms: at.wall,
             max_skew_ms,
         };
         LastSeen::admits(Some(&p.last), &claim, fresh)?;

@@ -9,9 +9,9 @@ use std::net::{SocketAddr, UdpSocket};
 use serde::Serialize;
 
 use crate::auth::Codec;
-use crate::clock::Millis;
+use crate::clock::wall_ms;
+use crate::clock::{Millis, Moment};
 use crate::detector::{Detector, Event, State};
-use crate::output::wall_ms;
 use crate::quorum::view::{encode_views, ViewState};
 use crate::quorum::{majority, Config, Group, GroupEvent, Local};
 use crate::wire::{self, Reject, View};
@@ -187,11 +187,11 @@ impl GroupLink {
         &mut self,
         view: &View<'_>,
         from: Option<SocketAddr>,
-        now: Millis,
-        wall: u64,
+        at: Moment,
         max_skew_ms: Option<u64>,
         detector: &Detector,
     ) -> Result<(), Reject> {
+        let now = at.mono;
         let from = from.map(canonical).ok_or(Reject::UnknownPeer)?;
         let peer = self
             .m
@@ -199,7 +199,7 @@ impl GroupLink {
             .iter()
             .position(|&p| canonical(p) == from)
             .ok_or(Reject::UnknownPeer)?;
-        let nodes = self.m.group.on_view(peer, view, now, wall, max_skew_ms)?;
+        let nodes = self.m.group.on_view(peer, view, at, max_skew_ms)?;
         self.rejudge.extend(nodes.into_iter().map(str::to_owned));
         self.tick(now, detector);
         Ok(())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use super::*;
 
 fn reload() -> Reload {
-    Reload::new("hb-test", Arc::new(AtomicBool::new(false)))
+    Reload::new(Arc::new(AtomicBool::new(false)))
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -14,7 +14,7 @@ fn names(list: &[&str]) -> Vec<String> {
 #[test]
 fn a_request_is_taken_once() {
     let asked = Arc::new(AtomicBool::new(false));
-    let r = Reload::new("hb-test", Arc::clone(&asked));
+    let r = Reload::new(Arc::clone(&asked));
     assert!(!r.requested());
     asked.store(true, Ordering::Relaxed);
     assert!(r.requested());

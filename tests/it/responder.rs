@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use hb::output::wall_ms;
+use hb::clock::wall_ms;
 use serde_json::json;
 
 use crate::harness::{beat, beat_with, bin, cmd, parse_events, Running, TempDir};

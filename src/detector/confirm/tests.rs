@@ -1,3 +1,4 @@
+use crate::clock::Moment;
 use std::net::SocketAddr;
 
 use super::super::tests::{beat, cfg};
@@ -9,7 +10,7 @@ const FROM: &str = "127.0.0.1:40000";
 fn answering<'a>(node: &'a str, seq: u64) -> Beat<'a> {
     Beat {
         answers: true,
-        ..beat(node, seq, "b1", 1000)
+        ..beat(node, "b1", seq, 1000)
     }
 }
 
@@ -18,7 +19,7 @@ fn answering<'a>(node: &'a str, seq: u64) -> Beat<'a> {
 fn beaten_once(b: Beat<'_>, t: Millis) -> (Detector, Vec<Event>) {
     let mut det = Detector::new(cfg(5), 0);
     let mut out = Vec::new();
-    det.observe(0, 0, Some(FROM.parse().unwrap()), &b, &mut out);
+    det.observe(Moment::new(0, 0), Some(FROM.parse().unwrap()), &b, &mut out);
     det.expire(t, &mut out);
     (det, out)
 }
@@ -29,7 +30,7 @@ fn only_a_suspect_node_that_answers_is_askable() {
     assert_eq!(det.askable("a"), None, "up: nothing to ask");
     let (det, _) = beaten_once(answering("a", 1), 1500);
     assert_eq!(det.askable("a"), Some((FROM.parse().unwrap(), 1000)));
-    let (det, _) = beaten_once(beat("a", 1, "b1", 1000), 1500);
+    let (det, _) = beaten_once(beat("a", "b1", 1, 1000), 1500);
     assert_eq!(det.askable("a"), None, "its beats do not say it answers");
     assert_eq!(det.askable("nobody"), None);
 }
@@ -38,7 +39,7 @@ fn only_a_suspect_node_that_answers_is_askable() {
 fn an_answer_refutes_and_rearms_from_the_answer() {
     let (mut det, _) = beaten_once(answering("a", 1), 1500);
     let mut out = Vec::new();
-    assert!(det.refute(2000, 2000, "a", &mut out));
+    assert!(det.refute(Moment::new(2000, 2000), "a", &mut out));
     let Event::Up {
         was,
         refuted,
@@ -60,7 +61,7 @@ fn an_answer_refutes_and_rearms_from_the_answer() {
     det.expire(7000, &mut out);
     assert_eq!(out.last().map(Event::kind), Some("down"));
     // Not suspect: nothing to refute.
-    assert!(!det.refute(7001, 7001, "a", &mut out));
+    assert!(!det.refute(Moment::new(7001, 7001), "a", &mut out));
 }
 
 #[test]

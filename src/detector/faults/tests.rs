@@ -1,33 +1,21 @@
-use super::super::{Config, Event, Rule};
+use super::super::tests::{beat, cfg};
+use super::super::{Config, Event};
 use super::*;
+use crate::clock::Moment;
 use crate::wire::Beat;
 
 fn detector() -> Detector {
     let cfg = Config {
-        rule: Rule::Fixed { misses: 5 },
         default_every_ms: 100,
-        emit_beats: false,
-        up_after: 1,
-        flap: None,
-        max_nodes: 100,
+        ..cfg(5)
     };
     Detector::new(cfg, 0)
 }
 
-fn beat(d: &mut Detector, node: &str, seq: u64, now: Millis) {
-    let b = Beat {
-        node: node.into(),
-        seq: Some(seq),
-        boot: Some("b".into()),
-        every_ms: Some(100),
-        ts_ms: None,
-        health: None,
-        ack: false,
-        answers: false,
-        checks: None,
-        due: None,
-    };
-    d.observe(now, now, None, &b, &mut Vec::new());
+/// A beat of `node` (every 100 ms) received at `now`.
+fn beat_at(d: &mut Detector, node: &str, seq: u64, now: Millis) {
+    let b = beat(node, "b", seq, 100);
+    d.observe(Moment::new(now, now), None, &b, &mut Vec::new());
 }
 
 /// The `down` events of an expire at `now`.
@@ -55,7 +43,7 @@ fn field(e: &Event) -> (&'static str, Option<f64>) {
 fn a_stall_moves_every_pending_deadline_by_its_length() {
     let mut d = detector();
     for seq in 1..=10 {
-        beat(&mut d, "web", seq, seq * 100);
+        beat_at(&mut d, "web", seq, seq * 100);
     }
     d.stalled(2000, 1200);
     assert!(downs(&mut d, 3499).is_empty(), "judged while not watching");
@@ -69,9 +57,9 @@ fn a_stall_moves_every_pending_deadline_by_its_length() {
 #[test]
 fn a_beat_after_a_stall_clears_its_grace() {
     let mut d = detector();
-    beat(&mut d, "web", 1, 1000);
+    beat_at(&mut d, "web", 1, 1000);
     d.stalled(2000, 1200);
-    beat(&mut d, "web", 2, 1300);
+    beat_at(&mut d, "web", 2, 1300);
     assert!(downs(&mut d, 1799).is_empty());
     let down = downs(&mut d, 1800);
     assert_eq!(
@@ -88,19 +76,19 @@ fn a_beat_after_a_stall_clears_its_grace() {
 fn a_beat_queued_through_a_stall_keeps_the_stall_after_it() {
     let mut d = detector();
     for seq in 1..=9 {
-        beat(&mut d, "web", seq, seq * 100);
+        beat_at(&mut d, "web", seq, seq * 100);
     }
     // Stopped from 1050 to 3050; the last beat came at 1000, read at 3050.
     d.stalled(2000, 3050);
-    beat(&mut d, "web", 10, 1000);
+    beat_at(&mut d, "web", 10, 1000);
     assert!(downs(&mut d, 3499).is_empty(), "judged while not watching");
     let down = downs(&mut d, 3500);
     assert_eq!(field(&down[0]).0, "stalled");
     // A beat after the stall owes it nothing.
     let mut d = detector();
-    beat(&mut d, "db", 1, 100);
+    beat_at(&mut d, "db", 1, 100);
     d.stalled(2000, 3050);
-    beat(&mut d, "db", 2, 3100);
+    beat_at(&mut d, "db", 2, 3100);
     assert_eq!(field(&downs(&mut d, 3600)[0]).0, "ok");
 }
 
@@ -110,7 +98,7 @@ fn a_beat_queued_through_a_stall_keeps_the_stall_after_it() {
 #[test]
 fn drops_hold_a_down_until_an_interval_passes_without_them() {
     let mut d = detector();
-    beat(&mut d, "web", 1, 1000);
+    beat_at(&mut d, "web", 1, 1000);
     d.dropped_beats(1450);
     assert!(downs(&mut d, 1500).is_empty(), "held: drops at 1450");
     d.dropped_beats(1540);
@@ -120,7 +108,7 @@ fn drops_hold_a_down_until_an_interval_passes_without_them() {
     // Drops long before the silence explain nothing.
     let mut d = detector();
     d.dropped_beats(500);
-    beat(&mut d, "db", 1, 1000);
+    beat_at(&mut d, "db", 1, 1000);
     assert_eq!(field(&downs(&mut d, 1500)[0]).0, "ok");
 }
 
@@ -136,7 +124,7 @@ fn events(d: &mut Detector, now: Millis, kind: &str) -> usize {
 #[test]
 fn drops_hold_a_suspicion_but_not_the_down_after_it() {
     let mut d = detector();
-    beat(&mut d, "web", 1, 1000);
+    beat_at(&mut d, "web", 1, 1000);
     d.dropped_beats(1100);
     assert_eq!(events(&mut d, 1150, "suspect"), 0, "held: drops at 1100");
     d.dropped_beats(1190);
@@ -156,7 +144,7 @@ fn drops_hold_a_suspicion_but_not_the_down_after_it() {
     // Drops long before the silence hold nothing.
     let mut d = detector();
     d.dropped_beats(500);
-    beat(&mut d, "db", 1, 1000);
+    beat_at(&mut d, "db", 1, 1000);
     assert_eq!(events(&mut d, 1150, "suspect"), 1);
 }
 
@@ -166,29 +154,22 @@ fn the_loss_before_a_silence_counts_missing_seqs() {
     let mut d = detector();
     let lost = [3, 7, 11, 15, 19];
     for seq in (1..=20).filter(|s| !lost.contains(s)) {
-        beat(&mut d, "lossy", seq, seq * 100);
+        beat_at(&mut d, "lossy", seq, seq * 100);
     }
     let down = downs(&mut d, 2500);
     assert_eq!(field(&down[0]), ("ok", Some(0.25)));
     // Young nodes: what is known; without seq: nothing.
     let mut d = detector();
-    beat(&mut d, "young", 1, 100);
-    beat(&mut d, "young", 3, 200);
+    beat_at(&mut d, "young", 1, 100);
+    beat_at(&mut d, "young", 3, 200);
     assert_eq!(field(&downs(&mut d, 700)[0]).1, Some(0.33));
     let mut d = detector();
     let b = Beat {
-        node: "cron".into(),
         seq: None,
         boot: None,
-        every_ms: Some(100),
-        ts_ms: None,
-        health: None,
-        ack: false,
-        answers: false,
-        checks: None,
-        due: None,
+        ..beat("cron", "b", 1, 100)
     };
-    d.observe(100, 100, None, &b, &mut Vec::new());
+    d.observe(Moment::new(100, 100), None, &b, &mut Vec::new());
     assert_eq!(field(&downs(&mut d, 600)[0]).1, None);
 }
 
@@ -196,6 +177,6 @@ fn the_loss_before_a_silence_counts_missing_seqs() {
 fn the_shortest_interval_is_known() {
     let mut d = detector();
     assert_eq!(d.shortest_interval(), None);
-    beat(&mut d, "a", 1, 0);
+    beat_at(&mut d, "a", 1, 0);
     assert_eq!(d.shortest_interval(), Some(100));
 }

@@ -15,7 +15,7 @@ fn a_node_down_for_forget_after_is_forgotten_and_comes_back_new() {
     let mut sim = Sim::new(2);
     sim.det.forget_after(1000);
     for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
-        sim.beat(0, beat(name, 1, "x", 100 * (i as u64 + 1)));
+        sim.beat(0, beat(name, "x", 1, 100 * (i as u64 + 1)));
     }
     sim.det.expect("c").unwrap();
     // a is down at 200, b at 400, c (expected) at 600.
@@ -38,7 +38,7 @@ fn a_node_down_for_forget_after_is_forgotten_and_comes_back_new() {
     assert_eq!(names, vec!["c"], "expected nodes are never forgotten");
     assert_eq!(sim.det.removals(), 2);
     // A forgotten node that beats again is a new node.
-    sim.beat(10_000, beat("a", 2, "x", 100));
+    sim.beat(10_000, beat("a", "x", 2, 100));
     assert_eq!(sim.last[0].kind(), "up");
     assert_eq!(sim.det.snapshot(10_000).up, vec!["a"]);
 }
@@ -47,9 +47,9 @@ fn a_node_down_for_forget_after_is_forgotten_and_comes_back_new() {
 fn a_node_back_before_its_time_is_not_forgotten() {
     let mut sim = Sim::new(2);
     sim.det.forget_after(1000);
-    sim.beat(0, beat("a", 1, "x", 100));
+    sim.beat(0, beat("a", "x", 1, 100));
     sim.advance(900);
-    sim.beat(900, beat("a", 2, "x", 100));
+    sim.beat(900, beat("a", "x", 2, 100));
     advance_forgetting(&mut sim, 1250);
     assert_eq!(sim.det.len(), 1, "{:?}", sim.log);
 }
@@ -60,9 +60,9 @@ fn a_node_back_before_its_time_is_not_forgotten() {
 fn nodes_moved_by_a_removal_keep_their_deadlines() {
     let mut sim = Sim::new(2);
     sim.det.forget_after(100);
-    sim.beat(0, beat("short", 1, "x", 10));
+    sim.beat(0, beat("short", "x", 1, 10));
     for i in 0..20 {
-        sim.beat(0, beat(&format!("long-{i:02}"), 1, "x", 1000));
+        sim.beat(0, beat(&format!("long-{i:02}"), "x", 1, 1000));
     }
     // short: down at 20, forgotten at 120; the last node moves into its place.
     advance_forgetting(&mut sim, 500);

@@ -1,3 +1,5 @@
+use crate::clock::Moment;
+use crate::detector::Arrival;
 use proptest::prelude::*;
 
 use super::*;
@@ -56,7 +58,11 @@ impl Sim {
         };
         let mut out = Vec::new();
         let trust = Trust::Network { max_skew_ms: None };
-        let said = self.det.job(t, WALL + t, None, &report, trust, &mut out);
+        let said = self.det.job(
+            &report,
+            Arrival::new(Moment::new(t, WALL + t), None, trust),
+            &mut out,
+        );
         assert_eq!(said, Ok(()));
         self.log.extend(out.into_iter().map(|e| (t, e)));
     }
@@ -168,7 +174,7 @@ fn a_beat_with_a_deadline_makes_a_job_and_one_without_undoes_it() {
             due,
         };
         let mut out = Vec::new();
-        det.observe(t, WALL + t, None, &b, &mut out);
+        det.observe(Moment::new(t, WALL + t), None, &b, &mut out);
         out
     };
     let due = Due {
@@ -225,7 +231,10 @@ fn a_job_read_back_from_the_state_file_keeps_its_state_and_deadline() {
     // Read back by a listener started 2 s later, on a clock of its own.
     let mut again = Sim::new();
     let wall = WALL + 3000;
-    again.det.restore("backup", &restored, 0, wall).unwrap();
+    again
+        .det
+        .restore("backup", &restored, Moment::new(0, wall))
+        .unwrap();
     assert_eq!(again.state(), "failed", "{view}");
     // Due 10 s after the done, so 8 s after the restart; grace 0.5 s.
     again.advance(8499);

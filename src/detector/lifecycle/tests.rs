@@ -1,4 +1,6 @@
 use super::*;
+use crate::clock::Moment;
+use crate::detector::Arrival;
 use crate::wire::Beat;
 
 /// Down after 3 missed 1 s intervals.
@@ -53,7 +55,9 @@ impl Sim {
             due: None,
         };
         let mut out = Vec::new();
-        self.det.receive(t, t, None, &b, KEYED, &mut out).unwrap();
+        self.det
+            .receive(&b, Arrival::new(Moment::new(t, t), None, KEYED), &mut out)
+            .unwrap();
         self.log.extend(out.into_iter().map(|e| (t, e)));
     }
 
@@ -77,7 +81,11 @@ impl Sim {
             intent,
         };
         let mut out = Vec::new();
-        let said = self.det.announce(t, t, None, &notice, KEYED, &mut out);
+        let said = self.det.announce(
+            &notice,
+            Arrival::new(Moment::new(t, t), None, KEYED),
+            &mut out,
+        );
         self.log.extend(out.into_iter().map(|e| (t, e)));
         said
     }

@@ -1,10 +1,13 @@
+use crate::clock::Moment;
+use crate::detector::Arrival;
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
 use super::*;
 use crate::checks::{CheckResult, CheckStatus};
+use crate::detector::lifecycle::{Intent, Notice};
 use crate::detector::tests::cfg;
-use crate::detector::{Intent, Notice, Trust};
+use crate::detector::Trust;
 use crate::replay::Claim;
 use crate::wire::Beat;
 
@@ -48,7 +51,12 @@ fn beat(det: &mut Detector, now: Millis, name: &str, seq: u64, every_ms: u64, fa
         }]),
         due: None,
     };
-    det.observe(now, 1_700_000_000_000 + now, None, &b, &mut Vec::new());
+    det.observe(
+        Moment::new(now, 1_700_000_000_000 + now),
+        None,
+        &b,
+        &mut Vec::new(),
+    );
 }
 
 /// A notice from `name`, of the boot its beats have.
@@ -63,7 +71,11 @@ fn say(det: &mut Detector, now: Millis, name: &str, seq: u64, intent: Intent) {
         intent,
     };
     let wall = 1_700_000_000_000 + now;
-    let _ = det.announce(now, wall, None, &notice, Trust::Recording, &mut Vec::new());
+    let _ = det.announce(
+        &notice,
+        Arrival::new(Moment::new(now, wall), None, Trust::Recording),
+        &mut Vec::new(),
+    );
 }
 
 /// The whole snapshot, streamed `max` nodes per piece, after a first field.

@@ -1,3 +1,4 @@
+use crate::clock::Moment;
 use proptest::prelude::*;
 
 use super::*;
@@ -21,7 +22,7 @@ fn down_ms(r: &Reminder) -> (String, u64, u64) {
 #[test]
 fn a_down_node_is_reminded_of_at_each_period_until_it_is_up() {
     let mut r = Reminders::new(1000);
-    r.observe("down", "a", web_addr(), 500, 10_500);
+    r.observe("down", "a", web_addr(), Moment::new(500, 10_500));
     assert_eq!(r.next_wake(), Some(1500));
     assert!(r.due(1499).is_empty());
     let first = r.due(1500);
@@ -44,7 +45,7 @@ fn a_down_node_is_reminded_of_at_each_period_until_it_is_up() {
         r.due(2600).iter().map(down_ms).collect::<Vec<_>>(),
         [("a".into(), 2100, 2)]
     );
-    r.observe("up", "a", web_addr(), 2700, 12_700);
+    r.observe("up", "a", web_addr(), Moment::new(2700, 12_700));
     assert_eq!(r.next_wake(), None);
     assert!(r.due(10_000).is_empty());
 }
@@ -52,22 +53,22 @@ fn a_down_node_is_reminded_of_at_each_period_until_it_is_up() {
 #[test]
 fn a_second_down_keeps_the_first_start_and_left_or_forgotten_end_it() {
     let mut r = Reminders::new(100);
-    r.observe("down", "a", web_addr(), 0, 0);
-    r.observe("down", "a", web_addr(), 50, 50);
+    r.observe("down", "a", web_addr(), Moment::new(0, 0));
+    r.observe("down", "a", web_addr(), Moment::new(50, 50));
     assert_eq!(
         r.due(100).iter().map(down_ms).collect::<Vec<_>>(),
         [("a".into(), 100, 1)]
     );
-    r.observe("down", "b", web_addr(), 0, 0);
-    r.observe("left", "a", web_addr(), 150, 150);
-    r.observe("forgotten", "b", web_addr(), 150, 150);
+    r.observe("down", "b", web_addr(), Moment::new(0, 0));
+    r.observe("left", "a", web_addr(), Moment::new(150, 150));
+    r.observe("forgotten", "b", web_addr(), Moment::new(150, 150));
     assert_eq!(r.next_wake(), None);
 }
 
 #[test]
 fn after_a_stall_a_node_is_reminded_of_once() {
     let mut r = Reminders::new(100);
-    r.observe("down", "a", web_addr(), 0, 0);
+    r.observe("down", "a", web_addr(), Moment::new(0, 0));
     assert_eq!(r.due(1050).len(), 1);
     assert_eq!(r.next_wake(), Some(1150));
 }
@@ -95,13 +96,13 @@ proptest! {
         up_after in 0usize..40,
     ) {
         let mut r = Reminders::new(every);
-        r.observe("down", "a", web_addr(), start, start);
+        r.observe("down", "a", web_addr(), Moment::new(start, start));
         let mut now = start;
         let mut last: Option<u64> = None;
         for (i, step) in looks.iter().enumerate() {
             now += step;
             if i == up_after {
-                r.observe("up", "a", web_addr(), now, now);
+                r.observe("up", "a", web_addr(), Moment::new(now, now));
             }
             let due = r.due(now);
             prop_assert!(due.len() <= 1);

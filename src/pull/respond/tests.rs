@@ -2,6 +2,7 @@ use super::*;
 use crate::auth::tests::signing_codec;
 use crate::auth::Codec;
 use crate::checks::{CheckResult, CheckStatus, CUT_MARK};
+use crate::output::{Output, Sink};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -29,7 +30,13 @@ fn responder_named(codec: Codec, node: &str) -> Responder<Vec<u8>> {
         reload: None,
     };
     let intake = Intake::new(codec, Vec::new(), false);
-    Responder::new(socket(), node.into(), Output::new(Vec::new()), intake, opts)
+    Responder::new(
+        socket(),
+        node.into(),
+        Sink::new(Output::new(Vec::new())),
+        intake,
+        opts,
+    )
 }
 
 fn amplification(r: &Responder<Vec<u8>>) -> u64 {

@@ -18,10 +18,10 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
 use crate::auth::Codec;
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::detector::{Detector, Event};
 use crate::net::unreachable::Unreachable;
-use crate::wire::{Message, Nonces, Probe, Reply};
+use crate::wire::{Message, Nonces, Probe, Reject, Reply};
 
 /// A node is probed at most once per this many milliseconds, however short
 /// its interval: 20 probes a second at most.
@@ -234,28 +234,30 @@ impl Confirmer {
         }
     }
 
-    /// An answer received at `now` (wall clock `wall`): if it answers a
-    /// probe of a suspect node, by name and nonce, the suspicion is
-    /// refuted. Says whether the answer was expected (a late answer to a
-    /// suspicion already settled is too).
+    /// An answer received at `at`: if it answers a probe of a suspect
+    /// node, by name and nonce, the suspicion is refuted. An answer not
+    /// expected (neither to a probe in flight nor a late one to a
+    /// suspicion already settled) is refused as `UnexpectedType`.
     pub fn on_reply(
         &mut self,
         reply: &Reply<'_>,
-        now: Millis,
-        wall: u64,
+        at: Moment,
         detector: &mut Detector,
         out: &mut Vec<Event>,
-    ) -> bool {
+    ) -> Result<(), Reject> {
         let asked = self
             .asking
             .get(reply.node.as_ref())
             .is_some_and(|a| a.nonces.contains(&reply.nonce));
         if !asked {
-            return self.settled.contains(&reply.nonce);
+            return match self.settled.contains(&reply.nonce) {
+                true => Ok(()),
+                false => Err(Reject::UnexpectedType),
+            };
         }
-        detector.refute(now, wall, &reply.node, out);
+        detector.refute(at, &reply.node, out);
         self.stop_asking(&reply.node);
-        true
+        Ok(())
     }
 
     /// A report of the kernel's at `now`: a probe met a closed port. The

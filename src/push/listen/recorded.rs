@@ -12,9 +12,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use serde::Deserialize;
 
 use super::Listener;
-use crate::clock::{Cadence, Clock, Millis};
+use crate::clock::{Cadence, Clock, Millis, Moment};
 use crate::net;
-use crate::output::{wall_ms, MAX_WALL_MS};
+use crate::output::MAX_WALL_MS;
 use crate::wire::{self, Message, Reject};
 
 /// Where a recorded line says its beat came from: `from` in hb-ack's
@@ -36,7 +36,7 @@ impl<W: Write> Listener<W> {
         stop: &AtomicBool,
     ) -> io::Result<()> {
         while !stop.load(Ordering::Relaxed) {
-            self.tick(clock.now(), wall_ms())?;
+            self.tick(clock.moment())?;
             let wait = self
                 .next_wake()
                 .map_or(net::STOP_CHECK, |at| clock.until(at));
@@ -44,15 +44,15 @@ impl<W: Write> Listener<W> {
                 Ok(Ok(line)) => {
                     if let (Some(message), origin) = parse_line(&line) {
                         let from = origin.and_then(|o| o.from.or(o.addr));
-                        self.accept_line(clock.now(), wall_ms(), message, from)?;
+                        self.accept_line(clock.moment(), message, from)?;
                     }
                 }
-                Ok(Err(why)) => self.accept_line(clock.now(), wall_ms(), Err(why), None)?,
+                Ok(Err(why)) => self.accept_line(clock.moment(), Err(why), None)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.finish_state(clock.now(), wall_ms());
+        self.finish_state(clock.moment());
         Ok(())
     }
 
@@ -74,8 +74,7 @@ impl<W: Write> Listener<W> {
                 Ok(line) if line.trim().is_empty() => continue,
                 Ok(line) => line,
                 Err(why) => {
-                    let at = now.unwrap_or(0);
-                    self.accept_line(at, at, Err(why), None)?;
+                    self.accept_line(recorded(now.unwrap_or(0)), Err(why), None)?;
                     continue;
                 }
             };
@@ -102,7 +101,7 @@ impl<W: Write> Listener<W> {
             while let Some(due) = self.next_wake().filter(|&due| due < at) {
                 let status_due = self.status.is_some_and(|c| c.due() <= due);
                 let work_due = self.next_work().is_some_and(|w| w <= due);
-                self.tick(due, due)?;
+                self.tick(recorded(due))?;
                 quiet = match (work_due, status_due) {
                     (true, _) => 0,
                     (false, true) => quiet + 1,
@@ -113,14 +112,14 @@ impl<W: Write> Listener<W> {
                     quiet = 0;
                 }
             }
-            self.tick(at, at)?;
+            self.tick(recorded(at))?;
             now = Some(at);
             if let Some(message) = message {
-                self.accept_line(at, at, message, origin.from.or(origin.addr))?;
+                self.accept_line(recorded(at), message, origin.from.or(origin.addr))?;
             }
         }
         if let Some(at) = now {
-            self.finish_state(at, at);
+            self.finish_state(recorded(at));
         }
         Ok(())
     }
@@ -224,4 +223,10 @@ fn parse_line(line: &str) -> (Option<Result<Message<'_>, Reject>>, Option<Origin
         Err(why) => Some(Err(why)),
     };
     (message, origin)
+}
+
+/// An instant of a recording: its `ts_ms`, on both clocks (a recording
+/// has only the one).
+fn recorded(ts_ms: Millis) -> Moment {
+    Moment::new(ts_ms, ts_ms)
 }

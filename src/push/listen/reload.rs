@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 
 use super::Listener;
-use crate::clock::Millis;
+use crate::clock::Moment;
 use crate::reload::{Reload, Reloaded};
 
 /// Reads the expected nodes again: the `--expect` ones and those of
@@ -31,7 +31,8 @@ impl<W: Write> Listener<W> {
     }
 
     /// Reloads if SIGHUP asked, and prints the `reloaded` event.
-    pub(super) fn reload_if_asked(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+    pub(super) fn reload_if_asked(&mut self, at: Moment) -> io::Result<()> {
+        let now = at.mono;
         let Some(r) = self.reload.as_mut().filter(|r| r.reload.requested()) else {
             return Ok(());
         };
@@ -62,9 +63,6 @@ impl<W: Write> Listener<W> {
             }
             event = event.with_expected(change);
         }
-        if let Some(m) = &self.metrics {
-            m.event("reloaded");
-        }
-        self.out.emit(wall, &event)
+        self.out.emit(at, &event)
     }
 }

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Listener;
-use crate::clock::{duration_ms, Clock, Millis};
+use crate::clock::{duration_ms, Clock, Millis, Moment};
 use crate::net::{self, unreachable};
-use crate::output::wall_ms;
 use crate::self_watch::stall_tolerance;
 
 /// Batches read in one turn at most before deadlines are judged: under a
@@ -36,7 +35,7 @@ impl<W: Write> Listener<W> {
         // (and a wakeup of the reader each) would cost the loop more than
         // judging the beats.
         self.out.hold_lines();
-        self.tick(clock.now(), wall_ms())?;
+        self.tick(clock.moment())?;
         while !stop.load(Ordering::Relaxed) {
             self.share_view(socket, clock.now());
             if let Some(confirm) = &mut self.confirm {
@@ -52,20 +51,21 @@ impl<W: Write> Listener<W> {
                 .watch
                 .waiting(now, duration_ms(wait), tolerance, &mut self.observed);
             self.note_stall(working, now);
-            self.flush_observed(wall_ms())?;
+            self.flush(clock.moment())?;
             self.out.flush()?;
             receiver.fill(socket, wait)?;
-            let (now, wall) = (clock.now(), wall_ms());
+            let at = clock.moment();
+            let now = at.mono;
             let waiting = self.watch.back(now, tolerance, &mut self.observed);
             self.note_stall(waiting, now);
-            self.flush_observed(wall)?;
+            self.flush(at)?;
             let mut judged_to = None;
             let mut batches = 0;
             loop {
                 // Drops first: the beats of this batch are judged knowing
                 // that others were lost at this observer.
-                self.note_drops(now, receiver.dropped(), wall)?;
-                self.judge(receiver.timed(), now, wall, &mut judged_to)?;
+                self.note_drops(at, receiver.dropped())?;
+                self.judge(receiver.timed(), at, &mut judged_to)?;
                 batches += 1;
                 if !receiver.batch_was_full() || batches >= BATCHES_PER_TURN {
                     break;
@@ -81,9 +81,9 @@ impl<W: Write> Listener<W> {
             } else {
                 judged_to.unwrap_or(now)
             };
-            self.tick(until, wall)?;
+            self.tick(Moment::new(until, at.wall))?;
         }
-        self.finish_state(clock.now(), wall_ms());
+        self.finish_state(clock.moment());
         self.out.flush()
     }
 
@@ -92,17 +92,16 @@ impl<W: Write> Listener<W> {
     fn judge<'a>(
         &mut self,
         batch: impl Iterator<Item = (&'a [u8], SocketAddr, Option<u64>)>,
-        now: Millis,
-        wall: u64,
+        at: Moment,
         judged_to: &mut Option<Millis>,
     ) -> io::Result<()> {
         for (datagram, from, arrived) in batch {
-            let at = arrival(arrived, now, wall, *judged_to);
-            *judged_to = Some(at);
-            if let Some(message) = self.intake.open(datagram, from, at) {
-                self.accept(at, wall, message, Some(from), true)?;
+            let received = Moment::new(arrival(arrived, at, *judged_to), at.wall);
+            *judged_to = Some(received.mono);
+            if let Some(message) = self.intake.open(datagram, from, received.mono) {
+                self.accept(received, message, Some(from), true)?;
             }
-            self.flush_rejects(wall)?;
+            self.flush(received)?;
         }
         Ok(())
     }
@@ -133,7 +132,8 @@ impl<W: Write> Listener<W> {
 
     /// The socket's drop count after a batch: drops are beats lost at this
     /// observer, which the detector must not count against the nodes.
-    fn note_drops(&mut self, now: Millis, count: Option<u32>, wall: u64) -> io::Result<()> {
+    fn note_drops(&mut self, at: Moment, count: Option<u32>) -> io::Result<()> {
+        let now = at.mono;
         let before = self.watch.status().dropped;
         if self.watch.drops(now, count, &mut self.observed) {
             self.detector.dropped_beats(now);
@@ -141,7 +141,7 @@ impl<W: Write> Listener<W> {
                 m.dropped(self.watch.status().dropped - before);
             }
         }
-        self.flush_observed(wall)
+        self.flush(at)
     }
 }
 
@@ -150,12 +150,13 @@ impl<W: Write> Listener<W> {
 /// `wall`), never later than now nor earlier than the one before it (a
 /// wall clock that steps must not reorder beats), or now when the kernel
 /// does not say.
-fn arrival(arrived_ns: Option<u64>, now: Millis, wall: u64, previous: Option<Millis>) -> Millis {
+fn arrival(arrived_ns: Option<u64>, at: Moment, previous: Option<Millis>) -> Millis {
+    let now = at.mono;
     let floor = previous.unwrap_or(0);
     let Some(ns) = arrived_ns else {
         return now.max(floor);
     };
-    let ago = wall.saturating_sub(ns / 1_000_000);
+    let ago = at.wall.saturating_sub(ns / 1_000_000);
     now.saturating_sub(ago).max(floor).min(now)
 }
 

@@ -22,7 +22,7 @@ use std::thread::{self, JoinHandle};
 use serde::Serialize;
 
 use super::Listener;
-use crate::clock::Millis;
+use crate::clock::{Millis, Moment};
 use crate::detector::{Detector, SnapshotStream};
 use crate::intake::{Counters, Intake};
 use crate::output;
@@ -169,13 +169,8 @@ impl StateFile {
     /// One turn's share of the file: starts a snapshot when one is due,
     /// serializes the next slice of it and queues that for the writer;
     /// `tail` gives the end of the snapshot's object once it is whole.
-    fn step(
-        &mut self,
-        detector: &Detector,
-        now: Millis,
-        wall: u64,
-        tail: impl FnOnce() -> Vec<u8>,
-    ) {
+    fn step(&mut self, detector: &Detector, at: Moment, tail: impl FnOnce() -> Vec<u8>) {
+        let now = at.mono;
         if self.failed.swap(false, Ordering::AcqRel) {
             self.dirty = true;
         }
@@ -183,7 +178,7 @@ impl StateFile {
             if !self.dirty || now < self.next {
                 return;
             }
-            self.start(detector, now, wall);
+            self.start(detector, at);
         }
         if let Some((piece, retry_at)) = self.held.take() {
             match now < retry_at {
@@ -198,9 +193,10 @@ impl StateFile {
 
     /// Starts a snapshot of `detector`, stamped `wall`: changes from now
     /// on are the next snapshot's.
-    fn start(&mut self, detector: &Detector, now: Millis, wall: u64) {
+    fn start(&mut self, detector: &Detector, at: Moment) {
+        let now = at.mono;
         self.stream.start(detector);
-        self.opening = output::opening("status", wall);
+        self.opening = output::opening("status", at.wall);
         self.writing = true;
         self.dirty = false;
         self.next = now.saturating_add(self.every);
@@ -242,7 +238,8 @@ impl StateFile {
     /// Completes the snapshot under way and one of the latest changes if
     /// any, waiting for the writer, then stops it: the file holds the
     /// final membership.
-    fn finish(&mut self, detector: &Detector, now: Millis, wall: u64, tail: impl Fn() -> Vec<u8>) {
+    fn finish(&mut self, detector: &Detector, at: Moment, tail: impl Fn() -> Vec<u8>) {
+        let now = at.mono;
         let Some(pieces) = self.pieces.take() else {
             return;
         };
@@ -255,7 +252,7 @@ impl StateFile {
             self.dirty = true;
         }
         if self.dirty {
-            self.start(detector, now, wall);
+            self.start(detector, at);
             let _ = pieces.send(self.serialize(detector, now, usize::MAX, &tail));
         }
         drop(pieces);
@@ -299,15 +296,15 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
         };
         match written {
             Ok(()) if reported => {
-                eprintln!("hb-listen: {}: written again", path.display());
+                crate::say!("{}: written again", path.display());
                 reported = false;
             }
             Ok(()) => {}
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 if !reported {
-                    eprintln!(
-                        "hb-listen: warning: writing {}: {e}; retrying with the next change",
+                    crate::say!(
+                        "warning: writing {}: {e}; retrying with the next change",
                         path.display()
                     );
                     reported = true;
@@ -325,12 +322,13 @@ impl<W: Write> Listener<W> {
     /// Prints a `status` line: membership, counters, and the group if
     /// any. Streamed a piece at a time, so a large fleet's line costs a
     /// few bytes a node in memory, not the line built whole.
-    pub(super) fn emit_status(&mut self, now: Millis, wall: u64) -> io::Result<()> {
+    pub(super) fn emit_status(&mut self, at: Moment) -> io::Result<()> {
+        let now = at.mono;
         let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
         let (stream, detector) = (&mut self.status_stream, &self.detector);
         stream.start(detector);
         let mut tail = Some(|| Tail::json(intake, group, watch.status(), now));
-        self.out.emit_pieces(wall, "status", |piece| {
+        self.out.emit_pieces(at, "status", |piece| {
             let tail = || tail.take().map(|t| t()).unwrap_or_default();
             status_piece(stream, detector, now, PIECE_NODES, piece, tail)
         })
@@ -347,21 +345,23 @@ impl<W: Write> Listener<W> {
 
     /// One turn's share of the state file: its next piece, if a snapshot
     /// is under way or due.
-    pub(super) fn step_state(&mut self, now: Millis, wall: u64) {
+    pub(super) fn step_state(&mut self, at: Moment) {
+        let now = at.mono;
         if let Some(state) = &mut self.state_file {
             let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
             let tail = || Tail::json(intake, group, watch.status(), now);
-            state.step(&self.detector, now, wall, tail);
+            state.step(&self.detector, at, tail);
         }
     }
 
     /// Writes the last changes out before the listener ends: the file
     /// holds the final membership.
-    pub(super) fn finish_state(&mut self, now: Millis, wall: u64) {
+    pub(super) fn finish_state(&mut self, at: Moment) {
+        let now = at.mono;
         if let Some(state) = &mut self.state_file {
             let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
             let tail = || Tail::json(intake, group, watch.status(), now);
-            state.finish(&self.detector, now, wall, tail);
+            state.finish(&self.detector, at, tail);
         }
     }
 }

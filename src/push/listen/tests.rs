@@ -5,6 +5,7 @@
 //! surrogate escapes, numbers beyond a double, deep health, look-alike
 //! names, intervals and timestamps out of range.
 
+use crate::clock::Moment;
 use std::net::SocketAddr;
 
 use proptest::prelude::*;
@@ -12,7 +13,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::auth::Codec;
 use crate::detector::{Config, Rule};
-use crate::output::rfc3339;
+use crate::output::{rfc3339, Output, Sink};
 
 /// A JSON string literal, escapes written out: any `\uXXXX` code unit
 /// (lone surrogates too), invisible and bidirectional characters.
@@ -119,7 +120,7 @@ fn listener() -> Listener<Vec<u8>> {
         max_nodes: 1000,
     };
     let intake = Intake::new(Codec::new(None), Vec::new(), true);
-    let out = Output::new(Vec::new());
+    let out = Sink::new(Output::new(Vec::new()));
     Listener::new(Detector::new(config, 0), out, intake, 30_000, Some(50), 0)
 }
 
@@ -154,17 +155,17 @@ proptest! {
         let mut now = 0;
         for (datagram, wait) in &datagrams {
             now += wait;
-            l.tick(now, wall + now).unwrap();
+            l.tick(Moment::new(now, wall + now)).unwrap();
             if let Some(message) = l.intake.open(datagram, from, now) {
-                l.accept(now, wall + now, message, Some(from), true).unwrap();
+                l.accept(Moment::new(now, wall + now), message, Some(from), true).unwrap();
             }
-            l.flush_rejects(wall + now).unwrap();
+            l.flush(Moment::new(now, wall + now)).unwrap();
         }
         // Long enough for every node to be suspect, then down.
         for at in (now..now + 5_000).step_by(50) {
-            l.tick(at, wall + at).unwrap();
+            l.tick(Moment::new(at, wall + at)).unwrap();
         }
-        let out = std::mem::replace(&mut l.out, Output::new(Vec::new())).into_inner();
+        let out = std::mem::replace(&mut l.out, Sink::new(Output::new(Vec::new()))).into_inner();
         let out = String::from_utf8(out).unwrap();
         prop_assert!(out.ends_with('\n'));
         for line in out.lines() {
@@ -179,7 +180,7 @@ fn replay(input: &[u8]) -> Vec<serde_json::Value> {
     l.status_every = Some(1000);
     l.replay(input, &std::sync::atomic::AtomicBool::new(false))
         .unwrap();
-    let out = std::mem::replace(&mut l.out, Output::new(Vec::new())).into_inner();
+    let out = std::mem::replace(&mut l.out, Sink::new(Output::new(Vec::new()))).into_inner();
     String::from_utf8(out)
         .unwrap()
         .lines()

@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::Beater;
+use crate::clock::wall_ms;
 use crate::clock::Millis;
-use crate::output::wall_ms;
 use crate::wire::{Away, Done, Due, Ended, Leave, Message, Start};
 
 /// A notice (`leave`, `away`) is sent this many times, [`NOTICE_GAP`]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::clock::Moment;
 
 fn group(peers: usize) -> Group {
     group_of(peers, 1000)
@@ -61,9 +62,9 @@ fn majorities() {
 fn one_observer_alone_cannot_declare_down() {
     let mut g = group(2);
     let mut out = vec![];
-    g.on_view(0, &view("p1", &["web"], &[]), 0, 0, None)
+    g.on_view(0, &view("p1", &["web"], &[]), Moment::new(0, 0), None)
         .unwrap();
-    g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+    g.on_view(1, &view("p2", &["web"], &[]), Moment::new(0, 0), None)
         .unwrap();
     assert!(g.check_reachability(0, &mut out));
     g.judge("web", local(State::Up), 0, &mut out);
@@ -73,7 +74,7 @@ fn one_observer_alone_cannot_declare_down() {
     g.judge("web", local(State::Down), 10, &mut out);
     assert!(out.is_empty(), "{out:?}");
     // A second observer agrees: now it is down, with the votes.
-    g.on_view(0, &view("p1", &[], &["web"]), 20, 0, None)
+    g.on_view(0, &view("p1", &[], &["web"]), Moment::new(20, 0), None)
         .unwrap();
     g.judge("web", local(State::Down), 20, &mut out);
     assert_eq!(kinds(&out), ["down"]);
@@ -90,9 +91,9 @@ fn one_observer_alone_cannot_declare_down() {
 fn a_silent_peer_is_unknown_not_a_vote_and_quorum_is_held() {
     let mut g = group(2);
     let mut out = vec![];
-    g.on_view(0, &view("p1", &[], &["web"]), 0, 0, None)
+    g.on_view(0, &view("p1", &[], &["web"]), Moment::new(0, 0), None)
         .unwrap();
-    g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+    g.on_view(1, &view("p2", &["web"], &[]), Moment::new(0, 0), None)
         .unwrap();
     g.check_reachability(0, &mut out);
     out.clear();
@@ -107,7 +108,7 @@ fn a_silent_peer_is_unknown_not_a_vote_and_quorum_is_held() {
     g.judge("web", local(State::Down), 301, &mut out);
     assert!(out.is_empty(), "held without quorum: {out:?}");
     // One peer is back and agrees.
-    g.on_view(0, &view("p1", &[], &["web"]), 400, 0, None)
+    g.on_view(0, &view("p1", &[], &["web"]), Moment::new(400, 0), None)
         .unwrap();
     assert!(g.check_reachability(400, &mut out));
     g.judge("web", local(State::Down), 400, &mut out);
@@ -118,13 +119,16 @@ fn a_silent_peer_is_unknown_not_a_vote_and_quorum_is_held() {
 fn stale_votes_do_not_count() {
     let mut g = group(2);
     let mut out = vec![];
-    g.on_view(0, &view("p1", &[], &["web"]), 0, 0, None)
+    g.on_view(0, &view("p1", &[], &["web"]), Moment::new(0, 0), None)
         .unwrap();
-    g.on_view(1, &view("p2", &[], &[]), 0, 0, None).unwrap();
+    g.on_view(1, &view("p2", &[], &[]), Moment::new(0, 0), None)
+        .unwrap();
     g.check_reachability(0, &mut out);
     // p1 keeps sending views, but web left them long ago.
-    g.on_view(0, &view("p1", &[], &[]), 350, 0, None).unwrap();
-    g.on_view(1, &view("p2", &[], &[]), 350, 0, None).unwrap();
+    g.on_view(0, &view("p1", &[], &[]), Moment::new(350, 0), None)
+        .unwrap();
+    g.on_view(1, &view("p2", &[], &[]), Moment::new(350, 0), None)
+        .unwrap();
     g.judge("web", local(State::Down), 350, &mut out);
     assert_eq!(kinds(&out), ["quorum"], "{out:?}");
 }
@@ -135,8 +139,8 @@ fn pending_is_no_vote_and_suspect_is_neither_up_nor_down() {
     let mut out = vec![];
     let mut v = view("p1", &[], &[]);
     v.suspect.push("web".into());
-    g.on_view(0, &v, 0, 0, None).unwrap();
-    g.on_view(1, &view("p2", &["web"], &[]), 0, 0, None)
+    g.on_view(0, &v, Moment::new(0, 0), None).unwrap();
+    g.on_view(1, &view("p2", &["web"], &[]), Moment::new(0, 0), None)
         .unwrap();
     g.check_reachability(0, &mut out);
     out.clear();
@@ -174,7 +178,7 @@ fn a_peer_votes_on_max_votes_nodes_at_most() {
     let mut g = group_of(1, 3);
     let many = names("n", 10);
     let v = view_of("p1", &many);
-    let carried = g.on_view(0, &v, 0, 0, None).unwrap();
+    let carried = g.on_view(0, &v, Moment::new(0, 0), None).unwrap();
     assert_eq!(carried, ["n0", "n1", "n2"]);
     assert_eq!(g.peers[0].votes.len(), 3);
     let mut out = vec![];
@@ -185,7 +189,7 @@ fn a_peer_votes_on_max_votes_nodes_at_most() {
     assert!(out.is_empty(), "{out:?}");
     // A known node's vote still changes at the limit.
     let v = view("p1", &["n9"], &["n0"]);
-    let carried = g.on_view(0, &v, 10, 0, None).unwrap();
+    let carried = g.on_view(0, &v, Moment::new(10, 0), None).unwrap();
     assert_eq!(carried, ["n0"]);
     assert_eq!(g.peers[0].votes.len(), 3);
     assert_eq!(g.peers[0].votes["n0"], (ViewState::Down, 10));
@@ -193,7 +197,7 @@ fn a_peer_votes_on_max_votes_nodes_at_most() {
     // new nodes are heard.
     let renamed = names("m", 3);
     let v = view_of("p1", &renamed);
-    let carried = g.on_view(0, &v, 311, 0, None).unwrap();
+    let carried = g.on_view(0, &v, Moment::new(311, 0), None).unwrap();
     assert_eq!(carried, ["m0", "m1", "m2"]);
     assert!(g.peers[0].votes.keys().all(|n| n.starts_with('m')));
 }
@@ -204,12 +208,14 @@ fn a_peer_votes_on_max_votes_nodes_at_most() {
 fn votes_not_repeated_for_a_peer_timeout_are_dropped() {
     let mut g = group_of(1, 100_000);
     let old = names("old", 1000);
-    g.on_view(0, &view_of("p1", &old), 0, 0, None).unwrap();
+    g.on_view(0, &view_of("p1", &old), Moment::new(0, 0), None)
+        .unwrap();
     assert_eq!(g.peers[0].votes.len(), 1000);
     // The peer renames them all, 1 ms past their timeout: the old
     // 1000 go.
     let new = names("new", 25);
-    g.on_view(0, &view_of("p1", &new), 301, 0, None).unwrap();
+    g.on_view(0, &view_of("p1", &new), Moment::new(301, 0), None)
+        .unwrap();
     assert_eq!(g.peers[0].votes.len(), 25);
     assert!(g.peers[0].votes.keys().all(|n| n.starts_with("new")));
 }
@@ -221,8 +227,10 @@ fn votes_not_repeated_for_a_peer_timeout_are_dropped() {
 fn a_gone_peer_does_not_keep_the_deadline_in_the_past() {
     let mut g = group(2);
     let mut out = vec![];
-    g.on_view(0, &view("p1", &[], &[]), 0, 0, None).unwrap();
-    g.on_view(1, &view("p2", &[], &[]), 200, 0, None).unwrap();
+    g.on_view(0, &view("p1", &[], &[]), Moment::new(0, 0), None)
+        .unwrap();
+    g.on_view(1, &view("p2", &[], &[]), Moment::new(200, 0), None)
+        .unwrap();
     g.check_reachability(200, &mut out);
     // p1 unreachable at 301 (timeout 300), p2 at 501.
     assert_eq!(g.next_deadline(), Some(301));
@@ -236,7 +244,7 @@ fn a_gone_peer_does_not_keep_the_deadline_in_the_past() {
     g.check_reachability(10_000, &mut out);
     assert_eq!(g.next_deadline(), None);
     // A peer back: its deadline is in the future again.
-    g.on_view(0, &view("p1", &[], &[]), 10_100, 0, None)
+    g.on_view(0, &view("p1", &[], &[]), Moment::new(10_100, 0), None)
         .unwrap();
     g.check_reachability(10_100, &mut out);
     assert_eq!(g.next_deadline(), Some(10_401));
@@ -247,7 +255,7 @@ fn a_gone_peer_does_not_keep_the_deadline_in_the_past() {
 fn a_left_node_is_no_vote_and_its_return_is_printed() {
     let mut g = group(1);
     let mut out = vec![];
-    g.on_view(0, &view("p1", &["web"], &[]), 0, 0, None)
+    g.on_view(0, &view("p1", &["web"], &[]), Moment::new(0, 0), None)
         .unwrap();
     g.check_reachability(0, &mut out);
     g.judge("web", local(State::Up), 0, &mut out);
@@ -256,11 +264,12 @@ fn a_left_node_is_no_vote_and_its_return_is_printed() {
     // It leaves: views leave it out, so the peer's vote ages away, and
     // this observer's own state counts neither up nor down.
     g.forget_verdict("web");
-    g.on_view(0, &view("p1", &[], &[]), 400, 0, None).unwrap();
+    g.on_view(0, &view("p1", &[], &[]), Moment::new(400, 0), None)
+        .unwrap();
     g.judge("web", local(State::Left), 400, &mut out);
     assert!(out.is_empty(), "{out:?}");
     // Back: up again, printed although the last verdict was up.
-    g.on_view(0, &view("p1", &["web"], &[]), 500, 0, None)
+    g.on_view(0, &view("p1", &["web"], &[]), Moment::new(500, 0), None)
         .unwrap();
     g.judge("web", local(State::Up), 500, &mut out);
     assert_eq!(kinds(&out), ["up"]);
@@ -277,12 +286,12 @@ fn a_node_a_peer_saw_leave_is_no_vote_for_down() {
         left: vec!["web".into()],
         ..view("p1", &[], &[])
     };
-    g.on_view(0, &left, 0, 0, None).unwrap();
+    g.on_view(0, &left, Moment::new(0, 0), None).unwrap();
     let away = View {
         away: vec!["web".into()],
         ..view("p2", &[], &[])
     };
-    g.on_view(1, &away, 0, 0, None).unwrap();
+    g.on_view(1, &away, Moment::new(0, 0), None).unwrap();
     assert_eq!(g.peers[0].votes["web"], (ViewState::Left, 0));
     assert_eq!(g.peers[1].votes["web"], (ViewState::Away, 0));
     assert!(g.check_reachability(0, &mut out));

@@ -1,4 +1,5 @@
 use super::*;
+use crate::clock::Moment;
 use crate::detector::{Config as DetectorConfig, Rule};
 use crate::wire::{Beat, Message};
 
@@ -32,7 +33,7 @@ fn first_beat(link: &mut GroupLink, detector: &mut Detector, now: Millis, node: 
         due: None,
     };
     let mut events = Vec::new();
-    detector.observe(now, now, None, &beat, &mut events);
+    detector.observe(Moment::new(now, now), None, &beat, &mut events);
     for event in &events {
         link.take_vote(event);
     }
@@ -123,7 +124,8 @@ fn a_gone_peer_does_not_keep_the_listener_awake() {
     let peer_addr = peer.local_addr().unwrap();
     let (mut l, d) = member(peer_addr);
     let view = empty_view("p1");
-    l.on_view(&view, Some(peer_addr), 0, 0, None, &d).unwrap();
+    l.on_view(&view, Some(peer_addr), Moment::new(0, 0), None, &d)
+        .unwrap();
     assert!(l.status(0).has_quorum);
     let (mut now, mut wakes) = (0, Vec::new());
     while now < 6000 && wakes.len() < 100 {
@@ -145,16 +147,16 @@ fn views_from_strangers_are_refused_and_a_quorum_larger_than_the_group_too() {
     let view = empty_view("x");
     let stranger = "127.0.0.1:10".parse().ok();
     assert_eq!(
-        l.on_view(&view, stranger, 0, 0, None, &d),
+        l.on_view(&view, stranger, Moment::new(0, 0), None, &d),
         Err(Reject::UnknownPeer)
     );
     assert_eq!(
-        l.on_view(&view, None, 0, 0, None, &d),
+        l.on_view(&view, None, Moment::new(0, 0), None, &d),
         Err(Reject::UnknownPeer)
     );
     let mapped = "[::ffff:127.0.0.1]:9".parse().ok();
     assert_eq!(
-        l.on_view(&view, mapped, 0, 0, None, &d),
+        l.on_view(&view, mapped, Moment::new(0, 0), None, &d),
         Ok(()),
         "IPv4-mapped is the same peer"
     );

@@ -1,3 +1,4 @@
+use crate::clock::Moment;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -44,7 +45,7 @@ fn beaten(det: &mut Detector, every_ms: u64, answers: &[bool]) -> Vec<Event> {
             checks: None,
             due: None,
         };
-        det.observe(0, 0, Some(addr_of(i)), &beat, &mut out);
+        det.observe(Moment::new(0, 0), Some(addr_of(i)), &beat, &mut out);
     }
     out.clear();
     det.expire(every_ms + every_ms / 2, &mut out);
@@ -116,17 +117,45 @@ fn an_answer_with_a_probes_nonce_refutes_and_no_other_does() {
     };
     let mut out = Vec::new();
     let nonce = due[0].nonce;
-    assert!(!c.on_reply(&reply("n0", nonce ^ 1), 1600, 1600, &mut det, &mut out));
-    assert!(!c.on_reply(&reply("n1", nonce), 1600, 1600, &mut det, &mut out));
+    assert!(c
+        .on_reply(
+            &reply("n0", nonce ^ 1),
+            Moment::new(1600, 1600),
+            &mut det,
+            &mut out
+        )
+        .is_err());
+    assert!(c
+        .on_reply(
+            &reply("n1", nonce),
+            Moment::new(1600, 1600),
+            &mut det,
+            &mut out
+        )
+        .is_err());
     assert!(out.is_empty());
-    assert!(c.on_reply(&reply("n0", nonce), 1600, 1600, &mut det, &mut out));
+    assert!(c
+        .on_reply(
+            &reply("n0", nonce),
+            Moment::new(1600, 1600),
+            &mut det,
+            &mut out
+        )
+        .is_ok());
     let Event::Up { refuted: true, .. } = &out[0] else {
         panic!("{out:?}")
     };
     // Asked no more; a second copy of the answer is expected, and idle.
     assert_eq!(c.next_wake(), None);
     out.clear();
-    assert!(c.on_reply(&reply("n0", nonce), 1700, 1700, &mut det, &mut out));
+    assert!(c
+        .on_reply(
+            &reply("n0", nonce),
+            Moment::new(1700, 1700),
+            &mut det,
+            &mut out
+        )
+        .is_ok());
     assert!(out.is_empty());
 }
 
