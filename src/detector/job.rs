@@ -22,10 +22,10 @@ use compact_str::CompactString;
 use serde::Serialize;
 
 use super::table::Node;
-use super::{Arrival, Detector, Event, State, Trust};
+use super::{admits, Arrival, Detector, Event, State};
 use crate::clock::{Millis, Moment};
 use crate::output::serialize_rfc3339_opt;
-use crate::replay::{Claim, Freshness, LastSeen};
+use crate::replay::Claim;
 use crate::wire::{Due, Ended, Message, Reject};
 
 /// Where a job stands: its state in `status`, the state file and metrics.
@@ -253,24 +253,12 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Arrival {
-            at,
-            from: addr,
-            trust,
-        } = came;
+        let (at, addr, trust) = (came.at, came.from, came.trust);
         let now = at.mono;
         let position = self.nodes.find(report.node);
-        if position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
-            return Err(Reject::TooManyNodes);
-        }
-        if let Trust::Network { max_skew_ms } = trust {
-            let fresh = Freshness {
-                now_wall_ms: at.wall,
-                max_skew_ms,
-            };
-            let known = position.map(|i| &self.nodes[i].last);
-            LastSeen::admits(known, &report.claim, fresh)?;
-        }
+        self.room_for(position)?;
+        let known = position.map(|i| &self.nodes[i].last);
+        admits(known, &report.claim, at.wall, trust)?;
         self.expire(now, out);
         let idx = match position {
             Some(idx) => idx,

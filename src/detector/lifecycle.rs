@@ -14,9 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use compact_str::CompactString;
 
 use super::verdict::down_event;
-use super::{Arrival, Detector, Event, State, Trust};
+use super::{admits, Arrival, Detector, Event, State};
 use crate::clock::Millis;
-use crate::replay::{Claim, Freshness, LastSeen};
+use crate::replay::{Claim, LastSeen};
 use crate::wire::{Message, Reject};
 
 /// What a node announces of itself, and where that stands in its
@@ -208,11 +208,7 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Arrival {
-            at,
-            from: addr,
-            trust,
-        } = came;
+        let (at, addr, trust) = (came.at, came.from, came.trust);
         let now = at.mono;
         let Notice {
             node,
@@ -220,9 +216,7 @@ impl Detector {
             intent,
         } = notice;
         let position = self.nodes.find(node);
-        if position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
-            return Err(Reject::TooManyNodes);
-        }
+        self.room_for(position)?;
         let last = position.map(|i| &self.nodes[i].last);
         let announcer = self.absences.announcer(node);
         let speaker = if last.is_some_and(|l| l.boot.as_deref() == claim.boot) {
@@ -239,18 +233,12 @@ impl Detector {
         if speaker == Speaker::Other && *intent == Intent::Leave {
             return Err(Reject::Replay);
         }
-        if let Trust::Network { max_skew_ms } = trust {
-            let known = match speaker {
-                Speaker::Beating => last,
-                Speaker::Announcer => announcer,
-                Speaker::Other => None,
-            };
-            let fresh = Freshness {
-                now_wall_ms: at.wall,
-                max_skew_ms,
-            };
-            LastSeen::admits(known, claim, fresh)?;
-        }
+        let known = match speaker {
+            Speaker::Beating => last,
+            Speaker::Announcer => announcer,
+            Speaker::Other => None,
+        };
+        admits(known, claim, at.wall, trust)?;
         self.expire(now, out);
         let idx = match position {
             Some(idx) => idx,

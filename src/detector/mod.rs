@@ -210,7 +210,7 @@ impl Detector {
         self.check(self.nodes.find(&beat.node), beat, wall_ms, trust)
     }
 
-    /// A message as it arrives from `addr`, the one way in for what nodes
+    /// A message as it arrives, the one way in for what nodes
     /// say of themselves: a beat, a `leave` or an `away`, a job's `start`
     /// or `done`. Each is checked like a beat (the node limit; from the
     /// network, replay protection on its claim), then the deadlines that
@@ -243,16 +243,12 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Arrival {
-            at,
-            from: addr,
-            trust,
-        } = came;
+        let Arrival { at, from, trust } = came;
         let now = at.mono;
         let position = self.nodes.find(&beat.node);
         self.check(position, beat, at.wall, trust)?;
         self.expire(now, out);
-        self.record(position, at, addr, beat, out);
+        self.record(position, at, from, beat, out);
         Ok(())
     }
 
@@ -263,18 +259,18 @@ impl Detector {
         wall_ms: u64,
         trust: Trust,
     ) -> Result<(), Reject> {
-        let known = position.map(|i| &self.nodes[i]);
-        if known.is_none() && self.nodes.len() >= self.cfg.max_nodes {
-            return Err(Reject::TooManyNodes);
+        self.room_for(position)?;
+        let known = position.map(|i| &self.nodes[i].last);
+        admits(known, &claim_of(beat), wall_ms, trust)
+    }
+
+    /// Refuses a node not tracked yet (`position` None) once the table
+    /// holds `max_nodes`: a flood of invented names cannot exhaust memory.
+    fn room_for(&self, position: Option<usize>) -> Result<(), Reject> {
+        match position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
+            true => Err(Reject::TooManyNodes),
+            false => Ok(()),
         }
-        let Trust::Network { max_skew_ms } = trust else {
-            return Ok(());
-        };
-        let fresh = Freshness {
-            now_wall_ms: wall_ms,
-            max_skew_ms,
-        };
-        LastSeen::admits(known.map(|n| &n.last), &claim_of(beat), fresh)
     }
 
     /// Records a beat received at `at` from `addr`, unchecked and with no
@@ -326,6 +322,26 @@ impl Detector {
     fn arm(&mut self, idx: usize) {
         self.timers.arm(&mut self.nodes, idx, self.forget_after);
     }
+}
+
+/// Replay protection for a message from the network: its `claim` must be
+/// newer than what was last seen of its sender (`known`), and with a skew
+/// limit, a new boot's clock that close to ours (`wall_ms`). A recording
+/// is trusted.
+pub(super) fn admits(
+    known: Option<&LastSeen>,
+    claim: &Claim<'_>,
+    wall_ms: u64,
+    trust: Trust,
+) -> Result<(), Reject> {
+    let Trust::Network { max_skew_ms } = trust else {
+        return Ok(());
+    };
+    let fresh = Freshness {
+        now_wall_ms: wall_ms,
+        max_skew_ms,
+    };
+    LastSeen::admits(known, claim, fresh)
 }
 
 /// What a beat says for replay protection.

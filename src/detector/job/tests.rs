@@ -1,5 +1,5 @@
 use crate::clock::Moment;
-use crate::detector::Arrival;
+use crate::detector::{Arrival, Trust};
 use proptest::prelude::*;
 
 use super::*;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::clock::Moment;
-use crate::detector::Arrival;
+use crate::detector::{Arrival, Trust};
 use crate::wire::Beat;
 
 /// Down after 3 missed 1 s intervals.
