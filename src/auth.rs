@@ -213,12 +213,24 @@ impl Codec {
     /// with more bytes than it was sent, so it cannot amplify a spoofed
     /// flood, nor a replayed signed request.
     pub fn encode_request(&self, msg: &Message<'_>, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
+        self.encode_padded(msg, REQUEST_LEN, buf)
+    }
+
+    /// Encodes (and signs) `msg`, padded so that the datagram is at least
+    /// `len` bytes: a request as long as the answer it asks for may be
+    /// answered, by a responder that never answers with more.
+    pub fn encode_padded(
+        &self,
+        msg: &Message<'_>,
+        len: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), TooLarge> {
         wire::encode(msg, buf)?;
         // Signing replaces the closing brace with the MAC suffix.
         let room = if self.is_keyed() {
-            REQUEST_LEN + 1 - SUFFIX_LEN
+            (len + 1).saturating_sub(SUFFIX_LEN)
         } else {
-            REQUEST_LEN
+            len
         };
         if buf.len() < room {
             // White space before the closing brace: the same JSON object.

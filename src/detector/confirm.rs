@@ -1,15 +1,60 @@
 //! What asking a suspect node found out: it answered (the suspicion is
 //! refuted, the node is `up` again at once), or its port is closed (no
 //! process is behind it: `down` at once, `"cause":"unreachable"`). The
-//! asking itself is the listener's; the detector only hears the outcome.
+//! asking itself is the listener's; the detector only hears the outcome,
+//! and keeps what each node's address may still be sent: never more than
+//! three times the bytes that came from it ([`Detector::spend`]).
 
 use std::net::SocketAddr;
 
+use super::table::Node;
 use super::verdict::{down_event, note_change, phi_of};
 use super::{Detector, Event, Rule, State};
 use crate::clock::{Millis, Moment};
 
+/// Bytes the listener may send an address per byte it received from it:
+/// an unsigned beat with a forged source address makes the listener send
+/// the victim at most this many times what the forger sent.
+pub const AMPLIFICATION: u32 = 3;
+
+/// Bytes of credit a node's address may hold at most: enough for a few
+/// probes (16 of 512 bytes) however long the node beat before its
+/// suspicion, so a flood of old credit cannot be spent at once.
+pub const MAX_CREDIT: u32 = 16 * 512;
+
+/// A node's credit after a datagram of `bytes` from `addr`: what it had
+/// plus [`AMPLIFICATION`] times the datagram, when the address is the one
+/// its credit was earned at; only the datagram's, when it moved.
+pub(super) fn credit_after(node: &Node, addr: Option<SocketAddr>, bytes: u32) -> u32 {
+    let earned = bytes.saturating_mul(AMPLIFICATION);
+    let kept = if node.addr == addr { node.credit } else { 0 };
+    kept.saturating_add(earned).min(MAX_CREDIT)
+}
+
 impl Detector {
+    /// The boot `name`'s beats come from, if they say one: an answer to a
+    /// probe carries it.
+    pub fn boot(&self, name: &str) -> Option<&str> {
+        self.nodes[self.nodes.find(name)?].last.boot.as_deref()
+    }
+
+    /// Spends `bytes` of what the listener may send `name`'s address:
+    /// false, and nothing spent, when its credit is short (the probe is
+    /// not sent; the node is judged by its silence).
+    pub fn spend(&mut self, name: &str, bytes: usize) -> bool {
+        let Some(idx) = self.nodes.find(name) else {
+            return false;
+        };
+        let node = &mut self.nodes[idx];
+        match u32::try_from(bytes).ok().filter(|&b| b <= node.credit) {
+            Some(b) => {
+                node.credit -= b;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Where to ask `name` whether it is alive, and its interval: the
     /// address its beats come from, if it is suspect and its beats say it
     /// answers; else None.

@@ -88,11 +88,28 @@ pub struct Arrival {
     pub at: Moment,
     pub from: Option<SocketAddr>,
     pub trust: Trust,
+    /// The datagram's size: what the sender spent, of which the listener
+    /// may send back three times ([`Detector::spend`]); 0 for a message
+    /// that did not come over the network.
+    pub bytes: u32,
 }
 
 impl Arrival {
     pub fn new(at: Moment, from: Option<SocketAddr>, trust: Trust) -> Self {
-        Arrival { at, from, trust }
+        Arrival {
+            at,
+            from,
+            trust,
+            bytes: 0,
+        }
+    }
+
+    /// The same arrival, in a datagram of `bytes` bytes.
+    pub fn in_datagram(self, bytes: usize) -> Self {
+        Arrival {
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            ..self
+        }
     }
 }
 
@@ -243,12 +260,10 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Arrival { at, from, trust } = came;
-        let now = at.mono;
         let position = self.nodes.find(&beat.node);
-        self.check(position, beat, at.wall, trust)?;
-        self.expire(now, out);
-        self.record(position, at, from, beat, out);
+        self.check(position, beat, came.at.wall, came.trust)?;
+        self.expire(came.at.mono, out);
+        self.record(position, came, beat, out);
         Ok(())
     }
 
@@ -283,7 +298,8 @@ impl Detector {
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
-        self.record(self.nodes.find(&beat.node), at, addr, beat, out);
+        let came = Arrival::new(at, addr, Trust::Recording);
+        self.record(self.nodes.find(&beat.node), came, beat, out);
     }
 
     /// The earliest time [`Detector::expire`] may have something to do.

@@ -62,6 +62,9 @@ pub(super) struct Node {
     pub(super) flapping: bool,
     /// Its beats say it answers probes: a suspicion may be asked about.
     pub(super) answers: bool,
+    /// Bytes the listener may still send its address (probes): three
+    /// times what came from that address, capped.
+    pub(super) credit: u32,
     /// Expected (`--expect`): never forgotten.
     pub(super) expected: bool,
     /// A job: judged by the deadline its messages state (see `job`), not
@@ -96,6 +99,7 @@ impl Node {
             changes: None,
             flapping: false,
             answers: false,
+            credit: 0,
             expected: false,
             job: false,
             checks: None,

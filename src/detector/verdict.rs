@@ -1,13 +1,12 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
-use std::net::SocketAddr;
-
+use super::confirm::credit_after;
 use super::faults::Over;
 use super::table::Node;
-use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
+use super::{claim_of, Arrival, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
-use crate::clock::{Millis, Moment};
+use crate::clock::Millis;
 use crate::detector::phi::{Arrivals, Phi, PhiConfig};
 use crate::output::round;
 use crate::wire::Beat;
@@ -18,11 +17,11 @@ impl Detector {
     pub(super) fn record(
         &mut self,
         position: Option<usize>,
-        at: Moment,
-        addr: Option<SocketAddr>,
+        came: Arrival,
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
+        let (at, addr) = (came.at, came.from);
         let now = at.mono;
         let idx = match position {
             Some(idx) => idx,
@@ -128,6 +127,7 @@ impl Detector {
         node.every_ms = every_ms;
         self.faults.note_interval(every_ms);
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
+        node.credit = credit_after(node, addr, came.bytes);
         node.addr = addr;
         node.answers = beat.answers;
         node.last_seen = Some(now);

@@ -184,11 +184,13 @@ impl<W: Write> Listener<W> {
 
     /// Judges a message. `live`: it came from the network, so replay
     /// protection applies (a recording is trusted); the node limit always.
+    /// `bytes`: the datagram's size (0 for a recorded line).
     fn accept(
         &mut self,
         at: Moment,
         message: Message<'_>,
         from: Option<SocketAddr>,
+        bytes: usize,
         live: bool,
     ) -> io::Result<()> {
         let trust = match live {
@@ -207,8 +209,8 @@ impl<W: Write> Listener<W> {
                 None => Err(Reject::UnexpectedType),
             },
             message => {
-                self.detector
-                    .take(&message, Arrival::new(at, from, trust), &mut self.events)
+                let came = Arrival::new(at, from, trust).in_datagram(bytes);
+                self.detector.take(&message, came, &mut self.events)
             }
         };
         match judged {
@@ -226,7 +228,7 @@ impl<W: Write> Listener<W> {
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
         match message {
-            Ok(message) => self.accept(at, message, from, false),
+            Ok(message) => self.accept(at, message, from, 0, false),
             Err(why) => {
                 self.intake.reject(why, from, at.mono);
                 self.flush(at)

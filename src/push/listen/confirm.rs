@@ -7,10 +7,14 @@
 //! port unreachable on this listener's socket, makes it `down` at once
 //! (`"cause":"unreachable"`); silence leaves it to its deadline.
 //!
-//! Probes are hb-poll's, padded and signed the same way, so an answer is
-//! never larger than its probe; they are rate-limited per node
-//! ([`MIN_GAP_MS`]) and in total ([`MAX_PER_SECOND`]), so a whole fleet
-//! turning suspect at once (this listener's own link failing) is no flood.
+//! Probes are hb-poll's, signed the same way, padded to the size of the
+//! answer they ask for (a node never answers with more bytes than it was
+//! asked with); they are rate-limited per node ([`MIN_GAP_MS`]) and in
+//! total ([`MAX_PER_SECOND`]), so a whole fleet turning suspect at once
+//! (this listener's own link failing) is no flood. Without a key a beat's
+//! source may be forged, so an address is sent at most three times the
+//! bytes that came from it (its credit, [`Detector::spend`]): a forger
+//! gains nothing by making the listener probe a victim.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -106,21 +110,24 @@ impl Confirmer {
                     self.ask(node, addr, every_ms, now);
                 }
             }
+            // A beat, a restart, a flap or new health leave the node in
+            // its state; any other line ends a suspicion, whatever ended
+            // it (a job's run too: `started` is no answer to a probe).
+            Event::Restart { .. }
+            | Event::Beat { .. }
+            | Event::Flapping { .. }
+            | Event::Health { .. } => {}
             Event::Up { node, .. }
             | Event::Down { node, .. }
             | Event::Left { node, .. }
             | Event::Away { node, .. }
             | Event::Forgotten { node, .. }
-            | Event::Late { node, .. } => self.stop_asking(node),
-            Event::Started { .. }
-            | Event::Ok { .. }
-            | Event::Failed { .. }
-            | Event::RunningLong { .. }
-            | Event::Overlap { .. }
-            | Event::Restart { .. }
-            | Event::Beat { .. }
-            | Event::Flapping { .. }
-            | Event::Health { .. } => {}
+            | Event::Late { node, .. }
+            | Event::Started { node, .. }
+            | Event::Ok { node, .. }
+            | Event::Failed { node, .. }
+            | Event::RunningLong { node, .. }
+            | Event::Overlap { node, .. } => self.stop_asking(node),
         }
     }
 
@@ -214,8 +221,16 @@ impl Confirmer {
 
     /// Sends the probes due at `now` from `socket` (the listener's own,
     /// where answers and the kernel's reports come back), signed with
-    /// `codec` when keyed.
-    pub fn probe(&mut self, socket: &UdpSocket, codec: &Codec, now: Millis) {
+    /// `codec` when keyed. Without a key, a beat's source address may be
+    /// forged: a probe goes out only while the node's address has credit
+    /// (three times the bytes that came from it, [`Detector::spend`]).
+    pub fn probe(
+        &mut self,
+        socket: &UdpSocket,
+        codec: &Codec,
+        detector: &mut Detector,
+        now: Millis,
+    ) {
         if self.due.peek().is_none_or(|Reverse((at, _))| *at > now) {
             return;
         }
@@ -227,7 +242,28 @@ impl Confirmer {
                 nonce: d.nonce,
                 target: None,
             });
-            if codec.encode_request(&probe, &mut self.datagram).is_ok() {
+            // As long as the node's answer, no longer: the node answers
+            // with no more bytes than it was asked with.
+            let answer = Message::Reply(Reply {
+                node: d.node.as_str().into(),
+                nonce: d.nonce,
+                boot: detector.boot(&d.node).map(Into::into),
+                ts_ms: None,
+                health: None,
+                via: None,
+                checks: None,
+            });
+            if codec.encode(&answer, &mut self.datagram).is_err() {
+                continue;
+            }
+            let len = self.datagram.len();
+            if codec
+                .encode_padded(&probe, len, &mut self.datagram)
+                .is_err()
+            {
+                continue;
+            }
+            if codec.is_keyed() || detector.spend(&d.node, self.datagram.len()) {
                 // Best effort: a lost probe is a probe unanswered.
                 let _ = socket.send_to(&self.datagram, d.addr);
             }

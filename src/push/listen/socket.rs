@@ -39,7 +39,7 @@ impl<W: Write> Listener<W> {
         while !stop.load(Ordering::Relaxed) {
             self.share_view(socket, clock.now());
             if let Some(confirm) = &mut self.confirm {
-                confirm.probe(socket, &self.intake.codec, clock.now());
+                confirm.probe(socket, &self.intake.codec, &mut self.detector, clock.now());
             }
             let wait = self
                 .next_wake()
@@ -99,7 +99,7 @@ impl<W: Write> Listener<W> {
             let received = Moment::new(arrival(arrived, at, *judged_to), at.wall);
             *judged_to = Some(received.mono);
             if let Some(message) = self.intake.open(datagram, from, received.mono) {
-                self.accept(received, message, Some(from), true)?;
+                self.accept(received, message, Some(from), datagram.len(), true)?;
             }
             self.flush(received)?;
         }
