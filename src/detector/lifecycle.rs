@@ -10,6 +10,7 @@
 //! away pay nothing for them, and a node's position may change.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 
 use compact_str::CompactString;
 
@@ -233,6 +234,21 @@ impl Detector {
         if speaker == Speaker::Other && *intent == Intent::Leave {
             return Err(Reject::Replay);
         }
+        // Unsigned, a notice of another process (`hb-send --away` run by
+        // hand beside the service) could come from anyone: about a node
+        // that beats, or one expected, it is believed only from the host
+        // the node's beats come from. A name nobody watches yet has
+        // nothing to mute: its first beat of a boot of its own ends it.
+        let watched = position
+            .map(|i| &self.nodes[i])
+            .filter(|n| n.addr.is_some() || n.expected);
+        if let (true, Speaker::Announcer | Speaker::Other, Some(n)) =
+            (trust.unsigned(), speaker, watched)
+        {
+            if !same_host(n.addr, addr) {
+                return Err(Reject::NotAllowed);
+            }
+        }
         let known = match speaker {
             Speaker::Beating => last,
             Speaker::Announcer => announcer,
@@ -326,6 +342,23 @@ impl Detector {
             if node.state != State::Away {
                 continue;
             }
+            // Still beating (the service another process announced away
+            // was never stopped): a node that beats is not down.
+            let silent = node.last_seen.map(|t| now.saturating_sub(t));
+            if silent.is_some_and(|s| s < node.down_after.saturating_add(node.grace.into())) {
+                node.state = State::Up;
+                node.since = now;
+                out.push(Event::Up {
+                    node: node.name.to_string(),
+                    addr: node.addr,
+                    was: Some(State::Away),
+                    silent_ms: silent,
+                    down_ms: None,
+                    refuted: false,
+                });
+                self.arm(idx);
+                continue;
+            }
             let silent_ms = now.saturating_sub(node.last_seen.unwrap_or(self.started));
             let observer = self.faults.over(node.last_seen.unwrap_or(self.started));
             node.state = State::Down;
@@ -333,6 +366,16 @@ impl Detector {
             out.push(down_event(node, silent_ms, None, observer, "away-expired"));
             self.arm(idx);
         }
+    }
+}
+
+/// Whether two addresses are of one host (ports differ between a service
+/// and a command run beside it; an IPv4 peer of a dual-stack socket is
+/// the same host as its IPv4 address).
+fn same_host(a: Option<SocketAddr>, b: Option<SocketAddr>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.ip().to_canonical() == b.ip().to_canonical(),
+        _ => false,
     }
 }
 

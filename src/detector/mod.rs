@@ -123,6 +123,14 @@ pub enum Trust {
     Recording,
 }
 
+impl Trust {
+    /// From the network without a key (a keyed listener sets a skew
+    /// limit): anyone may have sent it, from any source address.
+    pub fn unsigned(self) -> bool {
+        self == Trust::Network { max_skew_ms: None }
+    }
+}
+
 /// What makes a silence a failure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {

@@ -87,3 +87,34 @@ fn a_closed_port_is_down_at_once_only_while_suspect_at_that_address() {
     let (mut det, _) = beaten_once(answering("a", 1), 1000);
     assert!(!det.unreachable(1000, "a", FROM.parse().unwrap(), &mut out));
 }
+
+/// An address earns three times what came from it, capped, and loses
+/// what it had when the node's beats move to another address.
+#[test]
+fn an_address_may_be_sent_three_times_what_came_from_it() {
+    let mut det = Detector::new(cfg(5), 0);
+    let mut out = Vec::new();
+    let from = |addr: &str| {
+        let trust = crate::detector::Trust::Network { max_skew_ms: None };
+        crate::detector::Arrival::new(Moment::new(0, 0), Some(addr.parse().unwrap()), trust)
+    };
+    let a_beat = |seq| crate::wire::Message::Beat(answering("a", seq));
+    det.take(&a_beat(1), from(FROM).in_datagram(100), &mut out)
+        .unwrap();
+    assert!(det.spend("a", 200));
+    assert!(!det.spend("a", 200), "100 left");
+    assert!(det.spend("a", 100));
+    for seq in 2..100 {
+        det.take(&a_beat(seq), from(FROM).in_datagram(500), &mut out)
+            .unwrap();
+    }
+    assert!(det.spend("a", MAX_CREDIT as usize), "capped, not lost");
+    assert!(!det.spend("a", 1));
+    det.take(&a_beat(100), from(FROM).in_datagram(500), &mut out)
+        .unwrap();
+    det.take(&a_beat(101), from("10.9.9.9:1").in_datagram(10), &mut out)
+        .unwrap();
+    assert!(!det.spend("a", 31), "a new address starts afresh: 30 bytes");
+    assert!(det.spend("a", 30));
+    assert!(!det.spend("nobody", 0));
+}
