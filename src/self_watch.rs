@@ -2,17 +2,18 @@
 //! not running (a stall) or its socket dropped beats for want of room
 //! (overload), it says so, with `observer` lines, in `status`, and in
 //! metrics, and tells the detector, so that its own faults are never the
-//! nodes' failures.
+//! nodes' failures. It says too when its node table is full (`full`):
+//! new nodes are refused then.
 
 use serde::Serialize;
 
 use crate::clock::{Millis, StallWatch};
 
 /// An `observer` line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(tag = "type", rename = "observer")]
 pub struct SelfWatchLine {
-    /// `stalled`, `overloaded`, or `ok` once an overload is over.
+    /// `stalled`, `overloaded`, `ok` once an overload is over, or `full`.
     pub state: &'static str,
     /// With `stalled`: how long the observer was not running.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,6 +22,9 @@ pub struct SelfWatchLine {
     /// overload so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+    /// With `full`: new names refused since the last `full` line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
 }
 
 /// The observer's own record, as `status` shows it.
@@ -41,9 +45,16 @@ const CALM_MS: Millis = 1000;
 /// stalling says so once a second, not once a turn.
 const STALL_LINE_EVERY_MS: Millis = 1000;
 
+/// At most one `full` line per this long: a flood of new names against a
+/// full table is said once a minute, with how many were refused.
+const FULL_LINE_EVERY_MS: Millis = 60_000;
+
 /// The observer's watch over itself.
 #[derive(Debug, Default)]
 pub struct SelfWatch {
+    /// New names refused since the last `full` line, and when that was.
+    refused: u64,
+    last_full_line: Option<Millis>,
     stalls: StallWatch,
     count: u64,
     stalled_ms: Millis,
@@ -95,7 +106,7 @@ impl SelfWatch {
             out.push(SelfWatchLine {
                 state: "stalled",
                 stall_ms: Some(stall),
-                dropped: None,
+                ..SelfWatchLine::default()
             });
         }
     }
@@ -116,12 +127,36 @@ impl SelfWatch {
         if self.overload.is_none() {
             out.push(SelfWatchLine {
                 state: "overloaded",
-                stall_ms: None,
                 dropped: Some(so_far),
+                ..SelfWatchLine::default()
             });
         }
         self.overload = Some((so_far, now));
         true
+    }
+
+    /// A new name was refused at `now`: the node table is full. Said on
+    /// a `full` line and on stderr at most once a minute, with the names
+    /// refused since the last time: known and expected nodes go on being
+    /// judged, but a real node new to this listener would be refused too.
+    pub fn table_full(&mut self, now: Millis, out: &mut Vec<SelfWatchLine>) {
+        self.refused += 1;
+        if self
+            .last_full_line
+            .is_some_and(|t| now.saturating_sub(t) < FULL_LINE_EVERY_MS)
+        {
+            return;
+        }
+        self.last_full_line = Some(now);
+        let refused = std::mem::take(&mut self.refused);
+        crate::say!(
+            "warning: the node table is full (--max-nodes): {refused} new names refused; known and expected nodes are still judged"
+        );
+        out.push(SelfWatchLine {
+            state: "full",
+            refused: Some(refused),
+            ..SelfWatchLine::default()
+        });
     }
 
     /// Time passes: an overload without new drops for a while is over.
@@ -131,8 +166,8 @@ impl SelfWatch {
                 self.overload = None;
                 out.push(SelfWatchLine {
                     state: "ok",
-                    stall_ms: None,
                     dropped: Some(dropped),
+                    ..SelfWatchLine::default()
                 });
             }
         }

@@ -70,6 +70,7 @@ impl Detector {
     fn remove(&mut self, idx: usize, now: Millis, out: &mut Vec<Event>) {
         let last = self.nodes.len() - 1;
         let node = self.nodes.remove(idx);
+        self.expected -= usize::from(node.expected);
         self.absences.forget(&node.name);
         self.jobs.forget(&node.name);
         self.removals += 1;
@@ -113,6 +114,7 @@ impl Detector {
             return;
         };
         let node = &mut self.nodes[idx];
+        self.expected -= usize::from(node.expected);
         node.expected = false;
         if node.state == State::Pending {
             // Its heap entry is stale from now on, and skipped.

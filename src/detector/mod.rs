@@ -169,6 +169,8 @@ pub struct Detector {
     absences: Absences,
     /// What is kept of the nodes that are jobs, and their deadlines.
     jobs: Jobs,
+    /// Nodes in the table that are expected.
+    expected: usize,
 }
 
 impl Detector {
@@ -185,6 +187,7 @@ impl Detector {
             removals: 0,
             absences: Absences::default(),
             jobs: Jobs::default(),
+            expected: 0,
         }
     }
 
@@ -201,7 +204,9 @@ impl Detector {
     }
 
     /// Declares a node that must exist: if it never beats, it is reported
-    /// `down` after `misses` default intervals. Beyond `max_nodes`, refused.
+    /// `down` after `misses` default intervals. Expected nodes have a
+    /// place of their own: `max_nodes` of them at most, beside the
+    /// `max_nodes` others; beyond, refused.
     pub fn expect(&mut self, name: &str) -> Result<(), Reject> {
         self.expect_from(name, self.started)
     }
@@ -210,8 +215,13 @@ impl Detector {
     /// its silence counts from `now`. A node no longer expected that never
     /// beat ([`Detector::unexpect`]) is expected again, from `now`.
     pub fn expect_from(&mut self, name: &str, now: Millis) -> Result<(), Reject> {
-        if let Some(idx) = self.nodes.find(name) {
+        let position = self.nodes.find(name);
+        if position.is_none_or(|i| !self.nodes[i].expected) && self.expected >= self.cfg.max_nodes {
+            return Err(Reject::TooManyNodes);
+        }
+        if let Some(idx) = position {
             let node = &mut self.nodes[idx];
+            self.expected += usize::from(!node.expected);
             node.expected = true;
             if node.state == State::Pending && node.armed_at.is_none() {
                 node.since = now;
@@ -219,10 +229,8 @@ impl Detector {
             }
             return Ok(());
         }
-        if self.nodes.len() >= self.cfg.max_nodes {
-            return Err(Reject::TooManyNodes);
-        }
         let idx = self.insert(name, State::Pending);
+        self.expected += 1;
         self.nodes[idx].expected = true;
         self.nodes[idx].since = now;
         self.arm(idx);
@@ -288,9 +296,11 @@ impl Detector {
     }
 
     /// Refuses a node not tracked yet (`position` None) once the table
-    /// holds `max_nodes`: a flood of invented names cannot exhaust memory.
+    /// holds `max_nodes` besides the expected ones: a flood of invented
+    /// names cannot exhaust memory, nor take the expected nodes' places.
     fn room_for(&self, position: Option<usize>) -> Result<(), Reject> {
-        match position.is_none() && self.nodes.len() >= self.cfg.max_nodes {
+        let others = self.nodes.len() - self.expected;
+        match position.is_none() && others >= self.cfg.max_nodes {
             true => Err(Reject::TooManyNodes),
             false => Ok(()),
         }

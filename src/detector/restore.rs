@@ -97,9 +97,7 @@ impl Detector {
         if node.state == State::Pending || self.nodes.find(name).is_some() {
             return Ok(());
         }
-        if self.nodes.len() >= self.cfg.max_nodes {
-            return Err(Reject::TooManyNodes);
-        }
+        self.room_for(None)?;
         let idx = self.insert(name, node.state);
         let rule = &self.cfg.rule;
         let kept = &mut self.nodes[idx];

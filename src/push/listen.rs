@@ -215,7 +215,12 @@ impl<W: Write> Listener<W> {
         };
         match judged {
             Ok(()) => self.intake.accepted(),
-            Err(why) => self.intake.reject(why, from, at.mono),
+            Err(why) => {
+                if why == Reject::TooManyNodes {
+                    self.watch.table_full(at.mono, &mut self.observed);
+                }
+                self.intake.reject(why, from, at.mono)
+            }
         }
         self.flush(at)
     }

@@ -38,3 +38,15 @@ fn the_tolerance_is_a_quarter_of_the_shortest_interval() {
     assert_eq!(stall_tolerance(Some(100)), 25);
     assert_eq!(stall_tolerance(Some(4000)), 1000);
 }
+
+#[test]
+fn a_full_table_is_said_once_a_minute_with_the_names_refused_since() {
+    let mut w = SelfWatch::default();
+    let mut out = Vec::new();
+    for now in [0, 10, 59_999] {
+        w.table_full(now, &mut out);
+    }
+    w.table_full(60_000, &mut out);
+    let said: Vec<_> = out.iter().map(|l| (l.state, l.refused)).collect();
+    assert_eq!(said, [("full", Some(1)), ("full", Some(3))]);
+}

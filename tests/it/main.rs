@@ -23,6 +23,7 @@ mod generated;
 mod hooks;
 mod hostile_checks;
 mod hostile_input;
+mod hostile_names;
 mod hostile_notices;
 mod hostile_probes;
 mod jobs;
