@@ -69,9 +69,9 @@ struct Inner {
 pub enum Series {
     /// Counters only (hb-ack).
     Counters,
-    /// Counters, and a set of series per tracked node (hb-listen,
-    /// `hb-poll --every`).
-    CountersAndNodes,
+    /// Counters, the count of tracked nodes in each state, and with
+    /// `per_node` a set of series per node (hb-listen, `hb-poll --every`).
+    CountersAndNodes { per_node: bool },
 }
 
 impl Metrics {
@@ -106,13 +106,17 @@ impl Metrics {
         for kind in crate::detector::KINDS.into_iter().chain(OTHER_EVENT_TYPES) {
             let _ = m.events.get_or_create(&[("type", kind.to_owned())]);
         }
-        if series == Series::Counters {
-            let answered = "Probes answered (hb-ack), relayed ones included";
-            r.register("hb_probes_answered", answered, m.answered.clone());
-        } else {
-            let exchange = Arc::new(Exchange::default());
-            r.register_collector(Box::new(NodeCollector::new(Arc::clone(&exchange))));
-            m.nodes = Some(exchange);
+        match series {
+            Series::Counters => {
+                let answered = "Probes answered (hb-ack), relayed ones included";
+                r.register("hb_probes_answered", answered, m.answered.clone());
+            }
+            Series::CountersAndNodes { per_node } => {
+                let exchange = Arc::new(Exchange::default());
+                let collector = NodeCollector::new(Arc::clone(&exchange), per_node);
+                r.register_collector(Box::new(collector));
+                m.nodes = Some(exchange);
+            }
         }
         Self(Arc::new(m))
     }
@@ -120,6 +124,11 @@ impl Metrics {
     /// A message was accepted.
     pub fn received(&self) {
         self.0.received.inc();
+    }
+
+    /// `n` messages were accepted (a poll round's replies).
+    pub fn received_many(&self, n: u64) {
+        self.0.received.inc_by(n);
     }
 
     /// A message was refused for `reason`.

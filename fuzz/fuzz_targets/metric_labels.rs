@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arbitrary::Arbitrary;
 use hb::detector::{JobState, NodeSample, NodeSamples, Reading, State};
 use hb::health::Health;
-use hb::metrics::nodes::{NodeTable, STATES};
+use hb::metrics::nodes::{NodeTable, JOB_STATES as JOB_SERIES, NODE_STATES};
 use hb::metrics::{Metrics, Series};
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
@@ -84,15 +84,16 @@ impl Node {
             Some(Err(text)) => RawValue::from_string(text.clone()).ok().map(Reading::Other),
             None => None,
         };
-        let (cpu_pct, mem_avail) = health
+        let (cpu_pct, mem_avail, mem_total) = health
             .as_ref()
-            .map_or((None, None), Reading::cpu_and_memory);
+            .map_or((None, None, None), Reading::cpu_and_memory);
         NodeSample {
             state: DETECTOR_STATES[usize::from(self.state) % DETECTOR_STATES.len()],
             healthy: self.healthy,
             last_seen: self.last_seen,
             cpu_pct: cpu_pct.map(|pct| pct as f32),
             mem_avail,
+            mem_total,
             job: JOB_STATES[usize::from(self.state / 8) % JOB_STATES.len()],
         }
     }
@@ -191,7 +192,7 @@ fn sample(line: &str) -> (&str, Vec<(&str, String)>, &str) {
 }
 
 fuzz_target!(|input: Input| {
-    let m = Metrics::new("hb-fuzz", Series::CountersAndNodes);
+    let m = Metrics::new("hb-fuzz", Series::CountersAndNodes { per_node: true });
     // A detector tracks a name once.
     let mut names = BTreeSet::new();
     let nodes: Vec<&Node> = input
@@ -280,7 +281,9 @@ fuzz_target!(|input: Input| {
                         }
                     }
                     // Readings of a node believed alive only.
-                    "hb_node_cpu_ratio" | "hb_node_mem_available_bytes" => {
+                    "hb_node_cpu_ratio"
+                    | "hb_node_mem_available_bytes"
+                    | "hb_node_mem_total_bytes" => {
                         let given = labelled.get(&key).map(|n| n.state);
                         assert!(
                             matches!(given, Some(State::Up | State::Suspect)),
@@ -299,7 +302,11 @@ fuzz_target!(|input: Input| {
     );
     assert_eq!(states.len(), labelled.len(), "a node without hb_node_state");
     for (node, (count, current)) in states {
-        assert_eq!(count, STATES.len(), "{node:?}: {count} state samples");
+        let kinds = match labelled[&node].job {
+            Some(_) => JOB_SERIES.len(),
+            None => NODE_STATES.len(),
+        };
+        assert_eq!(count, kinds, "{node:?}: {count} state samples");
         let routing = labelled[&node].routing_state();
         assert_eq!(current, [routing], "{node:?}: the states valued 1");
     }

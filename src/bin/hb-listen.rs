@@ -9,12 +9,11 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use hb::cli::{
     self, parse_interval, parse_multicast, parse_node, parse_pause, ConfirmArgs, DetectorArgs,
-    ExitCodes, HookArgs, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, Signals, StatusArgs,
-    UsageError, BEAT_EVERY,
+    ExitCodes, HookArgs, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeSeriesArgs, Signals,
+    StatusArgs, UsageError, BEAT_EVERY,
 };
 use hb::clock::{duration_ms, Clock};
 use hb::detector::Detector;
-use hb::metrics::Series;
 use hb::net::HostPort;
 use hb::output::Sink;
 use hb::push::listen::{self, ConfirmOptions, Listener, ReadExpected};
@@ -132,6 +131,9 @@ struct Args {
     metrics: MetricsArgs,
 
     #[command(flatten)]
+    node_series: NodeSeriesArgs,
+
+    #[command(flatten)]
     hooks: HookArgs,
 }
 
@@ -240,7 +242,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             .keep_state_file(path, duration_ms(args.state_every))
             .context("starting the state file's writer")?;
     }
-    if let Some(metrics) = args.metrics.serve("hb-listen", Series::CountersAndNodes)? {
+    if let Some(metrics) = args.metrics.serve("hb-listen", args.node_series.series())? {
         listener.export(metrics);
     }
     listener.act(args.hooks.actions()?);

@@ -10,10 +10,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use hb::cli::{
     self, parse_interval, parse_timeout, DetectorArgs, ExitCodes, HookArgs, KeyArgs, LimitsArgs,
-    MetricsArgs, NodeArgs, Signals, UsageError,
+    MetricsArgs, NodeArgs, NodeSeriesArgs, Signals, UsageError,
 };
 use hb::clock::{duration_ms, Clock};
-use hb::metrics::Series;
 use hb::nagios::State;
 use hb::net::HostPort;
 use hb::output::Sink;
@@ -103,6 +102,9 @@ struct Args {
     /// With --every: serve Prometheus metrics
     #[command(flatten)]
     metrics: MetricsArgs,
+
+    #[command(flatten)]
+    node_series: NodeSeriesArgs,
 
     /// With --every: act on transitions
     #[command(flatten)]
@@ -196,7 +198,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let detector = args
             .detector
             .config(duration_ms(every), false, usize::MAX)?;
-        let metrics = args.metrics.serve("hb-poll", Series::CountersAndNodes)?;
+        let metrics = args.metrics.serve("hb-poll", args.node_series.series())?;
         let exported = metrics.as_ref();
         if let Some(m) = &metrics {
             out.subscribe(Box::new(m.clone()));

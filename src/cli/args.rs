@@ -348,6 +348,24 @@ impl MetricsArgs {
     }
 }
 
+/// `--no-node-series`: the node series of the tools that track nodes.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Metrics")]
+pub struct NodeSeriesArgs {
+    /// Export the count of nodes in each state (hb_nodes) but no series per node: for a fleet so large that per-node series cost Prometheus too much (12 a node: 1.2 million at 100,000 nodes)
+    #[arg(long, requires = "metrics")]
+    pub no_node_series: bool,
+}
+
+impl NodeSeriesArgs {
+    /// The series a node-tracking tool exports.
+    pub fn series(&self) -> crate::metrics::Series {
+        crate::metrics::Series::CountersAndNodes {
+            per_node: !self.no_node_series,
+        }
+    }
+}
+
 /// The phi level a node is down at: a 1e-8 chance that it is only late.
 const PHI_THRESHOLD: f64 = 8.0;
 /// The phi level a node is suspect at: a 1e-5 chance that it is only late.

@@ -33,7 +33,8 @@ use clap::Parser;
 
 pub use args::{
     CheckArgs, ConfirmArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, JobArgs, KeyArgs,
-    LimitsArgs, ListenArgs, MetricsArgs, NodeArgs, StatusArgs, BEAT_EVERY, CRON_GRACE,
+    LimitsArgs, ListenArgs, MetricsArgs, NodeArgs, NodeSeriesArgs, StatusArgs, BEAT_EVERY,
+    CRON_GRACE,
 };
 pub use exit::{Exit, ExitCodes};
 pub use parse::{

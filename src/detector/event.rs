@@ -129,6 +129,7 @@ pub enum Event {
     /// as a new node (`up`).
     Forgotten {
         node: String,
+        addr: Option<SocketAddr>,
         silent_ms: Millis,
         #[serde(serialize_with = "serialize_rfc3339_opt")]
         last_seen: Option<u64>,

@@ -76,6 +76,7 @@ impl Detector {
         self.removals += 1;
         out.push(Event::Forgotten {
             node: node.name.to_string(),
+            addr: node.addr,
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
             last_seen: node.last_seen_wall(),
         });

@@ -31,15 +31,21 @@ impl Reading {
         }
     }
 
-    /// The CPU usage and available memory, as far as the report says.
-    pub fn cpu_and_memory(&self) -> (Option<f64>, Option<u64>) {
+    /// The CPU usage, available and total memory, as far as the report
+    /// says.
+    pub fn cpu_and_memory(&self) -> (Option<f64>, Option<u64>, Option<u64>) {
         match self {
-            Reading::Known(h) => (h.cpu_pct.map(f64::from), Some(h.mem_avail)),
+            Reading::Known(h) => (
+                h.cpu_pct.map(f64::from),
+                Some(h.mem_avail),
+                Some(h.mem_total),
+            ),
             Reading::Other(raw) => {
                 #[derive(serde::Deserialize)]
                 struct Partial {
                     cpu_pct: Option<f64>,
                     mem_avail: Option<u64>,
+                    mem_total: Option<u64>,
                 }
                 // serde reads a struct from an array too, by position: only
                 // an object has named readings.
@@ -47,7 +53,9 @@ impl Reading {
                 serde_json::from_str::<Partial>(raw.get())
                     .ok()
                     .filter(|_| object)
-                    .map_or((None, None), |p| (p.cpu_pct, p.mem_avail))
+                    .map_or((None, None, None), |p| {
+                        (p.cpu_pct, p.mem_avail, p.mem_total)
+                    })
             }
         }
     }

@@ -136,6 +136,7 @@ pub struct NodeSample {
     /// From its last health report: CPU percent and available bytes.
     pub cpu_pct: Option<f32>,
     pub mem_avail: Option<u64>,
+    pub mem_total: Option<u64>,
     /// A job's state, which is then its state for export.
     pub job: Option<JobState>,
 }
@@ -213,10 +214,10 @@ impl Detector {
         }
         for idx in from..end {
             let node = &self.nodes[idx];
-            let (cpu_pct, mem_avail) = node
+            let (cpu_pct, mem_avail, mem_total) = node
                 .health
                 .as_ref()
-                .map_or((None, None), Reading::cpu_and_memory);
+                .map_or((None, None, None), Reading::cpu_and_memory);
             let sample = NodeSample {
                 state: node.state,
                 healthy: healthy(node),
@@ -224,6 +225,7 @@ impl Detector {
                 // Shown rounded to 0.1 anyway: f32 keeps the sample small.
                 cpu_pct: cpu_pct.map(|pct| pct as f32),
                 mem_avail,
+                mem_total,
                 job: self.job_state(node),
             };
             out.push(&node.name, sample);

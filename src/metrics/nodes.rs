@@ -21,12 +21,14 @@ use prometheus_client::metrics::MetricType;
 use super::shifted_decimal;
 use crate::detector::{NodeSamples, State};
 
-/// Every state a node's `hb_node_state` series takes: one series per state,
+/// The states a node that beats takes: one `hb_node_state` series each,
 /// so a state left reads 0 instead of vanishing.
-pub const STATES: [&str; 11] = [
-    "up", "suspect", "down", "pending", "degraded", "left", "away", "ok", "running", "failed",
-    "late",
+pub const NODE_STATES: [&str; 7] = [
+    "up", "suspect", "down", "pending", "degraded", "left", "away",
 ];
+
+/// The states a job takes, and so its `hb_node_state` series.
+pub const JOB_STATES: [&str; 4] = ["ok", "running", "failed", "late"];
 
 /// How long a scrape waits for the loop's copy of the node table. The
 /// loop looks at least every quarter second; a loop that does not answer
@@ -84,11 +86,13 @@ impl Exchange {
 #[derive(Debug)]
 pub(super) struct NodeCollector {
     exchange: Arc<Exchange>,
+    /// Series per node too, beside the count of nodes in each state.
+    per_node: bool,
 }
 
 impl NodeCollector {
-    pub(super) fn new(exchange: Arc<Exchange>) -> Self {
-        NodeCollector { exchange }
+    pub(super) fn new(exchange: Arc<Exchange>, per_node: bool) -> Self {
+        NodeCollector { exchange, per_node }
     }
 }
 
@@ -98,6 +102,8 @@ struct Values<'a> {
     node: &'a str,
     target: Option<&'a str>,
     state: &'static str,
+    /// A job: its states are a job's.
+    job: bool,
     up: bool,
     last_seen: Option<f64>,
     /// CPU ratio (0 to 1) and available bytes, only while the node is
@@ -105,6 +111,7 @@ struct Values<'a> {
     /// reading.
     cpu_ratio: Option<f64>,
     mem_avail: Option<u64>,
+    mem_total: Option<u64>,
 }
 
 impl Values<'_> {
@@ -156,10 +163,12 @@ impl NodeTable {
                 node,
                 target,
                 state: n.routing_state(),
+                job: n.job.is_some(),
                 up,
                 last_seen: n.last_seen.map(|ms| ms as f64 / 1000.0),
                 cpu_ratio: n.cpu_pct.filter(|_| up).map(|pct| shifted_decimal(pct, -2)),
                 mem_avail: n.mem_avail.filter(|_| up),
+                mem_total: n.mem_total.filter(|_| up),
             }
         })
     }
@@ -170,6 +179,16 @@ impl Collector for NodeCollector {
         let Some(table) = self.exchange.ask(SCRAPE_WAIT) else {
             return Ok(());
         };
+        let help = "Tracked nodes in each state (hb_node_state summed over the nodes)";
+        let mut metric = encoder.encode_descriptor("hb_nodes", help, None, MetricType::Gauge)?;
+        for state in NODE_STATES.into_iter().chain(JOB_STATES) {
+            let count = table.values().filter(|v| v.state == state).count();
+            let labels = [("state", state)];
+            ConstGauge::new(count as i64).encode(metric.encode_family(&labels.as_slice())?)?;
+        }
+        if !self.per_node {
+            return Ok(());
+        }
         let mut gauge = |name: &str, help: &str, value: &dyn Fn(&Values) -> Option<f64>| {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for v in table.values() {
@@ -194,6 +213,11 @@ impl Collector for NodeCollector {
             "The node's available memory from its last health report, while it is not down",
             &|v| v.mem_avail.map(|b| b as f64),
         )?;
+        gauge(
+            "hb_node_mem_total_bytes",
+            "The node's total memory from its last health report, while it is not down",
+            &|v| v.mem_total.map(|b| b as f64),
+        )?;
         let help = "1 while hb believes the node alive (up, degraded or suspect), 0 once it is declared down, while it was never seen, and after it left or went away (see hb_node_state)";
         let mut metric = encoder.encode_descriptor("hb_node_up", help, None, MetricType::Gauge)?;
         for v in table.values() {
@@ -204,7 +228,11 @@ impl Collector for NodeCollector {
         let mut metric =
             encoder.encode_descriptor("hb_node_state", help, None, MetricType::Gauge)?;
         for v in table.values() {
-            for state in STATES {
+            let states = match v.job {
+                true => &JOB_STATES[..],
+                false => &NODE_STATES[..],
+            };
+            for &state in states {
                 let labels = v.labels(Some(("state", state)));
                 let x = i64::from(state == v.state);
                 ConstGauge::new(x).encode(metric.encode_family(&labels.as_slice())?)?;

@@ -15,6 +15,7 @@ fn record(state: State, healthy: bool, health: (Option<f32>, Option<u64>)) -> No
         last_seen: Some(1_795_703_053_371),
         cpu_pct: health.0,
         mem_avail: health.1,
+        mem_total: health.1.map(|avail| 4 * avail),
         job: None,
     }
 }
@@ -50,7 +51,7 @@ fn feed(m: &Metrics, table: NodeTable) {
 
 /// hb-listen's metrics after some traffic, its loop answering scrapes.
 fn sample() -> Metrics {
-    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes { per_node: true });
     m.received();
     m.received();
     m.rejected("bad-json");
@@ -112,6 +113,37 @@ fn a_down_node_exports_no_health() {
     );
 }
 
+/// A node has the series of its kind's states; every tool that tracks
+/// nodes counts them by state; total memory is there for ratios.
+#[test]
+fn states_are_a_nodes_kinds_and_counted_by_state() {
+    let text = sample().encode().unwrap();
+    for line in [
+        r#"hb_node_state{node="web-1",state="degraded"} 1"#,
+        r#"hb_node_state{node="web-1",state="away"} 0"#,
+        r#"hb_nodes{state="up"} 0"#,
+        r#"hb_nodes{state="degraded"} 1"#,
+        r#"hb_nodes{state="down"} 1"#,
+        r#"hb_nodes{state="late"} 0"#,
+        r#"hb_node_mem_total_bytes{node="web-1"} 4294967296.0"#,
+    ] {
+        assert!(
+            has(&text, line),
+            "no {line:?} in
+{text}"
+        );
+    }
+    assert!(!text.contains(r#"node="web-1",state="late""#), "{text}");
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes { per_node: false });
+    feed(&m, fleet());
+    let text = m.encode().unwrap();
+    assert!(has(&text, r#"hb_nodes{state="down"} 1"#), "{text}");
+    assert!(
+        !text.contains("hb_node_up") && !text.contains("hb_node_state{"),
+        "no series per node: {text}"
+    );
+}
+
 /// Counters with a known set of labels exist from the start, at zero, so
 /// that an alert on `increase()` sees the first one.
 #[test]
@@ -122,6 +154,9 @@ fn counters_by_reason_and_type_start_at_zero() {
         r#"hb_rejected_total{reason="amplification"} 0"#,
         r#"hb_events_total{type="down"} 0"#,
         r#"hb_events_total{type="no-quorum"} 0"#,
+        r#"hb_events_total{type="still-down"} 0"#,
+        r#"hb_events_total{type="hook"} 0"#,
+        r#"hb_events_total{type="hook-overflow"} 0"#,
         "hb_probes_answered_total 0",
     ] {
         assert!(has(&text, line), "no {line:?} in\n{text}");
@@ -133,7 +168,7 @@ fn counters_by_reason_and_type_start_at_zero() {
 /// target in a label of its own, so `max by (node)` joins hb-listen's.
 #[test]
 fn poll_series_are_labelled_by_the_responders_name() {
-    let m = Metrics::new("hb-poll", Series::CountersAndNodes);
+    let m = Metrics::new("hb-poll", Series::CountersAndNodes { per_node: true });
     let mut table = fleet();
     table.responders = Some(HashMap::from([(
         "web-1".to_owned(),
@@ -154,7 +189,7 @@ fn poll_series_are_labelled_by_the_responders_name() {
 /// the scrape itself.
 #[test]
 fn a_scrape_the_loop_does_not_answer_still_gets_the_counters() {
-    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes { per_node: true });
     let started = std::time::Instant::now();
     let text = m.encode().unwrap();
     assert!(started.elapsed() >= nodes::SCRAPE_WAIT);
@@ -202,7 +237,7 @@ fn f32_readings_export_as_their_shortest_decimal() {
     assert_eq!(shifted_decimal(12.345_67, -2).to_string(), "0.1234567");
     assert!(shifted_decimal(f32::NAN, -2).is_nan());
 
-    let m = Metrics::new("hb-listen", Series::CountersAndNodes);
+    let m = Metrics::new("hb-listen", Series::CountersAndNodes { per_node: true });
     let mut nodes = NodeSamples::default();
     nodes.push("web-1", record(State::Up, true, (Some(39.4), None)));
     feed(

@@ -123,6 +123,9 @@ pub fn watch<W: Write>(
         let now = judged * every_ms;
         let wall = wall_ms();
         let judged_at = Moment::new(now, wall);
+        if let Some(m) = metrics {
+            m.received_many(outcomes.iter().filter(|o| o.is_up()).count() as u64);
+        }
         for o in outcomes.iter().filter(|o| o.is_up()) {
             let beat = Beat {
                 node: o.target.as_str().into(),

@@ -45,6 +45,7 @@ fn a_node_down_for_forget_after_is_forgotten_everywhere() {
         "{forgotten}"
     );
     assert!(forgotten["last_seen"].is_string(), "{forgotten}");
+    assert_eq!(forgotten["addr"], down["addr"], "{forgotten}");
     // Gone from the next status line and the state file; the expected
     // node, down all along, stays.
     let status = l.expect("status", |_| true);

@@ -183,6 +183,12 @@ fn hb_poll_every_exports_its_targets() {
         l == format!(r#"hb_node_up{{node="web-7",target="{target}"}} 1"#)
     });
     promtool_check(test_name!(), &body);
+    // Each reply is a message received, as hb-listen counts beats.
+    let received = |l: &str| {
+        l.strip_prefix("hb_received_total ")
+            .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+    };
+    scrape_until(&metrics, received);
     let out = cmd("hb-poll")
         .args([&target, "--metrics", "127.0.0.1:0"])
         .output()

@@ -30,7 +30,11 @@ fn hb_health_is_kept_in_place_and_printed_back_unchanged() {
     assert_eq!(serde_json::to_string(&reading).unwrap(), text);
     assert_eq!(
         reading.cpu_and_memory(),
-        (Some(12.300000190734863), Some(3 << 30))
+        (
+            Some(12.300000190734863),
+            Some(3 << 30),
+            Some(sent.mem_total)
+        )
     );
     let without_cpu = Health {
         cpu_pct: None,
@@ -57,9 +61,9 @@ fn other_health_is_kept_as_sent() {
     }
     assert_eq!(
         stored(r#"{"cpu_pct":5}"#).cpu_and_memory(),
-        (Some(5.0), None)
+        (Some(5.0), None, None)
     );
-    assert_eq!(stored("[1,2]").cpu_and_memory(), (None, None));
+    assert_eq!(stored("[1,2]").cpu_and_memory(), (None, None, None));
 }
 
 /// The reading of hb's layout agrees with parsing generically and writing
