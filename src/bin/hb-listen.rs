@@ -147,7 +147,7 @@ Examples:
   hb-listen --from recorded.ndjson --replay  # what would the detector have said?
   hb-listen --observer o1 --peer o2:26722 --peer o3:26722   # one of three observers
   hb-listen --join 239.255.26.22             # beats sent to a multicast group
-  hb-listen --on 'down,up,left=contrib/hooks/alertmanager http://am:9093' --remind-every 1h";
+  hb-listen --remind-every 1m --on 'down,still-down,up,left=contrib/hooks/alertmanager am:9093'";
 
 /// --view-every's help, with how many views a silent peer may miss.
 fn view_every_help() -> String {

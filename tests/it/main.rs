@@ -18,6 +18,7 @@ mod confirm;
 mod demo;
 mod detector;
 mod detector_flags;
+mod docs_story;
 mod forget;
 mod generated;
 mod hooks;
