@@ -38,9 +38,11 @@ const VIEW_EVERY: &str = "1s";
 /// Receive heartbeats and report which nodes are up, suspect or down.
 ///
 /// Prints one JSON event per line: `up` at a node's first beat (and when it
-/// comes back), `suspect` at its first missed beat, `down` after --misses of
-/// its own intervals of silence (never on a single miss), `restart` when its
-/// boot id changes. Each node's interval is learned from its beats.
+/// comes back), `suspect` at its first missed beat, `restart` when its boot
+/// id changes, and `down`: at once when a suspect node whose beats say it
+/// answers is asked whether it is alive and its port is closed (a crashed
+/// process), else after --misses of its own intervals of silence, never on
+/// a single miss. Each node's interval is learned from its beats.
 ///
 /// With --peer, this listener is one observer of a quorum group: observers
 /// share their views, and a node is declared down (or up) only when

@@ -1,20 +1,45 @@
-//! The README's quick start runs `scripts/demo`; keep it working.
+//! The README's quick start runs `scripts/demo`; keep it working, and its
+//! sample output in the README true to what a run prints.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
 
 use crate::harness::{parse_events, script};
 
+/// The (type, node) of a line, and its field names.
+fn shape(v: &Value) -> ((String, String), BTreeSet<String>) {
+    let key = (
+        v["type"].as_str().unwrap().to_owned(),
+        v["node"].as_str().unwrap().to_owned(),
+    );
+    (key, v.as_object().unwrap().keys().cloned().collect())
+}
+
 #[test]
-fn the_quick_start_demo_shows_a_failure_and_a_recovery() {
+fn the_quick_start_demo_shows_a_crash_a_silent_host_and_recoveries() {
     let out = script("scripts/demo").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // It ends on its own words, with no complaint from a shell or a tool.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("# ")).collect();
+    assert!(
+        said.iter()
+            .all(|l| !l.contains("Killed") && !l.contains("warning")),
+        "{stderr}"
+    );
     // Lines about a node; on a loaded machine the listener may also print
     // an `observer` line about itself.
-    let events: Vec<_> = parse_events(&out.stdout)
+    let lines: Vec<Value> = parse_events(&out.stdout)
         .into_iter()
         .filter(|v| v["node"].is_string())
+        .collect();
+    let events: Vec<String> = lines
+        .iter()
         .map(|v| {
             format!(
                 "{} {}",
@@ -27,15 +52,54 @@ fn the_quick_start_demo_shows_a_failure_and_a_recovery() {
         assert!(events.contains(&format!("up {node}")), "{events:?}");
     }
     // A loaded machine may add a suspect/up blip; the story must hold.
-    let web2: Vec<_> = events.iter().filter(|e| e.ends_with(" web-2")).collect();
-    assert_eq!(web2.first().map(|e| e.as_str()), Some("up web-2"));
+    let of = |node: &str| -> Vec<&Value> { lines.iter().filter(|v| v["node"] == node).collect() };
+    let web2 = of("web-2");
+    let kinds: Vec<&str> = web2.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"up"));
     assert_eq!(
-        web2[web2.len().saturating_sub(4)..],
-        ["suspect web-2", "down web-2", "restart web-2", "up web-2"],
+        kinds[kinds.len().saturating_sub(4)..],
+        ["suspect", "down", "restart", "up"],
         "{events:?}"
     );
+    assert_eq!(web2[web2.len() - 3]["cause"], "unreachable", "{events:?}");
+    let db1 = of("db-1");
+    let kinds: Vec<&str> = db1.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[kinds.len().saturating_sub(3)..],
+        ["suspect", "down", "up"],
+        "{events:?}"
+    );
+    let down = db1[db1.len() - 2];
+    assert_eq!(
+        (&down["cause"], &down["missed"]),
+        (&Value::from("silence"), &Value::from(5)),
+        "{down}"
+    );
     let downs = events.iter().filter(|e| e.starts_with("down ")).count();
-    assert_eq!(downs, 1, "{events:?}");
+    assert_eq!(downs, 2, "{events:?}");
+
+    // The README's sample: each line carries the fields a run's line of
+    // the same type about the same node carries.
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let sample = readme
+        .split("<!-- sample: scripts/readme-sample -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- end of sample -->").next())
+        .expect("the README's sample markers");
+    let fresh: Vec<_> = lines.iter().map(shape).collect();
+    let shown: Vec<Value> = sample
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(shown.len() >= 8, "{sample}");
+    for line in &shown {
+        let (key, fields) = shape(line);
+        assert!(
+            fresh.iter().any(|(k, f)| *k == key && *f == fields),
+            "the README shows {line}, a run prints no such line: run scripts/readme-sample"
+        );
+    }
 }
 
 /// The quick start by hand: `hb-send` says on stderr that it started, as
