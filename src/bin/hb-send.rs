@@ -132,14 +132,14 @@ const EXAMPLES: &str = "\
 Examples:
   hb-send --node web-1 --to monitor:26722              # beat every second, forever
   hb-send --node db-1 --health --every 5s --to 10.0.0.9 --to 10.0.0.10
-  hb-send --node backup-job --once --to monitor        # from cron, after the job
+  hb-send --node backup-job --once --every 1d --to monitor   # from cron, after a daily job
   hb-send --node web-1 --check 'http=/usr/lib/nagios/plugins/check_http -H localhost'
   hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1
   hb-send --node web-1 --ack --to peer:26723 --on 'down=logger -t hb path to $HB_NODE down'
   hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance
-  hb-send --node backup --cron '0 3 * * *' --tz Europe/Berlin --run -- /usr/local/bin/backup   # a cron job, watched";
+  hb-send --node backup --cron '0 3 * * *' --run -- /usr/local/bin/backup   # a watched cron job";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
@@ -147,11 +147,7 @@ fn main() -> ExitCode {
 
 /// `--away 15m`: a planned absence, 1s to 7 days.
 fn parse_away(s: &str) -> Result<Duration, String> {
-    let d = cli::parse_duration(s)?;
-    if d < Duration::from_millis(MIN_AWAY_MS) {
-        return Err("must be at least 1s".into());
-    }
-    Ok(d)
+    cli::parse_duration_from(s, Duration::from_millis(MIN_AWAY_MS))
 }
 
 /// `--reason upgrade`: printable, as listeners take it.

@@ -118,7 +118,7 @@ impl<const PORT: u16> ListenArgs<PORT> {
 /// `--status-every DURATION`: a receiver's periodic `status` line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// Print a `status` line every DURATION (10ms to 7d): messages received and refused, and hb-listen's membership snapshot
+    /// Print a `status` line every DURATION (10ms to 7d): what the tool received and refused (hb-listen: and its membership)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     status_every: Option<Duration>,
 }

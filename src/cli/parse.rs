@@ -31,6 +31,11 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     duration_within(s, MIN_INTERVAL)
 }
 
+/// A duration of at least `min`, up to 7 days: one minimum, said once.
+pub fn parse_duration_from(s: &str, min: Duration) -> Result<Duration, String> {
+    duration_within(s, min)
+}
+
 /// `--acceptable-pause 0ms`: a duration that may be zero, up to 7 days.
 pub fn parse_pause(s: &str) -> Result<Duration, String> {
     duration_within(s, Duration::ZERO)

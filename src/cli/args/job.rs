@@ -10,6 +10,7 @@ use crate::clock::duration_ms;
 /// dead man's switch for a cron or batch job, which states when it is due
 /// next in what it sends.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Jobs")]
 pub struct JobArgs {
     /// Run CMD as a job: say `start`, run it, say `done` with its exit code (or signal), duration and last line of stderr; exit with its exit code (128+N for signal N)
     #[arg(long, requires = "command",
