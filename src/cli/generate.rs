@@ -128,6 +128,10 @@ pub(super) fn write(mut cmd: Command, kind: Option<&str>) -> ExitCode {
 /// the options it explains.
 const ORDERED: [&str; 3] = ["EXIT STATUS", "ENVIRONMENT", "EXAMPLES"];
 
+/// The date in the pages' title, that of the last change to what they
+/// say (man-pages(7) wants one, in this form): moved on with the version.
+const PAGES_DATE: &str = "2026-12-07";
+
 /// The man page: clap_mangen's title, name, description and options; a
 /// synopsis that shows each option's argument and which ones repeat; then
 /// the after-help's blocks as sections, FILES and SEE ALSO (the version is
@@ -141,7 +145,7 @@ fn man_page(cmd: Command, out: &mut Vec<u8>) -> io::Result<()> {
     let blocks = blocks(&after_help);
     // Each of clap_mangen's renderers writes its own copy of the roff
     // preamble: only the first is kept.
-    let man = Man::new(cmd.clone());
+    let man = Man::new(cmd.clone()).date(PAGES_DATE);
     man.render_title(out)?;
     let mut section = Vec::new();
     man.render_name_section(&mut section)?;
@@ -183,14 +187,26 @@ fn man_page(cmd: Command, out: &mut Vec<u8>) -> io::Result<()> {
 }
 
 /// Appends roff text to `out` without the preamble every render starts
-/// with (the title's copy is the page's).
+/// with (the title's copy is the page's). A blank line between two line
+/// breaks (how clap_mangen sets off a flag's possible values) is one
+/// paragraph space: roff would skip the breaks around it anyway.
 fn without_preamble(text: &str, out: &mut Vec<u8>) {
-    let body = text
+    let body: Vec<&str> = text
         .lines()
-        .skip_while(|l| l.starts_with(".ie \\n(.g") || l.starts_with(".el .ds Aq"));
-    for line in body {
+        .skip_while(|l| l.starts_with(".ie \\n(.g") || l.starts_with(".el .ds Aq"))
+        .collect();
+    let mut i = 0;
+    while i < body.len() {
+        let line = match body[i..] {
+            [".br", "", ".br", ..] => {
+                i += 2;
+                ".sp"
+            }
+            _ => body[i],
+        };
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
+        i += 1;
     }
 }
 
@@ -326,9 +342,13 @@ impl Block<'_> {
         roff.control("SH", [self.heading.as_str()]);
         let mut text: Vec<&str> = Vec::new();
         text.extend(Some(self.lead).filter(|l| !l.is_empty()));
-        let flush = |roff: &mut Roff, text: &mut Vec<&str>| {
+        // A section starts a paragraph: text first in it needs no .PP.
+        let mut first = true;
+        let flush = |roff: &mut Roff, text: &mut Vec<&str>, first: &mut bool| {
             if !text.is_empty() {
-                roff.control("PP", []);
+                if !std::mem::take(first) {
+                    roff.control("PP", []);
+                }
                 roff.text([roman(text.join(" "))]);
                 text.clear();
             }
@@ -338,7 +358,8 @@ impl Block<'_> {
                 text.push(line.trim());
                 continue;
             };
-            flush(roff, &mut text);
+            flush(roff, &mut text, &mut first);
+            first = false;
             let (term, what) = if self.heading == "EXAMPLES" {
                 entry.split_once("  # ").unwrap_or((entry, ""))
             } else {
@@ -351,7 +372,7 @@ impl Block<'_> {
                 roff.text(sentence(what));
             }
         }
-        flush(roff, &mut text);
+        flush(roff, &mut text, &mut first);
     }
 }
 
