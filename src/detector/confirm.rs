@@ -38,6 +38,16 @@ impl Detector {
         self.nodes[self.nodes.find(name)?].last.boot.as_deref()
     }
 
+    /// `bytes` came from `addr` for `name` (an answer to its probe): its
+    /// address may be sent three times as many, as for a beat.
+    pub fn earn(&mut self, name: &str, addr: Option<SocketAddr>, bytes: usize) {
+        if let Some(idx) = self.nodes.find(name) {
+            let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+            let node = &mut self.nodes[idx];
+            node.credit = credit_after(node, addr, bytes);
+        }
+    }
+
     /// Spends `bytes` of what the listener may send `name`'s address:
     /// false, and nothing spent, when its credit is short (the probe is
     /// not sent; the node is judged by its silence).

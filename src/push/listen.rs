@@ -205,7 +205,15 @@ impl<W: Write> Listener<W> {
                 None => Err(Reject::UnknownPeer),
             },
             Message::Reply(reply) if live => match &mut self.confirm {
-                Some(c) => c.on_reply(&reply, at, &mut self.detector, &mut self.events),
+                Some(c) => {
+                    let answered = c.on_reply(&reply, at, &mut self.detector, &mut self.events);
+                    if answered.is_ok() {
+                        // An answer came from the node's address as surely
+                        // as a beat: it pays for the next probes.
+                        self.detector.earn(&reply.node, from, bytes);
+                    }
+                    answered
+                }
                 None => Err(Reject::UnexpectedType),
             },
             message => {
