@@ -3,8 +3,8 @@ complete -c hb-listen -l every -d 'Interval assumed for beats that do not state 
 complete -c hb-listen -l expect -d 'A node that must exist: reported down if it never beats (repeatable)' -r
 complete -c hb-listen -l expect-file -d 'Read expected nodes from FILE, one per line (\'#\' comments; \'-\' for stdin); read again on SIGHUP' -r -F
 complete -c hb-listen -l status-every -d 'Print a `status` line every DURATION (10ms to 7d): what the tool received and refused (hb-listen: and its membership)' -r
-complete -c hb-listen -l state -d 'Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node\'s state or checks changed, at most once per --state-every; read back at start, so a restart forgets no node' -r -F
-complete -c hb-listen -l state-every -d 'With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes' -r
+complete -c hb-listen -l state -d 'Keep FILE (mode 0600) holding the membership snapshot (a `status` object), rewritten atomically when a node\'s state or checks changed or beats came, at most once per --state-every, and at stop; read back at start (a regular file only), so a restart forgets no node and takes no beat twice' -r -F
+complete -c hb-listen -l state-every -d 'With --state: rewrite FILE at most this often, so a change (and a beat\'s seq, which a restart after a crash would otherwise accept again) is on disk within DURATION and learning a fleet costs a few writes' -r
 complete -c hb-listen -l forget-after -d 'Forget a node down for DURATION: a `forgotten` line, and it is gone from status, the state file and metrics (0: never; expected nodes never are)' -r
 complete -c hb-listen -l from -d 'Read beats as NDJSON lines from FILE (\'-\' for stdin) instead of a socket: what hb-ack and --beats print, or any recording' -r -F
 complete -c hb-listen -l join -d 'Join multicast GROUP (IPv4 or IPv6; repeatable) to receive beats senders address to the group' -r

@@ -73,11 +73,11 @@ struct Args {
     #[command(flatten)]
     status: StatusArgs,
 
-    /// Keep FILE holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed, at most once per --state-every; read back at start, so a restart forgets no node
+    /// Keep FILE (mode 0600) holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed or beats came, at most once per --state-every, and at stop; read back at start (a regular file only), so a restart forgets no node and takes no beat twice
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 
-    /// With --state: rewrite FILE at most this often, so a change is on disk within DURATION and learning a fleet costs a few writes
+    /// With --state: rewrite FILE at most this often, so a change (and a beat's seq, which a restart after a crash would otherwise accept again) is on disk within DURATION and learning a fleet costs a few writes
     #[arg(long, value_name = "DURATION", default_value = STATE_EVERY, requires = "state",
           value_parser = parse_interval, allow_hyphen_values = true)]
     state_every: Duration,

@@ -171,6 +171,10 @@ pub struct Detector {
     jobs: Jobs,
     /// Nodes in the table that are expected.
     expected: usize,
+    /// Messages taken so far ([`Detector::take`]): each one moved what is
+    /// known of its sender's boot and seq, which the state file must not
+    /// fall behind.
+    taken: u64,
 }
 
 impl Detector {
@@ -188,6 +192,7 @@ impl Detector {
             absences: Absences::default(),
             jobs: Jobs::default(),
             expected: 0,
+            taken: 0,
         }
     }
 
@@ -255,16 +260,30 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        if let Message::Beat(beat) = message {
-            return self.receive(beat, came, out);
-        }
-        if let Some(notice) = Notice::of(message) {
-            return self.announce(&notice, came, out);
-        }
-        match JobReport::of(message) {
-            Some(report) => self.job(&report, came, out),
-            None => Err(Reject::UnexpectedType),
-        }
+        let taken = if let Message::Beat(beat) = message {
+            self.receive(beat, came, out)
+        } else if let Some(notice) = Notice::of(message) {
+            self.announce(&notice, came, out)
+        } else {
+            match JobReport::of(message) {
+                Some(report) => self.job(&report, came, out),
+                None => Err(Reject::UnexpectedType),
+            }
+        };
+        self.taken += u64::from(taken.is_ok());
+        taken
+    }
+
+    /// How many messages [`Detector::take`] accepted so far: when it has
+    /// not moved, no sender's boot or seq has either.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Nodes the table holds at most: `max_nodes` expected ones, and as
+    /// many others.
+    pub fn most_nodes(&self) -> usize {
+        self.cfg.max_nodes.saturating_mul(2)
     }
 
     /// A beat as it arrives, with one lookup of its node: the checks of

@@ -472,6 +472,23 @@ fn admission_checks_replays_and_the_node_limit() {
     );
 }
 
+/// What the state file compares to know it is behind: messages taken,
+/// not those refused.
+#[test]
+fn taken_counts_accepted_messages_only() {
+    let came = Arrival::new(
+        Moment::new(0, 0),
+        None,
+        Trust::Network { max_skew_ms: None },
+    );
+    let mut det = Detector::new(cfg(5), 0);
+    let mut out = vec![];
+    for seq in [1, 2, 2, 1, 3] {
+        let _ = det.take(&Message::Beat(beat("a", "b", seq, 1000)), came, &mut out);
+    }
+    assert_eq!(det.taken(), 3, "two replays refused");
+}
+
 /// A sender that shrinks its every_ms at each beat moves its deadline
 /// earlier each time, so each beat pushes a heap entry and leaves the
 /// previous one stale, far in the future where it would never pop.

@@ -172,7 +172,9 @@ impl<W: Write> Listener<W> {
             self.out.next_wake(),
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.confirm.as_ref().and_then(Confirmer::next_wake),
-            self.state_file.as_ref().and_then(StateFile::next_wake),
+            self.state_file
+                .as_ref()
+                .and_then(|s| s.next_wake(&self.detector)),
             // A copy under way goes on at once.
             self.sampling.as_ref().map(|_| 0),
             self.watch.next_wake(),

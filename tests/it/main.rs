@@ -27,6 +27,7 @@ mod hostile_input;
 mod hostile_names;
 mod hostile_notices;
 mod hostile_probes;
+mod hostile_state;
 mod jobs;
 mod lifecycle;
 mod listener;

@@ -7,12 +7,26 @@
 //! piece handed to a writer thread that appends it to a temporary file
 //! and renames that over the file once the snapshot is whole; a scrape's
 //! samples are copied a slice per turn too. The file is rewritten at most
-//! once per `--state-every`, and only when the membership changed, so
-//! learning a fleet costs a few writes, not one per node; and a snapshot
-//! costs a few bytes a node, not a copy of the table.
+//! once per `--state-every`, and only when the membership changed or a
+//! message was taken since the last snapshot, so learning a fleet costs a
+//! few writes, not one per node; and a snapshot costs a few bytes a node,
+//! not a copy of the table.
+//!
+//! A taken message counts because the file holds each sender's boot and
+//! seq, which a restart believes: a file behind what was accepted would
+//! let the beats in between be replayed after a restart. So the file is
+//! at most one period behind while the listener runs (what a crash
+//! reopens), and not at all once it stopped cleanly (the last write
+//! carries every node's latest seq, changed or not).
+//!
+//! The temporary file is created afresh for each snapshot, exclusively,
+//! without following a link, readable by the listener's user alone: in a
+//! directory others can write, a link planted at its name fails the write
+//! instead of turning it onto the file the link names.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -102,6 +116,11 @@ fn status_piece(
 pub(super) struct StateFile {
     /// Membership changed since the last snapshot was started.
     pub(super) dirty: bool,
+    /// The detector's count of messages taken when the last snapshot was
+    /// started ([`Detector::taken`]): once it moved, a sender's boot or seq
+    /// on disk is behind what was accepted. A counter the detector keeps
+    /// anyway, compared once a turn: a beat costs the file nothing.
+    taken: u64,
     every: Millis,
     /// The earliest time the next snapshot may be started.
     next: Millis,
@@ -138,6 +157,7 @@ impl StateFile {
         };
         Ok(StateFile {
             dirty: true,
+            taken: 0,
             every,
             next: 0,
             stream: SnapshotStream::default(),
@@ -155,14 +175,20 @@ impl StateFile {
         self.writing
     }
 
+    /// Whether the file is behind `detector`: its membership changed, or
+    /// it took a message, since the last snapshot was started.
+    fn behind(&self, detector: &Detector) -> bool {
+        self.dirty || detector.taken() != self.taken
+    }
+
     /// When the loop should wake for the file: at once while a snapshot
     /// is being serialized (a little later when the writer's queue was
     /// full), and for the next snapshot when one is waiting.
-    pub(super) fn next_wake(&self) -> Option<Millis> {
+    pub(super) fn next_wake(&self, detector: &Detector) -> Option<Millis> {
         match (self.writing, &self.held) {
             (true, Some((_, retry_at))) => Some(*retry_at),
             (true, None) => Some(0),
-            (false, _) => self.dirty.then_some(self.next),
+            (false, _) => self.behind(detector).then_some(self.next),
         }
     }
 
@@ -175,7 +201,7 @@ impl StateFile {
             self.dirty = true;
         }
         if !self.writing {
-            if !self.dirty || now < self.next {
+            if !self.behind(detector) || now < self.next {
                 return;
             }
             self.start(detector, at);
@@ -199,6 +225,7 @@ impl StateFile {
         self.opening = output::opening("status", at.wall);
         self.writing = true;
         self.dirty = false;
+        self.taken = detector.taken();
         self.next = now.saturating_add(self.every);
     }
 
@@ -237,7 +264,7 @@ impl StateFile {
 
     /// Completes the snapshot under way and one of the latest changes if
     /// any, waiting for the writer, then stops it: the file holds the
-    /// final membership.
+    /// final membership, and every sender's latest boot and seq.
     fn finish(&mut self, detector: &Detector, at: Moment, tail: impl Fn() -> Vec<u8>) {
         let now = at.mono;
         let Some(pieces) = self.pieces.take() else {
@@ -251,7 +278,7 @@ impl StateFile {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.dirty = true;
         }
-        if self.dirty {
+        if self.behind(detector) {
             self.start(detector, at);
             let _ = pieces.send(self.serialize(detector, now, usize::MAX, &tail));
         }
@@ -263,11 +290,13 @@ impl StateFile {
 }
 
 /// The writer thread: appends each piece to a temporary file beside
-/// `path`, and renames that over `path` with the last piece, so a reader
-/// sees the old file or the new one, never half of one. A failure (a full
-/// disk, a missing directory) is reported once, when it starts, and again
-/// when writing works again; the loop retries with its next snapshot, the
-/// temporary file is removed, and the monitor goes on either way.
+/// `path` (see [`create_tmp`]), and renames that over `path` with the last
+/// piece, so a reader sees the old file or the new one, never half of one;
+/// the rename replaces whatever is at `path` (a link, a FIFO) without
+/// following it. A failure (a full disk, a missing directory) is reported
+/// once, when it starts, and again when writing works again; the loop
+/// retries with its next snapshot, the temporary file is removed, and the
+/// monitor goes on either way.
 fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
     crate::export::lower_priority();
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
@@ -275,7 +304,7 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
     let mut file: Option<io::Result<File>> = None;
     let mut reported = false;
     for piece in queue {
-        let open = file.get_or_insert_with(|| File::create(&tmp));
+        let open = file.get_or_insert_with(|| create_tmp(&tmp));
         if let Ok(f) = open {
             if let Err(e) = f.write_all(&piece.bytes) {
                 *open = Err(e);
@@ -318,6 +347,26 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
     }
 }
 
+/// Creates a snapshot's temporary file at `tmp`, for the listener's user
+/// alone. Whatever has the name goes first (left by an earlier listener
+/// that had our process id and was killed, or planted there): unlinking
+/// never follows a link. The new file is created exclusively and without following a
+/// link, so a link planted between the two fails this write (reported,
+/// retried with the next snapshot) rather than redirecting it onto the
+/// file it names.
+fn create_tmp(tmp: &Path) -> io::Result<File> {
+    match std::fs::remove_file(tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(tmp)
+}
+
 impl<W: Write> Listener<W> {
     /// Prints a `status` line: membership, counters, and the group if
     /// any. Streamed a piece at a time, so a large fleet's line costs a
@@ -336,8 +385,8 @@ impl<W: Write> Listener<W> {
 
     /// Keeps `path` holding the membership snapshot (a `status` object),
     /// rewritten at most once per `every` when a node's state or checks
-    /// changed: for load balancers and scripts that read a file rather
-    /// than a stream.
+    /// changed or a message was taken: for load balancers and scripts that
+    /// read a file rather than a stream, and for the next start.
     pub fn keep_state_file(&mut self, path: PathBuf, every: Millis) -> io::Result<()> {
         self.state_file = Some(StateFile::new(path, every)?);
         Ok(())
@@ -355,7 +404,7 @@ impl<W: Write> Listener<W> {
     }
 
     /// Writes the last changes out before the listener ends: the file
-    /// holds the final membership.
+    /// holds the final membership and every sender's latest seq.
     pub(super) fn finish_state(&mut self, at: Moment) {
         let now = at.mono;
         if let Some(state) = &mut self.state_file {
@@ -365,3 +414,6 @@ impl<W: Write> Listener<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -110,7 +110,9 @@ fn datagram() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn listener() -> Listener<Vec<u8>> {
+/// A listener printing into memory, judging by 3 misses, its beats
+/// printed; its clock starts at 0.
+pub(super) fn listener() -> Listener<Vec<u8>> {
     let config = Config {
         rule: Rule::Fixed { misses: 3 },
         default_every_ms: 100,
@@ -122,6 +124,15 @@ fn listener() -> Listener<Vec<u8>> {
     let intake = Intake::new(Codec::new(None), Vec::new(), true);
     let out = Sink::new(Output::new(Vec::new()));
     Listener::new(Detector::new(config, 0), out, intake, 30_000, Some(50), 0)
+}
+
+/// A fresh directory for `test`'s files, emptied of what an earlier run
+/// left.
+pub(super) fn scratch_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hb-listen-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Checks one printed line: strict JSON, one line, the contract's order.

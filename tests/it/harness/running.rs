@@ -288,7 +288,7 @@ impl Running {
     }
 
     /// Waits for the process to end (killing it after [`PATIENCE`]).
-    fn wait(&mut self) -> ExitStatus {
+    pub fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
