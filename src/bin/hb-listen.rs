@@ -73,7 +73,7 @@ struct Args {
     #[command(flatten)]
     status: StatusArgs,
 
-    /// Keep FILE (mode 0600) holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed or beats came, at most once per --state-every, and at stop; read back at start (a regular file only), so a restart forgets no node and takes no beat twice
+    /// Keep FILE (mode 0600) holding the membership snapshot (a `status` object), rewritten atomically when a node's state or checks changed (at most once per --state-every) or beats came (once their seqs are 10s old), and at stop; read back at start (a regular file only), so a restart forgets no node and takes no beat twice
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 

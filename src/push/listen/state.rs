@@ -7,15 +7,15 @@
 //! piece handed to a writer thread that appends it to a temporary file
 //! and renames that over the file once the snapshot is whole; a scrape's
 //! samples are copied a slice per turn too. The file is rewritten at most
-//! once per `--state-every`, and only when the membership changed or a
-//! message was taken since the last snapshot, so learning a fleet costs a
-//! few writes, not one per node; and a snapshot costs a few bytes a node,
-//! not a copy of the table.
+//! once per `--state-every`, and only when the membership changed (or a
+//! message was taken, see below) since the last snapshot, so learning a
+//! fleet costs a few writes, not one per node; and a snapshot costs a few
+//! bytes a node, not a copy of the table.
 //!
 //! A taken message counts because the file holds each sender's boot and
 //! seq, which a restart believes: a file behind what was accepted would
 //! let the beats in between be replayed after a restart. So the file is
-//! at most one period behind while the listener runs (what a crash
+//! at most [`SEQS_EVERY`] behind while the listener runs (what a crash
 //! reopens), and not at all once it stopped cleanly (the last write
 //! carries every node's latest seq, changed or not).
 //!
@@ -112,6 +112,13 @@ fn status_piece(
     whole
 }
 
+/// How soon after the last snapshot the file catches up with seqs alone
+/// (beats, no state changed), at the earliest: rewriting a large fleet's
+/// file every period only because it beats would cost a serialization
+/// and a write of megabytes a second; this bounds what a crash of the
+/// listener reopens to the beats of the last 10 s instead.
+const SEQS_EVERY: Millis = 10_000;
+
 /// The `--state` file and the thread that writes it.
 pub(super) struct StateFile {
     /// Membership changed since the last snapshot was started.
@@ -122,8 +129,10 @@ pub(super) struct StateFile {
     /// anyway, compared once a turn: a beat costs the file nothing.
     taken: u64,
     every: Millis,
-    /// The earliest time the next snapshot may be started.
+    /// The earliest time the next snapshot may be started: for a change
+    /// of membership, and for seqs alone.
     next: Millis,
+    next_seqs: Millis,
     stream: SnapshotStream,
     /// A snapshot is under way: being serialized, or its last piece waits
     /// for room in the writer's queue.
@@ -160,6 +169,7 @@ impl StateFile {
             taken: 0,
             every,
             next: 0,
+            next_seqs: 0,
             stream: SnapshotStream::default(),
             writing: false,
             opening: Vec::new(),
@@ -175,10 +185,15 @@ impl StateFile {
         self.writing
     }
 
-    /// Whether the file is behind `detector`: its membership changed, or
-    /// it took a message, since the last snapshot was started.
-    fn behind(&self, detector: &Detector) -> bool {
-        self.dirty || detector.taken() != self.taken
+    /// When the file is due to catch up with `detector`, if it is behind:
+    /// its membership changed, or it took a message, since the last
+    /// snapshot was started.
+    fn due(&self, detector: &Detector) -> Option<Millis> {
+        match (self.dirty, detector.taken() != self.taken) {
+            (true, _) => Some(self.next),
+            (false, true) => Some(self.next_seqs),
+            (false, false) => None,
+        }
     }
 
     /// When the loop should wake for the file: at once while a snapshot
@@ -188,7 +203,7 @@ impl StateFile {
         match (self.writing, &self.held) {
             (true, Some((_, retry_at))) => Some(*retry_at),
             (true, None) => Some(0),
-            (false, _) => self.behind(detector).then_some(self.next),
+            (false, _) => self.due(detector),
         }
     }
 
@@ -201,7 +216,7 @@ impl StateFile {
             self.dirty = true;
         }
         if !self.writing {
-            if !self.behind(detector) || now < self.next {
+            if self.due(detector).is_none_or(|due| now < due) {
                 return;
             }
             self.start(detector, at);
@@ -227,6 +242,7 @@ impl StateFile {
         self.dirty = false;
         self.taken = detector.taken();
         self.next = now.saturating_add(self.every);
+        self.next_seqs = now.saturating_add(self.every.max(SEQS_EVERY));
     }
 
     /// The next piece: at most `max` nodes, and the snapshot's end once
@@ -278,7 +294,7 @@ impl StateFile {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.dirty = true;
         }
-        if self.behind(detector) {
+        if self.due(detector).is_some() {
             self.start(detector, at);
             let _ = pieces.send(self.serialize(detector, now, usize::MAX, &tail));
         }

@@ -1,5 +1,5 @@
 //! The state file keeps up with what was accepted: a taken message makes
-//! it due once per period, never at once, and the last write carries every
+//! it due once its seqs are 10 s old, never at once, and the last write carries every
 //! sender's latest seq though no state changed; its temporary file is
 //! created afresh, for the listener's user alone, never through a link.
 
@@ -52,7 +52,7 @@ fn the_last_write_carries_every_latest_seq_though_no_state_changed() {
 /// A beat alone makes the file due at the period's end, not before: one
 /// write a period however many beats, and none while nothing is taken.
 #[test]
-fn taken_messages_make_the_file_due_once_a_period() {
+fn taken_messages_make_the_file_due_after_seqs_every() {
     let path = scratch_dir("once-a-period").join("state.json");
     let mut l = listener();
     l.keep_state_file(path, 1000).unwrap();
@@ -63,13 +63,16 @@ fn taken_messages_make_the_file_due_once_a_period() {
     for seq in 2..=50 {
         beat(&mut l, seq * 10, seq);
         l.tick(at(seq * 10)).unwrap();
-        assert_eq!(state(&l), Some(1000), "due at the period's end");
+        assert_eq!(state(&l), Some(SEQS_EVERY), "due once seqs are that old");
     }
-    l.tick(at(1000)).unwrap();
+    l.tick(at(SEQS_EVERY)).unwrap();
     let file = l.state_file.as_ref().unwrap();
-    assert_eq!((file.taken, file.next), (l.detector.taken(), 2000));
+    assert_eq!(
+        (file.taken, file.next),
+        (l.detector.taken(), SEQS_EVERY + 1000)
+    );
     assert_eq!(state(&l), None);
-    l.finish_state(at(1000));
+    l.finish_state(at(SEQS_EVERY));
 }
 
 /// A link planted at the temporary file's name (a stale one of ours, or
