@@ -1,6 +1,6 @@
 complete -c hb-poll -s H -l host -d 'Another target, as Nagios passes $HOSTADDRESS$ (repeatable)' -r
 complete -c hb-poll -s f -l file -d 'Read targets from FILE, one per line (\'#\' comments; \'-\' for stdin); with --every, read again on SIGHUP' -r -F
-complete -c hb-poll -s t -l timeout -d 'Wait this long for each attempt\'s reply (seconds, or 500ms, 2s)' -r
+complete -c hb-poll -s t -l timeout -d 'Wait this long for each attempt\'s reply (seconds, or 500ms, 2s) [default: 1s; with --every, at most the interval shared among the attempts, so that a round ends within it]' -r
 complete -c hb-poll -l retries -d 'Probe a silent target this many more times before it is down' -r
 complete -c hb-poll -l every -d 'Keep polling every DURATION (10ms to 7d) and print transitions' -r
 complete -c hb-poll -l format -d 'Output: JSON lines, or one Nagios plugin line with perfdata' -r -f -a "json\t''

@@ -17,14 +17,14 @@ use hb::nagios::State;
 use hb::net::HostPort;
 use hb::output::Sink;
 use hb::pull::lines::emit_round;
-use hb::pull::probe::{Prober, ReadTargets, Target};
+use hb::pull::probe::{fitted_timeout, Prober, ReadTargets, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
 use hb::pull::watch::watch;
 use hb::reload::Reload;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How long each attempt waits for its reply.
-const TIMEOUT: &str = "1s";
+const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How many more times a silent target is probed before it is down.
 const RETRIES: u32 = 2;
@@ -59,10 +59,10 @@ struct Args {
     #[arg(short = 'f', long, value_name = "FILE")]
     file: Option<PathBuf>,
 
-    /// Wait this long for each attempt's reply (seconds, or 500ms, 2s)
-    #[arg(short = 't', long, value_name = "DURATION", default_value = TIMEOUT, value_parser = parse_timeout,
+    /// Wait this long for each attempt's reply (seconds, or 500ms, 2s) [default: 1s; with --every, at most the interval shared among the attempts, so that a round ends within it]
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_timeout,
           allow_hyphen_values = true)]
-    timeout: Duration,
+    timeout: Option<Duration>,
 
     /// Probe a silent target this many more times before it is down
     #[arg(long, value_name = "N", default_value_t = RETRIES,
@@ -182,7 +182,11 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let node = args.node.name();
     let codec = args.key.codec()?;
-    let mut prober = Prober::new(node, targets, relays, args.timeout, args.retries, codec)
+    let timeout = match args.timeout {
+        Some(timeout) => timeout,
+        None => fitted_timeout(TIMEOUT, args.retries, !relays.is_empty(), args.every),
+    };
+    let mut prober = Prober::new(node, targets, relays, timeout, args.retries, codec)
         .context("opening a UDP socket")?;
     let mut out = Sink::stdout();
     prober.stop_on(Arc::clone(&stop));

@@ -494,6 +494,24 @@ fn resolve(targets: Vec<Target>) -> Vec<Resolved> {
         .collect()
 }
 
+/// How long each attempt waits for a reply when no timeout was set:
+/// `default`, or with `every`, at most each attempt's share of it (with
+/// `retries` and, through `relays`, two attempts more), so that a round
+/// ends within its interval however the targets answer, as
+/// [`Prober::round_budget`] counts it.
+pub fn fitted_timeout(
+    default: Duration,
+    retries: u32,
+    relays: bool,
+    every: Option<Duration>,
+) -> Duration {
+    let Some(every) = every else {
+        return default;
+    };
+    let attempts = retries + 1 + if relays { 2 } else { 0 };
+    default.min(every / attempts).max(Duration::from_millis(1))
+}
+
 /// Every address the socket sends probes to, as resolved.
 fn probed_addrs(targets: &[Resolved]) -> Vec<SocketAddr> {
     targets

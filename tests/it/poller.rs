@@ -275,3 +275,24 @@ fn a_usage_error_is_an_unknown_status_line() {
         }
     }
 }
+
+/// With its default timeout, a round of `--every` fits the interval: a
+/// responder that stops answering (frozen: no error comes back) is down
+/// after about `--misses` intervals, not after rounds stretched by the
+/// timeout and its retries (5 rounds of 3 s at 200 ms before).
+#[test]
+fn every_rounds_fit_their_interval_by_default() {
+    let (ack, addr) = Running::responder(&["--no-health"]);
+    let target = addr.to_string();
+    let mut poll = Running::spawn("hb-poll", &[&target, "--every", "200ms"]);
+    poll.expect("up", |_| true);
+    let frozen = crate::harness::wall_ms();
+    ack.signal("STOP");
+    let down = poll.expect("down", |_| true);
+    ack.signal("CONT");
+    let after = down["ts_ms"].as_u64().unwrap() - frozen;
+    assert!(
+        after < 5_000,
+        "down {after} ms after the responder froze: {down}"
+    );
+}
