@@ -339,6 +339,15 @@ impl Detector {
         self.record(self.nodes.find(&beat.node), came, beat, out);
     }
 
+    /// The address `name` is known by before it beats (a poller's target,
+    /// as its name resolved), so that its lines say where it is even if
+    /// it never answered. An address its beats gave stays.
+    pub fn locate(&mut self, name: &str, addr: SocketAddr) {
+        if let Some(idx) = self.nodes.find(name) {
+            self.nodes[idx].addr.get_or_insert(addr);
+        }
+    }
+
     /// The earliest time [`Detector::expire`] may have something to do.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.timers

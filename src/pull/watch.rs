@@ -146,6 +146,13 @@ pub fn watch<W: Write>(
                 }
             }
         }
+        // A target that never answered is still where its name resolved:
+        // its `suspect` and `down` say so.
+        for o in outcomes.iter().filter(|o| !o.is_up()) {
+            if let Some(addr) = o.addr {
+                detector.locate(&o.target, addr);
+            }
+        }
         if !stalled && !dropped {
             detector.expire(now + every_ms / 2, &mut events);
         }

@@ -296,3 +296,12 @@ fn every_rounds_fit_their_interval_by_default() {
         "down {after} ms after the responder froze: {down}"
     );
 }
+
+/// A literal address that never answers: its `down` says where it is.
+#[test]
+fn a_target_that_never_answered_is_down_at_its_address() {
+    let (_dead, dead) = dead_target();
+    let mut poll = Running::spawn("hb-poll", &[&dead, "--every", "50ms", "--misses", "2"]);
+    let down = poll.expect("down", |_| true);
+    assert_eq!(down["addr"], dead.as_str(), "{down}");
+}
