@@ -3,22 +3,23 @@
 //! process is behind it: `down` at once, `"cause":"unreachable"`). The
 //! asking itself is the listener's; the detector only hears the outcome.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::verdict::{down_event, note_change, phi_of};
 use super::{Detector, Event, Rule, State};
 use crate::clock::{Millis, Moment};
 
 impl Detector {
-    /// Where to ask `name` whether it is alive, and its interval: the
-    /// address its beats come from, if it is suspect and its beats say it
-    /// answers; else None.
-    pub fn askable(&self, name: &str) -> Option<(SocketAddr, Millis)> {
+    /// Where to ask `name` whether it is alive, from which of this host's
+    /// addresses, and its interval: the address its beats come from, and
+    /// the one they were sent to (the one it answers; None where unknown),
+    /// if it is suspect and its beats say it answers; else None.
+    pub fn askable(&self, name: &str) -> Option<(SocketAddr, Option<IpAddr>, Millis)> {
         let node = &self.nodes[self.nodes.find(name)?];
         let addr = node
             .addr
             .filter(|_| node.state == State::Suspect && node.answers)?;
-        Some((addr, node.every_ms))
+        Some((addr, self.locals.address(node.to), node.every_ms))
     }
 
     /// `name` answered a probe at `at`: if it is

@@ -38,9 +38,10 @@ mod table;
 mod timers;
 mod verdict;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::clock::{Millis, Moment};
+use crate::net::pktinfo::{Local, Locals};
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
@@ -81,18 +82,31 @@ pub struct Config {
     pub max_nodes: usize,
 }
 
-/// How a message reached the detector: when, from which address, and
-/// so which checks it must pass.
+/// How a message reached the detector: when, from which address, to
+/// which of this host's, and so which checks it must pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
     pub at: Moment,
     pub from: Option<SocketAddr>,
+    /// The listener's own address it was sent to, where the socket says:
+    /// a suspect node is asked from there (see [`Detector::askable`]).
+    pub to: Option<IpAddr>,
     pub trust: Trust,
 }
 
 impl Arrival {
     pub fn new(at: Moment, from: Option<SocketAddr>, trust: Trust) -> Self {
-        Arrival { at, from, trust }
+        Arrival {
+            at,
+            from,
+            to: None,
+            trust,
+        }
+    }
+
+    /// The same arrival, sent to this host's address `to`.
+    pub fn to(self, to: Option<IpAddr>) -> Self {
+        Arrival { to, ..self }
     }
 }
 
@@ -144,6 +158,9 @@ pub struct Detector {
     absences: Absences,
     /// What is kept of the nodes that are jobs, and their deadlines.
     jobs: Jobs,
+    /// This host's addresses the nodes' messages were sent to, numbered
+    /// so that a node keeps a byte, not an address.
+    locals: Locals,
 }
 
 impl Detector {
@@ -160,6 +177,7 @@ impl Detector {
             removals: 0,
             absences: Absences::default(),
             jobs: Jobs::default(),
+            locals: Locals::default(),
         }
     }
 
@@ -243,12 +261,18 @@ impl Detector {
         came: Arrival,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Arrival { at, from, trust } = came;
+        let Arrival {
+            at,
+            from,
+            to,
+            trust,
+        } = came;
         let now = at.mono;
         let position = self.nodes.find(&beat.node);
         self.check(position, beat, at.wall, trust)?;
         self.expire(now, out);
-        self.record(position, at, from, beat, out);
+        let to = self.locals.number(to);
+        self.record(position, at, (from, to), beat, out);
         Ok(())
     }
 
@@ -283,7 +307,8 @@ impl Detector {
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
-        self.record(self.nodes.find(&beat.node), at, addr, beat, out);
+        let position = self.nodes.find(&beat.node);
+        self.record(position, at, (addr, Local::default()), beat, out);
     }
 
     /// The earliest time [`Detector::expire`] may have something to do.

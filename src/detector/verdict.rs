@@ -9,17 +9,18 @@ use super::{claim_of, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
 use crate::clock::{Millis, Moment};
 use crate::detector::phi::{Arrivals, Phi, PhiConfig};
+use crate::net::pktinfo::Local;
 use crate::output::round;
 use crate::wire::Beat;
 
 impl Detector {
     /// [`Detector::observe`] for a node whose position is already known
-    /// (None: a new node).
+    /// (None: a new node), from `addr` to this host's address `to`.
     pub(super) fn record(
         &mut self,
         position: Option<usize>,
         at: Moment,
-        addr: Option<SocketAddr>,
+        (addr, to): (Option<SocketAddr>, Local),
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
@@ -129,6 +130,7 @@ impl Detector {
         self.faults.note_interval(every_ms);
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.addr = addr;
+        node.to = to;
         node.answers = beat.answers;
         node.last_seen = Some(now);
         node.wall_at_last_beat = at.wall;

@@ -6,7 +6,7 @@
 //! and the group's verdicts are printed ([`crate::quorum::link`]).
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis, Moment};
 use crate::detector::{Arrival, Detector, Event, SnapshotStream, Trust};
@@ -182,13 +182,15 @@ impl<W: Write> Listener<W> {
         .min()
     }
 
-    /// Judges a message. `live`: it came from the network, so replay
-    /// protection applies (a recording is trusted); the node limit always.
+    /// Judges a message from `from`, sent to this host's address `to`.
+    /// `live`: it came from the network, so replay protection applies (a
+    /// recording is trusted); the node limit always.
     fn accept(
         &mut self,
         at: Moment,
         message: Message<'_>,
         from: Option<SocketAddr>,
+        to: Option<IpAddr>,
         live: bool,
     ) -> io::Result<()> {
         let trust = match live {
@@ -207,8 +209,8 @@ impl<W: Write> Listener<W> {
                 None => Err(Reject::UnexpectedType),
             },
             message => {
-                self.detector
-                    .take(&message, Arrival::new(at, from, trust), &mut self.events)
+                let came = Arrival::new(at, from, trust).to(to);
+                self.detector.take(&message, came, &mut self.events)
             }
         };
         match judged {
@@ -226,7 +228,7 @@ impl<W: Write> Listener<W> {
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
         match message {
-            Ok(message) => self.accept(at, message, from, false),
+            Ok(message) => self.accept(at, message, from, None, false),
             Err(why) => {
                 self.intake.reject(why, from, at.mono);
                 self.flush(at)

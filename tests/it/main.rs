@@ -21,6 +21,7 @@ mod detector_flags;
 mod forget;
 mod generated;
 mod hooks;
+mod hostile_addr;
 mod hostile_checks;
 mod hostile_input;
 mod jobs;
