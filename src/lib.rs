@@ -15,7 +15,8 @@
 //! - [`replay`]: what receivers remember of each sender, against replays.
 //! - [`intake`]: what receivers check, count and log before a message
 //!   counts, and the rule that no answer is larger than its request.
-//! - [`net`]: addresses, UDP sockets and batched receives.
+//! - [`net`]: addresses, UDP sockets and batched receives, with the local
+//!   address each datagram came to, to answer from.
 //! - [`clock`]: monotonic milliseconds for deadlines, the wall clock for
 //!   display, one [`clock::Moment`] holding both, and cadences.
 //! - [`output`]: NDJSON events on stdout, through one [`output::Sink`]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub mod pktinfo;
 pub mod unreachable;
 
 /// The longest a receive loop waits before it looks at its stop flag
@@ -24,38 +25,21 @@ pub struct HostPort {
     pub port: u16,
 }
 
-/// A resolved address and the name the user gave it (`--to monitor`):
-/// the address for the socket, the name for messages.
+/// A name the user gave (`--to monitor`) and every address it resolved
+/// to, in the resolver's order of preference: the addresses for the
+/// socket, the name for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub name: String,
-    pub addr: SocketAddr,
-    /// The name's other addresses, in the resolver's order: a sender tries
-    /// them in turn when the kernel says `addr` cannot be reached.
-    pub others: Vec<SocketAddr>,
+    /// At least one.
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl Endpoint {
-    /// `name` and every address it resolved to, the first in use.
-    pub fn new(name: String, mut addrs: Vec<SocketAddr>) -> Endpoint {
+    /// `name` and every address it resolved to.
+    pub fn new(name: String, addrs: Vec<SocketAddr>) -> Endpoint {
         assert!(!addrs.is_empty(), "an endpoint has an address");
-        let addr = addrs.remove(0);
-        Endpoint {
-            name,
-            addr,
-            others: addrs,
-        }
-    }
-
-    /// Moves on to the next address of the name (the current one goes
-    /// last); None if it has only the one.
-    pub fn next_address(&mut self) -> Option<SocketAddr> {
-        if self.others.is_empty() {
-            return None;
-        }
-        let next = self.others.remove(0);
-        self.others.push(std::mem::replace(&mut self.addr, next));
-        Some(next)
+        Endpoint { name, addrs }
     }
 }
 
@@ -206,24 +190,50 @@ fn bind(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
 /// arriving when they are read.
 #[cfg(target_os = "linux")]
 fn note_arrivals(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
     for option in [libc::SO_TIMESTAMPNS, libc::SO_RXQ_OVFL] {
-        // SAFETY: a plain int option on a socket this function borrows.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                std::ptr::from_ref(&on).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        let _ = set_flag(socket, libc::SOL_SOCKET, option);
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 fn note_arrivals(_socket: &UdpSocket) {}
+
+/// Turns on the IPv4 option `ipv4` (a level and an option that takes an
+/// int) on an IPv4 socket, and both it and the IPv6 option `ipv6` on an
+/// IPv6 one: a dual-stack socket's IPv4 peers are IPv4's to speak of.
+#[cfg(target_os = "linux")]
+fn set_flags(
+    socket: &UdpSocket,
+    ipv4: (libc::c_int, libc::c_int),
+    ipv6: (libc::c_int, libc::c_int),
+) -> io::Result<()> {
+    set_flag(socket, ipv4.0, ipv4.1)?;
+    if socket.local_addr()?.is_ipv6() {
+        set_flag(socket, ipv6.0, ipv6.1)?;
+    }
+    Ok(())
+}
+
+/// Turns on the socket option `option` of `level`, one that takes an int.
+#[cfg(target_os = "linux")]
+fn set_flag(socket: &UdpSocket, level: libc::c_int, option: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a plain int option on a socket this function borrows.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    match done {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
 
 /// One socket for sending to all of `targets` (and reading their answers),
 /// bound to an ephemeral port.
@@ -292,8 +302,25 @@ struct Got {
     slot: usize,
     len: usize,
     from: SocketAddr,
+    /// Which of this host's addresses to answer it from (sockets that
+    /// asked, with [`pktinfo::note_destinations`]).
+    to: Option<IpAddr>,
     /// When the kernel received it: wall clock, ns since the epoch.
     arrived_ns: Option<u64>,
+}
+
+/// One datagram of a batch [`Receiver::fill`] took, with what the kernel
+/// said of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub bytes: &'a [u8],
+    pub from: SocketAddr,
+    /// Which of this host's addresses to answer it from: the one it was
+    /// sent to (see [`pktinfo`]); None where the socket did not ask.
+    pub to: Option<IpAddr>,
+    /// When the kernel received it: wall clock, ns since the epoch; None
+    /// where it does not say.
+    pub arrived_ns: Option<u64>,
 }
 
 impl Default for Receiver {
@@ -354,13 +381,15 @@ impl Receiver {
         Ok(())
     }
 
-    /// The batch [`Receiver::fill`] took, with when the kernel received
-    /// each datagram (wall clock, ns since the epoch; None where it does
-    /// not say).
-    pub fn timed(&self) -> impl Iterator<Item = (&[u8], SocketAddr, Option<u64>)> + '_ {
-        self.got
-            .iter()
-            .map(|g| (&self.slots[g.slot][..g.len], g.from, g.arrived_ns))
+    /// The batch [`Receiver::fill`] took, with what the kernel said of
+    /// each datagram: when it received it, and where it was sent to.
+    pub fn timed(&self) -> impl Iterator<Item = Received<'_>> + '_ {
+        self.got.iter().map(|g| Received {
+            bytes: &self.slots[g.slot][..g.len],
+            from: g.from,
+            to: g.to,
+            arrived_ns: g.arrived_ns,
+        })
     }
 
     /// How many datagrams the socket dropped so far for want of room in
@@ -397,13 +426,14 @@ impl Receiver {
     }
 }
 
-/// Room for what the kernel says with a datagram: its arrival time and
-/// the socket's drop count (two control messages), in u64s for alignment.
-const CONTROL: usize = 8;
+/// Room for what the kernel says with a datagram, in u64s for alignment:
+/// its arrival time and the socket's drop count, and where it was sent to
+/// (on a dual-stack socket, in IPv4's words and IPv6's): 56 bytes and 72.
+const CONTROL: usize = 16;
 
 /// One `recvmmsg(2)` without waiting (`MSG_DONTWAIT`): fills `slots` in
-/// order and records each datagram's length, sender and arrival time in
-/// `got`, and the socket's drop count in `dropped`.
+/// order and records each datagram's length, sender, destination and
+/// arrival time in `got`, and the socket's drop count in `dropped`.
 #[cfg(target_os = "linux")]
 fn recv_batch(
     socket: &UdpSocket,
@@ -477,6 +507,7 @@ fn recv_batch(
             socket2::SockAddr::new(storage, namelen as libc::socklen_t)
         };
         let mut arrived_ns = None;
+        let mut to = pktinfo::Destination::default();
         // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed
         // control messages into this header's own control buffer; the
         // CMSG_* macros walk them within that length, and each payload is
@@ -496,7 +527,7 @@ fn recv_batch(
                     (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
                         *dropped = Some(std::ptr::read_unaligned(data.cast::<u32>()));
                     }
-                    _ => {}
+                    (level, kind) => to.read(level, kind, data),
                 }
                 cmsg = libc::CMSG_NXTHDR(&header.msg_hdr, cmsg);
             }
@@ -507,6 +538,7 @@ fn recv_batch(
                 slot,
                 len,
                 from,
+                to: to.local(),
                 arrived_ns,
             });
         }
@@ -528,6 +560,7 @@ fn recv_batch(
         slot: 0,
         len,
         from,
+        to: None,
         arrived_ns: None,
     });
     Ok(())

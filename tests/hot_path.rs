@@ -14,7 +14,7 @@ mod temp_dir;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hb::auth::{Codec, Keys};
 use hb::clock::Moment;
@@ -93,6 +93,8 @@ fn a_beat_from_a_known_node_allocates_nothing() {
         };
         let mut detector = Detector::new(config, 0);
         let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        // The listener's own address the beats were sent to.
+        let to: Option<IpAddr> = "127.0.0.1".parse().ok();
         let trust = Trust::Network {
             max_skew_ms: Some(30_000),
         };
@@ -110,7 +112,7 @@ fn a_beat_from_a_known_node_allocates_nothing() {
                 detector
                     .take(
                         &message,
-                        Arrival::new(Moment::new(now, wall), Some(from), trust),
+                        Arrival::new(Moment::new(now, wall), Some(from), trust).to(to),
                         &mut events,
                     )
                     .unwrap();

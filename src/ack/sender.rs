@@ -13,7 +13,6 @@ use crate::ack::tracker::{Observation, Tracker};
 use crate::ack::Config;
 use crate::auth::Codec;
 use crate::clock::{wall_ms, Millis, Moment};
-use crate::net::Endpoint;
 use crate::output::{ms, Sink};
 use crate::wire::Message;
 
@@ -116,18 +115,16 @@ impl AckedPaths {
             .collect()
     }
 
-    /// A datagram that came back to the beating socket from `from`: an ack
-    /// for one of `node`'s beats, from one of the targets (matched by the
-    /// address beats were sent to, `send_to`, and by seq); anything else is
-    /// ignored.
+    /// A datagram that came back to the beating socket from `from`, an
+    /// address of target `target` (None: of none): an ack for one of
+    /// `node`'s beats, matched by seq; anything else is ignored.
     pub fn on_datagram(
         &mut self,
         datagram: &[u8],
-        from: SocketAddr,
+        target: Option<usize>,
         now: Duration,
         codec: &Codec,
         node: &str,
-        send_to: &[SocketAddr],
     ) {
         let Ok(Message::Ack(ack)) = codec.decode(datagram) else {
             return;
@@ -135,7 +132,7 @@ impl AckedPaths {
         if ack.of != node {
             return;
         }
-        let Some(target) = send_to.iter().position(|&a| a == from) else {
+        let Some(target) = target else {
             return;
         };
         if self.receivers[target].as_deref() != Some(ack.node.as_ref()) {
@@ -145,18 +142,18 @@ impl AckedPaths {
             .acked(target, ack.seq, now, &mut self.observations);
     }
 
-    /// Prints what the tracker saw since the last call, as `lines` asks;
-    /// with transitions, what the sink's subscribers have to say too (the
-    /// reminders due and the hooks' reports).
-    pub fn report<W: Write>(
+    /// Prints what the tracker saw since the last call, as `lines` asks,
+    /// each target by its name and the address it is sent to, as `target`
+    /// says; with transitions, what the sink's subscribers have to say too
+    /// (the reminders due and the hooks' reports).
+    pub fn report<'t, W: Write>(
         &mut self,
         out: &mut Sink<W>,
-        targets: &[Endpoint],
+        target: impl Fn(usize) -> (&'t str, SocketAddr),
         lines: Lines,
     ) -> io::Result<()> {
         let (transitions, verbose) = (lines.transitions, lines.acks);
         for obs in self.observations.drain(..) {
-            let target = |i: usize| (targets[i].name.as_str(), targets[i].addr);
             let receiver = |i: usize| self.receivers[i].as_deref();
             let event = match obs {
                 Observation::Ack {

@@ -30,7 +30,9 @@ const MISSES: u32 = 5;
 /// from a monotonic clock. Quiet on success (it fits cron); a target the
 /// system says is unreachable (nothing listening on its port, no route) is
 /// reported once on stderr and beating goes on; a name with several
-/// addresses (IPv6 and IPv4) moves on to its next address then.
+/// addresses (IPv6 and IPv4) moves on to its next address then, with the
+/// beat it refused, and tries the first again every few beats, back on it
+/// as soon as it takes beats.
 ///
 /// With --ack each target (hb-ack, port 26723) acknowledges every beat, so
 /// both ends know the other is alive and the path works, at twice the
@@ -66,7 +68,7 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     every: Option<Duration>,
 
-    /// Send N beats, then exit (exit 1 if any could not be sent)
+    /// Send N beats, then exit (exit 1 if any could not be sent: the system refused it at every address of a target)
     #[arg(long, value_name = "N", conflicts_with = "once",
           value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,

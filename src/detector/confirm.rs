@@ -5,7 +5,7 @@
 //! and keeps what each node's address may still be sent: never more than
 //! three times the bytes that came from it ([`Detector::spend`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::table::Node;
 use super::verdict::{down_event, note_change, phi_of};
@@ -65,15 +65,16 @@ impl Detector {
         }
     }
 
-    /// Where to ask `name` whether it is alive, and its interval: the
-    /// address its beats come from, if it is suspect and its beats say it
-    /// answers; else None.
-    pub fn askable(&self, name: &str) -> Option<(SocketAddr, Millis)> {
+    /// Where to ask `name` whether it is alive, from which of this host's
+    /// addresses, and its interval: the address its beats come from, and
+    /// the one they were sent to (the one it answers; None where unknown),
+    /// if it is suspect and its beats say it answers; else None.
+    pub fn askable(&self, name: &str) -> Option<(SocketAddr, Option<IpAddr>, Millis)> {
         let node = &self.nodes[self.nodes.find(name)?];
         let addr = node
             .addr
             .filter(|_| node.state == State::Suspect && node.answers)?;
-        Some((addr, node.every_ms))
+        Some((addr, self.locals.address(node.to), node.every_ms))
     }
 
     /// `name` answered a probe at `at`: if it is

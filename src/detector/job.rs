@@ -264,9 +264,11 @@ impl Detector {
             Some(idx) => idx,
             None => self.insert(report.node, State::Pending),
         };
+        let to = self.locals.number(came.to);
         let node = &mut self.nodes[idx];
         node.last.remember(&report.claim);
         node.addr = addr;
+        node.to = to;
         node.last_seen = Some(now);
         node.wall_at_last_beat = at.wall;
         node.job = true;

@@ -260,8 +260,10 @@ impl Detector {
             Some(idx) => idx,
             None => self.insert(node, State::Pending),
         };
+        let to = self.locals.number(came.to);
         let node = &mut self.nodes[idx];
         node.addr = addr;
+        node.to = to;
         if speaker == Speaker::Beating {
             node.last.remember(claim);
         }

@@ -38,9 +38,10 @@ mod table;
 mod timers;
 mod verdict;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::clock::{Millis, Moment};
+use crate::net::pktinfo::{Local, Locals};
 use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
@@ -81,12 +82,15 @@ pub struct Config {
     pub max_nodes: usize,
 }
 
-/// How a message reached the detector: when, from which address, and
-/// so which checks it must pass.
+/// How a message reached the detector: when, from which address, to
+/// which of this host's, and so which checks it must pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
     pub at: Moment,
     pub from: Option<SocketAddr>,
+    /// The listener's own address it was sent to, where the socket says:
+    /// a suspect node is asked from there (see [`Detector::askable`]).
+    pub to: Option<IpAddr>,
     pub trust: Trust,
     /// The datagram's size: what the sender spent, of which the listener
     /// may send back three times ([`Detector::spend`]); 0 for a message
@@ -99,9 +103,15 @@ impl Arrival {
         Arrival {
             at,
             from,
+            to: None,
             trust,
             bytes: 0,
         }
+    }
+
+    /// The same arrival, sent to this host's address `to`.
+    pub fn to(self, to: Option<IpAddr>) -> Self {
+        Arrival { to, ..self }
     }
 
     /// The same arrival, in a datagram of `bytes` bytes.
@@ -175,6 +185,9 @@ pub struct Detector {
     /// known of its sender's boot and seq, which the state file must not
     /// fall behind.
     taken: u64,
+    /// This host's addresses the nodes' messages were sent to, numbered
+    /// so that a node keeps a byte, not an address.
+    locals: Locals,
 }
 
 impl Detector {
@@ -193,6 +206,7 @@ impl Detector {
             jobs: Jobs::default(),
             expected: 0,
             taken: 0,
+            locals: Locals::default(),
         }
     }
 
@@ -298,7 +312,8 @@ impl Detector {
         let position = self.nodes.find(&beat.node);
         self.check(position, beat, came.at.wall, came.trust)?;
         self.expire(came.at.mono, out);
-        self.record(position, came, beat, out);
+        let to = self.locals.number(came.to);
+        self.record(position, came, to, beat, out);
         Ok(())
     }
 
@@ -336,7 +351,13 @@ impl Detector {
         out: &mut Vec<Event>,
     ) {
         let came = Arrival::new(at, addr, Trust::Recording);
-        self.record(self.nodes.find(&beat.node), came, beat, out);
+        self.record(
+            self.nodes.find(&beat.node),
+            came,
+            Local::default(),
+            beat,
+            out,
+        );
     }
 
     /// The address `name` is known by before it beats (a poller's target,

@@ -13,6 +13,7 @@ use super::{Reading, State};
 use crate::checks::CheckResult;
 use crate::clock::Millis;
 use crate::detector::phi::Arrivals;
+use crate::net::pktinfo::Local;
 use crate::replay::LastSeen;
 
 /// One tracked node: what its beats said, and where it stands.
@@ -21,6 +22,9 @@ pub(super) struct Node {
     /// bytes, the usual host names, need no allocation at all.
     pub(super) name: CompactString,
     pub(super) addr: Option<SocketAddr>,
+    /// The listener's own address its last message was sent to: where it
+    /// is asked from. A byte, which fits where the record had padding.
+    pub(super) to: Local,
     /// Its boot id and highest seq: restarts, gaps and replay protection.
     pub(super) last: LastSeen,
     pub(super) every_ms: Millis,
@@ -81,6 +85,7 @@ impl Node {
         Node {
             name: name.into(),
             addr: None,
+            to: Local::default(),
             last: LastSeen::default(),
             every_ms,
             last_seen: None,

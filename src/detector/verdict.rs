@@ -8,16 +8,18 @@ use super::{claim_of, Arrival, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
 use crate::clock::Millis;
 use crate::detector::phi::{Arrivals, Phi, PhiConfig};
+use crate::net::pktinfo::Local;
 use crate::output::round;
 use crate::wire::Beat;
 
 impl Detector {
     /// [`Detector::observe`] for a node whose position is already known
-    /// (None: a new node).
+    /// (None: a new node), from `addr` to this host's address `to`.
     pub(super) fn record(
         &mut self,
         position: Option<usize>,
         came: Arrival,
+        to: Local,
         beat: &Beat<'_>,
         out: &mut Vec<Event>,
     ) {
@@ -129,6 +131,7 @@ impl Detector {
         (node.suspect_after, node.down_after) = patience(&self.cfg.rule, node);
         node.credit = credit_after(node, addr, came.bytes);
         node.addr = addr;
+        node.to = to;
         node.answers = beat.answers;
         node.last_seen = Some(now);
         node.wall_at_last_beat = at.wall;

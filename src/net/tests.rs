@@ -173,7 +173,7 @@ fn datagrams_carry_their_arrival_time() {
         let after = wall_ns();
         std::thread::sleep(Duration::from_millis(20));
         receiver.fill(&socket, STOP_CHECK).unwrap();
-        let got: Vec<_> = receiver.timed().map(|(_, _, at)| at).collect();
+        let got: Vec<_> = receiver.timed().map(|d| d.arrived_ns).collect();
         let arrived = got[0].expect("an arrival time");
         if (before..=after).contains(&arrived) {
             return;

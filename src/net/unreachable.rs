@@ -19,32 +19,12 @@ pub struct Unreachable {
 /// not be delivered, with its destination: read with [`take`].
 #[cfg(target_os = "linux")]
 pub fn report(socket: &UdpSocket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    let options: &[(libc::c_int, libc::c_int)] = match socket.local_addr()? {
-        SocketAddr::V4(_) => &[(libc::SOL_IP, libc::IP_RECVERR)],
-        // A dual-stack socket's IPv4 destinations report through IPv4.
-        SocketAddr::V6(_) => &[
-            (libc::SOL_IP, libc::IP_RECVERR),
-            (libc::SOL_IPV6, libc::IPV6_RECVERR),
-        ],
-    };
-    for &(level, option) in options {
-        // SAFETY: a plain int option on a socket this function borrows.
-        let done = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                level,
-                option,
-                std::ptr::from_ref(&on).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if done != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    // A dual-stack socket's IPv4 destinations report through IPv4.
+    super::set_flags(
+        socket,
+        (libc::SOL_IP, libc::IP_RECVERR),
+        (libc::SOL_IPV6, libc::IPV6_RECVERR),
+    )
 }
 
 #[cfg(not(target_os = "linux"))]

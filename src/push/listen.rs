@@ -6,7 +6,7 @@
 //! and the group's verdicts are printed ([`crate::quorum::link`]).
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use crate::clock::{Cadence, Millis, Moment};
 use crate::detector::{Arrival, Detector, Event, SnapshotStream, Trust};
@@ -184,14 +184,16 @@ impl<W: Write> Listener<W> {
         .min()
     }
 
-    /// Judges a message. `live`: it came from the network, so replay
-    /// protection applies (a recording is trusted); the node limit always.
-    /// `bytes`: the datagram's size (0 for a recorded line).
+    /// Judges a message from `from`, sent to this host's address `to`, in
+    /// a datagram of `bytes` (0 for a recorded line). `live`: it came from
+    /// the network, so replay protection applies (a recording is trusted);
+    /// the node limit always.
     fn accept(
         &mut self,
         at: Moment,
         message: Message<'_>,
         from: Option<SocketAddr>,
+        to: Option<IpAddr>,
         bytes: usize,
         live: bool,
     ) -> io::Result<()> {
@@ -219,7 +221,7 @@ impl<W: Write> Listener<W> {
                 None => Err(Reject::UnexpectedType),
             },
             message => {
-                let came = Arrival::new(at, from, trust).in_datagram(bytes);
+                let came = Arrival::new(at, from, trust).to(to).in_datagram(bytes);
                 self.detector.take(&message, came, &mut self.events)
             }
         };
@@ -243,7 +245,7 @@ impl<W: Write> Listener<W> {
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
         match message {
-            Ok(message) => self.accept(at, message, from, 0, false),
+            Ok(message) => self.accept(at, message, from, None, 0, false),
             Err(why) => {
                 self.intake.reject(why, from, at.mono);
                 self.flush(at)

@@ -29,16 +29,21 @@ use crate::reload::Reload;
 use crate::self_watch::{stall_tolerance, SelfWatch};
 use crate::wire::{self, Beat, Message};
 
+mod addresses;
 mod answer;
 mod notice;
 
+use addresses::Addresses;
 use answer::Answerer;
 
 /// What one beating session did, for the exit code of `--count`.
 #[derive(Debug, Default)]
 pub struct Report {
     pub beats: u64,
-    /// Sends that failed (one beat to one target).
+    /// Beats that did not reach every target: each address of a name
+    /// refused one, at once or as the kernel reported (by the next beat,
+    /// or by the end: see [`REPORT_WAIT_MS`]); and targets a leave
+    /// reached at none.
     pub failed_sends: u64,
     /// With acks: per target (by index), beats not acknowledged in time.
     pub unacked: Vec<u64>,
@@ -108,23 +113,33 @@ struct Failed {
     error: String,
 }
 
+/// Where a datagram went: the addresses it was handed to the network for,
+/// and those that refused it at once.
+#[derive(Default)]
+struct Sends {
+    to: Vec<SocketAddr>,
+    failed: Vec<Failed>,
+}
+
+/// How long a run of `--count` beats to a name of several addresses
+/// listens after its last beat for the kernel to refuse it (an ICMP error
+/// comes back within a round trip), so that the beat goes on to the name's
+/// next address. Where it could go nowhere else the run ends at once, as
+/// quick as ever: what the kernel said by then (at once, on this host)
+/// still counts.
+pub const REPORT_WAIT_MS: Millis = 200;
+
 /// Sends beats on a fixed cadence.
 pub struct Beater<W: Write> {
     node: String,
     boot: String,
     every: Millis,
     count: Option<u64>,
-    targets: Vec<Endpoint>,
     socket: UdpSocket,
-    /// What the socket sends to, one per target (IPv4-mapped on a
-    /// dual-stack socket); acks are matched against it.
-    send_to: Vec<SocketAddr>,
-    /// Per target: what stderr has been told about failed sends.
-    outages: Vec<Outage>,
-    /// Per target: whether its last beat left without an error (and so
-    /// arrived, unless the kernel reports it undeliverable later).
-    left: Vec<bool>,
-    /// What the kernel reported undeliverable, not yet put down to a target.
+    /// The targets' names and addresses, and which ones beats go to.
+    addresses: Addresses,
+    /// What the kernel reported undeliverable, not yet put down to an
+    /// address.
     unreachable: Vec<Unreachable>,
     /// Whether stderr was told that beats are cut to fit.
     said_cut: bool,
@@ -152,15 +167,8 @@ impl<W: Write> Beater<W> {
         mut out: Sink<W>,
     ) -> io::Result<Self> {
         // Every address of every name decides the socket's family.
-        let addrs: Vec<SocketAddr> = targets
-            .iter()
-            .flat_map(|t| std::iter::once(t.addr).chain(t.others.iter().copied()))
-            .collect();
+        let addrs: Vec<SocketAddr> = targets.iter().flat_map(|t| t.addrs.clone()).collect();
         let (socket, _) = net::sending_socket(&addrs)?;
-        let send_to = targets
-            .iter()
-            .map(|t| net::sent_to(&socket, t.addr))
-            .collect();
         // The kernel refuses broadcast without it, which guards against a
         // typo flooding a subnet.
         socket.set_broadcast(options.broadcast)?;
@@ -174,15 +182,12 @@ impl<W: Write> Beater<W> {
             boot: wire::new_boot_id(),
             every: duration_ms(options.every),
             count: options.count,
-            outages: (0..targets.len()).map(|_| Outage::default()).collect(),
-            left: vec![false; targets.len()],
             unreachable: Vec::new(),
             said_cut: false,
             acks: options.ack.map(|cfg| AckedPaths::new(cfg, targets.len())),
             watch: SelfWatch::default(),
-            targets,
+            addresses: Addresses::new(targets, |a| net::sent_to(&socket, a)),
             socket,
-            send_to,
             health: options.health,
             out,
             verbose: options.verbose,
@@ -204,6 +209,7 @@ impl<W: Write> Beater<W> {
         let clock = Clock::new();
         let mut report = Report::default();
         let mut beats = Cadence::new(0, self.every);
+        let mut last_beat = 0;
         let mut receiver = net::Receiver::default();
         let mut reply = Vec::with_capacity(wire::MAX_DATAGRAM);
         while !stop.load(Ordering::Relaxed) {
@@ -223,17 +229,22 @@ impl<W: Write> Beater<W> {
                     transitions: self.count.is_none() || self.verbose,
                     acks: self.verbose,
                 };
-                acks.report(&mut self.out, &self.targets, lines)?;
+                let addresses = &self.addresses;
+                acks.report(&mut self.out, |i| addresses.shown(i), lines)?;
             }
             let done = self.count.is_some_and(|c| report.beats >= c);
-            if done && self.acks.as_ref().is_none_or(AckedPaths::settled) {
+            // After its last beat, what the kernel says of it.
+            let hearing = Some(last_beat + REPORT_WAIT_MS)
+                .filter(|&t| done && self.addresses.several() && clock.now() < t);
+            if done && hearing.is_none() && self.acks.as_ref().is_none_or(AckedPaths::settled) {
                 break;
             }
             let due = beats.due();
             if !done && clock.now() >= due {
                 report.beats += 1;
-                report.failed_sends += self.beat(report.beats, &clock)?;
-                beats.advance(clock.now());
+                self.beat(report.beats, &clock)?;
+                last_beat = clock.now();
+                beats.advance(last_beat);
                 continue;
             }
             // With acks, a reminder or a look at the hooks may be due too.
@@ -241,7 +252,7 @@ impl<W: Write> Beater<W> {
                 let acting = self.out.next_wake().map(Duration::from_millis);
                 acks.next_deadline().into_iter().chain(acting).min()
             });
-            let wake = [(!done).then_some(due), ack_due.map(ceil_ms)]
+            let wake = [(!done).then_some(due), ack_due.map(ceil_ms), hearing]
                 .into_iter()
                 .flatten()
                 .min();
@@ -258,25 +269,32 @@ impl<W: Write> Beater<W> {
                 node: &self.node,
                 boot: &self.boot,
                 codec: &self.codec,
-                targets: &self.send_to,
+                targets: self.addresses.all(),
             };
             for (datagram, from) in batch {
                 if answerer.answer(&self.socket, datagram, from, &mut reply) {
                     continue;
                 }
                 if let Some(acks) = &mut self.acks {
-                    acks.on_datagram(datagram, from, at, &self.codec, &self.node, &self.send_to);
+                    let target = self.addresses.target_of(from);
+                    acks.on_datagram(datagram, target, at, &self.codec, &self.node);
                 }
             }
             self.unreachable.extend(receiver.unreachable());
+            if !self.unreachable.is_empty() {
+                self.fail_over(report.beats, &clock)?;
+            }
         }
+        // What the kernel said of the last beats: stderr is told, and the
+        // beats every address of a name refused are lost.
+        self.take_reports();
+        self.addresses.close();
+        report.failed_sends = self.addresses.lost();
         // Stopped by its operator: its silence from now on is no failure.
         // A sender that never beat has no listener to tell.
         if self.leave && stop.load(Ordering::Relaxed) && report.beats > 0 {
             report.failed_sends += self.say_leave(report.beats)?;
         }
-        // What the kernel said of the last beats, for stderr.
-        self.settle();
         if let Some(acks) = &self.acks {
             report.unacked = acks.unacked();
         }
@@ -308,8 +326,8 @@ impl<W: Write> Beater<W> {
         Ok(())
     }
 
-    /// Sends beat `seq` to every target; returns how many sends failed.
-    fn beat(&mut self, seq: u64, clock: &Clock) -> io::Result<u64> {
+    /// Sends beat `seq` to every target.
+    fn beat(&mut self, seq: u64, clock: &Clock) -> io::Result<()> {
         let health: Option<Box<RawValue>> = match &mut self.health {
             Some(sampler) => Some(to_raw_value(&sampler.sample()).map_err(io::Error::other)?),
             None => None,
@@ -331,48 +349,79 @@ impl<W: Write> Beater<W> {
         };
         encode(&self.codec, &mut self.datagram, &mut self.said_cut, beat)?;
 
-        self.settle();
-        let mut failures = 0;
-        let mut sent_to = Vec::new();
-        let mut failed = Vec::new();
-        for i in 0..self.targets.len() {
-            match self.send(i) {
-                Ok(()) => {
-                    self.left[i] = true;
-                    sent_to.push(self.targets[i].addr);
-                }
-                Err(e) => {
-                    failures += 1;
-                    failed.push(Failed {
-                        to: self.targets[i].addr,
-                        error: e.to_string(),
-                    });
-                    self.failed(i, &e);
-                }
-            }
+        self.next_round(true);
+        let mut sends = Sends::default();
+        for i in 0..self.addresses.len() {
+            let plan = self.addresses.plan(i);
+            self.deliver(i, plan, &mut sends);
             if let Some(acks) = &mut self.acks {
                 acks.sent(i, seq, clock.elapsed());
             }
         }
-        if self.verbose {
-            let sent = Sent {
-                node: &self.node,
-                seq,
-                boot: &self.boot,
-                bytes: self.datagram.len(),
-                to: sent_to,
-                failed,
-            };
-            self.out.emit(clock.moment(), &sent)?;
-        }
-        Ok(failures)
+        self.said(clock, seq, sends)
     }
 
-    /// Sends the datagram to target `i`. A send may fail with the error the
-    /// kernel holds for another target's earlier datagram: then that is put
-    /// down to its target and the send tried again.
-    fn send(&mut self, i: usize) -> io::Result<()> {
-        match self.socket.send_to(&self.datagram, self.send_to[i]) {
+    /// What the kernel reported undeliverable since the last look: the
+    /// addresses it refused are out of use, and beat `seq`, the last, goes
+    /// at once to the next address of each name that refused it.
+    fn fail_over(&mut self, seq: u64, clock: &Clock) -> io::Result<()> {
+        self.take_reports();
+        let mut sends = Sends::default();
+        for i in 0..self.addresses.len() {
+            self.deliver(i, Vec::new(), &mut sends);
+        }
+        match sends.to.is_empty() && sends.failed.is_empty() {
+            true => Ok(()),
+            false => self.said(clock, seq, sends),
+        }
+    }
+
+    /// With --verbose, the `sent` line of beat `seq`.
+    fn said(&mut self, clock: &Clock, seq: u64, sends: Sends) -> io::Result<()> {
+        if !self.verbose {
+            return Ok(());
+        }
+        let sent = Sent {
+            node: &self.node,
+            seq,
+            boot: &self.boot,
+            bytes: self.datagram.len(),
+            to: sends.to,
+            failed: sends.failed,
+        };
+        self.out.emit(clock.moment(), &sent)
+    }
+
+    /// Sends the datagram to target `i` at its addresses `to`, then on to
+    /// its next address while each refuses it at once.
+    fn deliver(&mut self, i: usize, to: Vec<usize>, sent: &mut Sends) {
+        let mut to = to.into_iter();
+        while let Some(j) = to.next().or_else(|| self.addresses.fail_over(i)) {
+            let (addr, shown) = self.addresses.address(i, j);
+            let result = self.send(addr);
+            match &result {
+                Ok(()) => sent.to.push(shown),
+                Err(e) => sent.failed.push(Failed {
+                    to: shown,
+                    error: e.to_string(),
+                }),
+            }
+            self.addresses.sent(i, j, result.as_ref().err());
+        }
+    }
+
+    /// Starts a round of datagrams (`counted`: a beat), the kernel's
+    /// reports so far put down to the addresses they name.
+    fn next_round(&mut self, counted: bool) {
+        self.take_reports();
+        self.addresses.next_round(counted);
+    }
+
+    /// Sends the datagram to `to`. A send may fail with the error the
+    /// kernel holds for another address's earlier datagram: then that is
+    /// put down to its address and the send tried again.
+    fn send(&mut self, to: SocketAddr) -> io::Result<()> {
+        match self.socket.send_to(&self.datagram, to) {
             Ok(_) => Ok(()),
             Err(e) if net::is_transient(&e) => {
                 let before = self.unreachable.len();
@@ -380,44 +429,21 @@ impl<W: Write> Beater<W> {
                 if self.unreachable.len() == before {
                     return Err(e);
                 }
-                self.socket
-                    .send_to(&self.datagram, self.send_to[i])
-                    .map(drop)
+                self.socket.send_to(&self.datagram, to).map(drop)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Puts down what the kernel reported undeliverable to the targets
-    /// it was sent to; a target that sent its last beat without a report
-    /// since is reachable. Only stderr hears of it: a beat that left was
-    /// sent, and whether it arrived is what acks (`--ack`) prove, since a
-    /// firewall that drops packets reports nothing.
-    fn settle(&mut self) {
+    /// Puts down what the kernel reported undeliverable to the addresses
+    /// it was sent to (see [`Addresses`]). Only stderr hears of it: a beat
+    /// that left was sent, and whether it arrived is what acks (`--ack`)
+    /// prove, since a firewall that drops packets reports nothing.
+    fn take_reports(&mut self) {
         unreachable::take(&self.socket, &mut self.unreachable);
-        let reports = std::mem::take(&mut self.unreachable);
-        for i in 0..self.targets.len() {
-            let to = self.send_to[i];
-            let report = reports.iter().find(|u| {
-                u.to.ip().to_canonical() == to.ip().to_canonical() && u.to.port() == to.port()
-            });
-            match report {
-                Some(u) => self.failed(i, &u.error),
-                None if self.left[i] => self.outages[i].reached(&self.targets[i]),
-                None => {}
-            }
+        for report in self.unreachable.drain(..) {
+            self.addresses.refused(report.to, &report.error);
         }
-    }
-
-    /// Target `i` cannot be reached at its address: stderr is told (see
-    /// [`Outage`]) and its name's next address, if any, is tried next.
-    fn failed(&mut self, i: usize, e: &io::Error) {
-        self.left[i] = false;
-        let target = &mut self.targets[i];
-        let tried = target.addr;
-        let next = target.next_address();
-        self.outages[i].failed(&target.name, tried, e, next);
-        self.send_to[i] = net::sent_to(&self.socket, target.addr);
     }
 }
 
@@ -473,60 +499,8 @@ fn encode(
     Ok(())
 }
 
-/// How often at most a target's failing sends are reported on stderr: a
-/// firewall that drops some packets must not flood the log.
-const WARN_EVERY: Duration = Duration::from_secs(60);
-
-/// What stderr has been told about one target's failed sends: a warning
-/// when sending starts failing (at most once per [`WARN_EVERY`], with how
-/// many failures went unreported), and a notice when a beat arrives again.
-#[derive(Debug, Default)]
-struct Outage {
-    failing: bool,
-    warned: bool,
-    last_warning: Option<std::time::Instant>,
-    unreported: u64,
-}
-
-impl Outage {
-    /// A beat to `name` at `addr` failed with `e`; `next` is the address
-    /// tried from now on, if the name has another.
-    fn failed(&mut self, name: &str, addr: SocketAddr, e: &io::Error, next: Option<SocketAddr>) {
-        if self.failing {
-            self.unreported += 1;
-            return;
-        }
-        self.failing = true;
-        self.warned = self.last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY);
-        if !self.warned {
-            self.unreported += 1;
-            return;
-        }
-        let also = match std::mem::take(&mut self.unreported) {
-            0 => String::new(),
-            n => format!(" ({n} failed sends not reported since the last warning)"),
-        };
-        let then = match next {
-            Some(next) => format!("trying its next address, {next}"),
-            None => "still beating".to_owned(),
-        };
-        crate::say!("warning: {name} ({addr}): {e}; {then}{also}");
-        self.last_warning = Some(std::time::Instant::now());
-    }
-
-    /// A beat left for `target` and no failure was reported for it.
-    fn reached(&mut self, target: &Endpoint) {
-        if std::mem::take(&mut self.failing) && std::mem::take(&mut self.warned) {
-            crate::say!("{} ({}): sending again", target.name, target.addr);
-        }
-    }
-}
-
 /// A precise monotonic time as the millisecond at or after it, so a wait
 /// until it never wakes early.
 fn ceil_ms(d: Duration) -> Millis {
     d.as_micros().div_ceil(1000) as Millis
 }
-
-#[cfg(test)]
-mod tests;

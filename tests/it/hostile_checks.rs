@@ -5,7 +5,6 @@
 //! IPv6 and IPv4 addresses reaches listeners on either.
 
 use std::net::UdpSocket;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{bin, cmd, parse_events, test_name, Netns, Running, TempDir};
@@ -245,39 +244,15 @@ fn nameless_checks_and_port_zero_targets_are_usage_errors() {
     }
 }
 
-/// The namespace's name: the one `ip netns exec` is given.
-fn netns_name(ns: &Netns) -> String {
-    let probe = ns.command(Path::new("true"));
-    let args: Vec<_> = probe.get_args().collect();
-    args[2].to_str().unwrap().to_owned()
-}
-
-/// `/etc/netns/NAME/hosts`, which `ip netns exec` mounts over
-/// /etc/hosts; removed on drop.
-struct HostsFile(std::path::PathBuf);
-
-impl Drop for HostsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Where a name maps to both ::1 and 127.0.0.1 (Debian's localhost),
 /// hb-send reaches a listener on 0.0.0.0 and hb-poll an hb-ack on
 /// 0.0.0.0, whichever address comes first.
 #[test]
 fn a_name_with_ipv6_and_ipv4_addresses_reaches_ipv4_listeners() {
-    let Some(ns) = Netns::new(test_name!()) else {
+    let Some(ns) = Netns::plain(test_name!()) else {
         return;
     };
-    let dir = Path::new("/etc/netns").join(netns_name(&ns));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _hosts = HostsFile(dir.clone());
-    std::fs::write(
-        dir.join("hosts"),
-        "127.0.0.1 localhost\n::1 dual\n127.0.0.1 dual\n",
-    )
-    .unwrap();
+    ns.hosts("127.0.0.1 localhost\n::1 dual\n127.0.0.1 dual\n");
     let run = |name: &str, args: &[&str]| {
         let mut c = ns.command(&bin(name));
         c.args(args);

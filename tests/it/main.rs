@@ -22,6 +22,7 @@ mod docs_story;
 mod forget;
 mod generated;
 mod hooks;
+mod hostile_addr;
 mod hostile_checks;
 mod hostile_input;
 mod hostile_names;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{beat, cmd, send_raw, wait_for, wall_ms, Running, TempDir, PATIENCE};
+use crate::harness::{
+    beat, cmd, dead_target, send_raw, wait_for, wall_ms, Running, TempDir, PATIENCE,
+};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OLD_KEY: &str = "an-older-key-still-accepted-here";
@@ -90,13 +92,15 @@ fn keys_rotate_and_loose_key_files_are_refused() {
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
     let credential = dir.key_file("creds/hb-key", &format!("{KEY}\n"), 0o440);
+    // Where nothing answers, nor refuses the beat.
+    let (_target, to) = dead_target();
     cmd("hb-send")
         .args([
             "--key-file",
             credential.to_str().unwrap(),
             "--once",
             "--to",
-            "127.0.0.1:9",
+            &to,
         ])
         .env("CREDENTIALS_DIRECTORY", &creds)
         .assert()

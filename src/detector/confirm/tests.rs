@@ -3,7 +3,8 @@ use std::net::SocketAddr;
 
 use super::super::tests::{beat, cfg};
 use super::*;
-use crate::wire::Beat;
+use crate::detector::{Arrival, Trust};
+use crate::wire::{Beat, Message};
 
 const FROM: &str = "127.0.0.1:40000";
 
@@ -29,7 +30,7 @@ fn only_a_suspect_node_that_answers_is_askable() {
     let (det, _) = beaten_once(answering("a", 1), 1000);
     assert_eq!(det.askable("a"), None, "up: nothing to ask");
     let (det, _) = beaten_once(answering("a", 1), 1500);
-    assert_eq!(det.askable("a"), Some((FROM.parse().unwrap(), 1000)));
+    assert_eq!(det.askable("a"), Some((FROM.parse().unwrap(), None, 1000)));
     let (det, _) = beaten_once(beat("a", "b1", 1, 1000), 1500);
     assert_eq!(det.askable("a"), None, "its beats do not say it answers");
     assert_eq!(det.askable("nobody"), None);
@@ -117,4 +118,22 @@ fn an_address_may_be_sent_three_times_what_came_from_it() {
     assert!(!det.spend("a", 31), "a new address starts afresh: 30 bytes");
     assert!(det.spend("a", 30));
     assert!(!det.spend("nobody", 0));
+}
+
+/// A node is asked from the listener's address its beats were sent to,
+/// the one it answers; the last message says which.
+#[test]
+fn a_suspect_node_is_asked_from_the_address_it_beats_to() {
+    let mut det = Detector::new(cfg(5), 0);
+    let mut out = Vec::new();
+    let from = Some(FROM.parse().unwrap());
+    let trust = Trust::Recording;
+    for (seq, to) in [(1, "192.0.2.7"), (2, "192.0.2.8")] {
+        let came = Arrival::new(Moment::new(seq * 10, 0), from, trust).to(to.parse().ok());
+        det.take(&Message::Beat(answering("a", seq)), came, &mut out)
+            .unwrap();
+    }
+    det.expire(2000, &mut out);
+    let asked = det.askable("a").expect("suspect, and it answers");
+    assert_eq!(asked.1, "192.0.2.8".parse().ok());
 }

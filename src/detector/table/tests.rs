@@ -32,3 +32,10 @@ proptest! {
         }
     }
 }
+
+/// A node record's size, which every tracked node pays: the fields added
+/// for probes (credit, the local address's number) fit in its padding.
+#[test]
+fn a_node_record_stays_288_bytes() {
+    assert_eq!(std::mem::size_of::<Node>(), 288);
+}

@@ -19,11 +19,12 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use crate::auth::Codec;
 use crate::clock::{Millis, Moment};
 use crate::detector::{Detector, Event};
+use crate::net::pktinfo;
 use crate::net::unreachable::Unreachable;
 use crate::wire::{Message, Nonces, Probe, Reject, Reply};
 
@@ -59,6 +60,9 @@ struct Asking {
     next: Millis,
     /// Its last probes' nonces, newest last.
     nonces: VecDeque<u64>,
+    /// This host's address the node beats to, which it answers: probes
+    /// leave from it (None: from the kernel's choice).
+    from: Option<IpAddr>,
 }
 
 /// The suspect nodes being asked, and what their answers do.
@@ -106,8 +110,8 @@ impl Confirmer {
     pub fn note(&mut self, event: &Event, detector: &Detector, now: Millis) {
         match event {
             Event::Suspect { node, .. } => {
-                if let Some((addr, every_ms)) = detector.askable(node) {
-                    self.ask(node, addr, every_ms, now);
+                if let Some((addr, from, every_ms)) = detector.askable(node) {
+                    self.ask(node, addr, from, every_ms, now);
                 }
             }
             // A beat, a restart, a flap or new health leave the node in
@@ -131,14 +135,23 @@ impl Confirmer {
         }
     }
 
-    /// Starts asking `node` at `addr`, every half of `every_ms`, from `now`.
-    fn ask(&mut self, node: &str, addr: SocketAddr, every_ms: Millis, now: Millis) {
+    /// Starts asking `node` at `addr` (from this host's address `from`),
+    /// every half of `every_ms`, from `now`.
+    fn ask(
+        &mut self,
+        node: &str,
+        addr: SocketAddr,
+        from: Option<IpAddr>,
+        every_ms: Millis,
+        now: Millis,
+    ) {
         self.stop_asking(node);
         let asking = Asking {
             addr,
             gap: (every_ms / 2).max(MIN_GAP_MS),
             next: now,
             nonces: VecDeque::new(),
+            from,
         };
         self.by_addr.insert(canonical(addr), node.to_owned());
         self.asking.insert(node.to_owned(), asking);
@@ -264,8 +277,9 @@ impl Confirmer {
                 continue;
             }
             if codec.is_keyed() || detector.spend(&d.node, self.datagram.len()) {
+                let from = self.asking.get(&d.node).and_then(|a| a.from);
                 // Best effort: a lost probe is a probe unanswered.
-                let _ = socket.send_to(&self.datagram, d.addr);
+                let _ = pktinfo::send_from(socket, &self.datagram, d.addr, from);
             }
         }
     }

@@ -5,13 +5,13 @@
 //! and the socket's drops are noticed and told to the detector.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Listener;
 use crate::clock::{duration_ms, Clock, Millis, Moment};
-use crate::net::{self, unreachable};
+use crate::net::{self, pktinfo, unreachable, Received};
 use crate::self_watch::stall_tolerance;
 
 /// Batches read in one turn at most before deadlines are judged: under a
@@ -30,6 +30,9 @@ impl<W: Write> Listener<W> {
         if self.confirm.is_some() {
             // A probe to a closed port comes back as an error report.
             unreachable::report(socket)?;
+            // A node is asked from the address it beats to, the one it
+            // answers (this host may have several).
+            pktinfo::note_destinations(socket)?;
         }
         // A turn's lines in one write: under a flood, a write per event
         // (and a wakeup of the reader each) would cost the loop more than
@@ -91,15 +94,18 @@ impl<W: Write> Listener<W> {
     /// latest `now`), in the order they arrived.
     fn judge<'a>(
         &mut self,
-        batch: impl Iterator<Item = (&'a [u8], SocketAddr, Option<u64>)>,
+        batch: impl Iterator<Item = Received<'a>>,
         at: Moment,
         judged_to: &mut Option<Millis>,
     ) -> io::Result<()> {
-        for (datagram, from, arrived) in batch {
-            let received = Moment::new(arrival(arrived, at, *judged_to), at.wall);
+        for datagram in batch {
+            let arrived = arrival(datagram.arrived_ns, at, *judged_to);
+            let received = Moment::new(arrived, at.wall);
             *judged_to = Some(received.mono);
-            if let Some(message) = self.intake.open(datagram, from, received.mono) {
-                self.accept(received, message, Some(from), datagram.len(), true)?;
+            let from = datagram.from;
+            let bytes = datagram.bytes.len();
+            if let Some(message) = self.intake.open(datagram.bytes, from, received.mono) {
+                self.accept(received, message, Some(from), datagram.to, bytes, true)?;
             }
             self.flush(received)?;
         }

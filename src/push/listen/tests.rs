@@ -168,7 +168,7 @@ proptest! {
             now += wait;
             l.tick(Moment::new(now, wall + now)).unwrap();
             if let Some(message) = l.intake.open(datagram, from, now) {
-                l.accept(Moment::new(now, wall + now), message, Some(from), datagram.len(), true).unwrap();
+                l.accept(Moment::new(now, wall + now), message, Some(from), None, datagram.len(), true).unwrap();
             }
             l.flush(Moment::new(now, wall + now)).unwrap();
         }

@@ -14,8 +14,9 @@ pub(super) struct Answerer<'a> {
     pub node: &'a str,
     pub boot: &'a str,
     pub codec: &'a Codec,
-    /// Where the beats go: only probes from these hosts are answered, so
-    /// a sender is nobody else's reflector.
+    /// Every address of the names the beats go to, the ones beats go to
+    /// now or not: only probes from these hosts are answered, so a sender
+    /// is nobody else's reflector.
     pub targets: &'a [SocketAddr],
 }
 

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::thread;
 use std::time::Duration;
 
-use super::Beater;
+use super::{Beater, Sends};
 use crate::clock::wall_ms;
 use crate::clock::Millis;
 use crate::wire::{Away, Done, Due, Ended, Leave, Message, Start};
@@ -98,7 +98,7 @@ impl<W: Write> Beater<W> {
     /// Sends [`NOTICE_COPIES`] copies of a notice to every target, with
     /// seqs following `after`; returns how many targets none reached.
     fn notify(&mut self, after: u64, notice: impl Fn(u64) -> Message<'static>) -> io::Result<u64> {
-        let mut reached = vec![false; self.targets.len()];
+        let mut reached = vec![false; self.addresses.len()];
         for copy in 1..=NOTICE_COPIES {
             if copy > 1 {
                 thread::sleep(NOTICE_GAP);
@@ -106,15 +106,12 @@ impl<W: Write> Beater<W> {
             self.codec
                 .encode(&notice(after + copy), &mut self.datagram)
                 .map_err(io::Error::other)?;
-            self.settle();
+            self.next_round(false);
             for (i, reached) in reached.iter_mut().enumerate() {
-                match self.send(i) {
-                    Ok(()) => {
-                        *reached = true;
-                        self.left[i] = true;
-                    }
-                    Err(e) => self.failed(i, &e),
-                }
+                let mut sends = Sends::default();
+                let plan = self.addresses.plan(i);
+                self.deliver(i, plan, &mut sends);
+                *reached |= !sends.to.is_empty();
             }
         }
         Ok(reached.iter().filter(|r| !**r).count() as u64)

@@ -1,6 +1,8 @@
-//! Network namespaces, where a test may drop packets with nft rules.
+//! Network namespaces, where a test may give addresses, links and a
+//! hosts file of its own, and drop packets with nft rules.
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,16 +11,27 @@ use super::skip_as;
 /// A network namespace of the test's own, with loopback up: processes in
 /// it share a private 127.0.0.1 whose packets nft rules may drop without
 /// touching the host, and whose ports no other process can take, so tests
-/// in it may use fixed ports. Deleted on drop.
+/// in it may use fixed ports. Deleted on drop, with its hosts file.
 pub struct Netns {
     name: String,
 }
 
 impl Netns {
     /// None (after saying loudly that `test`, named with
-    /// [`super::test_name!`], is skipped) where this machine cannot make one.
+    /// [`super::test_name!`], is skipped) where this machine cannot make
+    /// one, or has no nft to drop packets with.
     pub fn new(test: &str) -> Option<Netns> {
-        for tool in ["ip", "nft"] {
+        Netns::needing(test, &["ip", "nft"])
+    }
+
+    /// Like [`Netns::new`], for a test that drops no packets: only `ip`
+    /// is needed.
+    pub fn plain(test: &str) -> Option<Netns> {
+        Netns::needing(test, &["ip"])
+    }
+
+    fn needing(test: &str, tools: &[&str]) -> Option<Netns> {
+        for tool in tools {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
                 .stdout(Stdio::null())
@@ -50,6 +63,61 @@ impl Netns {
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
         Some(ns)
+    }
+
+    /// The hosts file of processes run in the namespace: `ip netns exec`
+    /// mounts `/etc/netns/NAME/hosts` over `/etc/hosts`.
+    pub fn hosts(&self, text: &str) {
+        let dir = self.etc();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), text).unwrap();
+    }
+
+    /// `/etc/netns/NAME`: what `ip netns exec` mounts over `/etc`.
+    fn etc(&self) -> PathBuf {
+        Path::new("/etc/netns").join(&self.name)
+    }
+
+    /// What `f` gives, run on a thread that entered the namespace: the
+    /// sockets it opens stay the namespace's wherever they are used.
+    pub fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = Path::new("/run/netns").join(&self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(&path).unwrap();
+                // SAFETY: setns(2) moves this thread alone, which ends with
+                // the scope, into the namespace the open file names.
+                let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    /// Links this namespace to `other` with a veth pair, with addresses
+    /// (`10.0.0.1/24`) `mine` on this end and `theirs` on the other.
+    pub fn link(&self, other: &Netns, mine: &[&str], theirs: &[&str]) {
+        let (here, there) = ("hb0", "hb1");
+        self.ip(&[
+            "link",
+            "add",
+            here,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            there,
+            "netns",
+            &other.name,
+        ]);
+        for (ns, dev, addrs) in [(self, here, mine), (other, there, theirs)] {
+            for addr in addrs {
+                ns.ip(&["addr", "add", addr, "dev", dev]);
+            }
+            ns.ip(&["link", "set", dev, "up"]);
+        }
     }
 
     /// `program` run inside the namespace.
@@ -92,5 +160,6 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        let _ = std::fs::remove_dir_all(self.etc());
     }
 }

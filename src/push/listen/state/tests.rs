@@ -21,7 +21,7 @@ fn beat(l: &mut Listener<Vec<u8>>, now: Millis, seq: u64) {
     let datagram =
         format!(r#"{{"type":"beat","node":"web-1","boot":"b","seq":{seq},"every_ms":60000}}"#);
     let message = l.intake.open(datagram.as_bytes(), from, now).unwrap();
-    l.accept(at(now), message, Some(from), datagram.len(), true)
+    l.accept(at(now), message, Some(from), None, datagram.len(), true)
         .unwrap();
 }
 
