@@ -34,6 +34,7 @@ mod lifecycle;
 mod listener;
 mod metrics;
 mod observer;
+mod package;
 mod perfdata;
 mod poller;
 mod recipes;
