@@ -74,8 +74,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
-    intake.metrics = args.metrics.serve("hb-ack", Series::Counters)?;
-    let socket = args.listen.bind("hb-ack", &[])?;
+    intake.metrics = args.metrics.serve(Series::Counters)?;
+    let socket = args.listen.bind(&[])?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

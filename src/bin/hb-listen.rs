@@ -244,7 +244,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             .keep_state_file(path, duration_ms(args.state_every))
             .context("starting the state file's writer")?;
     }
-    if let Some(metrics) = args.metrics.serve("hb-listen", args.node_series.series())? {
+    if let Some(metrics) = args.metrics.serve(args.node_series.series())? {
         listener.export(metrics);
     }
     listener.act(args.hooks.actions()?);
@@ -273,7 +273,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
                     trust_unreachable: args.confirm.trust_unreachable,
                 })?;
             }
-            let socket = args.listen.bind("hb-listen", &args.join)?;
+            let socket = args.listen.bind(&args.join)?;
             listener.run_socket(&socket, &clock, &stop)?;
         }
     }

@@ -202,7 +202,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let detector = args
             .detector
             .config(duration_ms(every), false, usize::MAX)?;
-        let metrics = args.metrics.serve("hb-poll", args.node_series.series())?;
+        let metrics = args.metrics.serve(args.node_series.series())?;
         let exported = metrics.as_ref();
         if let Some(m) = &metrics {
             out.subscribe(Box::new(m.clone()));

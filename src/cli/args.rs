@@ -94,7 +94,7 @@ impl<const PORT: u16> ListenArgs<PORT> {
     /// Binds --listen and says where on stderr (`TOOL: listening on
     /// 127.0.0.1:40000`), which matters when port 0 let the system pick. A
     /// listener that joins `multicast` groups shares its port with others.
-    pub fn bind(&self, tool: &str, multicast: &[IpAddr]) -> anyhow::Result<UdpSocket> {
+    pub fn bind(&self, multicast: &[IpAddr]) -> anyhow::Result<UdpSocket> {
         use crate::net;
         let addr = &self.listen;
         let resolved = addr
@@ -110,7 +110,7 @@ impl<const PORT: u16> ListenArgs<PORT> {
             net::join_multicast(&socket, *group)
                 .with_context(|| format!("joining multicast group {group}"))?;
         }
-        eprintln!("{tool}: listening on {}", socket.local_addr()?);
+        crate::say!("listening on {}", socket.local_addr()?);
         Ok(socket)
     }
 }
@@ -331,7 +331,7 @@ impl MetricsArgs {
     /// Starts the metrics server if asked, saying where on stderr.
     pub fn serve(
         &self,
-        tool: &str,
+
         series: crate::metrics::Series,
     ) -> anyhow::Result<Option<crate::metrics::Metrics>> {
         let Some(addr) = &self.metrics else {
@@ -340,10 +340,10 @@ impl MetricsArgs {
         let resolved = addr
             .resolve()
             .with_context(|| format!("resolving --metrics {addr}"))?;
-        let metrics = crate::metrics::Metrics::new(tool, series);
+        let metrics = crate::metrics::Metrics::new(crate::output::program(), series);
         let bound = crate::metrics::serve(metrics.clone(), resolved)
             .with_context(|| format!("serving metrics on {resolved}"))?;
-        eprintln!("{tool}: metrics on http://{bound}/metrics");
+        crate::say!("metrics on http://{bound}/metrics");
         Ok(Some(metrics))
     }
 }
