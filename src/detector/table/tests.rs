@@ -1,6 +1,10 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::clock::Moment;
+use crate::detector::tests::{beat, cfg};
+use crate::detector::{Arrival, Config, Detector, Trust};
+use crate::wire::{Message, Reject};
 
 proptest! {
     /// Whatever is added and removed, every node is found at its own
@@ -38,4 +42,38 @@ proptest! {
 #[test]
 fn a_node_record_stays_288_bytes() {
     assert_eq!(std::mem::size_of::<Node>(), 288);
+}
+
+/// Expected nodes have places of their own: a flood of new names fills
+/// the others, and an expected node still gets in, and beats.
+#[test]
+fn a_flood_of_names_takes_no_expected_nodes_place() {
+    let mut det = Detector::new(
+        Config {
+            max_nodes: 3,
+            ..cfg(5)
+        },
+        0,
+    );
+    let mut out = Vec::new();
+    det.expect("db-1").unwrap();
+    let at = Moment::new(0, 0);
+    let trust = Trust::Network { max_skew_ms: None };
+    for i in 0..10 {
+        let name = format!("junk-{i}");
+        let b = Message::Beat(beat(&name, "b", 1, 1000));
+        let taken = det.take(&b, Arrival::new(at, None, trust), &mut out);
+        assert_eq!(taken.is_ok(), i < 3, "{name}");
+    }
+    det.expect("web-1").unwrap();
+    let b = Message::Beat(beat("web-1", "b", 1, 1000));
+    assert_eq!(
+        det.take(&b, Arrival::new(at, None, trust), &mut out),
+        Ok(())
+    );
+    // Expected ones are capped too, at the same number.
+    det.expect("e-3").unwrap();
+    assert_eq!(det.expect("e-4"), Err(Reject::TooManyNodes));
+    det.unexpect("db-1");
+    assert_eq!(det.expect("e-4"), Ok(()));
 }
