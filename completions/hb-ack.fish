@@ -7,7 +7,7 @@ complete -c hb-ack -l check -d 'Run CMD (through sh -c; any Nagios plugin works)
 complete -c hb-ack -l check-every -d 'How often the checks run (10ms to 7d; in the background, the first round before the first beat)' -r
 complete -c hb-ack -l check-timeout -d 'A check still running after this is killed and unknown' -r
 complete -c hb-ack -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
-complete -c hb-ack -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
+complete -c hb-ack -l max-skew -d 'With --key-file: how far from this host\'s clock a sender\'s new boot may be (a restart; every hb-send --run and --away is one); beyond, refused as `skew`' -r
 complete -c hb-ack -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
 complete -c hb-ack -l no-health -d 'Leave health out of replies'
 complete -c hb-ack -s v -l verbose -d 'Also print a line for every probe answered'

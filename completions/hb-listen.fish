@@ -25,11 +25,11 @@ complete -c hb-listen -l flap-changes -d 'Report `flapping` when a node changes 
 complete -c hb-listen -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-listen -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
-complete -c hb-listen -l max-skew -d 'With --key-file: how far a new boot\'s clock may be from this one\'s' -r
+complete -c hb-listen -l max-skew -d 'With --key-file: how far from this host\'s clock a sender\'s new boot may be (a restart; every hb-send --run and --away is one); beyond, refused as `skew`' -r
 complete -c hb-listen -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
 complete -c hb-listen -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port 26724; port 0 picks a free one)' -r
 complete -c hb-listen -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r
-complete -c hb-listen -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events; beyond, events are dropped and a `hook-overflow` line says how many)' -r
+complete -c hb-listen -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events, expected nodes\' ahead of others\'; beyond, events are dropped and a `hook-overflow` line says how many and whose)' -r
 complete -c hb-listen -l on-timeout -d 'Kill a hook (and its process group) still running after DURATION, and report it in a `hook` line' -r
 complete -c hb-listen -l remind-every -d 'Print a node that stays down again as `still-down` every DURATION (10ms to 7d), until it is up, left or forgotten; a job that stays failed or late, until it starts again' -r
 complete -c hb-listen -l beats -d 'Also print a `beat` event for every heartbeat received'

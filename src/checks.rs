@@ -3,15 +3,16 @@
 //! critical, anything else unknown), its first output line the detail.
 //! Alive is not healthy: this is what tells a router the difference.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::pipe::Pipe;
 
 pub mod fit;
 
@@ -177,14 +178,19 @@ pub fn run_check(name: &str, command: &str, timeout: Duration) -> CheckResult {
     };
     let group = child.id() as libc::pid_t;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let mut output = Output::new(stdout);
+    let mut output = Pipe::new(stdout);
+    let mut kept = Vec::new();
+    let mut keep = |piece: &[u8]| {
+        let room = MAX_READ - kept.len();
+        kept.extend_from_slice(&piece[..piece.len().min(room)]);
+    };
     let deadline = Instant::now() + timeout;
     let status = loop {
         if has_exited(group) {
             // Read what the shell wrote; then nothing it left behind may
             // hold the check up.
             kill_group(group);
-            output.drain();
+            output.drain(&mut keep);
             match child.wait() {
                 Ok(status) => break status,
                 Err(e) => return result(CheckStatus::Unknown, format!("cannot wait: {e}")),
@@ -197,17 +203,9 @@ pub fn run_check(name: &str, command: &str, timeout: Duration) -> CheckResult {
             let secs = humantime::format_duration(timeout);
             return result(CheckStatus::Unknown, format!("timed out after {secs}"));
         }
-        let wait = left.min(CHECK_POLL);
-        if output.eof {
-            thread::sleep(wait);
-        } else {
-            output.read_for(wait);
-        }
+        output.read_for(left.min(CHECK_POLL), &mut keep);
     };
-    result(
-        CheckStatus::from_exit(status.code()),
-        first_line(&output.kept),
-    )
+    result(CheckStatus::from_exit(status.code()), first_line(&kept))
 }
 
 /// Whether the check's shell (`pid`) has exited, without reaping it:
@@ -230,62 +228,6 @@ fn kill_group(group: libc::pid_t) {
     // memory is involved.
     unsafe {
         libc::kill(-group, libc::SIGKILL);
-    }
-}
-
-/// A check's stdout, read without blocking: the first [`MAX_READ`] bytes
-/// kept.
-struct Output {
-    pipe: ChildStdout,
-    kept: Vec<u8>,
-    eof: bool,
-}
-
-impl Output {
-    fn new(pipe: ChildStdout) -> Self {
-        // A pipe that never blocks: reads take what is there.
-        let _ = rustix::io::ioctl_fionbio(&pipe, true);
-        Output {
-            pipe,
-            kept: Vec::new(),
-            eof: false,
-        }
-    }
-
-    /// Waits up to `wait` for output, then reads what is there.
-    fn read_for(&mut self, wait: Duration) {
-        let timeout = rustix::event::Timespec {
-            tv_sec: wait.as_secs() as i64,
-            tv_nsec: i64::from(wait.subsec_nanos()),
-        };
-        let mut fds = [rustix::event::PollFd::new(
-            &self.pipe,
-            rustix::event::PollFlags::IN,
-        )];
-        if matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(1..)) {
-            self.drain();
-        }
-    }
-
-    /// Reads until the pipe is empty (or closed).
-    fn drain(&mut self) {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            match self.pipe.read(&mut chunk) {
-                Ok(0) => {
-                    self.eof = true;
-                    return;
-                }
-                Ok(n) => {
-                    let room = MAX_READ - self.kept.len();
-                    self.kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // WouldBlock: empty for now; anything else: nothing more
-                // to read.
-                Err(_) => return,
-            }
-        }
     }
 }
 

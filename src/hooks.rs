@@ -10,7 +10,9 @@
 //! order they happened while other nodes' hooks proceed; a hook still
 //! running after `--on-timeout` is killed with its whole process group.
 //! What went wrong is printed, never silent: a `hook` line per failed hook,
-//! a `hook-overflow` line when the queue was full and events were dropped.
+//! a `hook-overflow` line when the queue was full and events were dropped,
+//! naming whose. Lines about expected nodes are kept ahead of the others,
+//! so a flood of invented names cannot crowd out a real node's `down`.
 //!
 //! - [`runner`]: the queue, the workers and their reports;
 //! - [`remind`]: the `still-down` reminders.
@@ -132,6 +134,15 @@ impl About {
     }
 }
 
+/// What a `reloaded` line says of the expected nodes.
+#[derive(Deserialize, Default)]
+struct Reexpected {
+    #[serde(default)]
+    expected_added: Vec<String>,
+    #[serde(default)]
+    expected_removed: Vec<String>,
+}
+
 impl Actions {
     /// Hooks (none when `specs` is empty) and reminders every `remind_every`.
     pub fn new(
@@ -150,13 +161,42 @@ impl Actions {
             last_tick: 0,
         })
     }
+
+    /// The nodes expected (hb-listen's `--expect`, `--expect-file`): their
+    /// lines are kept ahead of others' in the hooks' queue. A `reloaded`
+    /// line changes them as it says.
+    pub fn expect(&mut self, nodes: &[String]) {
+        if let Some(h) = &mut self.hooks {
+            for node in nodes {
+                h.expect(node, true);
+            }
+        }
+    }
+
+    /// The expected nodes a reload added and removed.
+    fn reexpect(&mut self, line: &Line<'_>) {
+        let Some(h) = &mut self.hooks else {
+            return;
+        };
+        let change: Reexpected = serde_json::from_slice(line.json).unwrap_or_default();
+        for node in &change.expected_removed {
+            h.expect(node, false);
+        }
+        for node in &change.expected_added {
+            h.expect(node, true);
+        }
+    }
 }
 
 impl Subscriber for Actions {
-    /// The hooks that want the line get it, and reminders start or stop.
-    /// Nothing is parsed for a line nobody wants.
+    /// The hooks that want the line get it, and reminders start or stop;
+    /// a `reloaded` line changes the expected nodes. Nothing is parsed for
+    /// a line nobody wants.
     fn take(&mut self, line: &Line<'_>) {
         let kind = line.kind;
+        if kind == "reloaded" {
+            return self.reexpect(line);
+        }
         // Only the lines a hook can be run on: not the hooks' own reports
         // (a failing hook on `*` would feed itself), nor the tool's lines
         // about itself (`observer`, `rejected`, `reloaded`).

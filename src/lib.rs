@@ -29,6 +29,9 @@
 //!   time zone, or an interval.
 //! - [`health`]: CPU, memory and load readings carried in beats.
 //! - [`checks`]: plugin checks (any command, any Nagios plugin).
+//! - [`pipe`]: what a child process writes, read in bounded pieces
+//!   without blocking: a check's first line, the last line of a hook's or
+//!   a job's standard error.
 //! - [`nagios`]: threshold ranges, states and perfdata of Nagios plugins.
 //! - [`metrics`]: Prometheus metrics over HTTP (`--metrics`), node series
 //!   computed at scrape.
@@ -58,6 +61,7 @@ pub mod metrics;
 pub mod nagios;
 pub mod net;
 pub mod output;
+pub mod pipe;
 pub mod pull;
 pub mod push;
 pub mod quorum;

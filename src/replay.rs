@@ -3,7 +3,9 @@
 //!
 //! Within a boot, seq must grow; a new boot is believed only if its wall
 //! clock is within `max_skew_ms` of ours (when given: with a key), so a
-//! recorded old boot cannot be replayed either. The detector keeps one
+//! recorded old boot cannot be replayed either. That is also what a sender
+//! whose clock is off meets, at every new boot: refused as `skew`, not as
+//! `replay`, so that the operator looks at the clock. The detector keeps one
 //! [`LastSeen`] in each node's record, hb-ack one per sender in
 //! [`Senders`], a quorum group one per peer.
 
@@ -57,10 +59,10 @@ impl LastSeen {
         }
         if let Some(skew) = fresh.max_skew_ms {
             let Some(ts) = claim.ts_ms else {
-                return Err(Reject::Replay);
+                return Err(Reject::Skew);
             };
             if ts.abs_diff(fresh.now_wall_ms) > skew {
-                return Err(Reject::Replay);
+                return Err(Reject::Skew);
             }
         }
         Ok(())

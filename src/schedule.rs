@@ -24,6 +24,12 @@ pub enum Schedule {
     Cron { cron: Box<Cron>, zone: Zone },
 }
 
+/// How far ahead, in years, a cron expression must name a time: one that names none
+/// within five years (`0 0 30 2 *`: February has no 30th) is taken for a
+/// mistake, as its job would never be due, and so never `late`.
+pub const HORIZON_YEARS: u64 = 5;
+const HORIZON_MS: u64 = HORIZON_YEARS * 366 * 24 * 3600 * 1000;
+
 /// The time zone a cron expression is read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
@@ -63,6 +69,14 @@ impl Schedule {
                 Zone::Named(tz) => next_in(cron, tz, wall_ms),
             },
         }
+    }
+}
+
+impl Schedule {
+    /// Whether a run is due within [`HORIZON_YEARS`] after `wall_ms`.
+    pub fn runs_soon(&self, wall_ms: u64) -> bool {
+        self.next_after(wall_ms)
+            .is_some_and(|next| next - wall_ms <= HORIZON_MS)
     }
 }
 

@@ -18,7 +18,7 @@ mod check;
 mod job;
 
 use check::check_health;
-pub use check::{check_node, check_reason, clean_line, is_invisible};
+pub use check::{check_node, check_reason, clean_line, clean_text, is_invisible};
 use job::due_of;
 pub use job::{Done, Due, Ended, Start};
 
@@ -89,9 +89,11 @@ pub enum Reject {
     UnknownPeer,
     /// With a key: no MAC, or a MAC no key verifies.
     BadMac,
-    /// An old or repeated message (seq not increasing within a boot), or,
-    /// with a key, a new boot whose clock is too far from ours.
+    /// An old or repeated message: a seq not above its boot's last, a stale leave.
     Replay,
+    /// With a key, a new boot (a restart, any `--run` or `--away`) whose clock
+    /// is unstated or beyond `--max-skew` of ours: a recording, or a clock off.
+    Skew,
     /// From an address outside `--allow`.
     NotAllowed,
     /// A new node when `--max-nodes` are tracked already.
@@ -103,7 +105,7 @@ pub enum Reject {
 
 impl Reject {
     /// Every reason, so that counters by reason can start at zero.
-    pub const ALL: [Reject; 12] = [
+    pub const ALL: [Reject; 13] = [
         Reject::BadJson,
         Reject::BadField,
         Reject::TooLarge,
@@ -113,6 +115,7 @@ impl Reject {
         Reject::UnknownPeer,
         Reject::BadMac,
         Reject::Replay,
+        Reject::Skew,
         Reject::NotAllowed,
         Reject::TooManyNodes,
         Reject::Amplification,
@@ -129,6 +132,7 @@ impl Reject {
             Reject::UnknownPeer => "unknown-peer",
             Reject::BadMac => "bad-mac",
             Reject::Replay => "replay",
+            Reject::Skew => "skew",
             Reject::NotAllowed => "not-allowed",
             Reject::TooManyNodes => "too-many-nodes",
             Reject::Amplification => "amplification",

@@ -247,7 +247,9 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     if let Some(metrics) = args.metrics.serve(args.node_series.series())? {
         listener.export(metrics);
     }
-    listener.act(args.hooks.actions()?);
+    let mut actions = args.hooks.actions()?;
+    actions.expect(&expected);
+    listener.act(actions);
     // Standard input is read once: an --expect-file - is not read again.
     let expect_file = args.expect_file.clone().filter(|p| p.as_os_str() != "-");
     let reread = expect_file.map(|path| {

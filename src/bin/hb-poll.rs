@@ -128,7 +128,7 @@ Examples:
   hb-poll tcp://db-1:5432                    # a TCP connect check
   hb-poll -f fleet.txt --every 10s           # transitions, like hb-listen
   hb-poll web-3 --via web-1 --via web-2      # down only if no path reaches web-3
-  hb-poll -f fleet.txt --every 10s --on 'down=logger -t hb $HB_NODE is down'";
+  hb-poll -f fleet.txt --every 10s --on 'down=logger -t hb \"target $HB_NODE is down\"'";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Nagios, run)

@@ -10,7 +10,7 @@ use hb::cli::{
     self, parse_interval, parse_timeout, CheckArgs, ExitCodes, HookArgs, JobArgs, KeyArgs,
     NodeArgs, Signals, UsageError, BEAT_EVERY,
 };
-use hb::clock::duration_ms;
+use hb::clock::{duration_ms, wall_ms};
 use hb::health::Sampler;
 use hb::net::{Endpoint, HostPort};
 use hb::output::Sink;
@@ -107,7 +107,7 @@ struct Args {
     #[arg(long)]
     no_leave: bool,
 
-    /// Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then
+    /// Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then. With a key, listeners believe it only if this host's clock is within their --max-skew (30s by default)
     #[arg(long, value_name = "DURATION", value_parser = parse_away, allow_hyphen_values = true,
           conflicts_with_all = ["count", "once", "ack", "no_leave", "health", "verbose"])]
     away: Option<Duration>,
@@ -139,7 +139,7 @@ Examples:
   hb-send --node web-1 --to 239.255.26.22:26722        # to every listener of a multicast group
   hb-send --node web-1 --ack --to peer:26723           # acked beats: up/down of the path
   hb-send --node web-1 --ack --once --to peer:26723    # did my heartbeat arrive? exit 0/1
-  hb-send --node web-1 --ack --to peer:26723 --on 'down=logger -t hb path to $HB_NODE down'
+  hb-send --node web-1 --ack --to peer:26723 --on 'down=logger -t hb \"path to $HB_NODE down\"'
   hb-send --node web-1 --away 15m --reason upgrade --to monitor   # planned maintenance
   hb-send --node backup --cron '0 3 * * *' --run -- /usr/local/bin/backup   # a watched cron job";
 
@@ -168,11 +168,14 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         return Err(UsageError(msg).into());
     }
     let is_job = args.job.run || args.job.given().is_some();
-    let plan = is_job.then(|| Plan {
-        schedule: args.job.schedule(args.every),
-        grace_ms: duration_ms(args.job.grace(args.every)),
-        max_run_ms: args.job.max_run.map(duration_ms),
-    });
+    let plan = match is_job {
+        true => Some(Plan {
+            schedule: args.job.schedule(args.every, wall_ms())?,
+            grace_ms: duration_ms(args.job.grace(args.every)),
+            max_run_ms: args.job.max_run.map(duration_ms),
+        }),
+        false => None,
+    };
     let every = match args.every {
         Some(every) => every,
         None => parse_interval(BEAT_EVERY).map_err(anyhow::Error::msg)?,

@@ -260,7 +260,7 @@ pub struct IntakeArgs {
     #[arg(long)]
     pub log_rejects: bool,
 
-    /// With --key-file: how far a new boot's clock may be from this one's
+    /// With --key-file: how far from this host's clock a sender's new boot may be (a restart; every hb-send --run and --away is one); beyond, refused as `skew`
     #[arg(long, value_name = "DURATION", default_value = MAX_SKEW, value_parser = parse_duration,
           allow_hyphen_values = true)]
     pub max_skew: Duration,

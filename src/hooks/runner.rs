@@ -1,25 +1,30 @@
 //! The hooks' runner: the loop offers lines to a bounded queue under a
 //! lock it holds for microseconds, worker threads take them in order (a
 //! node's next job only once its previous one ended) and run each as
-//! `sh -c CMD` in a process group of its own, killed whole at the timeout.
-//! Failures and drops are collected for the loop to print.
+//! `sh -c CMD` in a process group of its own, killed whole at the timeout
+//! ([`hook`]). Failures and drops are collected for the loop to print.
+//!
+//! One flood cannot starve the hooks of the nodes that matter: lines
+//! about expected nodes (hb-listen's `--expect`) are kept ahead of the
+//! others. A full queue makes room for one by dropping the newest line
+//! about a node not expected, and workers take expected nodes' lines
+//! first; a node's own lines still run in order. Without expected nodes,
+//! every node is equal: first come, first kept.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{About, HookSpec};
 use crate::clock::Millis;
 use crate::output::Said;
+
+mod hook;
 
 /// Jobs waiting for a worker at most; past that, events are dropped and
 /// counted. A few minutes of a busy fleet's transitions, far more than a
@@ -33,15 +38,9 @@ const REPORT_POLL: Millis = 100;
 /// are added up in the next one.
 const OVERFLOW_REPORT_EVERY: Millis = 1000;
 
-/// How long a finished hook's standard error may take to close (a process
-/// it left in the background may hold it) before its last line is given up.
-const STDERR_GRACE: Duration = Duration::from_secs(1);
-
-/// The longest last line of standard error a report carries, in bytes.
-const STDERR_LINE_MAX: usize = 512;
-
-/// How often at most a worker looks whether its hook has ended.
-const WAIT_POLL_MAX: Duration = Duration::from_millis(20);
+/// The nodes a `hook-overflow` line names at most: enough to see who was
+/// hit, bounded however many names a flood invents.
+pub const OVERFLOW_NAMES: usize = 10;
 
 /// One hook to run on one line.
 struct Job {
@@ -49,6 +48,8 @@ struct Job {
     kind: String,
     /// The node (or path) the line is about: jobs of one node run in order.
     node: String,
+    /// Whether the node is expected: its lines are kept ahead.
+    expected: bool,
     addr: Option<SocketAddr>,
     ts_ms: u64,
     line: Arc<[u8]>,
@@ -63,9 +64,72 @@ struct Queue {
     running: usize,
     /// Jobs dropped because the queue was full, since the start.
     dropped: u64,
+    /// Whose jobs were dropped since the last `hook-overflow`.
+    dropped_of: Dropped,
     failed: Vec<Report>,
     /// The loop has gone: workers end once idle.
     closed: bool,
+}
+
+/// Whose jobs were dropped: the first [`OVERFLOW_NAMES`] nodes by name,
+/// and how many jobs about others.
+#[derive(Default)]
+struct Dropped {
+    nodes: Vec<String>,
+    unlisted: u64,
+}
+
+impl Queue {
+    /// Counts a job about `node` dropped.
+    fn drop_job(&mut self, node: &str) {
+        self.dropped += 1;
+        let named = &mut self.dropped_of.nodes;
+        if named.iter().any(|n| n == node) {
+            return;
+        }
+        match named.len() < OVERFLOW_NAMES {
+            true => named.push(node.to_owned()),
+            false => self.dropped_of.unlisted += 1,
+        }
+    }
+
+    /// Room for one more job, about an expected node or not: a full queue
+    /// drops the newest job about a node not expected to make room for one
+    /// about an expected node, and has none for any other.
+    fn make_room(&mut self, expected: bool) -> bool {
+        if self.waiting.len() < QUEUE {
+            return true;
+        }
+        let newest_other = expected
+            .then(|| self.waiting.iter().rposition(|j| !j.expected))
+            .flatten();
+        match newest_other.and_then(|i| self.waiting.remove(i)) {
+            Some(dropped) => {
+                self.drop_job(&dropped.node);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The job a worker takes next: of the oldest job of each node whose
+    /// hook is not running, the first about an expected node, else the
+    /// first.
+    fn next(&mut self) -> Option<Job> {
+        let mut seen = HashSet::new();
+        let mut first = None;
+        for (i, job) in self.waiting.iter().enumerate() {
+            if self.busy.contains(&job.node) || !seen.insert(job.node.as_str()) {
+                continue;
+            }
+            if job.expected {
+                first = Some(i);
+                break;
+            }
+            first.get_or_insert(i);
+        }
+        first.and_then(|i| self.waiting.remove(i))
+    }
 }
 
 struct Shared {
@@ -112,6 +176,11 @@ pub enum Report {
         dropped_total: u64,
         /// The queue's size.
         queue: usize,
+        /// Whose were dropped since the last such line: the first
+        /// [`OVERFLOW_NAMES`] nodes.
+        nodes: Vec<String>,
+        /// Of `dropped`, those about nodes not in `nodes`.
+        unlisted: u64,
     },
 }
 
@@ -119,6 +188,8 @@ pub enum Report {
 pub struct Hooks {
     specs: Vec<(HookSpec, Arc<str>)>,
     shared: Arc<Shared>,
+    /// The nodes whose lines are kept ahead of the others'.
+    expected: HashSet<String>,
     /// Drops already printed, and when the last `hook-overflow` was.
     reported_dropped: u64,
     overflow_reported_at: Option<Millis>,
@@ -147,6 +218,7 @@ impl Hooks {
         Ok(Hooks {
             specs,
             shared,
+            expected: HashSet::new(),
             reported_dropped: 0,
             overflow_reported_at: None,
         })
@@ -157,20 +229,33 @@ impl Hooks {
         self.specs.iter().any(|(s, _)| s.wants(kind))
     }
 
+    /// Keeps the lines about `node` ahead of others from now on, or no
+    /// longer (`expected`).
+    pub fn expect(&mut self, node: &str, expected: bool) {
+        match expected {
+            true => self.expected.insert(node.to_owned()),
+            false => self.expected.remove(node),
+        };
+    }
+
     /// Queues `line` (stamped `ts_ms`) for every hook that wants `kind`;
-    /// a full queue drops the job and counts it. Never waits for a worker.
+    /// a full queue drops a job and counts it (see [`Queue::make_room`]).
+    /// Never waits for a worker.
     pub fn offer(&mut self, kind: &str, about: &About, ts_ms: u64, line: Vec<u8>) {
         let line: Arc<[u8]> = line.into();
+        let node = about.name();
+        let expected = self.expected.contains(node);
         let mut queue = self.shared.lock();
         for (_, command) in self.specs.iter().filter(|(s, _)| s.wants(kind)) {
-            if queue.waiting.len() >= QUEUE {
-                queue.dropped += 1;
+            if !queue.make_room(expected) {
+                queue.drop_job(node);
                 continue;
             }
             queue.waiting.push_back(Job {
                 command: Arc::clone(command),
                 kind: kind.to_owned(),
-                node: about.name().to_owned(),
+                node: node.to_owned(),
+                expected,
                 addr: about.addr(),
                 ts_ms,
                 line: Arc::clone(&line),
@@ -184,19 +269,23 @@ impl Hooks {
     /// and a `hook-overflow` line when events were dropped (at most one a
     /// second).
     pub fn report(&mut self, now: Millis, said: &mut Vec<Said>) {
-        let (failed, dropped) = {
-            let mut queue = self.shared.lock();
-            (std::mem::take(&mut queue.failed), queue.dropped)
-        };
-        said.extend(failed.iter().filter_map(|report| Said::new(report).ok()));
         let quiet = self
             .overflow_reported_at
             .is_some_and(|at| now < at + OVERFLOW_REPORT_EVERY);
-        if dropped > self.reported_dropped && !quiet {
+        let (failed, dropped, dropped_of) = {
+            let mut queue = self.shared.lock();
+            let untold = queue.dropped > self.reported_dropped && !quiet;
+            let dropped_of = untold.then(|| std::mem::take(&mut queue.dropped_of));
+            (std::mem::take(&mut queue.failed), queue.dropped, dropped_of)
+        };
+        said.extend(failed.iter().filter_map(|report| Said::new(report).ok()));
+        if let Some(Dropped { nodes, unlisted }) = dropped_of {
             let report = Report::HookOverflow {
                 dropped: dropped - self.reported_dropped,
                 dropped_total: dropped,
                 queue: QUEUE,
+                nodes,
+                unlisted,
             };
             said.extend(Said::new(&report).ok());
             self.reported_dropped = dropped;
@@ -241,8 +330,8 @@ impl Drop for Hooks {
     }
 }
 
-/// A worker: takes the oldest job whose node has no hook running, runs
-/// it, reports a failure, until the hooks are dropped.
+/// A worker: takes the next job (see [`Queue::next`]), runs it, reports a
+/// failure, until the hooks are dropped.
 fn work(shared: &Shared, timeout: Duration) {
     loop {
         let job = {
@@ -251,11 +340,7 @@ fn work(shared: &Shared, timeout: Duration) {
                 if queue.closed {
                     return;
                 }
-                let runnable = queue
-                    .waiting
-                    .iter()
-                    .position(|j| !queue.busy.contains(&j.node));
-                if let Some(job) = runnable.and_then(|i| queue.waiting.remove(i)) {
+                if let Some(job) = queue.next() {
                     queue.busy.insert(job.node.clone());
                     queue.running += 1;
                     break job;
@@ -263,7 +348,7 @@ fn work(shared: &Shared, timeout: Duration) {
                 queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let failure = run(&job, timeout);
+        let failure = hook::run(&job, timeout);
         let mut queue = shared.lock();
         queue.busy.remove(&job.node);
         queue.running -= 1;
@@ -274,152 +359,5 @@ fn work(shared: &Shared, timeout: Duration) {
     }
 }
 
-/// How a hook ended.
-enum Ended {
-    Exited(ExitStatus),
-    TimedOut,
-    /// It could not be started, or waited for.
-    Failed(io::Error),
-}
-
-/// Runs one hook to its end (or its timeout); its report if it failed.
-fn run(job: &Job, timeout: Duration) -> Option<Report> {
-    let started = Instant::now();
-    let (ended, stderr) = match spawn(job) {
-        Ok(mut child) => {
-            feed(&mut child, &job.line);
-            let last_line = read_last_line(child.stderr.take());
-            let ended = wait(&mut child, started + timeout);
-            let stderr = last_line.recv_timeout(STDERR_GRACE).ok().flatten();
-            (ended, stderr)
-        }
-        Err(e) => (Ended::Failed(e), None),
-    };
-    let (exit, signal, timed_out, stderr) = match ended {
-        Ended::Exited(status) if status.success() => return None,
-        Ended::Exited(status) => (status.code(), status.signal(), false, stderr),
-        Ended::TimedOut => (None, Some(libc::SIGKILL), true, stderr),
-        Ended::Failed(e) => (None, None, false, Some(e.to_string())),
-    };
-    Some(Report::Hook {
-        ok: false,
-        event: job.kind.clone(),
-        node: job.node.clone(),
-        command: job.command.to_string(),
-        exit,
-        signal,
-        timed_out,
-        ms: started.elapsed().as_millis() as u64,
-        stderr,
-    })
-}
-
-/// `sh -c CMD` in a process group of its own, with the line's facts in
-/// its environment. Its standard output goes to the tool's standard
-/// error: the tool's standard output is for its own lines only.
-fn spawn(job: &Job) -> io::Result<Child> {
-    let stdout = io::stderr().as_fd().try_clone_to_owned()?;
-    let addr = job.addr.map(|a| a.to_string()).unwrap_or_default();
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&*job.command)
-        .env("HB_EVENT", &job.kind)
-        .env("HB_NODE", &job.node)
-        .env("HB_ADDR", addr)
-        .env("HB_TS_MS", job.ts_ms.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-}
-
-/// Writes the line to the hook's standard input from a thread of its own,
-/// then closes it: a hook that never reads it must not hold the worker
-/// (its end is then a broken pipe, which is no failure of the hook).
-fn feed(child: &mut Child, line: &Arc<[u8]>) {
-    let Some(mut stdin) = child.stdin.take() else {
-        return;
-    };
-    let line = Arc::clone(line);
-    let fed = thread::Builder::new()
-        .name("hb-hook-stdin".into())
-        .spawn(move || {
-            let _ = stdin.write_all(&line);
-        });
-    // Without a thread, the line still goes if it fits the pipe.
-    if let Err(e) = fed {
-        crate::say!("hook: feeding its standard input: {e}");
-    }
-}
-
-/// Reads the hook's standard error to its end from a thread of its own;
-/// its last non-empty line comes on the channel.
-fn read_last_line(stderr: Option<ChildStderr>) -> mpsc::Receiver<Option<String>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(stderr) = stderr {
-        let _ = thread::Builder::new()
-            .name("hb-hook-stderr".into())
-            .spawn(move || {
-                let _ = tx.send(last_line(stderr));
-            });
-    }
-    rx
-}
-
-/// The last non-empty line of `input`, at most [`STDERR_LINE_MAX`] bytes.
-pub(super) fn last_line(input: impl Read) -> Option<String> {
-    let mut reader = BufReader::new(input);
-    let mut buf = Vec::new();
-    let mut last = None;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => return last,
-            Ok(_) => {}
-        }
-        let text = String::from_utf8_lossy(&buf);
-        let text = text.trim();
-        if !text.is_empty() {
-            let end = (0..=text.len().min(STDERR_LINE_MAX))
-                .rev()
-                .find(|&i| text.is_char_boundary(i))
-                .unwrap_or(0);
-            last = Some(text[..end].to_owned());
-        }
-    }
-}
-
-/// Waits for the hook to end, looking more and more rarely (a quick hook is
-/// seen within a millisecond); past `deadline`, kills its process group.
-fn wait(child: &mut Child, deadline: Instant) -> Ended {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ended::Exited(status),
-            Ok(None) => {}
-            Err(e) => return Ended::Failed(e),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            kill_group(child);
-            let _ = child.wait();
-            return Ended::TimedOut;
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(WAIT_POLL_MAX);
-    }
-}
-
-/// Kills the hook and everything it started in its process group.
-fn kill_group(child: &Child) {
-    let Ok(group) = libc::pid_t::try_from(child.id()) else {
-        return;
-    };
-    // SAFETY: kill(2) takes plain integers; a negative pid names the
-    // process group the hook leads (it was spawned with process_group(0)),
-    // which exists until the hook is reaped below.
-    unsafe {
-        libc::kill(-group, libc::SIGKILL);
-    }
-}
+#[cfg(test)]
+mod tests;

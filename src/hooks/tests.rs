@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::runner::last_line;
 use super::*;
 use crate::output::{Output, Subscriber};
 
@@ -30,15 +29,6 @@ fn a_malformed_hook_is_told_what_is_wrong() {
     assert!(HookSpec::parse("down").unwrap_err().contains("EVENTS=CMD"));
     assert!(HookSpec::parse("down=  ").unwrap_err().contains("empty"));
     assert!(HookSpec::parse("=x").unwrap_err().contains("unknown event"));
-}
-
-#[test]
-fn the_last_line_of_stderr_is_the_last_non_empty_one_cut_short() {
-    assert_eq!(last_line(&b"one\ntwo\n\n  \n"[..]).as_deref(), Some("two"));
-    assert_eq!(last_line(&b""[..]), None);
-    let long = "é".repeat(400);
-    let cut = last_line(long.as_bytes()).unwrap();
-    assert!(cut.len() <= 512 && cut.chars().all(|c| c == 'é'));
 }
 
 #[derive(Serialize)]
@@ -195,11 +185,55 @@ fn a_full_queue_drops_and_counts_and_says_so_once_a_second() {
     assert!((19..=20).contains(&dropped), "{overflow}");
     assert_eq!(overflow["dropped_total"], dropped);
     assert_eq!(overflow["queue"], QUEUE);
+    // Whose: the first ones by name, the others counted.
+    let first = QUEUE + 20 - dropped as usize;
+    let named: Vec<String> = (first..first + 10).map(|i| format!("n{i}")).collect();
+    assert_eq!(overflow["nodes"], serde_json::json!(named), "{overflow}");
+    assert_eq!(overflow["unlisted"], dropped - 10, "{overflow}");
     printed(&mut actions, 0, 7, &down("late"));
     assert!(ticked(&mut actions, 999).is_empty());
     let again = ticked(&mut actions, 1000);
     assert_eq!(again[0]["dropped"], 1);
     assert_eq!(again[0]["dropped_total"], dropped + 1);
+    assert_eq!(again[0]["nodes"], serde_json::json!(["late"]));
+    assert_eq!(again[0]["unlisted"], 0);
+}
+
+#[test]
+fn a_flood_of_other_nodes_neither_drops_nor_delays_an_expected_nodes_hook() {
+    let dir = dir("flood");
+    let log = dir.join("log");
+    let command = format!(
+        r#"down=echo "$HB_NODE" >> {}; [ "$HB_NODE" = real ] || sleep 1"#,
+        log.display()
+    );
+    let spec = HookSpec::parse(&command).unwrap();
+    let mut actions = Actions::new(vec![spec], 1, Duration::from_secs(10), None).unwrap();
+    actions.expect(&["real".to_owned()]);
+    for i in 0..QUEUE + 20 {
+        printed(&mut actions, 0, 7, &down(&format!("forged-{i}")));
+    }
+    printed(&mut actions, 0, 8, &down("real"));
+    let overflow = ticked(&mut actions, 0);
+    let overflow = overflow
+        .iter()
+        .find(|l| l["type"] == "hook-overflow")
+        .unwrap();
+    assert!(!overflow.to_string().contains("real"), "{overflow}");
+    // The forged line running now, then the real one, ahead of the 255
+    // forged lines still waiting.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ran = loop {
+        let ran = fs::read_to_string(&log).unwrap_or_default();
+        if ran.lines().count() >= 2 {
+            break ran;
+        }
+        assert!(Instant::now() < deadline, "ran: {ran:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(ran.lines().nth(1), Some("real"), "{ran}");
+    drop(actions);
+    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

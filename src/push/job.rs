@@ -12,26 +12,20 @@
 //! stderr, and the command runs all the same.
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::send::Beater;
 use crate::clock::wall_ms;
+use crate::pipe::Tail;
 use crate::wire::{clean_line, Ended, MAX_JOB_MS, MAX_STDERR_LEN};
 
 /// How often the command is looked at while it runs (its end, and a stop
-/// to pass on).
+/// to pass on), its standard error read in between.
 const WAIT_POLL: Duration = Duration::from_millis(10);
-
-/// How long the command's standard error may stay open after it ended (a
-/// process it left in the background may hold it) before its last line is
-/// taken as it stands.
-const STDERR_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs `command` as a job: `start`, the command, `done`. Returns the
 /// exit code hb-send ends with: the command's, 128 + N for signal N, 127
@@ -54,11 +48,14 @@ pub fn run<W: Write>(
 
     let (ended, stderr) = match spawn(command) {
         Ok(mut child) => {
-            let last_line = tee_stderr(&mut child);
-            let status = wait(&mut child, stop);
-            // Its standard error closes when its last holder ends.
-            let stderr = last_line.recv_timeout(STDERR_GRACE).ok().flatten();
-            (ended_by(status), stderr)
+            let mut stderr = child
+                .stderr
+                .take()
+                .map(|e| Tail::new(e, MAX_STDERR_LEN).passing_through());
+            let status = wait(&mut child, stop, stderr.as_mut());
+            // What a process it left in the background says after a grace
+            // is not waited for: the last line is the one read by then.
+            (ended_by(status), stderr.and_then(Tail::finish))
         }
         Err(e) => {
             let code = match e.kind() {
@@ -102,9 +99,13 @@ fn spawn(command: &[OsString]) -> io::Result<Child> {
         .spawn()
 }
 
-/// Waits for the command to end; a stop asked of hb-send is passed on to
-/// it as SIGTERM, once.
-fn wait(child: &mut Child, stop: &AtomicBool) -> io::Result<ExitStatus> {
+/// Waits for the command to end, passing its standard error through
+/// meanwhile; a stop asked of hb-send is passed on to it as SIGTERM, once.
+fn wait(
+    child: &mut Child,
+    stop: &AtomicBool,
+    mut stderr: Option<&mut Tail>,
+) -> io::Result<ExitStatus> {
     let mut passed_on = false;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -118,7 +119,10 @@ fn wait(child: &mut Child, stop: &AtomicBool) -> io::Result<ExitStatus> {
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }
         }
-        thread::sleep(WAIT_POLL);
+        match stderr.as_deref_mut() {
+            Some(stderr) => stderr.read_for(WAIT_POLL),
+            None => std::thread::sleep(WAIT_POLL),
+        }
     }
 }
 
@@ -139,76 +143,3 @@ fn ended_by(status: io::Result<ExitStatus>) -> Ended {
         (None, None) => Ended::Exit(1),
     }
 }
-
-/// Passes the command's standard error through to ours as it comes, and
-/// sends its last line (see [`LastLine`]) when it closes.
-fn tee_stderr(child: &mut Child) -> mpsc::Receiver<Option<String>> {
-    let (tx, rx) = mpsc::channel();
-    let Some(mut from) = child.stderr.take() else {
-        return rx;
-    };
-    let _ = thread::Builder::new()
-        .name("hb-send-stderr".into())
-        .spawn(move || {
-            let mut last = LastLine::default();
-            let mut to = io::stderr();
-            let mut buf = [0u8; 8192];
-            loop {
-                match from.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        // Ours closed: the command still runs, unheard.
-                        let _ = to.write_all(&buf[..n]);
-                        last.feed(&buf[..n]);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            let _ = tx.send(last.finish());
-        });
-    rx
-}
-
-/// The last non-empty line of a stream fed a piece at a time, in bounded
-/// memory: a line is kept up to a few times [`MAX_STDERR_LEN`] bytes, and
-/// made one for a `done` by [`clean_line`].
-#[derive(Debug, Default)]
-pub(super) struct LastLine {
-    line: Vec<u8>,
-    last: Option<String>,
-}
-
-/// Bytes of a line kept: enough to fill [`MAX_STDERR_LEN`] after control
-/// characters and blanks are cut, and to know that it was cut.
-const LINE_KEPT: usize = 4 * MAX_STDERR_LEN;
-
-impl LastLine {
-    pub(super) fn feed(&mut self, bytes: &[u8]) {
-        let mut pieces = bytes.split(|&b| b == b'\n').peekable();
-        while let Some(piece) = pieces.next() {
-            let room = LINE_KEPT.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&piece[..piece.len().min(room)]);
-            if pieces.peek().is_some() {
-                self.end_line();
-            }
-        }
-    }
-
-    fn end_line(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
-        let clean = clean_line(&text);
-        if !clean.is_empty() {
-            self.last = Some(clean.into_owned());
-        }
-        self.line.clear();
-    }
-
-    pub(super) fn finish(mut self) -> Option<String> {
-        self.end_line();
-        self.last
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -37,13 +37,10 @@ fn a_new_boot_must_be_recent_with_a_key_and_anything_goes_without() {
     assert_eq!(LastSeen::admits(Some(&known), &recent, keyed()), Ok(()));
     assert_eq!(
         LastSeen::admits(Some(&known), &old, keyed()),
-        Err(Reject::Replay)
+        Err(Reject::Skew)
     );
     let undated = claim(Some("b2"), Some(1), None);
-    assert_eq!(
-        LastSeen::admits(None, &undated, keyed()),
-        Err(Reject::Replay)
-    );
+    assert_eq!(LastSeen::admits(None, &undated, keyed()), Err(Reject::Skew));
     let open = Freshness {
         now_wall_ms: NOW,
         max_skew_ms: None,

@@ -119,3 +119,16 @@ proptest! {
         prop_assert_eq!(schedule.next_after(earlier), Some(next));
     }
 }
+
+#[test]
+fn an_expression_that_names_no_time_in_five_years_does_not_run_soon() {
+    let now = ms("2026-06-01T12:00:00Z");
+    for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 11 *"] {
+        let schedule = cron_in(never, "UTC");
+        assert!(!schedule.runs_soon(now), "{never}");
+    }
+    for rare in ["0 0 29 2 *", "@yearly", "0 3 * * *"] {
+        assert!(cron_in(rare, "Europe/Berlin").runs_soon(now), "{rare}");
+    }
+    assert!(Schedule::Every(7 * 24 * 3600 * 1000).runs_soon(now));
+}

@@ -19,21 +19,28 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
     })
 }
 
-/// A line of a job's standard error as a `done` carries it: control and
-/// invisible characters cut, no blanks at either end, at most
-/// [`MAX_STDERR_LEN`] bytes (cut with `…`). A line that is already so is
-/// returned as it is, which is how receivers check one.
+/// A line of a job's standard error as a `done` carries it: see
+/// [`clean_text`], at most [`MAX_STDERR_LEN`] bytes. A line that is
+/// already so is returned as it is, which is how receivers check one.
 pub fn clean_line(line: &str) -> std::borrow::Cow<'_, str> {
+    clean_text(line, MAX_STDERR_LEN)
+}
+
+/// `line` as one line that reads as what it is wherever it is printed:
+/// control and invisible characters cut, no blanks at either end, at most
+/// `max` bytes (cut with `…`). A line that is already so is returned as it
+/// is.
+pub fn clean_text(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
     let kept = |c: &char| !c.is_control() && !is_invisible(*c);
     let trimmed = line.trim();
     if trimmed.len() == line.len() && line.chars().all(|c| kept(&c)) {
-        if line.len() <= MAX_STDERR_LEN {
+        if line.len() <= max {
             return line.into();
         }
-        return crate::checks::cut(line, MAX_STDERR_LEN).into();
+        return crate::checks::cut(line, max).into();
     }
     let clean: String = trimmed.chars().filter(kept).collect();
-    crate::checks::cut(clean.trim(), MAX_STDERR_LEN).into()
+    crate::checks::cut(clean.trim(), max).into()
 }
 
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and

@@ -24,6 +24,7 @@ mod generated;
 mod hooks;
 mod hostile_addr;
 mod hostile_checks;
+mod hostile_hooks;
 mod hostile_input;
 mod hostile_names;
 mod hostile_notices;

@@ -105,9 +105,10 @@ fn signed_beat(key_file: &Path, node: &str, ts_ms: u64) -> Vec<u8> {
 }
 
 /// With a key, a new boot is believed only if its clock is within
-/// --max-skew of hb-ack's: a recorded beat of an old boot is a replay.
+/// --max-skew of hb-ack's: a recorded beat of an old boot is refused, as
+/// `skew` (its clock is what tells it).
 #[test]
-fn max_skew_refuses_an_old_clock_new_boot_as_a_replay() {
+fn max_skew_refuses_an_old_clock_new_boot_as_skew() {
     let dir = TempDir::new();
     let key = dir.key_file("key", KEY, 0o600);
     let ten_minutes_ago = wall_ms() - 10 * 60 * 1000;
@@ -129,8 +130,8 @@ fn max_skew_refuses_an_old_clock_new_boot_as_a_replay() {
         .send_to(&signed_beat(&key, "stale", ten_minutes_ago), addr)
         .unwrap();
     let rejected = strict.expect("rejected", |_| true);
-    assert_eq!(rejected["reason"], "replay");
-    let status = strict.expect("status", |v| v["rejected"]["replay"] == 1);
+    assert_eq!(rejected["reason"], "skew");
+    let status = strict.expect("status", |v| v["rejected"]["skew"] == 1);
     assert_eq!(status["received"], 1);
 
     let (mut lenient, addr) =

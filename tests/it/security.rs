@@ -164,7 +164,7 @@ fn replayed_beats_are_refused() {
     });
 
     // A new boot must be recent: the captured beats are from a boot whose
-    // clock is now far behind once --max-skew is tiny.
+    // clock is now far behind once --max-skew is tiny (refused as `skew`).
     let (mut strict, addr) = Running::listener(&[
         "--key-file",
         key,
@@ -175,7 +175,7 @@ fn replayed_beats_are_refused() {
     ]);
     std::thread::sleep(Duration::from_millis(20));
     send_raw(addr, &beats[0]);
-    strict.expect("status", |v| v["rejected"]["replay"] == 1);
+    strict.expect("status", |v| v["rejected"]["skew"] == 1);
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub struct HookArgs {
     pub on: Vec<crate::hooks::HookSpec>,
 
     #[arg(long, value_name = "N", default_value = ON_JOBS, help = format!(
-              "Hooks running at once at most; more wait in a queue ({} events; beyond, events are dropped and a `hook-overflow` line says how many)",
+              "Hooks running at once at most; more wait in a queue ({} events, expected nodes' ahead of others'; beyond, events are dropped and a `hook-overflow` line says how many and whose)",
               crate::hooks::QUEUE),
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub on_jobs: u16,

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::cli::parse::{parse_interval, parse_pause};
+use crate::cli::UsageError;
 use crate::clock::duration_ms;
+use crate::schedule::{Schedule, Zone, HORIZON_YEARS};
 
 /// `--run -- CMD`, `--cron`, `--tz`, `--grace`, `--max-run`: hb-send as a
 /// dead man's switch for a cron or batch job, which states when it is due
@@ -12,7 +14,7 @@ use crate::clock::duration_ms;
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Jobs")]
 pub struct JobArgs {
-    /// Run CMD as a job: say `start`, run it, say `done` with its exit code (or signal), duration and last line of stderr; exit with its exit code (128+N for signal N)
+    /// Run CMD as a job: say `start`, run it, say `done` with its exit code (or signal), duration and last line of stderr; exit with its exit code (128+N for signal N). With a key, listeners believe a run only if this host's clock is within their --max-skew (30s by default)
     #[arg(long, requires = "command",
           conflicts_with_all = ["count", "once", "ack", "away", "health", "verbose", "no_leave", "checks"])]
     pub run: bool,
@@ -45,17 +47,29 @@ pub const CRON_GRACE: Duration = Duration::from_secs(3600);
 
 impl JobArgs {
     /// The job's schedule: `--cron` in its zone, or `every` when the job
-    /// has one (None: a run without a schedule, never late).
-    pub fn schedule(&self, every: Option<Duration>) -> Option<crate::schedule::Schedule> {
-        use crate::schedule::{Schedule, Zone};
-        match (&self.cron, every) {
-            (Some(cron), _) => Some(Schedule::Cron {
+    /// has one (None: a run without a schedule, never late). A `--cron`
+    /// that names no time within five years of `now_ms` (wall clock) is a
+    /// usage error: its job would never be due.
+    pub fn schedule(
+        &self,
+        every: Option<Duration>,
+        now_ms: u64,
+    ) -> Result<Option<Schedule>, UsageError> {
+        let schedule = match (&self.cron, every) {
+            (Some(cron), _) => Schedule::Cron {
                 cron: Box::new(cron.clone()),
                 zone: self.tz.map_or(Zone::Host, Zone::Named),
-            }),
-            (None, Some(every)) => Some(Schedule::Every(duration_ms(every))),
-            (None, None) => None,
+            },
+            (None, Some(every)) => Schedule::Every(duration_ms(every)),
+            (None, None) => return Ok(None),
+        };
+        if let (false, Some(cron)) = (schedule.runs_soon(now_ms), &self.cron) {
+            return Err(UsageError(format!(
+                "--cron '{}' names no time in the next {HORIZON_YEARS} years: its job would never be due, nor late",
+                cron.pattern
+            )));
         }
+        Ok(Some(schedule))
     }
 
     /// The grace given, or its default for the schedule.

@@ -246,7 +246,7 @@ fn the_beating_sender_may_announce_and_come_back_itself() {
 fn an_away_from_another_process_needs_a_fresh_clock_with_a_key() {
     let mut sim = Sim::new();
     sim.beat(0, "b1", 1);
-    assert_eq!(sim.say(60_000, "a1", 1, 0, AWAY_5S), Err(Reject::Replay));
+    assert_eq!(sim.say(60_000, "a1", 1, 0, AWAY_5S), Err(Reject::Skew));
     assert_eq!(sim.state(), State::Down);
 }
 
