@@ -308,7 +308,8 @@ struct Alertmanager {
 impl Alertmanager {
     /// None (after saying loudly that `test`, named with [`test_name!`],
     /// is skipped) where Alertmanager or curl is not installed.
-    fn start(test: &str) -> Option<Alertmanager> {
+    /// It resolves an alert not posted again within `resolve_timeout`.
+    fn start(test: &str, resolve_timeout: &str) -> Option<Alertmanager> {
         for tool in ["prometheus-alertmanager", "curl"] {
             let found = Command::new(tool)
                 .arg("--version")
@@ -324,7 +325,9 @@ impl Alertmanager {
         let dir = TempDir::new();
         let config = dir.file(
             "alertmanager.yml",
-            "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+            &format!(
+                "global:\n  resolve_timeout: {resolve_timeout}\nroute:\n  receiver: none\nreceivers:\n  - name: none\n"
+            ),
         );
         let mut cmd = Command::new("prometheus-alertmanager");
         cmd.arg(format!("--config.file={}", config.display()))
@@ -385,7 +388,7 @@ fn contrib_hook(name: &str) -> PathBuf {
 
 #[test]
 fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
-    let Some(am) = Alertmanager::start(test_name!()) else {
+    let Some(am) = Alertmanager::start(test_name!(), "5m") else {
         return;
     };
     let on = format!(
@@ -418,4 +421,34 @@ fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
         .filter(|v| v["type"] == "hook")
         .collect();
     assert!(failed.is_empty(), "hooks failed: {failed:?}");
+}
+
+/// The README's wiring keeps an alert firing while the node stays down,
+/// for longer than Alertmanager's `resolve_timeout` (2 s here, 5 minutes
+/// by default): `still-down` reminders, more often than that, post it
+/// again before Alertmanager would resolve it.
+#[test]
+fn reminders_keep_an_alert_firing_past_alertmanagers_resolve_timeout() {
+    let Some(am) = Alertmanager::start(test_name!(), "2s") else {
+        return;
+    };
+    let on = format!(
+        "down,still-down,up,left=exec {} {}",
+        contrib_hook("alertmanager").display(),
+        am.url
+    );
+    let (mut listener, to) = Running::listener(&["--remind-every", "500ms", "--on", &on]);
+    let sender = web_1_beating_to(&to.to_string());
+    listener.expect("up", |v| v["node"] == "web-1");
+    drop(sender);
+    listener.expect("down", |v| v["node"] == "web-1");
+    let active = |alerts: &[Value]| alerts.iter().any(|a| a["status"]["state"] == "active");
+    am.wait_for("web-1", "a firing alert", active);
+    thread::sleep(Duration::from_secs(5));
+    let alerts = am.alerts("web-1");
+    assert!(
+        active(&alerts),
+        "resolved while the node is down: {alerts:?}"
+    );
+    listener.expect("still-down", |v| v["node"] == "web-1");
 }
