@@ -38,8 +38,16 @@ pub fn program() -> &'static str {
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
-        eprintln!("{}: {}", $crate::output::program(), format_args!($($arg)*))
+        $crate::output::say_line(format_args!($($arg)*))
     };
+}
+
+/// Writes `PROGRAM: message` and its newline to stderr in one write, so
+/// that the lines of two tools sharing a terminal or a log never mix
+/// mid-line. A stderr that cannot be written to is no reason to stop.
+pub fn say_line(message: std::fmt::Arguments<'_>) {
+    let line = format!("{}: {message}\n", program());
+    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 /// Held lines written at once when they reach this many bytes: a turn's

@@ -25,7 +25,7 @@ fn broadcast_targets_need_the_flag() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("warning: {to} ({to}): Permission denied")),
+        stderr.contains(&format!("warning: {to}: Permission denied")),
         "{stderr}"
     );
     assert!(

@@ -333,9 +333,9 @@ impl Outage {
         };
         let then = match next {
             Some(next) => format!("trying its next address, {next}"),
-            None => "still beating".to_owned(),
+            None => "no other address to try".to_owned(),
         };
-        crate::say!("warning: {name} ({addr}): {e}; {then}{also}");
+        crate::say!("warning: {}: {e}; {then}{also}", shown(name, addr));
         self.warned = true;
         self.last_warning = Some(Instant::now());
     }
@@ -344,8 +344,17 @@ impl Outage {
     fn reached(&mut self, name: &str, addr: SocketAddr) {
         self.failing = false;
         if std::mem::take(&mut self.warned) {
-            crate::say!("{name} ({addr}): sending again");
+            crate::say!("{}: sending again", shown(name, addr));
         }
+    }
+}
+
+/// A target as a person wrote it, with the address meant when the name
+/// is not that address already: `monitor (10.0.0.9:26722)`, `10.0.0.9:26722`.
+fn shown(name: &str, addr: SocketAddr) -> String {
+    match name == addr.to_string() {
+        true => name.to_owned(),
+        false => format!("{name} ({addr})"),
     }
 }
 
