@@ -249,10 +249,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         // started (a cron run, --once or --count, stays quiet).
         let beats = if args.ack { "acked beats" } else { "beats" };
         let every = humantime::format_duration(every);
-        eprintln!(
-            "hb-send: {node} {beats} every {every} to {}",
-            names.join(", ")
-        );
+        hb::say!("{node} {beats} every {every} to {}", names.join(", "));
     }
     let mut beater =
         Beater::new(node, targets, options, Sink::stdout()).context("opening a UDP socket")?;
@@ -262,17 +259,18 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     }
     let mut ok = true;
     if report.failed_sends > 0 {
-        eprintln!(
-            "hb-send: {} of {} beats could not be sent to every target",
-            report.failed_sends, report.beats
+        hb::say!(
+            "{} of {} beats could not be sent to every target",
+            report.failed_sends,
+            report.beats
         );
         ok = false;
     }
     for (name, unacked) in names.iter().zip(&report.unacked) {
         if *unacked > 0 {
             let within = humantime::format_duration(timeout);
-            eprintln!(
-                "hb-send: no ack from {name} for {unacked} of {} beats within {within}",
+            hb::say!(
+                "no ack from {name} for {unacked} of {} beats within {within}",
                 report.beats
             );
             ok = false;
@@ -299,7 +297,7 @@ fn say_away(
     let for_ms = u64::try_from(away.as_millis()).unwrap_or(u64::MAX);
     let unreached = beater.say_away(for_ms, reason.as_deref())?;
     if unreached > 0 {
-        eprintln!("hb-send: the away notice could not be sent to {unreached} target(s)");
+        hb::say!("the away notice could not be sent to {unreached} target(s)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -322,9 +320,7 @@ fn run_job(args: &Args, every: Duration, plan: Plan, signals: &Signals) -> ExitC
             match hp.resolve_all() {
                 Ok(addrs) => Some(Endpoint::new(hp.to_string(), addrs)),
                 Err(e) => {
-                    eprintln!(
-                        "hb-send: warning: resolving --to {hp}: {e}; the run is not told there"
-                    );
+                    hb::say!("warning: resolving --to {hp}: {e}; the run is not told there");
                     None
                 }
             }
@@ -336,7 +332,7 @@ fn run_job(args: &Args, every: Duration, plan: Plan, signals: &Signals) -> ExitC
             .context("opening a UDP socket")
     });
     let beater = beater.inspect_err(|e| {
-        eprintln!("hb-send: warning: {e:#}; the command runs untold");
+        hb::say!("warning: {e:#}; the command runs untold");
     });
     ExitCode::from(job::run(
         beater.ok().as_mut(),

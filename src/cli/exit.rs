@@ -36,12 +36,11 @@ impl ExitCodes {
         ExitCode::from(self.number(exit))
     }
 
-    /// Says why a run of tool `name` ended as `exit` (a usage or runtime
-    /// error), and gives its exit code: one line on stderr, and for a
-    /// Nagios plugin also its status line on stdout, which is all Nagios
-    /// shows of a run.
-    pub fn report(self, name: &str, exit: Exit, message: &str) -> ExitCode {
-        eprintln!("{name}: error: {message}");
+    /// Says why a run ended as `exit` (a usage or runtime error), and
+    /// gives its exit code: one line on stderr, and for a Nagios plugin
+    /// also its status line on stdout, which is all Nagios shows of a run.
+    pub fn report(self, exit: Exit, message: &str) -> ExitCode {
+        crate::say!("error: {message}");
         if self == ExitCodes::Nagios {
             println!("HB {} - {message}", State::Unknown);
         }

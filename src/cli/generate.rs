@@ -100,7 +100,7 @@ pub(super) fn write(mut cmd: Command, kind: Option<&str>) -> ExitCode {
     match kind {
         Some("man") => {
             if let Err(e) = man_page(cmd, &mut out) {
-                eprintln!("{name}: error: {e}");
+                crate::say!("error: {e}");
                 return ExitCodes::Unix.code(Exit::Failure);
             }
         }
@@ -113,7 +113,7 @@ pub(super) fn write(mut cmd: Command, kind: Option<&str>) -> ExitCode {
             clap_complete::generate(shell, &mut cmd, name, &mut out);
         }
         _ => {
-            eprintln!("{name}: --generate takes one of: man, bash, zsh, fish");
+            crate::say!("--generate takes one of: man, bash, zsh, fish");
             return ExitCodes::Unix.code(Exit::Usage);
         }
     }

@@ -58,7 +58,7 @@ pub fn main<A: Parser>(
     let signals = match signals {
         Ok(signals) => signals,
         Err(e) => {
-            eprintln!("{name}: error: installing signal handlers: {e}");
+            crate::say!("error: installing signal handlers: {e}");
             return codes.code(Exit::Failure);
         }
     };
@@ -80,14 +80,14 @@ pub fn main<A: Parser>(
         Err(e) => {
             let line = one_line(&e);
             let message = line.strip_prefix("error: ").unwrap_or(&line);
-            return codes.report(&name, Exit::Usage, message);
+            return codes.report(Exit::Usage, message);
         }
     };
     match body(args, signals) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => codes.code(Exit::Ok),
-        Err(e) if e.is::<UsageError>() => codes.report(&name, Exit::Usage, &e.to_string()),
-        Err(e) => codes.report(&name, Exit::Failure, &format!("{e:#}")),
+        Err(e) if e.is::<UsageError>() => codes.report(Exit::Usage, &e.to_string()),
+        Err(e) => codes.report(Exit::Failure, &format!("{e:#}")),
     }
 }
 
