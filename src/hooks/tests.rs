@@ -220,8 +220,9 @@ fn a_flood_of_other_nodes_neither_drops_nor_delays_an_expected_nodes_hook() {
         .find(|l| l["type"] == "hook-overflow")
         .unwrap();
     assert!(!overflow.to_string().contains("real"), "{overflow}");
-    // The forged line running now, then the real one, ahead of the 255
-    // forged lines still waiting.
+    // The real line among the first two run (a forged one may have been
+    // taken by the worker before it came), ahead of the forged lines
+    // still waiting.
     let deadline = Instant::now() + Duration::from_secs(15);
     let ran = loop {
         let ran = fs::read_to_string(&log).unwrap_or_default();
@@ -231,7 +232,7 @@ fn a_flood_of_other_nodes_neither_drops_nor_delays_an_expected_nodes_hook() {
         assert!(Instant::now() < deadline, "ran: {ran:?}");
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(ran.lines().nth(1), Some("real"), "{ran}");
+    assert!(ran.lines().take(2).any(|l| l == "real"), "{ran}");
     drop(actions);
     fs::remove_dir_all(dir).unwrap();
 }
