@@ -68,7 +68,7 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     every: Option<Duration>,
 
-    /// Send N beats, then exit (exit 1 if any could not be sent: the system refused it at every address of a target); without --every or --cron nothing says when the next is due, so it says `leave` too: listeners await no next beat
+    /// Send N beats, then exit (exit 1 if any could not be sent: the system refused it at every address of a target)
     #[arg(long, value_name = "N", conflicts_with = "once",
           value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -233,13 +233,6 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             false => None,
         },
         leave: !args.no_leave && !args.ack,
-        // `--once` after a job, with no interval or schedule: nothing says
-        // when to expect the next beat, so none is awaited.
-        leave_when_done: count.is_some()
-            && args.every.is_none()
-            && !is_job
-            && !args.ack
-            && !args.no_leave,
         reload: Some(Reload::new(signals.reload)),
         job: plan,
     };

@@ -68,10 +68,6 @@ pub struct Options {
     pub ack: Option<ack::Config>,
     /// Stopped by a signal, say `leave` to every target before returning.
     pub leave: bool,
-    /// After the last of `count` beats, say `leave` too: beats that state
-    /// no next one (no interval, no schedule given) must not leave a
-    /// silence that listeners would judge a failure.
-    pub leave_when_done: bool,
     /// SIGHUP: the key file is read again.
     pub reload: Option<Reload>,
     /// A job's schedule: each beat states when the next is due.
@@ -92,7 +88,6 @@ impl Options {
             checks: None,
             ack: None,
             leave: false,
-            leave_when_done: false,
             reload: None,
             job: None,
         }
@@ -161,7 +156,6 @@ pub struct Beater<W: Write> {
     checks: Option<Checks>,
     datagram: Vec<u8>,
     leave: bool,
-    leave_when_done: bool,
     job: Option<Plan>,
 }
 
@@ -202,7 +196,6 @@ impl<W: Write> Beater<W> {
             checks: options.checks,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             leave: options.leave,
-            leave_when_done: options.leave_when_done,
             job: options.job,
         })
     }
@@ -297,11 +290,9 @@ impl<W: Write> Beater<W> {
         self.take_reports();
         self.addresses.close();
         report.failed_sends = self.addresses.lost();
-        // Stopped by its operator, or done with beats that promised no
-        // next one: its silence from now on is no failure. A sender that
-        // never beat has no listener to tell.
-        let stopped = self.leave && stop.load(Ordering::Relaxed);
-        if (stopped || self.leave_when_done) && report.beats > 0 {
+        // Stopped by its operator: its silence from now on is no failure.
+        // A sender that never beat has no listener to tell.
+        if self.leave && stop.load(Ordering::Relaxed) && report.beats > 0 {
             report.failed_sends += self.say_leave(report.beats)?;
             crate::say!("{} leaves: said so to every target", self.node);
         }
