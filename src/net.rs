@@ -254,6 +254,13 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
 
 /// The address a socket from [`sending_socket`] sends to for `target`:
 /// IPv4-mapped on a dual-stack socket.
+/// `addr` as a person reads it: an IPv4 peer of a dual-stack socket (which
+/// the kernel reports as `[::ffff:10.0.0.7]:port`) as its IPv4 address.
+/// What is sent back to it goes through [`sent_to`].
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 pub fn sent_to(socket: &UdpSocket, target: SocketAddr) -> SocketAddr {
     match (socket.local_addr(), target) {
         (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {

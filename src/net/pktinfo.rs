@@ -90,6 +90,7 @@ pub fn send_from(
     from: Option<IpAddr>,
 ) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
+    let to = super::sent_to(socket, to);
     // An IPv4 peer of a dual-stack socket is answered in IPv4's words.
     let Some(from) = from.filter(|f| f.is_ipv4() == to.ip().to_canonical().is_ipv4()) else {
         return socket.send_to(datagram, to);
@@ -181,7 +182,7 @@ pub fn send_from(
     to: SocketAddr,
     _from: Option<IpAddr>,
 ) -> io::Result<usize> {
-    socket.send_to(datagram, to)
+    socket.send_to(datagram, super::sent_to(socket, to))
 }
 
 /// Most local addresses a [`Locals`] tells apart; datagrams to any other

@@ -566,7 +566,7 @@ fn accept_reply(
     o.error = None;
     o.via = relay.map(|r| relays[r].0.clone());
     if relay.is_none() {
-        o.addr = Some(SocketAddr::new(from.ip().to_canonical(), from.port()));
+        o.addr = Some(net::canonical(from));
     }
     o.checks = reply.checks;
 }

@@ -192,12 +192,12 @@ impl GroupLink {
         detector: &Detector,
     ) -> Result<(), Reject> {
         let now = at.mono;
-        let from = from.map(canonical).ok_or(Reject::UnknownPeer)?;
+        let from = from.map(crate::net::canonical).ok_or(Reject::UnknownPeer)?;
         let peer = self
             .m
             .peers
             .iter()
-            .position(|&p| canonical(p) == from)
+            .position(|&p| crate::net::canonical(p) == from)
             .ok_or(Reject::UnknownPeer)?;
         let nodes = self.m.group.on_view(peer, view, at, max_skew_ms)?;
         self.rejudge.extend(nodes.into_iter().map(str::to_owned));
@@ -278,12 +278,6 @@ impl GroupLink {
         self.rejudge
             .extend(detector.states().map(|(n, _)| n.to_owned()));
     }
-}
-
-/// IPv4 addresses as such, even when a dual-stack socket reports them
-/// IPv4-mapped, so peers compare equal however they were written.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 #[cfg(test)]

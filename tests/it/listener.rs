@@ -259,3 +259,25 @@ fn a_full_stdout_is_named_in_the_error() {
         "{rest}"
     );
 }
+
+/// A listener on `[::]` says where an IPv4 sender is as a person reads it
+/// (`127.0.0.1:port`, not `[::ffff:127.0.0.1]:port`), and still asks it
+/// (a crash is found by its closed port, on a dual-stack socket too).
+#[test]
+fn a_dual_stack_listener_shows_ipv4_senders_as_ipv4() {
+    let (mut l, addr) = Running::bound("hb-listen", "[::]:0", &[]);
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port())).to_string();
+    let send = Running::spawn(
+        "hb-send",
+        &["--node", "v4", "--every", "100ms", "--to", &to],
+    );
+    let up = l.expect("up", |v| v["node"] == "v4");
+    assert!(
+        up["addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{up}"
+    );
+    send.signal("KILL");
+    let down = l.expect("down", |v| v["node"] == "v4");
+    assert_eq!(down["cause"], "unreachable", "{down}");
+    assert_eq!(down["addr"], up["addr"], "{down}");
+}

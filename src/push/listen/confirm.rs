@@ -153,7 +153,8 @@ impl Confirmer {
             nonces: VecDeque::new(),
             from,
         };
-        self.by_addr.insert(canonical(addr), node.to_owned());
+        self.by_addr
+            .insert(crate::net::canonical(addr), node.to_owned());
         self.asking.insert(node.to_owned(), asking);
         self.due.push(Reverse((now, node.to_owned())));
     }
@@ -162,7 +163,7 @@ impl Confirmer {
         let Some(asking) = self.asking.remove(node) else {
             return;
         };
-        self.by_addr.remove(&canonical(asking.addr));
+        self.by_addr.remove(&crate::net::canonical(asking.addr));
         for nonce in asking.nonces {
             if self.settled.len() == SETTLED_NONCES {
                 self.settled.pop_front();
@@ -327,18 +328,13 @@ impl Confirmer {
         {
             return;
         }
-        let Some(node) = self.by_addr.get(&canonical(report.to)).cloned() else {
+        let Some(node) = self.by_addr.get(&crate::net::canonical(report.to)).cloned() else {
             return;
         };
         if detector.unreachable(now, &node, report.to, out) {
             self.stop_asking(&node);
         }
     }
-}
-
-/// An address as a dual-stack socket and an IPv4 one would both name it.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 #[cfg(test)]

@@ -102,7 +102,9 @@ impl<W: Write> Listener<W> {
             let arrived = arrival(datagram.arrived_ns, at, *judged_to);
             let received = Moment::new(arrived, at.wall);
             *judged_to = Some(received.mono);
-            let from = datagram.from;
+            // Said as a person reads it, in every line and table; sent
+            // back to in the socket's own words (`net::sent_to`).
+            let from = net::canonical(datagram.from);
             let bytes = datagram.bytes.len();
             if let Some(message) = self.intake.open(datagram.bytes, from, received.mono) {
                 self.accept(received, message, Some(from), datagram.to, bytes, true)?;
