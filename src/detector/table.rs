@@ -209,5 +209,24 @@ impl IndexMut<usize> for Table {
     }
 }
 
+/// Bytes the listener may send an address per byte it received from it:
+/// an unsigned beat with a forged source address makes the listener send
+/// the victim at most this many times what the forger sent.
+pub const AMPLIFICATION: u32 = 3;
+
+/// Bytes of credit a node's address may hold at most: enough for a few
+/// probes (16 of 512 bytes) however long the node beat before its
+/// suspicion, so a flood of old credit cannot be spent at once.
+pub const MAX_CREDIT: u32 = 16 * 512;
+
+/// A node's credit after a datagram of `bytes` from `addr`: what it had
+/// plus [`AMPLIFICATION`] times the datagram, when the address is the one
+/// its credit was earned at; only the datagram's, when it moved.
+pub(super) fn credit_after(node: &Node, addr: Option<SocketAddr>, bytes: u32) -> u32 {
+    let earned = bytes.saturating_mul(AMPLIFICATION);
+    let kept = if node.addr == addr { node.credit } else { 0 };
+    kept.saturating_add(earned).min(MAX_CREDIT)
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,8 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
-use super::confirm::credit_after;
 use super::faults::Over;
+use super::table::credit_after;
 use super::table::Node;
 use super::{claim_of, Arrival, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};

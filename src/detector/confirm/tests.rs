@@ -109,7 +109,10 @@ fn an_address_may_be_sent_three_times_what_came_from_it() {
         det.take(&a_beat(seq), from(FROM).in_datagram(500), &mut out)
             .unwrap();
     }
-    assert!(det.spend("a", MAX_CREDIT as usize), "capped, not lost");
+    assert!(
+        det.spend("a", crate::detector::table::MAX_CREDIT as usize),
+        "capped, not lost"
+    );
     assert!(!det.spend("a", 1));
     det.take(&a_beat(100), from(FROM).in_datagram(500), &mut out)
         .unwrap();
