@@ -1,7 +1,7 @@
 complete -c hb-send -l to -d 'Send each beat to HOST[:PORT] (repeatable; default port 26722, or 26723 with --ack)' -r
 complete -c hb-send -l node -d 'Name this node in what it sends (default: the host name; given twice, the last wins)' -r
 complete -c hb-send -l every -d 'Interval between beats (10ms to 7d); listeners learn it from the beats. With --run, --cron or --grace: the job\'s interval, stated as its next due time [default: 1s]' -r
-complete -c hb-send -l count -d 'Send N beats, then exit (exit 1 if any could not be sent: the system refused it at every address of a target)' -r
+complete -c hb-send -l count -d 'Send N beats, then exit; without --ack, give --every or --cron, which the last beat states as when the next is due (exit 1 if a beat could not be sent: the system refused it at every address of a target)' -r
 complete -c hb-send -l misses -d 'With --ack: a target is down after N unacknowledged beats in a row' -r
 complete -c hb-send -s t -l timeout -d 'With --ack: how long an ack may take [default: the --every interval]' -r
 complete -c hb-send -l away -d 'Announce a planned absence of DURATION (1s to 7d) to every target, then exit: listeners mute the node until then, and say `down` if it has not beaten again by then. With a key, listeners believe it only if this host\'s clock is within their --max-skew (30s by default)' -r

@@ -68,7 +68,7 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     every: Option<Duration>,
 
-    /// Send N beats, then exit (exit 1 if any could not be sent: the system refused it at every address of a target)
+    /// Send N beats, then exit; without --ack, give --every or --cron, which the last beat states as when the next is due (exit 1 if a beat could not be sent: the system refused it at every address of a target)
     #[arg(long, value_name = "N", conflicts_with = "once",
           value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -165,6 +165,16 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let beats_once = args.once || args.count.is_some();
     if let (false, false, Some(flag)) = (args.job.run, beats_once, args.job.given()) {
         let msg = format!("{flag} needs --run, --once or --count (a job says when it ran)");
+        return Err(UsageError(msg).into());
+    }
+    // A finite run's last beat still tells listeners when the next is due;
+    // left at the default interval, that would be a promise nobody keeps.
+    if let (true, false, None, None) = (beats_once, args.ack, args.every, &args.job.cron) {
+        let flag = if args.once { "--once" } else { "--count" };
+        let msg = format!(
+            "{flag} needs --every or --cron: each beat tells listeners when the next is due \
+             (--every 1d after a daily job)"
+        );
         return Err(UsageError(msg).into());
     }
     let is_job = args.job.run || args.job.given().is_some();

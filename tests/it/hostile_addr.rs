@@ -177,7 +177,15 @@ fn once_through_a_dual_stack_localhost_reaches_an_ipv4_listener() {
         return;
     };
     ns.hosts("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
-    let once = ["--node", "once", "--once", "--to", "localhost"];
+    let once = [
+        "--node",
+        "once",
+        "--once",
+        "--every",
+        "1s",
+        "--to",
+        "localhost",
+    ];
     let out = run_in(&ns, "hb-send", &once).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "no listener: {stderr}");

@@ -96,6 +96,8 @@ fn a_beat_too_large_for_its_checks_keeps_the_critical_one() {
         "--node",
         "big",
         "--once",
+        "--every",
+        "1s",
         "--health",
         "--to",
         &addr.to_string(),
@@ -123,7 +125,15 @@ fn a_background_child_does_not_delay_beats() {
     let (mut listener, addr) = Running::listener(&[]);
     let start = Instant::now();
     let out = cmd("hb-send")
-        .args(["--node", "bg", "--once", "--to", &addr.to_string()])
+        .args([
+            "--node",
+            "bg",
+            "--once",
+            "--every",
+            "1s",
+            "--to",
+            &addr.to_string(),
+        ])
         .args(["--check", "bg=(sleep 5 &); echo x", "--check-timeout", "1s"])
         .output()
         .unwrap();
@@ -229,7 +239,11 @@ fn nameless_checks_and_port_zero_targets_are_usage_errors() {
         &["--to", "127.0.0.1:0"],
         &["--to", "[::1]:0"],
     ] {
-        let out = cmd("hb-send").args(args).arg("--once").output().unwrap();
+        let out = cmd("hb-send")
+            .args(args)
+            .args(["--once", "--every", "1s"])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");

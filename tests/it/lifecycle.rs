@@ -53,7 +53,15 @@ fn a_sender_stopped_by_a_signal_leaves() {
     }
     // Started again: a restart, and up from left.
     cmd("hb-send")
-        .args(["--node", "web-1", "--once", "--to", &addr.to_string()])
+        .args([
+            "--node",
+            "web-1",
+            "--once",
+            "--every",
+            "1s",
+            "--to",
+            &addr.to_string(),
+        ])
         .assert()
         .success();
     l.expect("restart", |v| v["node"] == "web-1");
@@ -115,7 +123,7 @@ fn away_mutes_the_node_until_its_deadline() {
 fn a_beat_before_the_deadline_ends_the_absence() {
     let (mut l, addr) = Running::listener(&[]);
     let to = addr.to_string();
-    let once = ["--node", "db-1", "--once", "--to", &to];
+    let once = ["--node", "db-1", "--once", "--every", "1s", "--to", &to];
     cmd("hb-send").args(once).assert().success();
     l.expect("up", |v| v["node"] == "db-1");
     cmd("hb-send")

@@ -211,13 +211,22 @@ fn hb_listen_takes_its_key_file_from_the_environment() {
     let mut l = Running::start(listen, "hb-listen");
     let to = l.listening().to_string();
     cmd("hb-send")
-        .args(["--to", &to, "--node", "signed", "--once", "--key-file"])
+        .args([
+            "--to",
+            &to,
+            "--node",
+            "signed",
+            "--once",
+            "--every",
+            "1s",
+            "--key-file",
+        ])
         .arg(&key)
         .assert()
         .success();
     l.expect("up", |v| v["node"] == "signed");
     cmd("hb-send")
-        .args(["--to", &to, "--node", "unsigned", "--once"])
+        .args(["--to", &to, "--node", "unsigned", "--once", "--every", "1s"])
         .env_remove("HB_KEY_FILE")
         .assert()
         .success();

@@ -109,7 +109,8 @@ fn hb_listen_exports_nodes_counters_and_events() {
         .success();
     cmd("hb-send")
         .args([
-            "--to", &addr, "--node", "db-1", "--once", "--health", "--check", "exit 2",
+            "--to", &addr, "--node", "db-1", "--once", "--every", "1s", "--health", "--check",
+            "exit 2",
         ])
         .assert()
         .success();

@@ -237,6 +237,8 @@ fn status_snapshot_carries_health_for_routing() {
             "h1",
             "--health",
             "--once",
+            "--every",
+            "1s",
         ])
         .assert()
         .success();
@@ -268,7 +270,15 @@ fn ipv6_loopback_works_too() {
     let (mut listen, addr) = Running::bound("hb-listen", "[::1]:0", &[]);
     assert!(addr.is_ipv6());
     cmd("hb-send")
-        .args(["--to", &addr.to_string(), "--node", "v6", "--once"])
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "v6",
+            "--once",
+            "--every",
+            "1s",
+        ])
         .assert()
         .success();
     let up = listen.expect("up", |_| true);
@@ -394,6 +404,13 @@ fn usage_errors_are_one_line_naming_the_flag() {
         ("hb-send", &["--every", "0s"], "--every"),
         ("hb-send", &["--count", "0"], "--count"),
         ("hb-send", &["--once", "--count", "2"], "--count"),
+        // A one-shot beat must say when the next is due (no lying 1s).
+        ("hb-send", &["--once", "--to", "127.0.0.1:9"], "--once"),
+        (
+            "hb-send",
+            &["--count", "3", "--to", "127.0.0.1:9"],
+            "--count",
+        ),
         ("hb-send", &["--to", "a:b:c"], "--to"),
         ("hb-send", &["--node", ""], "--node"),
         ("hb-listen", &["--misses", "0"], "--misses"),

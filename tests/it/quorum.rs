@@ -308,7 +308,7 @@ fn join_needs_a_multicast_group_and_broadcast_needs_a_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a multicast group"));
     // Without --broadcast the kernel refuses (and nothing leaves the host).
     let out = cmd("hb-send")
-        .args(["--to", "255.255.255.255:9", "--once"])
+        .args(["--to", "255.255.255.255:9", "--once", "--every", "1s"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

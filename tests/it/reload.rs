@@ -18,7 +18,16 @@ const KEY_B: &str = "key-b-0123456789abcdef0123456789";
 /// Sends one beat of `node` to `to`, signed with the key file `key`.
 fn beat_signed(to: &str, node: &str, key: &Path) {
     cmd("hb-send")
-        .args(["--to", to, "--node", node, "--once", "--key-file"])
+        .args([
+            "--to",
+            to,
+            "--node",
+            node,
+            "--once",
+            "--every",
+            "1s",
+            "--key-file",
+        ])
         .arg(key)
         .assert()
         .success();
@@ -229,7 +238,15 @@ fn sighup_ends_no_tool() {
     let reloaded = l.expect("reloaded", |_| true);
     assert!(reloaded.get("keys").is_none(), "{reloaded}");
     cmd("hb-send")
-        .args(["--to", &addr.to_string(), "--node", "after-hup", "--once"])
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "after-hup",
+            "--once",
+            "--every",
+            "1s",
+        ])
         .assert()
         .success();
     l.expect("up", |v| v["node"] == "after-hup");

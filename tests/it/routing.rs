@@ -9,7 +9,15 @@ use crate::harness::{cmd, parse_events, wait_for_file, wall_ms, Running, TempDir
 fn checks_travel_in_beats_and_make_a_node_degraded() {
     let (mut l, addr) = Running::listener(&["--beats", "--status-every", "100ms"]);
     cmd("hb-send")
-        .args(["--to", &addr.to_string(), "--node", "web", "--once"])
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "web",
+            "--once",
+            "--every",
+            "1s",
+        ])
         .args(["--check", "disk=echo 'DISK OK - 42% free | /=42%'"])
         .args(["--check", "http=echo 'HTTP CRITICAL - 503'; exit 2"])
         .assert()
@@ -67,7 +75,15 @@ fn a_degraded_node_is_read_back_from_the_state_file() {
 fn unnamed_checks_are_named_by_plugin_or_place() {
     let (mut l, addr) = Running::listener(&["--beats"]);
     cmd("hb-send")
-        .args(["--to", &addr.to_string(), "--node", "web", "--once"])
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "web",
+            "--once",
+            "--every",
+            "1s",
+        ])
         .args(["--check", "/bin/true"])
         .args(["--check", "(sleep 0; exit 2)"])
         .args(["--check", "disk=true"])

@@ -22,13 +22,23 @@ fn with_a_key_only_signed_beats_count() {
     let (mut l, addr) = Running::listener(&["--key-file", key, "--status-every", "50ms"]);
     let to = addr.to_string();
     cmd("hb-send")
-        .args(["--to", &to, "--node", "signed", "--once", "--key-file", key])
+        .args([
+            "--to",
+            &to,
+            "--node",
+            "signed",
+            "--once",
+            "--every",
+            "1s",
+            "--key-file",
+            key,
+        ])
         .assert()
         .success();
     l.expect("up", |v| v["node"] == "signed");
     // Unsigned, and signed with another key: refused.
     cmd("hb-send")
-        .args(["--to", &to, "--node", "forger", "--once"])
+        .args(["--to", &to, "--node", "forger", "--once", "--every", "1s"])
         .assert()
         .success();
     let other = dir.key_file("k-other", "some-other-key-0123456789\n", 0o600);
@@ -39,6 +49,8 @@ fn with_a_key_only_signed_beats_count() {
             "--node",
             "forger",
             "--once",
+            "--every",
+            "1s",
             "--key-file",
             other.to_str().unwrap(),
         ])
@@ -48,7 +60,7 @@ fn with_a_key_only_signed_beats_count() {
     assert_eq!(status["up"], serde_json::json!(["signed"]));
     // The environment variable works as the flag does.
     cmd("hb-send")
-        .args(["--to", &to, "--node", "from-env", "--once"])
+        .args(["--to", &to, "--node", "from-env", "--once", "--every", "1s"])
         .env("HB_KEY_FILE", key)
         .assert()
         .success();
@@ -68,6 +80,8 @@ fn keys_rotate_and_loose_key_files_are_refused() {
             "--node",
             "old-key",
             "--once",
+            "--every",
+            "1s",
             "--key-file",
             old.to_str().unwrap(),
         ])
@@ -99,6 +113,8 @@ fn keys_rotate_and_loose_key_files_are_refused() {
             "--key-file",
             credential.to_str().unwrap(),
             "--once",
+            "--every",
+            "1s",
             "--to",
             &to,
         ])

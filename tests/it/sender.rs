@@ -19,7 +19,7 @@ fn broadcast_targets_need_the_flag() {
 
     // Refused by the kernel, which nothing leaves: exit 1, saying why.
     let out = cmd("hb-send")
-        .args(["--to", &to, "--node", "refused", "--once"])
+        .args(["--to", &to, "--node", "refused", "--once", "--every", "1s"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -40,6 +40,8 @@ fn broadcast_targets_need_the_flag() {
             "--node",
             "broadcaster",
             "--once",
+            "--every",
+            "1s",
             "--broadcast",
         ])
         .assert()
@@ -62,7 +64,15 @@ fn check_timeout_kills_a_slow_check_and_reports_it_unknown() {
     let (mut l, addr) = Running::listener(&["--beats"]);
     let started = Instant::now();
     cmd("hb-send")
-        .args(["--to", &addr.to_string(), "--node", "n", "--once"])
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--node",
+            "n",
+            "--once",
+            "--every",
+            "1s",
+        ])
         .args(["--check", &check, "--check-timeout", "300ms"])
         .assert()
         .success();
