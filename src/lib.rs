@@ -69,4 +69,5 @@ pub mod reload;
 pub mod replay;
 pub mod schedule;
 pub mod self_watch;
+pub mod web;
 pub mod wire;

@@ -1,4 +1,5 @@
-//! Prometheus metrics on `GET /metrics` (`--metrics ADDR`), so that one
+//! Prometheus metrics, served on `GET /metrics` by the web side
+//! (`--metrics ADDR`, see [`crate::web`]), so that one
 //! Prometheus scrapes many listeners and alerts on node states.
 //!
 //! The exposition is the Prometheus text format 0.0.4, not OpenMetrics: every
@@ -16,12 +17,8 @@ use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::{counter::Counter, family::Family, info::Info};
 use prometheus_client::registry::Registry;
 use std::fmt;
-use std::io::{self, Cursor};
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::thread;
-use tiny_http::{Header, Method, Response, Server};
 
 use crate::output::{Line, Subscriber};
 use crate::wire::Reject;
@@ -45,7 +42,7 @@ const OTHER_EVENT_TYPES: [&str; 8] = [
 type Labels<const N: usize> = [(&'static str, String); N];
 
 /// A tool's metrics. Clones share the same series, so the main loop updates
-/// what the server thread encodes.
+/// what the web side encodes.
 #[derive(Clone, Debug)]
 pub struct Metrics(Arc<Inner>);
 
@@ -183,17 +180,6 @@ impl Metrics {
         prometheus_text::encode(&mut text, &self.0.registry)?;
         Ok(text)
     }
-
-    /// The `GET /metrics` answer: the exposition, or 500 if it cannot be encoded.
-    fn response(&self) -> Response<Cursor<Vec<u8>>> {
-        match self.encode() {
-            Ok(text) => Response::from_string(text).with_header(
-                Header::from_bytes("Content-Type", prometheus_text::CONTENT_TYPE)
-                    .expect("the content type is ASCII"),
-            ),
-            Err(_) => Response::from_string("cannot encode metrics\n").with_status_code(500),
-        }
-    }
 }
 
 /// `x`, an `f32` reading, times 10^`exp`, as the `f64` nearest to that
@@ -222,37 +208,6 @@ impl Subscriber for Metrics {
     fn take(&mut self, line: &Line<'_>) {
         self.event(line.kind);
     }
-}
-
-/// Serves `metrics` on `GET /metrics` at `addr` (port 0: any free port) from a
-/// detached "hb-metrics" thread that lives as long as the process; returns
-/// the bound address, to print. `HEAD` works too; every other path is 404.
-///
-/// # Errors
-///
-/// When `addr` cannot be bound (in use, not a local address).
-pub fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<SocketAddr> {
-    let server = Server::http(addr).map_err(io::Error::other)?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .expect("bound to an IP address");
-    thread::Builder::new()
-        .name("hb-metrics".into())
-        .spawn(move || {
-            crate::export::lower_priority();
-            for request in server.incoming_requests() {
-                let path = request.url().split('?').next().unwrap_or_default();
-                let response = match (request.method(), path) {
-                    (Method::Get | Method::Head, "/metrics") => metrics.response(),
-                    _ => Response::from_string("not found\n").with_status_code(404),
-                };
-                // A scraper that hung up gets no answer; the next one will.
-                let _ = request.respond(response);
-                crate::export::release_freed();
-            }
-        })?;
-    Ok(bound)
 }
 
 #[cfg(test)]

@@ -8,19 +8,38 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::web::WebSide;
+
 use serde::Serialize;
 
 use crate::auth::Codec;
 
 /// A tool's request to reload: a flag SIGHUP sets, taken once per signal.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reload {
     asked: Arc<AtomicBool>,
+    /// The web side, whose `--web-config` is read again too.
+    web: Option<Arc<WebSide>>,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload")
+            .field("asked", &self.asked)
+            .field("web", &self.web.as_ref().map(|w| w.bound))
+            .finish()
+    }
 }
 
 impl Reload {
     pub fn new(asked: Arc<AtomicBool>) -> Self {
-        Reload { asked }
+        Reload { asked, web: None }
+    }
+
+    /// Reads `web`'s `--web-config` again on each reload too.
+    pub fn with_web(mut self, web: Option<Arc<WebSide>>) -> Self {
+        self.web = web;
+        self
     }
 
     /// Whether a reload was asked for since the last call.
@@ -39,10 +58,22 @@ impl Reload {
         })
     }
 
-    /// For a tool whose only file is its key file: when a reload was asked
-    /// for, the key file read again and the event that says so.
-    pub fn keys_if_requested(&self, codec: &mut Codec) -> Option<Reloaded> {
-        self.requested().then(|| Reloaded::keys(self.keys(codec)))
+    /// The files every tool has read again: the codec's key file and the
+    /// web configuration, and the event that says so (a tool adds its
+    /// lists to it).
+    pub fn files(&self, codec: &mut Codec) -> Reloaded {
+        Reloaded {
+            keys: self.keys(codec),
+            web: self.web.as_ref().and_then(|web| web.reload(self)),
+            ..Reloaded::default()
+        }
+    }
+
+    /// For a tool whose only files are its key file and web configuration:
+    /// when a reload was asked for, those read again and the event that
+    /// says so.
+    pub fn files_if_requested(&self, codec: &mut Codec) -> Option<Reloaded> {
+        self.requested().then(|| self.files(codec))
     }
 
     /// A list (expected nodes, targets) read again by `read`, compared with
@@ -132,17 +163,11 @@ pub struct Reloaded {
     pub targets_added: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets_removed: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<Outcome>,
 }
 
 impl Reloaded {
-    /// The event of a tool whose only file is its key file.
-    pub fn keys(keys: Option<Outcome>) -> Self {
-        Reloaded {
-            keys,
-            ..Reloaded::default()
-        }
-    }
-
     /// Adds what happened to the expected nodes.
     pub fn with_expected(mut self, change: ListChange) -> Self {
         self.expected = Some(change.outcome);

@@ -14,6 +14,7 @@ use hb::metrics::Series;
 use hb::output::Sink;
 use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::reload::Reload;
+use hb::web::Pages;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How often replies' health is refreshed in the background, so a reply
@@ -74,7 +75,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
-    intake.metrics = args.metrics.serve(Series::Counters)?;
+    let web = args.metrics.serve(Series::Counters, Pages::MetricsOnly)?;
+    intake.metrics = web.as_ref().map(|web| web.metrics().clone());
     let socket = args.listen.bind(&[])?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
@@ -90,7 +92,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status.every_ms(),
-        reload: Some(Reload::new(signals.reload)),
+        reload: Some(Reload::new(signals.reload).with_web(web)),
     };
     Responder::new(socket, node, Sink::stdout(), intake, options).run(&signals.stop)?;
     Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ use hb::push::listen::{self, ConfirmOptions, Listener, ReadExpected};
 use hb::quorum::link::PEER_TIMEOUT_VIEWS;
 use hb::quorum::Membership;
 use hb::reload::Reload;
+use hb::web::Pages;
 use hb::wire::{self, DEFAULT_BEAT_PORT};
 
 /// The fixed detector's --misses: a node is down after this many of its
@@ -244,8 +245,13 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             .keep_state_file(path, duration_ms(args.state_every))
             .context("starting the state file's writer")?;
     }
-    if let Some(metrics) = args.metrics.serve(args.node_series.series())? {
-        listener.export(metrics);
+    let web = args
+        .metrics
+        .serve(args.node_series.series(), Pages::Membership)?;
+    if let Some(web) = &web {
+        listener
+            .serve_web(web)
+            .context("starting the web side's status writer")?;
     }
     let mut actions = args.hooks.actions()?;
     actions.expect(&expected);
@@ -257,7 +263,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let read: ReadExpected = Box::new(move || read_expected(&expect, Some(&path)));
         (read, expected)
     });
-    listener.reload_on(Reload::new(signals.reload), reread);
+    listener.reload_on(Reload::new(signals.reload).with_web(web), reread);
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

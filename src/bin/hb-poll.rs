@@ -21,6 +21,7 @@ use hb::pull::probe::{fitted_timeout, Prober, ReadTargets, Target};
 use hb::pull::verdict::{judge, nagios_line, Limits};
 use hb::pull::watch::watch;
 use hb::reload::Reload;
+use hb::web::Pages;
 use hb::wire::DEFAULT_ACK_PORT;
 
 /// How long each attempt waits for its reply.
@@ -197,12 +198,15 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let file = args.file.clone().filter(|p| p.as_os_str() != "-");
         let reread =
             file.map(|path| -> ReadTargets { Box::new(move || read_targets(&named, Some(&path))) });
-        prober.reload_on(Reload::new(signals.reload), reread);
+        let web = args
+            .metrics
+            .serve(args.node_series.series(), Pages::MetricsOnly)?;
+        prober.reload_on(Reload::new(signals.reload).with_web(web.clone()), reread);
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector
             .config(duration_ms(every), false, usize::MAX)?;
-        let metrics = args.metrics.serve(args.node_series.series())?;
+        let metrics = web.as_ref().map(|web| web.metrics().clone());
         let exported = metrics.as_ref();
         if let Some(m) = &metrics {
             out.subscribe(Box::new(m.clone()));

@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -325,15 +326,20 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "ADDR", value_parser = |s: &str| HostPort::parse(s, METRICS_PORT),
           help = format!("Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port {METRICS_PORT}; port 0 picks a free one)"))]
     pub metrics: Option<HostPort>,
+
+    /// TLS and basic auth for --metrics, from a file in the format of Prometheus' exporters' --web.config.file (tls_server_config, basic_auth_users); read again on SIGHUP
+    #[arg(long, value_name = "FILE", requires = "metrics")]
+    pub web_config: Option<PathBuf>,
 }
 
 impl MetricsArgs {
-    /// Starts the metrics server if asked, saying where on stderr.
+    /// Starts the web side if asked (its metrics counting `series`, and
+    /// `pages` beside them), saying where on stderr.
     pub fn serve(
         &self,
-
         series: crate::metrics::Series,
-    ) -> anyhow::Result<Option<crate::metrics::Metrics>> {
+        pages: crate::web::Pages,
+    ) -> anyhow::Result<Option<Arc<crate::web::WebSide>>> {
         let Some(addr) = &self.metrics else {
             return Ok(None);
         };
@@ -341,10 +347,18 @@ impl MetricsArgs {
             .resolve()
             .with_context(|| format!("resolving --metrics {addr}"))?;
         let metrics = crate::metrics::Metrics::new(crate::output::program(), series);
-        let bound = crate::metrics::serve(metrics.clone(), resolved)
-            .with_context(|| format!("serving metrics on {resolved}"))?;
-        crate::say!("metrics on http://{bound}/metrics");
-        Ok(Some(metrics))
+        let path = self.web_config.clone();
+        let config = match &path {
+            Some(path) => crate::web::WebConfig::read(path)
+                .map_err(|e| UsageError(format!("--web-config {e:#}")))?,
+            None => crate::web::WebConfig::default(),
+        };
+        let web = crate::web::WebSide::serve(resolved, metrics, pages, config, path)?;
+        crate::say!("metrics on {}/metrics", web.url());
+        if pages == crate::web::Pages::Membership {
+            crate::say!("status page on {}/", web.url());
+        }
+        Ok(Some(Arc::new(web)))
     }
 }
 

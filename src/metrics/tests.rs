@@ -1,7 +1,5 @@
 use super::*;
 use nodes::NodeTable;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::detector::{NodeSample, NodeSamples, State};
@@ -195,33 +193,6 @@ fn a_scrape_the_loop_does_not_answer_still_gets_the_counters() {
     assert!(started.elapsed() >= nodes::SCRAPE_WAIT);
     assert!(has(&text, "hb_received_total 0"), "{text}");
     assert!(!text.contains("hb_node_up"), "{text}");
-}
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
-
-#[test]
-fn serves_metrics_and_404_elsewhere() {
-    let addr = serve(sample(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    assert_ne!(addr.port(), 0);
-    let ok = get(addr, "/metrics");
-    assert!(ok.starts_with("HTTP/1.0 200 "), "{ok}");
-    let content_type = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
-    assert!(ok.contains(content_type), "{ok}");
-    assert!(ok.contains("\r\n\r\n# HELP "), "{ok}");
-    assert!(ok.contains("\nhb_received_total 2\n"), "{ok}");
-    for path in ["/", "/metricsx", "/other"] {
-        let missing = get(addr, path);
-        assert!(missing.starts_with("HTTP/1.0 404 "), "{path}: {missing}");
-    }
 }
 
 /// An f32 reading is exported as the decimal it was read as: 39.4 % is

@@ -197,7 +197,7 @@ impl Prober {
         let (reload, read) = self.reload.as_mut().filter(|(r, _)| r.requested())?;
         let reload = reload.clone();
         let read = read.as_mut().map(|read| read());
-        let event = Reloaded::keys(reload.keys(&mut self.codec));
+        let event = reload.files(&mut self.codec);
         let Some(read) = read else {
             return Some(event);
         };

@@ -155,7 +155,7 @@ impl<W: Write> Responder<W> {
                 .opts
                 .reload
                 .as_ref()
-                .and_then(|r| r.keys_if_requested(codec))
+                .and_then(|r| r.files_if_requested(codec))
             {
                 self.out.emit(Moment::new(now, wall_ms()), &event)?;
             }

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::output::Sink;
 use crate::quorum::link::{GroupLink, Membership};
 use crate::self_watch::{SelfWatch, SelfWatchLine};
+use crate::web::WebSide;
 use crate::wire::{Message, Reject};
 
 mod confirm;
@@ -33,7 +34,7 @@ pub use reload::ReadExpected;
 use reload::Reloading;
 pub use restore::restore_state;
 use sampling::Sampling;
-use state::StateFile;
+use state::{Destination, StateFile};
 
 /// One detector, its output, and the periodic status line.
 pub struct Listener<W: Write> {
@@ -51,6 +52,8 @@ pub struct Listener<W: Write> {
     events: Vec<Event>,
     group: Option<GroupLink>,
     state_file: Option<StateFile>,
+    /// The web side's `/status`, snapshotted when a client asks.
+    web_status: Option<StateFile>,
     metrics: Option<Metrics>,
     /// Node samples being copied out for a scrape.
     sampling: Option<Sampling>,
@@ -85,6 +88,7 @@ impl<W: Write> Listener<W> {
             events: Vec::new(),
             group: None,
             state_file: None,
+            web_status: None,
             metrics: None,
             sampling: None,
             watch: SelfWatch::default(),
@@ -128,8 +132,11 @@ impl<W: Write> Listener<W> {
         self.watch.tick(now, &mut self.observed);
         self.detector.expire(now, &mut self.events);
         // Forgetting moves nodes: not while a copy of the table is under way.
-        let copying =
-            self.sampling.is_some() || self.state_file.as_ref().is_some_and(StateFile::is_writing);
+        let copying = self.sampling.is_some()
+            || [&self.state_file, &self.web_status]
+                .into_iter()
+                .flatten()
+                .any(StateFile::is_writing);
         if self.detector.has_forgettable() && !copying {
             self.detector.forget_due(now, &mut self.events);
         }
@@ -155,6 +162,20 @@ impl<W: Write> Listener<W> {
         self.metrics = Some(metrics);
     }
 
+    /// Serves the web side (`--metrics`): its metrics, every line printed
+    /// on `/events`, and the membership on `/status` when a client asks.
+    pub fn serve_web(&mut self, web: &WebSide) -> io::Result<()> {
+        self.export(web.metrics().clone());
+        if let Some(feed) = web.events() {
+            self.out.subscribe(Box::new(feed));
+        }
+        if let Some(share) = web.status() {
+            // Snapshots for /status are due on demand: no period.
+            self.web_status = Some(StateFile::new(Destination::Web(share), 0)?);
+        }
+        Ok(())
+    }
+
     fn next_wake(&self) -> Option<Millis> {
         self.status
             .map(|c| c.due())
@@ -173,6 +194,9 @@ impl<W: Write> Listener<W> {
             self.group.as_ref().and_then(GroupLink::next_wake),
             self.confirm.as_ref().and_then(Confirmer::next_wake),
             self.state_file
+                .as_ref()
+                .and_then(|s| s.next_wake(&self.detector)),
+            self.web_status
                 .as_ref()
                 .and_then(|s| s.next_wake(&self.detector)),
             // A copy under way goes on at once.

@@ -217,7 +217,7 @@ impl<W: Write> Beater<W> {
             if let Some(event) = self
                 .reload
                 .as_ref()
-                .and_then(|r| r.keys_if_requested(codec))
+                .and_then(|r| r.files_if_requested(codec))
             {
                 self.out.emit(clock.moment(), &event)?;
             }

@@ -49,17 +49,22 @@ fn a_list_that_cannot_be_read_is_kept() {
 
 #[test]
 fn the_event_has_a_field_per_source_it_read() {
-    let event = Reloaded::keys(Some(Outcome::Unchanged)).with_expected(ListChange {
+    let keys = Reloaded {
+        keys: Some(Outcome::Unchanged),
+        web: Some(Outcome::Failed),
+        ..Reloaded::default()
+    };
+    let event = keys.with_expected(ListChange {
         outcome: Outcome::Reloaded,
         added: names(&["web-3"]),
         removed: Vec::new(),
     });
     assert_eq!(
         serde_json::to_string(&event).unwrap(),
-        r#"{"type":"reloaded","keys":"unchanged","expected":"reloaded","expected_added":["web-3"],"expected_removed":[]}"#
+        r#"{"type":"reloaded","keys":"unchanged","expected":"reloaded","expected_added":["web-3"],"expected_removed":[],"web":"failed"}"#
     );
     assert_eq!(
-        serde_json::to_string(&Reloaded::keys(None)).unwrap(),
+        serde_json::to_string(&Reloaded::default()).unwrap(),
         r#"{"type":"reloaded"}"#
     );
 }

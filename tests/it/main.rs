@@ -47,3 +47,4 @@ mod sender;
 mod signals;
 mod state_file;
 mod units;
+mod web;

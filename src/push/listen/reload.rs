@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::Listener;
 use crate::clock::Moment;
-use crate::reload::{Reload, Reloaded};
+use crate::reload::Reload;
 
 /// Reads the expected nodes again: the `--expect` ones and those of
 /// `--expect-file`, or why they cannot be read.
@@ -36,7 +36,7 @@ impl<W: Write> Listener<W> {
         let Some(r) = self.reload.as_mut().filter(|r| r.reload.requested()) else {
             return Ok(());
         };
-        let mut event = Reloaded::keys(r.reload.keys(&mut self.intake.codec));
+        let mut event = r.reload.files(&mut self.intake.codec);
         if let Some((read, current)) = &mut r.expected {
             let mut change = r
                 .reload

@@ -42,6 +42,7 @@ use crate::intake::{Counters, Intake};
 use crate::output;
 use crate::quorum::link::{GroupLink, GroupStatus};
 use crate::self_watch::SelfWatchStatus;
+use crate::web::StatusShare;
 
 /// Nodes serialized per turn of the loop for the state file: a piece of
 /// about 300 KiB with health in every node.
@@ -119,8 +120,19 @@ fn status_piece(
 /// listener reopens to the beats of the last 10 s instead.
 const SEQS_EVERY: Millis = 10_000;
 
-/// The `--state` file and the thread that writes it.
+/// Where a snapshot goes.
+pub(super) enum Destination {
+    /// The `--state` file.
+    File(PathBuf),
+    /// The web side's `/status`, when a client asks for it.
+    Web(Arc<StatusShare>),
+}
+
+/// The `--state` file (or the web side's `/status`) and the thread that
+/// writes it.
 pub(super) struct StateFile {
+    /// For `/status`: snapshots are due when a client asks, not on change.
+    asked: Option<Arc<StatusShare>>,
     /// Membership changed since the last snapshot was started.
     pub(super) dirty: bool,
     /// The detector's count of messages taken when the last snapshot was
@@ -155,16 +167,23 @@ struct Piece {
 }
 
 impl StateFile {
-    fn new(path: PathBuf, every: Millis) -> io::Result<Self> {
+    pub(super) fn new(destination: Destination, every: Millis) -> io::Result<Self> {
         let (pieces, queue) = mpsc::sync_channel(QUEUED_PIECES);
         let failed = Arc::new(AtomicBool::new(false));
+        let asked = match &destination {
+            Destination::Web(share) => Some(share.clone()),
+            Destination::File(_) => None,
+        };
         let writer = {
             let failed = failed.clone();
-            thread::Builder::new()
-                .name("hb-state".into())
-                .spawn(move || write_pieces(&path, &queue, &failed))?
+            let work = move || match destination {
+                Destination::File(path) => write_pieces(&path, &queue, &failed),
+                Destination::Web(share) => share_pieces(&share, &queue),
+            };
+            thread::Builder::new().name("hb-state".into()).spawn(work)?
         };
         Ok(StateFile {
+            asked,
             dirty: true,
             taken: 0,
             every,
@@ -189,6 +208,9 @@ impl StateFile {
     /// its membership changed, or it took a message, since the last
     /// snapshot was started.
     fn due(&self, detector: &Detector) -> Option<Millis> {
+        if let Some(share) = &self.asked {
+            return share.wanted().then_some(0);
+        }
         match (self.dirty, detector.taken() != self.taken) {
             (true, _) => Some(self.next),
             (false, true) => Some(self.next_seqs),
@@ -363,6 +385,20 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
     }
 }
 
+/// The writer of `/status`: joins each snapshot's pieces and publishes
+/// the whole object for the requests waiting for it.
+fn share_pieces(share: &StatusShare, queue: &Receiver<Piece>) {
+    crate::export::lower_priority();
+    let mut json = Vec::new();
+    for piece in queue {
+        json.extend_from_slice(&piece.bytes);
+        if piece.last {
+            share.publish(std::mem::take(&mut json));
+            crate::export::release_freed();
+        }
+    }
+}
+
 /// Creates a snapshot's temporary file at `tmp`, for the listener's user
 /// alone. Whatever has the name goes first (left by an earlier listener
 /// that had our process id and was killed, or planted there): unlinking
@@ -404,17 +440,20 @@ impl<W: Write> Listener<W> {
     /// changed or a message was taken: for load balancers and scripts that
     /// read a file rather than a stream, and for the next start.
     pub fn keep_state_file(&mut self, path: PathBuf, every: Millis) -> io::Result<()> {
-        self.state_file = Some(StateFile::new(path, every)?);
+        self.state_file = Some(StateFile::new(Destination::File(path), every)?);
         Ok(())
     }
 
-    /// One turn's share of the state file: its next piece, if a snapshot
-    /// is under way or due.
+    /// One turn's share of the state file and of `/status`: their next
+    /// piece, if a snapshot is under way or due.
     pub(super) fn step_state(&mut self, at: Moment) {
         let now = at.mono;
-        if let Some(state) = &mut self.state_file {
-            let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
-            let tail = || Tail::json(intake, group, watch.status(), now);
+        let (intake, group, watch) = (&self.intake, self.group.as_ref(), &self.watch);
+        let tail = || Tail::json(intake, group, watch.status(), now);
+        for state in [&mut self.state_file, &mut self.web_status]
+            .into_iter()
+            .flatten()
+        {
             state.step(&self.detector, at, tail);
         }
     }
