@@ -42,6 +42,7 @@ mod recipes;
 mod reload;
 mod responder;
 mod routing;
+mod samples;
 mod security;
 mod sender;
 mod signals;
