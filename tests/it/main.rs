@@ -15,6 +15,7 @@ mod quorum_size;
 // What they share.
 mod bench;
 mod confirm;
+mod cron;
 mod demo;
 mod detector;
 mod detector_flags;
