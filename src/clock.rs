@@ -34,6 +34,14 @@ impl Moment {
             wall: self.wall.saturating_add(ms),
         }
     }
+
+    /// The same instant `ms` earlier on both clocks.
+    pub fn earlier(self, ms: Millis) -> Self {
+        Moment {
+            mono: self.mono.saturating_sub(ms),
+            wall: self.wall.saturating_sub(ms),
+        }
+    }
 }
 
 /// The wall clock now, in milliseconds since the Unix epoch. For display

@@ -74,6 +74,8 @@ pub struct Outcome {
     pub boot: Option<String>,
     /// Round-trip time of the answered attempt; `Some` exactly when up.
     pub rtt: Option<Duration>,
+    /// When the answer came; `Some` exactly when up.
+    pub answered: Option<Instant>,
     pub attempts: u32,
     pub health: Option<Box<RawValue>>,
     pub error: Option<String>,
@@ -256,6 +258,7 @@ impl Prober {
                 node: None,
                 boot: None,
                 rtt: None,
+                answered: None,
                 attempts: 0,
                 health: None,
                 error: r.addrs.clone().err(),
@@ -280,9 +283,10 @@ impl Prober {
                 .collect::<io::Result<_>>()?;
             self.probe_waves(&mut outcomes)?;
             for (i, handle) in tcp {
-                let (rtt, attempts, error) = handle.join().expect("tcp check thread panicked");
+                let (up, attempts, error) = handle.join().expect("tcp check thread panicked");
                 let o = &mut outcomes[i];
-                (o.rtt, o.attempts, o.error) = (rtt, attempts, error);
+                (o.rtt, o.answered) = (up.map(|c| c.0), up.map(|c| c.1));
+                (o.attempts, o.error) = (attempts, error);
             }
             Ok(())
         })?;
@@ -560,6 +564,7 @@ fn accept_reply(
         return;
     }
     o.rtt = Some(sent.elapsed());
+    o.answered = Some(Instant::now());
     o.node = Some(reply.node.into_owned());
     o.boot = reply.boot.map(|b| b.into_owned());
     o.health = reply.health.map(ToOwned::to_owned);
@@ -573,19 +578,19 @@ fn accept_reply(
 
 /// A TCP connect check: up to `tries` attempts, each a connect to every
 /// address of the name in turn, each connect waiting `timeout`. Gives the
-/// round trip of the first that succeeds, the attempts made, and the last
-/// error when none did.
+/// round trip of the first that succeeds and when it did, the attempts
+/// made, and the last error when none did.
 fn tcp_connect(
     addrs: &[SocketAddr],
     timeout: Duration,
     tries: u32,
-) -> (Option<Duration>, u32, Option<String>) {
+) -> (Option<(Duration, Instant)>, u32, Option<String>) {
     let mut error = String::new();
     for attempt in 1..=tries {
         for addr in addrs {
             let start = Instant::now();
             match TcpStream::connect_timeout(addr, timeout) {
-                Ok(_) => return (Some(start.elapsed()), attempt, None),
+                Ok(_) => return (Some((start.elapsed(), Instant::now())), attempt, None),
                 Err(e) => error = format!("tcp connect to {addr}: {e}"),
             }
         }

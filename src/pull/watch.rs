@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::clock::wall_ms;
 use crate::clock::{duration_ms, Cadence, Clock, Millis, Moment};
 use crate::detector::NodeSamples;
 use crate::detector::{Config, Detector, Event};
@@ -21,13 +20,17 @@ use super::lines::emit_round;
 use super::probe::Prober;
 use super::verdict::{judge, Limits};
 
+mod real_time;
+use real_time::RealTime;
+
 const NO_LIMIT: &str = "the poller's detector has no node limit";
 
 /// `hb-poll --every`: polls on a fixed cadence and reports transitions as
 /// hb-listen does. Each answered round counts as a beat to the same
 /// failure detector, on a clock that advances one interval per round, so
 /// `suspect` follows one failed round and `down` exactly `misses` failed
-/// rounds, however long the rounds themselves take. Targets a reload
+/// rounds, however long the rounds themselves take; the durations the
+/// lines carry are real ([`RealTime`]). Targets a reload
 /// (SIGHUP) adds are judged from the reload on; those it removes are
 /// forgotten at once, from the output and the metrics too. The interval
 /// is the detector's `default_every_ms`. Every line goes to `out`, whose
@@ -53,17 +56,20 @@ pub fn watch<W: Write>(
         },
         0,
     );
+    let clock = Clock::new();
+    let mut real = RealTime::default();
     for target in prober.targets() {
         detector.expect(&target.name).expect(NO_LIMIT);
+        real.watch(&target.name, clock.now());
     }
-    let clock = Clock::new();
     let mut events = Vec::new();
     // Each target's responder's own name, as its replies say: the `node`
     // label of its metrics.
     let mut responders: HashMap<String, String> = HashMap::new();
-    // `rounds` schedules rounds on the monotonic clock (skipping slots a slow
-    // round overran); `judged` counts rounds for the detector, whose clock
-    // advances exactly one interval per round.
+    // `rounds` schedules rounds on the monotonic clock (skipping the slots
+    // that passed before a round began; a round that overran its slot is
+    // followed at once by the next); `judged` counts rounds for the
+    // detector, whose clock advances exactly one interval per round.
     let mut rounds = Cadence::new(0, every_ms);
     let mut watch = SelfWatch::default();
     let mut said = Vec::new();
@@ -74,14 +80,19 @@ pub fn watch<W: Write>(
             // Between rounds: the targets' verdicts so far stand at the
             // time of the last round judged.
             let now = judged * every_ms;
+            let at = clock.moment();
             for name in event.targets_removed.iter().flatten() {
                 detector.forget(name, now, &mut events);
                 responders.remove(name);
             }
+            real.restate(at.mono, &mut events);
+            for name in event.targets_removed.iter().flatten() {
+                real.forget(name);
+            }
             for name in event.targets_added.iter().flatten() {
                 detector.expect_from(name, now).expect(NO_LIMIT);
+                real.watch(name, at.mono);
             }
-            let at = clock.moment();
             out.emit(at, &event)?;
             emit_events(out, at, &mut events)?;
         }
@@ -112,21 +123,25 @@ pub fn watch<W: Write>(
         // nothing reliable about the silent targets: their silence is not
         // judged this round.
         let budget = duration_ms(prober.round_budget());
-        watch.waiting(clock.now(), budget, tolerance, &mut said);
+        let began = clock.now();
+        watch.waiting(began, budget, tolerance, &mut said);
         let outcomes = prober.round()?;
-        let stalled = watch.back(clock.now(), tolerance, &mut said).is_some();
-        let dropped = watch.drops(clock.now(), prober.dropped(), &mut said);
-        emit_observed(out, metrics, clock.moment(), &mut said)?;
+        let at = clock.moment();
+        let stalled = watch.back(at.mono, tolerance, &mut said).is_some();
+        let dropped = watch.drops(at.mono, prober.dropped(), &mut said);
+        emit_observed(out, metrics, at, &mut said)?;
         // Round k is judged at virtual time (k + 1) intervals, so a target
         // that never answers is down after exactly `misses` rounds too.
         judged += 1;
         let now = judged * every_ms;
-        let wall = wall_ms();
-        let judged_at = Moment::new(now, wall);
         if let Some(m) = metrics {
             m.received_many(outcomes.iter().filter(|o| o.is_up()).count() as u64);
         }
         for o in outcomes.iter().filter(|o| o.is_up()) {
+            // Seen when its answer came: its `last_seen`.
+            let ago = o.answered.map_or(0, |t| t.elapsed().as_millis() as Millis);
+            let answered = at.earlier(ago);
+            real.answered(&o.target, answered.mono);
             let beat = Beat {
                 node: o.target.as_str().into(),
                 seq: None,
@@ -139,6 +154,7 @@ pub fn watch<W: Write>(
                 checks: o.checks.clone(),
                 due: None,
             };
+            let judged_at = Moment::new(now, answered.wall);
             detector.observe(judged_at, o.addr, &beat, &mut events);
             if let Some(node) = &o.node {
                 if responders.get(&o.target) != Some(node) {
@@ -156,16 +172,15 @@ pub fn watch<W: Write>(
         if !stalled && !dropped {
             detector.expire(now + every_ms / 2, &mut events);
         }
-        emit_events(out, Moment::new(clock.now(), wall), &mut events)?;
+        real.restate(at.mono, &mut events);
+        emit_events(out, at, &mut events)?;
         if let Some(limits) = limits {
-            emit_round(
-                out,
-                Moment::new(clock.now(), wall),
-                &outcomes,
-                &judge(&outcomes, limits),
-            )?;
+            emit_round(out, at, &outcomes, &judge(&outcomes, limits))?;
         }
-        rounds.advance(clock.now());
+        // Not from now: a round that fills its interval ends a moment after
+        // the next slot, which would be skipped, and with it every other
+        // round.
+        rounds.advance(began);
     }
     Ok(())
 }

@@ -1,29 +1,14 @@
 //! The README's quick start runs `scripts/demo`; keep it working, and its
 //! sample output in the README true to what a run prints.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
-use crate::harness::{parse_events, script};
-
-/// The (type, node) of a line, and its field names.
-fn shape(v: &Value) -> ((String, String), BTreeSet<String>) {
-    let key = (
-        v["type"].as_str().unwrap().to_owned(),
-        v["node"].as_str().unwrap().to_owned(),
-    );
-    (key, v.as_object().unwrap().keys().cloned().collect())
-}
+use crate::harness::{events_of_success, script};
 
 #[test]
 fn the_quick_start_demo_shows_a_crash_a_silent_host_and_recoveries() {
     let out = script("scripts/demo").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = events_of_success(&out);
     // It ends on its own words, with no complaint from a shell or a tool.
     let stderr = String::from_utf8_lossy(&out.stderr);
     let said: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("# ")).collect();
@@ -34,7 +19,7 @@ fn the_quick_start_demo_shows_a_crash_a_silent_host_and_recoveries() {
     );
     // Lines about a node; on a loaded machine the listener may also print
     // an `observer` line about itself.
-    let lines: Vec<Value> = parse_events(&out.stdout)
+    let lines: Vec<Value> = printed
         .into_iter()
         .filter(|v| v["node"].is_string())
         .collect();
@@ -80,26 +65,8 @@ fn the_quick_start_demo_shows_a_crash_a_silent_host_and_recoveries() {
 
     // The README's sample: each line carries the fields a run's line of
     // the same type about the same node carries.
-    let readme = std::fs::read_to_string("README.md").unwrap();
-    let sample = readme
-        .split("<!-- sample: scripts/readme-sample -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- end of sample -->").next())
-        .expect("the README's sample markers");
-    let fresh: Vec<_> = lines.iter().map(shape).collect();
-    let shown: Vec<Value> = sample
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(shown.len() >= 8, "{sample}");
-    for line in &shown {
-        let (key, fields) = shape(line);
-        assert!(
-            fresh.iter().any(|(k, f)| *k == key && *f == fields),
-            "the README shows {line}, a run prints no such line: run scripts/readme-sample"
-        );
-    }
+    let shown = crate::samples::assert_readme_shows("demo", &lines);
+    assert!(shown.len() >= 8, "{shown:?}");
 }
 
 /// The quick start by hand: `hb-send` says on stderr that it started, as

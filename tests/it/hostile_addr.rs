@@ -7,12 +7,11 @@
 //! where the test sets the addresses and the hosts file.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{bin, test_name, wall_ms, Netns, Running, TempDir};
+use crate::harness::{test_name, wall_ms, Netns, Running, TempDir};
 
 const KEY: &str = "hostile-addr-test-key-0123456789";
 /// The listener's port in every namespace of these tests.
@@ -23,22 +22,6 @@ const LISTENER: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// never reads them, an address that drops beats silently (a firewall, a
 /// host that is gone) and so is never refused.
 const SILENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-
-/// `program` with `args`, run in `ns`.
-fn run_in(ns: &Netns, program: &str, args: &[&str]) -> Command {
-    let mut cmd = ns.command(&bin(program));
-    cmd.args(args);
-    cmd
-}
-
-/// hb-listen in `ns` on `listen`, with `args`, once it listens.
-fn listener_in(ns: &Netns, listen: &str, args: &[&str]) -> Running {
-    let mut all = vec!["--listen", listen];
-    all.extend_from_slice(args);
-    let listener = Running::start(run_in(ns, "hb-listen", &all), "hb-listen in netns");
-    listener.listening();
-    listener
-}
 
 /// A namespace where `monitor` resolves to [`LISTENER`], then [`SILENT`]
 /// (the address bound there is dropped with it).
@@ -69,16 +52,16 @@ fn a_listener_restart_strands_no_sender() {
         return;
     };
     let listen = format!("{LISTENER}:{PORT}");
-    let mut listener = listener_in(&ns, &listen, &[]);
+    let mut listener = ns.bound("hb-listen", &listen, &[]);
     let send = ["--node", "n", "--every", "1s", "--to", "monitor"];
-    let sender = Running::start(run_in(&ns, "hb-send", &send), "hb-send in netns");
+    let sender = Running::start(ns.tool("hb-send", &send), "hb-send in netns");
     listener.expect("up", |v| v["node"] == "n");
     drop(listener);
     sender.stderr_address(&format!(
         "monitor:{PORT} ({LISTENER}:{PORT}): Connection refused (os error 111); trying its next address, {SILENT}:{PORT}"
     ));
     std::thread::sleep(Duration::from_secs(2));
-    let mut listener = listener_in(&ns, &listen, &[]);
+    let mut listener = ns.bound("hb-listen", &listen, &[]);
     let restarted = Instant::now();
     listener.expect("up", |v| v["node"] == "n");
     let back = restarted.elapsed();
@@ -141,10 +124,10 @@ fn one_forged_icmp_error_strands_no_sender() {
         let listen = format!("{LISTENER}:{PORT}");
         let mut args = vec!["--beats", "--misses", "5"];
         args.extend(&key);
-        let mut listener = listener_in(&ns, &listen, &args);
+        let mut listener = ns.bound("hb-listen", &listen, &args);
         let mut send = vec!["--node", "n", "--every", "100ms", "--to", "monitor"];
         send.extend(&key);
-        let sender = Running::start(run_in(&ns, "hb-send", &send), "hb-send in netns");
+        let sender = Running::start(ns.tool("hb-send", &send), "hb-send in netns");
         let up = listener.expect("up", |v| v["node"] == "n");
         let from: SocketAddr = up["addr"].as_str().unwrap().parse().unwrap();
         let icmp = port_unreachable(from, SocketAddr::from((LISTENER, PORT)));
@@ -186,15 +169,15 @@ fn once_through_a_dual_stack_localhost_reaches_an_ipv4_listener() {
         "--to",
         "localhost",
     ];
-    let out = run_in(&ns, "hb-send", &once).output().unwrap();
+    let out = ns.tool("hb-send", &once).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "no listener: {stderr}");
     assert!(
         stderr.contains("1 of 1 beats could not be sent to every target"),
         "{stderr}"
     );
-    let mut listener = listener_in(&ns, &format!("0.0.0.0:{PORT}"), &[]);
-    let out = run_in(&ns, "hb-send", &once).output().unwrap();
+    let mut listener = ns.bound("hb-listen", &format!("0.0.0.0:{PORT}"), &[]);
+    let out = ns.tool("hb-send", &once).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -229,9 +212,9 @@ fn a_multi_homed_listener_asks_from_the_address_beaten_to() {
             &["10.26.0.2/24", "10.26.0.3/24"],
         );
         let listen = format!("{listen}:{PORT}");
-        let mut listener = listener_in(&monitor, &listen, &["--misses", "10"]);
+        let mut listener = monitor.bound("hb-listen", &listen, &["--misses", "10"]);
         let send = ["--node", "multi", "--every", "100ms", "--to", "10.26.0.3"];
-        let sender = Running::start(run_in(&node, "hb-send", &send), "hb-send in netns");
+        let sender = Running::start(node.tool("hb-send", &send), "hb-send in netns");
         listener.expect("up", |v| v["node"] == "multi");
         // Woken, the sender may send the beat it owes before it answers
         // the probes waiting in its socket: then the beat, not an answer,

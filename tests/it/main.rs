@@ -15,6 +15,7 @@ mod quorum_size;
 // What they share.
 mod bench;
 mod confirm;
+mod cron;
 mod demo;
 mod detector;
 mod detector_flags;
@@ -42,6 +43,7 @@ mod recipes;
 mod reload;
 mod responder;
 mod routing;
+mod samples;
 mod security;
 mod sender;
 mod signals;

@@ -3,17 +3,18 @@
 //! choice, so thresholds, the `poll` and `summary` fields and `--every`'s
 //! detector flags are checked exactly. With `--every` a round is one
 //! interval on the detector's clock however long it takes, so a scripted
-//! run gives the same events every time.
+//! run gives the same events every time; the durations they carry are real
+//! time, which only bounds tell.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::harness::{cmd, dead_target, parse_events, Running};
+use crate::harness::{cmd, dead_target, parse_events, wall_ms, Running};
 
 /// The boot id the scripted target's replies carry.
 const BOOT: &str = "scripted-boot";
@@ -176,8 +177,8 @@ fn watch(
 
 /// Rounds of 50 ms, down after one silent round: a target that answers
 /// rounds 3 and 4 after its down, misses round 5, then answers 6, 7 and 8
-/// is up again at round 8, its third answer in a row (at 400 ms, down since
-/// round 2's check at 125 ms).
+/// is up again at round 8, its third answer in a row. Each silent round
+/// waits its whole second (`-t 1s`), and the lines say so.
 #[test]
 fn every_mode_up_after_waits_for_consecutive_answers() {
     let (target, mut poll) = watch(|probe| !matches!(probe, 1 | 4), &["--up-after", "3"]);
@@ -191,17 +192,14 @@ fn every_mode_up_after_waits_for_consecutive_answers() {
         (&json!(t), &json!("ok"))
     );
     let down = poll.expect("down", |_| true);
-    assert_eq!(
-        (&down["silent_ms"], &down["missed"]),
-        (&json!(75), &json!(1))
-    );
+    assert_eq!(down["missed"], 1, "{down}");
+    assert!(silence(&down, &down) >= 1_000, "{down}");
     let back = poll.expect("up", |_| true);
-    assert_eq!(back["node"], t);
-    assert_eq!(
-        (&back["was"], &back["down_ms"], &back["silent_ms"]),
-        (&json!("down"), &json!(275), &json!(50)),
-        "{back}"
-    );
+    assert_eq!((&back["node"], &back["was"]), (&json!(t), &json!("down")));
+    // Down over round 5's second; the silence that ended, between two
+    // answers in a row.
+    let (down_ms, silent_ms) = (back["down_ms"].as_u64(), back["silent_ms"].as_u64());
+    assert!(down_ms >= Some(1_000) && silent_ms < Some(1_000), "{back}");
     assert_eq!(poll.seen_of("down", t).len(), 1, "{}", poll.history());
 }
 
@@ -276,25 +274,78 @@ fn a_usage_error_is_an_unknown_status_line() {
     }
 }
 
-/// With its default timeout, a round of `--every` fits the interval: a
-/// responder that stops answering (frozen: no error comes back) is down
-/// after about `--misses` intervals, not after rounds stretched by the
-/// timeout and its retries (5 rounds of 3 s at 200 ms before).
+/// The `silent_ms` of `line`, a `suspect` or a `down`, once checked
+/// against the `last_seen` of `down`, the same silence's: the time since
+/// the target's last answer on the poller's clock, as the wall clock
+/// tells it too.
+fn silence(line: &Value, down: &Value) -> u64 {
+    let last_seen = humantime::parse_rfc3339(down["last_seen"].as_str().unwrap()).unwrap();
+    let last_seen_ms = last_seen.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let by_wall = line["ts_ms"].as_u64().unwrap() - last_seen_ms;
+    let silent = line["silent_ms"].as_u64().unwrap();
+    assert!(
+        silent.abs_diff(by_wall) <= 20,
+        "silent_ms {silent}, {by_wall} ms after its last_seen: {line} / {down}"
+    );
+    silent
+}
+
+/// With its defaults, a round of `--every` fits its interval, and the next
+/// round follows on time: a responder that stops answering (frozen: no
+/// error comes back) is down within `--misses` + 2 intervals (one to the
+/// next round, 3 rounds, one to spare), not after rounds stretched by the
+/// timeout and its retries. Its `suspect` and `down` say how long since it
+/// last answered, and where it is.
 #[test]
-fn every_rounds_fit_their_interval_by_default() {
+fn every_keeps_its_interval_by_default() {
     let (ack, addr) = Running::responder(&["--no-health"]);
     let target = addr.to_string();
-    let mut poll = Running::spawn("hb-poll", &[&target, "--every", "200ms"]);
+    let mut poll = Running::spawn("hb-poll", &[&target, "--every", "1s"]);
     poll.expect("up", |_| true);
-    let frozen = crate::harness::wall_ms();
+    let frozen = wall_ms();
     ack.signal("STOP");
+    let suspect = poll.expect("suspect", |_| true);
     let down = poll.expect("down", |_| true);
     ack.signal("CONT");
     let after = down["ts_ms"].as_u64().unwrap() - frozen;
     assert!(
-        after < 5_000,
+        after <= 5_000,
         "down {after} ms after the responder froze: {down}"
     );
+    assert!(silence(&suspect, &down) >= 1_000, "{suspect}");
+    assert!(silence(&down, &down) >= 3_000, "{down}");
+    for line in [&suspect, &down] {
+        assert_eq!(line["addr"], target.as_str(), "{line}");
+    }
+}
+
+/// A `-t` set by hand longer than the interval's share stretches the
+/// rounds, not the count: down after `--misses` silent rounds still, and
+/// its `silent_ms` is the real silence, those rounds' whole waits (on the
+/// rounds' clock it would be 2.5 intervals, 500 ms).
+#[test]
+fn every_with_a_long_timeout_says_the_real_silence() {
+    let (ack, addr) = Running::responder(&["--no-health"]);
+    let target = addr.to_string();
+    let args = [
+        "--every",
+        "200ms",
+        "-t",
+        "600ms",
+        "--retries",
+        "0",
+        "--misses",
+        "2",
+    ];
+    let mut poll = Running::spawn("hb-poll", &[&[target.as_str()][..], &args].concat());
+    poll.expect("up", |_| true);
+    ack.signal("STOP");
+    let suspect = poll.expect("suspect", |_| true);
+    let down = poll.expect("down", |_| true);
+    ack.signal("CONT");
+    assert_eq!(down["missed"], 2, "{down}");
+    assert!(silence(&suspect, &down) >= 600, "{suspect}");
+    assert!(silence(&down, &down) >= 1_200, "{down}");
 }
 
 /// A literal address that never answers: its `down` says where it is.

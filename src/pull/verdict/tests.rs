@@ -11,6 +11,7 @@ fn up(name: &str, rtt_ms: u64, health: Option<&str>) -> Outcome {
         node: Some(name.into()),
         boot: None,
         rtt: Some(Duration::from_millis(rtt_ms)),
+        answered: Some(std::time::Instant::now()),
         attempts: 1,
         health: health.map(|h| RawValue::from_string(h.into()).unwrap()),
         error: None,
@@ -22,6 +23,7 @@ fn up(name: &str, rtt_ms: u64, health: Option<&str>) -> Outcome {
 fn down(name: &str) -> Outcome {
     Outcome {
         rtt: None,
+        answered: None,
         node: None,
         attempts: 3,
         error: Some("no reply".into()),

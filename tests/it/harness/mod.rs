@@ -73,6 +73,17 @@ pub fn parse_events(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The events of a finished run, which must have succeeded (else its
+/// stderr says why).
+pub fn events_of_success(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_events(&out.stdout)
+}
+
 /// Now on the wall clock, in milliseconds since the epoch: the clock of
 /// every event's `ts_ms`. Taken just before a test kills or silences
 /// something, no verdict caused by that can be stamped earlier (see

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::skip_as;
+use super::{bin, skip_as, Running};
 
 /// A network namespace of the test's own, with loopback up: processes in
 /// it share a private 127.0.0.1 whose packets nft rules may drop without
@@ -125,6 +125,23 @@ impl Netns {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).arg(program);
         cmd
+    }
+
+    /// The built tool `name` (`hb-send`), with `args`, run inside the
+    /// namespace.
+    pub fn tool(&self, name: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command(&bin(name));
+        cmd.args(args);
+        cmd
+    }
+
+    /// The tool `name` running inside the namespace with `--listen
+    /// LISTEN` and `args`, once it says where it listens.
+    pub fn bound(&self, name: &str, listen: &str, args: &[&str]) -> Running {
+        let all = [&["--listen", listen][..], args].concat();
+        let running = Running::start(self.tool(name, &all), &format!("{name} in netns"));
+        running.listening();
+        running
     }
 
     pub fn ip(&self, args: &[&str]) {
