@@ -23,7 +23,7 @@ _hb__ack() {
 
     case "${cmd}" in
         hb__ack)
-            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --metrics --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --help --version"
+            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --metrics --web-config --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _hb__ack() {
                     return 0
                     ;;
                 --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

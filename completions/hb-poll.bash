@@ -23,7 +23,7 @@ _hb__poll() {
 
     case "${cmd}" in
         hb__poll)
-            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --via --node --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --metrics --no-node-series --on --on-jobs --on-timeout --remind-every --help --version"
+            opts="-H -f -t -v -w -c -h -V --host --file --timeout --retries --every --verbose --format --warning --critical --rtt-warning --rtt-critical --cpu-warning --cpu-critical --mem-warning --mem-critical --via --node --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --key-file --metrics --web-config --no-node-series --on --on-jobs --on-timeout --remind-every --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +158,10 @@ _hb__poll() {
                     return 0
                     ;;
                 --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

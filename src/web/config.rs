@@ -120,18 +120,6 @@ enum ClientAuth {
 
 impl TlsFile {
     fn server_config(self, dir: &Path) -> anyhow::Result<ServerConfig> {
-        let cert_file = self
-            .cert_file
-            .ok_or_else(|| anyhow!("cert_file: missing"))?;
-        let key_file = self.key_file.ok_or_else(|| anyhow!("key_file: missing"))?;
-        let certs = CertificateDer::pem_file_iter(dir.join(&cert_file))
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| anyhow!("cert_file: {}: {e}", cert_file.display()))?;
-        if certs.is_empty() {
-            bail!("cert_file: {}: no certificate in it", cert_file.display());
-        }
-        let key = PrivateKeyDer::from_pem_file(dir.join(&key_file))
-            .map_err(|e| anyhow!("key_file: {}: {e}", key_file.display()))?;
         let versions = versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let client_auth = match self.client_auth_type.as_deref() {
             None | Some("NoClientCert") => ClientAuth::None,
@@ -148,6 +136,18 @@ impl TlsFile {
                  RequireAndVerifyClientCert"
             ),
         };
+        let cert_file = self
+            .cert_file
+            .ok_or_else(|| anyhow!("cert_file: missing"))?;
+        let key_file = self.key_file.ok_or_else(|| anyhow!("key_file: missing"))?;
+        let certs = CertificateDer::pem_file_iter(dir.join(&cert_file))
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow!("cert_file: {}: {e}", cert_file.display()))?;
+        if certs.is_empty() {
+            bail!("cert_file: {}: no certificate in it", cert_file.display());
+        }
+        let key = PrivateKeyDer::from_pem_file(dir.join(&key_file))
+            .map_err(|e| anyhow!("key_file: {}: {e}", key_file.display()))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)

@@ -24,8 +24,14 @@ fn serves_metrics_and_404_elsewhere() {
     let metrics = Metrics::new("hb-ack", Series::Counters);
     metrics.received_many(2);
     let addr = "127.0.0.1:0".parse().unwrap();
-    let web = WebSide::serve(addr, metrics, Pages::MetricsOnly, WebConfig::default(), None)
-        .unwrap();
+    let web = WebSide::serve(
+        addr,
+        metrics,
+        Pages::MetricsOnly,
+        WebConfig::default(),
+        None,
+    )
+    .unwrap();
     assert_ne!(web.bound.port(), 0);
     assert_eq!(web.url(), format!("http://{}", web.bound));
     let ok = get(web.bound, "/metrics");
@@ -45,7 +51,10 @@ fn serves_metrics_and_404_elsewhere() {
 fn config_error(yaml: &str) -> String {
     let dir = std::env::temp_dir().join(format!("hb-web-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{:x}.yml", yaml.len() * 31 + yaml.as_bytes()[0] as usize));
+    let path = dir.join(format!(
+        "{:x}.yml",
+        yaml.len() * 31 + yaml.as_bytes()[0] as usize
+    ));
     std::fs::write(&path, yaml).unwrap();
     let read = WebConfig::read(&path);
     let _ = std::fs::remove_file(&path);
@@ -57,8 +66,14 @@ fn a_broken_web_config_names_the_field() {
     let cases = [
         ("tls_server_confg:\n  cert_file: a\n", "tls_server_confg"),
         ("tls_server_config:\n  key_file: k\n", "cert_file: missing"),
-        ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: k\n", "cert_file"),
-        ("basic_auth_users:\n  alice: plaintext\n", "alice: not a bcrypt hash"),
+        (
+            "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: k\n",
+            "cert_file",
+        ),
+        (
+            "basic_auth_users:\n  alice: plaintext\n",
+            "alice: not a bcrypt hash",
+        ),
         ("basic_auth_users: [alice]\n", "basic_auth_users"),
     ];
     for (yaml, named) in cases {

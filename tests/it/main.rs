@@ -50,3 +50,4 @@ mod signals;
 mod state_file;
 mod units;
 mod web;
+mod web_tls;

@@ -12,10 +12,13 @@ use crate::harness::{
 };
 
 /// Where `tool` (started with `--metrics`) says it serves its metrics.
+/// Its host and port, without the scheme.
 pub(crate) fn metrics_address(tool: &Running) -> String {
-    tool.stderr_address("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned()
+    let url = tool.stderr_address("metrics on ");
+    let url = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    url.trim_end_matches("/metrics").to_owned()
 }
 
 pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
@@ -271,11 +274,7 @@ fn listening_port(pid: u32) -> u16 {
 /// node hb believes alive, with its state beside it.
 #[test]
 fn a_real_prometheus_scrapes_hb_listen() {
-    if Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !Prometheus::installed() {
         skip!("`prometheus` is not installed (Debian: prometheus)");
         return;
     }
@@ -289,33 +288,68 @@ fn a_real_prometheus_scrapes_hb_listen() {
     // sender's first sample may have none), its interval an hour.
     let health = r#""health":{"cpu_pct":12.5,"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}"#;
     send_raw(addr, &beat_with("web-1", "b", 1, 3_600_000, health));
-    let dir = TempDir::new();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hb\n    static_configs:\n      - targets: ['{metrics}']\n"
-        ),
-    )
-    .unwrap();
-    let mut server = Command::new("prometheus");
-    server
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stdin(Stdio::null());
-    let prometheus = Running::start(server, "prometheus");
-    let api = format!("127.0.0.1:{}", listening_port(prometheus.pid()));
-    // Each series once Prometheus has stored it: its first scrapes may
-    // come before the beat, and until its storage is ready it answers
-    // queries with 503.
-    let deadline = Instant::now() + PATIENCE * 2;
-    let value = |q: &str| -> String {
+    let job = format!("static_configs:\n      - targets: ['{metrics}']");
+    let prometheus = Prometheus::start(&job);
+    let value = |q: &str| prometheus.value(q);
+    assert_eq!(value("up"), "1", "the scrape failed");
+    assert_eq!(value("hb_node_up%7Bnode%3D%22web-1%22%7D"), "1");
+    assert_eq!(
+        value("hb_node_state%7Bnode%3D%22web-1%22%2Cstate%3D%22up%22%7D"),
+        "1"
+    );
+    assert_eq!(value("hb_node_cpu_ratio%7Bnode%3D%22web-1%22%7D"), "0.125");
+}
+
+/// A real Prometheus server, scraping one job every second; killed on drop.
+pub(crate) struct Prometheus {
+    _dir: TempDir,
+    _server: Running,
+    api: String,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with one scrape job `hb`, whose settings (after
+    /// `job_name`, indented by four) are `job`.
+    pub(crate) fn start(job: &str) -> Prometheus {
+        let dir = TempDir::new();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hb\n    {job}\n"
+            ),
+        )
+        .unwrap();
+        let mut server = Command::new("prometheus");
+        server
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdin(Stdio::null());
+        let server = Running::start(server, "prometheus");
+        let api = format!("127.0.0.1:{}", listening_port(server.pid()));
+        Prometheus {
+            _dir: dir,
+            _server: server,
+            api,
+        }
+    }
+
+    /// Whether `prometheus` can be run here.
+    pub(crate) fn installed() -> bool {
+        Command::new("prometheus").arg("--version").output().is_ok()
+    }
+
+    /// The value of query `q` (URL-encoded) once Prometheus has stored
+    /// it: its first scrapes may come before what the test waits for, and
+    /// until its storage is ready it answers queries with 503.
+    pub(crate) fn value(&self, q: &str) -> String {
+        let deadline = Instant::now() + PATIENCE * 2;
         loop {
-            let (code, body) = get(&api, &format!("/api/v1/query?query={q}"));
+            let (code, body) = get(&self.api, &format!("/api/v1/query?query={q}"));
             if code == 200 {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 if let Some(value) = v["data"]["result"][0]["value"][1].as_str() {
@@ -328,12 +362,10 @@ fn a_real_prometheus_scrapes_hb_listen() {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-    };
-    assert_eq!(value("up"), "1", "the scrape failed");
-    assert_eq!(value("hb_node_up%7Bnode%3D%22web-1%22%7D"), "1");
-    assert_eq!(
-        value("hb_node_state%7Bnode%3D%22web-1%22%2Cstate%3D%22up%22%7D"),
-        "1"
-    );
-    assert_eq!(value("hb_node_cpu_ratio%7Bnode%3D%22web-1%22%7D"), "0.125");
+    }
+
+    /// The state and last error of the scrape job's target.
+    pub(crate) fn target(&self) -> String {
+        get(&self.api, "/api/v1/targets").1
+    }
 }
