@@ -63,12 +63,9 @@ fn users(pairs: &[(&str, &str)]) -> String {
 }
 
 fn tools_missing() -> Option<&'static str> {
-    for tool in ["openssl", "curl"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Some(tool);
-        }
-    }
-    None
+    ["openssl", "curl"]
+        .into_iter()
+        .find(|tool| Command::new(tool).arg("--version").output().is_err())
 }
 
 #[test]
