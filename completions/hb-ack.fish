@@ -1,7 +1,7 @@
 complete -c hb-ack -l listen -d 'Address to receive on (IPv6 too: [::]; port 0 picks a free one)' -r
 complete -c hb-ack -l node -d 'Name this node in what it sends (default: the host name)' -r
 complete -c hb-ack -l status-every -d 'Print a `status` line every DURATION (10ms to 7d): what the tool received and refused (hb-listen: and its membership)' -r
-complete -c hb-ack -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port 26724; port 0 picks a free one)' -r
+complete -c hb-ack -l metrics -d 'Serve the web side on ADDR: Prometheus metrics on /metrics, and from hb-listen a live status page on /, the membership on /status and the events on /events (HOST alone: port 26724; port 0 picks a free one)' -r
 complete -c hb-ack -l web-config -d 'TLS and basic auth for --metrics, from a file in the format of Prometheus\' exporters\' --web.config.file (tls_server_config, basic_auth_users); read again on SIGHUP' -r -F
 complete -c hb-ack -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-ack -l check -d 'Run CMD (through sh -c; any Nagios plugin works) and carry its status and first output line; NAME=CMD names it, else it is named after its plugin\'s file name, or checkN (its place) for shell code (repeatable)' -r

@@ -27,7 +27,7 @@ complete -c hb-poll -l up-after -d 'Flap damping: a down node needs N consecutiv
 complete -c hb-poll -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-poll -l flap-window -d 'The window of --flap-changes' -r
 complete -c hb-poll -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
-complete -c hb-poll -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port 26724; port 0 picks a free one)' -r
+complete -c hb-poll -l metrics -d 'Serve the web side on ADDR: Prometheus metrics on /metrics, and from hb-listen a live status page on /, the membership on /status and the events on /events (HOST alone: port 26724; port 0 picks a free one)' -r
 complete -c hb-poll -l web-config -d 'TLS and basic auth for --metrics, from a file in the format of Prometheus\' exporters\' --web.config.file (tls_server_config, basic_auth_users); read again on SIGHUP' -r -F
 complete -c hb-poll -l on -d 'Run CMD (with sh -c) on events of the comma list EVENTS (down,up,left,... or *): the event\'s line on its stdin, HB_EVENT, HB_NODE, HB_ADDR, HB_TS_MS in its environment; in the background, a node\'s events in order (repeatable)' -r
 complete -c hb-poll -l on-jobs -d 'Hooks running at once at most; more wait in a queue (256 events, expected nodes\' ahead of others\'; beyond, events are dropped and a `hook-overflow` line says how many and whose)' -r

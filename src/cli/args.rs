@@ -324,7 +324,7 @@ const METRICS_PORT: u16 = 26724;
 pub struct MetricsArgs {
     // Help from the port constant, which a doc comment cannot name.
     #[arg(long, value_name = "ADDR", value_parser = |s: &str| HostPort::parse(s, METRICS_PORT),
-          help = format!("Serve Prometheus metrics on http://ADDR/metrics (HOST alone: port {METRICS_PORT}; port 0 picks a free one)"))]
+          help = format!("Serve the web side on ADDR: Prometheus metrics on /metrics, and from hb-listen a live status page on /, the membership on /status and the events on /events (HOST alone: port {METRICS_PORT}; port 0 picks a free one)"))]
     pub metrics: Option<HostPort>,
 
     /// TLS and basic auth for --metrics, from a file in the format of Prometheus' exporters' --web.config.file (tls_server_config, basic_auth_users); read again on SIGHUP

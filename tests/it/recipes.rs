@@ -172,6 +172,10 @@ fn recipes(root: &Path) -> Vec<Recipe> {
 struct Outputs {
     /// hb-listen's stdout: beats, transitions, status lines.
     listen: Vec<String>,
+    /// What the listener's web side said: `/status`, and the events of
+    /// `/events` (each `data:` line's JSON).
+    status: Vec<String>,
+    events: Vec<String>,
     /// As the journal has it: hb-listen's stderr lines among its events.
     journal: Vec<String>,
     /// hb-poll's stdout, one round with a target down.
@@ -197,7 +201,13 @@ fn health(cpu_pct: f64) -> String {
 fn outputs() -> Outputs {
     let dir = TempDir::new();
     let state = dir.path().join("state.json");
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|free| free.local_addr())
+        .unwrap()
+        .to_string();
     let (mut l, addr) = Running::listener(&[
+        "--metrics",
+        &web,
         "--beats",
         "--status-every",
         "100ms",
@@ -208,6 +218,7 @@ fn outputs() -> Outputs {
         "--expect",
         "db-1",
     ]);
+    let mut stream = crate::web::events(&web);
     let hour = 3_600_000;
     let failing =
         r#""checks":[{"name":"http","status":"critical","output":"HTTP CRITICAL - 503"}]"#;
@@ -240,6 +251,13 @@ fn outputs() -> Outputs {
         serde_json::from_str(t).is_ok_and(|v| membership(&v))
     });
     let listen: Vec<String> = l.seen.iter().map(Value::to_string).collect();
+    let status = vec![crate::metrics::get(&web, "/status").1.trim_end().to_owned()];
+    let mut events = Vec::new();
+    // Every event line the stream had, up to the job's `failed`.
+    while events.last().is_none_or(|e: &Value| e["type"] != "failed") {
+        events.push(crate::web::next_data(&mut stream));
+    }
+    let events = events.iter().map(Value::to_string).collect();
     let mut journal = vec![format!("hb-listen: listening on {addr}")];
     journal.extend(listen.iter().cloned());
     journal.push("hb-listen: a diagnostic, not an event".into());
@@ -257,6 +275,8 @@ fn outputs() -> Outputs {
         .collect();
     Outputs {
         listen,
+        status,
+        events,
         journal,
         poll,
         dead,
@@ -344,6 +364,9 @@ fn every_jq_recipe_of_the_documents_works_on_real_output() {
             "hb-listen" => &out.listen,
             "hb-poll" => &out.poll,
             "journalctl" => &out.journal,
+            "curl" => &out.status,
+            // `curl -sN .../events | sed -un 's/^data: //p'`: the events.
+            "sed" => &out.events,
             // A file's recipe, or shown alone: they read the state file.
             "" => &[],
             other => panic!("{}: fed by {other}: which output is that?", recipe.place),
@@ -386,6 +409,12 @@ fn every_jq_recipe_of_the_documents_works_on_real_output() {
             }
             r#".up[] | select(test("^[A-Za-z0-9._-]+$")) | "server \(.):8080;""# => {
                 assert_eq!(lines, servers(&|n| format!("server {n}:8080;")), "{place}");
+            }
+            ".down[]" => assert_eq!(lines, ["gone"], "{place}"),
+            r#"select(.type == "down")"# => {
+                let events = parsed(&lines);
+                assert_eq!(events.len(), 1, "{place}: {lines:?}");
+                assert_eq!(events[0]["node"], "gone", "{place}: {lines:?}");
             }
             r#"select(.type == "flapping")"# => assert!(lines.is_empty(), "{place}: {lines:?}"),
             // Every name of the fleet is a plain server address.

@@ -25,7 +25,7 @@ fn listener_with_web(args: &[&str]) -> (Running, SocketAddr, String) {
 }
 
 /// A connection to `/events`, its response head read.
-fn events(web: &str) -> BufReader<TcpStream> {
+pub(crate) fn events(web: &str) -> BufReader<TcpStream> {
     events_on(TcpStream::connect(web).unwrap())
 }
 
@@ -45,7 +45,7 @@ fn events_on(mut s: TcpStream) -> BufReader<TcpStream> {
 }
 
 /// The next `data:` event of a stream, after its comments.
-fn next_data(reader: &mut BufReader<TcpStream>) -> serde_json::Value {
+pub(crate) fn next_data(reader: &mut BufReader<TcpStream>) -> serde_json::Value {
     let mut line = String::new();
     loop {
         line.clear();
