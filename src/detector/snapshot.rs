@@ -59,6 +59,9 @@ pub struct NodeView<'a> {
     #[serde(serialize_with = "serialize_rfc3339_opt")]
     pub last_seen: Option<u64>,
     pub silent_ms: Millis,
+    /// How long it has been in its detector state (a check turning bad or
+    /// good moves it between `up` and `degraded` without a new state).
+    pub state_ms: Millis,
     pub health: Option<&'a Reading>,
     /// With the phi detector: phi now.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,6 +257,7 @@ impl Detector {
             boot: node.last.boot.as_deref(),
             last_seen: node.last_seen_wall(),
             silent_ms: now.saturating_sub(node.last_seen.unwrap_or(self.started)),
+            state_ms: now.saturating_sub(node.since),
             health: node.health.as_ref(),
             checks: node.checks.as_deref(),
             away: self

@@ -81,6 +81,9 @@ fn the_web_side_serves_the_page_status_and_events() {
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["type"], "status");
     assert_eq!(status["nodes"]["web-1"]["state"], "up");
+    // The page's "for how long": since its `up`, a moment ago.
+    let state_ms = status["nodes"]["web-1"]["state_ms"].as_u64().unwrap();
+    assert!(state_ms < 60_000, "{status}");
 
     let (code, page) = get(&web, "/");
     assert_eq!(code, 200);
