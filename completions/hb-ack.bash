@@ -23,7 +23,7 @@ _hb__ack() {
 
     case "${cmd}" in
         hb__ack)
-            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --metrics --web-config --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --help --version"
+            opts="-v -q -h -V --listen --node --no-health --verbose --quiet --status-every --metrics --web-config --key-file --check --check-every --check-timeout --allow --log-rejects --max-skew --max-nodes --haproxy-agent --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,10 @@ _hb__ack() {
                     return 0
                     ;;
                 --max-nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --haproxy-agent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

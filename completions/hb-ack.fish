@@ -10,6 +10,7 @@ complete -c hb-ack -l check-timeout -d 'A check still running after this is kill
 complete -c hb-ack -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-ack -l max-skew -d 'With --key-file: how far from this host\'s clock a sender\'s new boot may be (a restart; every hb-send --run and --away is one); beyond, refused as `skew`' -r
 complete -c hb-ack -l max-nodes -d 'Nodes tracked at most; beats from new ones beyond are refused (too-many-nodes)' -r
+complete -c hb-ack -l haproxy-agent -d 'Answer HAProxy\'s agent check on TCP ADDR with this node\'s health: `drain` while a --check is critical, else `ready up N%`, N from the idle CPU (at least 10%), halved while a check warns (HOST alone: port 26725)' -r
 complete -c hb-ack -l no-health -d 'Leave health out of replies'
 complete -c hb-ack -s v -l verbose -d 'Also print a line for every probe answered'
 complete -c hb-ack -s q -l quiet -d 'Print nothing on stdout (but --status-every, --log-rejects and `reloaded` lines)'

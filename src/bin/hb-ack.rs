@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use hb::cli::{
     self, CheckArgs, ExitCodes, IntakeArgs, KeyArgs, ListenArgs, MetricsArgs, NodeArgs, Signals,
@@ -11,7 +12,9 @@ use hb::cli::{
 use hb::clock::duration_ms;
 use hb::health::Background;
 use hb::metrics::Series;
+use hb::net::HostPort;
 use hb::output::Sink;
+use hb::pull::agent::{self, MIN_WEIGHT_PCT};
 use hb::pull::respond::{Options, Responder, Verbosity};
 use hb::reload::Reload;
 use hb::web::Pages;
@@ -62,12 +65,24 @@ struct Args {
 
     #[command(flatten)]
     intake: IntakeArgs,
+
+    // Help from the port constant, which a doc comment cannot name.
+    #[arg(long, value_name = "ADDR", value_parser = |s: &str| HostPort::parse(s, AGENT_PORT),
+          help_heading = "Routing",
+          help = format!("Answer HAProxy's agent check on TCP ADDR with this node's health: `drain` while a --check is critical, else `ready up N%`, N from the idle CPU (at least {MIN_WEIGHT_PCT}%), halved while a check warns (HOST alone: port {AGENT_PORT})"))]
+    haproxy_agent: Option<HostPort>,
 }
+
+/// The port of `--haproxy-agent HOST` without one: hb's next, after the
+/// metrics' 26724.
+const AGENT_PORT: u16 = 26725;
 
 const EXAMPLES: &str = "\
 Examples:
   hb-ack --node web-1                  # answer probes on 0.0.0.0:26723
-  hb-ack --quiet --no-health           # answer, print nothing, send no health";
+  hb-ack --quiet --no-health           # answer, print nothing, send no health
+  hb-ack --check 'http=/usr/lib/nagios/plugins/check_http -H localhost' --haproxy-agent 0.0.0.0
+                                       # HAProxy: agent-check agent-port 26725";
 
 fn main() -> ExitCode {
     cli::main(ExitCodes::Unix, run)
@@ -85,10 +100,19 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         _ => Verbosity::Beats,
     };
     let node = args.node.name();
+    let checks = args.checks.start();
+    if let Some(addr) = &args.haproxy_agent {
+        let resolved = addr
+            .resolve()
+            .with_context(|| format!("resolving --haproxy-agent {addr}"))?;
+        let bound = agent::serve(resolved, health.clone(), checks.clone())
+            .with_context(|| format!("serving the haproxy agent on {resolved}"))?;
+        hb::say!("haproxy agent on {bound}");
+    }
     let options = Options {
         verbosity,
         health,
-        checks: args.checks.start(),
+        checks,
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status.every_ms(),

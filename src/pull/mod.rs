@@ -9,8 +9,11 @@
 //!   line of `--format nagios`;
 //! - [`lines`]: a round as `poll` and `summary` JSON lines;
 //! - [`watch`]: `hb-poll --every`, rounds fed into the failure detector;
-//! - [`respond`]: the responder behind `hb-ack`.
+//! - [`respond`]: the responder behind `hb-ack`;
+//! - [`agent`]: `hb-ack --haproxy-agent`, the node's health in HAProxy's
+//!   agent-check words, so the balancer pulls it too.
 
+pub mod agent;
 pub mod lines;
 pub mod probe;
 pub mod respond;

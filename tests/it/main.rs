@@ -7,6 +7,7 @@ mod harness;
 
 // The four approaches.
 mod ack;
+mod agent;
 mod pull;
 mod push;
 mod quorum;
