@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::pipe::Pipe;
+use crate::text::cut;
 
 pub mod fit;
 
@@ -238,24 +239,6 @@ fn first_line(out: &[u8]) -> String {
     let line = out.lines().next().unwrap_or("");
     let text = line.split('|').next().unwrap_or("").trim();
     cut(text, MAX_OUTPUT)
-}
-
-/// What marks a text as cut.
-pub const CUT_MARK: &str = "…";
-
-/// `text` in at most `max` bytes: whole if it fits, else as much as fits
-/// before [`CUT_MARK`] (nothing at all when `max` has no room for it).
-pub fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let Some(mut end) = max.checked_sub(CUT_MARK.len()) else {
-        return String::new();
-    };
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{CUT_MARK}", &text[..end])
 }
 
 /// Checks run in the background every `every`, so a beat or a reply never

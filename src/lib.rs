@@ -69,5 +69,6 @@ pub mod reload;
 pub mod replay;
 pub mod schedule;
 pub mod self_watch;
+pub mod text;
 pub mod web;
 pub mod wire;

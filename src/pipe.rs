@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 use std::process::ChildStderr;
 use std::time::{Duration, Instant};
 
-use crate::wire::clean_text;
+use crate::text::clean_text;
 
 /// How long a child's standard error may stay open after the child exited
 /// before what it said is taken as it stands and the pipe is closed. The

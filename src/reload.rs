@@ -8,8 +8,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::web::WebSide;
-
 use serde::Serialize;
 
 use crate::auth::Codec;
@@ -19,14 +17,24 @@ use crate::auth::Codec;
 pub struct Reload {
     asked: Arc<AtomicBool>,
     /// The web side, whose `--web-config` is read again too.
-    web: Option<Arc<WebSide>>,
+    web: Option<Arc<dyn Rereads>>,
+}
+
+/// A part of a tool that reads a file of its own again on SIGHUP, and
+/// keeps what it had when the file cannot be used (the web side).
+pub trait Rereads: Send + Sync {
+    /// Reads the file again; None when the part has none.
+    fn reread(&self) -> Option<anyhow::Result<()>>;
+
+    /// What is kept on failure, for the stderr line.
+    fn kept(&self) -> &'static str;
 }
 
 impl std::fmt::Debug for Reload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reload")
             .field("asked", &self.asked)
-            .field("web", &self.web.as_ref().map(|w| w.bound))
+            .field("web", &self.web.is_some())
             .finish()
     }
 }
@@ -37,7 +45,7 @@ impl Reload {
     }
 
     /// Reads `web`'s `--web-config` again on each reload too.
-    pub fn with_web(mut self, web: Option<Arc<WebSide>>) -> Self {
+    pub fn with_web(mut self, web: Option<Arc<dyn Rereads>>) -> Self {
         self.web = web;
         self
     }
@@ -64,7 +72,12 @@ impl Reload {
     pub fn files(&self, codec: &mut Codec) -> Reloaded {
         Reloaded {
             keys: self.keys(codec),
-            web: self.web.as_ref().and_then(|web| web.reload(self)),
+            web: self.web.as_ref().and_then(|web| {
+                Some(match web.reread()? {
+                    Ok(()) => Outcome::Reloaded,
+                    Err(e) => self.failed(web.kept(), e),
+                })
+            }),
             ..Reloaded::default()
         }
     }

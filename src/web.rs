@@ -45,7 +45,7 @@ pub use server::{HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_HEADERS, MAX_H
 pub use status::StatusShare;
 
 use crate::metrics::Metrics;
-use crate::reload::Outcome;
+use crate::reload::Rereads;
 
 /// `/events` streams served at once; one more is answered 503.
 pub const MAX_EVENT_STREAMS: usize = 16;
@@ -161,23 +161,24 @@ impl WebSide {
     pub fn status(&self) -> Option<Arc<StatusShare>> {
         self.site.status.clone()
     }
+}
 
-    /// Reads `--web-config` again (SIGHUP): new connections get the new
-    /// configuration; a file that cannot be used keeps the old one, and
-    /// stderr says why. None without a file.
-    pub fn reload(&self, reload: &crate::reload::Reload) -> Option<Outcome> {
+/// SIGHUP reads `--web-config` again: new connections get the new
+/// configuration; a file that cannot be used keeps the old one.
+impl Rereads for WebSide {
+    fn reread(&self) -> Option<anyhow::Result<()>> {
         let path = self.config_path.as_ref()?;
-        Some(match WebConfig::read(path) {
-            Ok(config) => {
-                *self
-                    .site
-                    .config
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = config;
-                Outcome::Reloaded
-            }
-            Err(e) => reload.failed("the web configuration as it was", e),
-        })
+        Some(WebConfig::read(path).map(|config| {
+            *self
+                .site
+                .config
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = config;
+        }))
+    }
+
+    fn kept(&self) -> &'static str {
+        "the web configuration as it was"
     }
 }
 

@@ -17,8 +17,9 @@ use serde_json::value::RawValue;
 mod check;
 mod job;
 
+pub use crate::text::{clean_text, is_invisible};
 use check::check_health;
-pub use check::{check_node, check_reason, clean_line, clean_text, is_invisible};
+pub use check::{check_node, check_reason, clean_line};
 use job::due_of;
 pub use job::{Done, Due, Ended, Start};
 

@@ -116,7 +116,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         max_skew_ms: duration_ms(args.intake.max_skew),
         max_nodes: args.intake.max_nodes as usize,
         status_every: args.status.every_ms(),
-        reload: Some(Reload::new(signals.reload).with_web(web)),
+        reload: Some(Reload::new(signals.reload).with_web(web.map(|web| web as _))),
     };
     Responder::new(socket, node, Sink::stdout(), intake, options).run(&signals.stop)?;
     Ok(ExitCode::SUCCESS)

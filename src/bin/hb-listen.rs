@@ -263,7 +263,10 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let read: ReadExpected = Box::new(move || read_expected(&expect, Some(&path)));
         (read, expected)
     });
-    listener.reload_on(Reload::new(signals.reload).with_web(web), reread);
+    listener.reload_on(
+        Reload::new(signals.reload).with_web(web.map(|web| web as _)),
+        reread,
+    );
     match &args.from {
         Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
         Some(path) => {

@@ -201,7 +201,10 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         let web = args
             .metrics
             .serve(args.node_series.series(), Pages::MetricsOnly)?;
-        prober.reload_on(Reload::new(signals.reload).with_web(web.clone()), reread);
+        prober.reload_on(
+            Reload::new(signals.reload).with_web(web.clone().map(|web| web as _)),
+            reread,
+        );
         let round_lines = args.verbose.then_some(&limits);
         let detector = args
             .detector

@@ -12,7 +12,8 @@
 //! Each step goes only as far as it must: the longest cut that fits is
 //! found by bisection. A cut output ends with [`CUT_MARK`].
 
-use super::{cut, CheckResult, CheckStatus, CUT_MARK, MAX_OUTPUT};
+use super::{CheckResult, CheckStatus, MAX_OUTPUT};
+use crate::text::{cut, CUT_MARK};
 
 /// Output kept of a failing check before health is given up: room for a
 /// plugin's verdict, such as "DISK CRITICAL - free space: / 1% (42 MB)".

@@ -143,7 +143,7 @@ fn a_flood_of_output_is_read_and_cut() {
     let r = run(flood, Duration::from_secs(60));
     assert_eq!(r.status, CheckStatus::Ok, "{r:?}");
     assert!(r.output.len() <= MAX_OUTPUT);
-    assert!(r.output.starts_with("xxx") && r.output.ends_with(CUT_MARK));
+    assert!(r.output.starts_with("xxx") && r.output.ends_with(crate::text::CUT_MARK));
 }
 
 /// At its timeout the check's whole process group is killed, not only

@@ -31,7 +31,7 @@ fn the_last_line_has_no_control_characters_and_is_bounded() {
     let long = vec![b'x'; 100_000];
     let line = last_line(&[&long, &long]).unwrap();
     assert!(line.len() <= MAX_STDERR_LEN, "{}", line.len());
-    assert!(line.ends_with(crate::checks::CUT_MARK));
+    assert!(line.ends_with(crate::text::CUT_MARK));
     assert_eq!(
         last_line(&[b"\xff\xfe broken utf-8\n"]),
         Some("\u{fffd}\u{fffd} broken utf-8".into())

@@ -15,13 +15,14 @@ use serde_json::value::to_raw_value;
 use crate::ack::answer::Acknowledger;
 use crate::auth::REQUEST_LEN;
 use crate::checks::fit::fit;
-use crate::checks::{CheckResult, Checks, CUT_MARK};
+use crate::checks::{CheckResult, Checks};
 use crate::clock::{wall_ms, Cadence, Clock, Millis, Moment};
 use crate::health::Background;
 use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::Sink;
 use crate::reload::Reload;
+use crate::text::CUT_MARK;
 use crate::wire::{self, Message, Probe, Reject, Reply};
 
 /// What the responder prints.

@@ -18,8 +18,8 @@ use crate::ack;
 use crate::ack::sender::{AckedPaths, Lines};
 use crate::auth::Codec;
 use crate::checks::fit::fit;
+use crate::checks::CheckResult;
 use crate::checks::Checks;
-use crate::checks::{CheckResult, CUT_MARK};
 use crate::clock::{duration_ms, wall_ms, Cadence, Clock, Millis, Moment};
 use crate::health::Sampler;
 use crate::net::unreachable::{self, Unreachable};
@@ -27,6 +27,7 @@ use crate::net::{self, Endpoint};
 use crate::output::Sink;
 use crate::reload::Reload;
 use crate::self_watch::{stall_tolerance, SelfWatch};
+use crate::text::CUT_MARK;
 use crate::wire::{self, Beat, Message};
 
 mod addresses;

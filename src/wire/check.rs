@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Reject, MAX_NODE_LEN, MAX_REASON_LEN, MAX_STDERR_LEN};
+use crate::text::{clean_text, is_invisible};
 
 /// An `away`'s reason is 1 to [`MAX_REASON_LEN`] bytes and reads as what
 /// it is wherever it is printed, as a node name does (no control or
@@ -24,23 +25,6 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
 /// already so is returned as it is, which is how receivers check one.
 pub fn clean_line(line: &str) -> std::borrow::Cow<'_, str> {
     clean_text(line, MAX_STDERR_LEN)
-}
-
-/// `line` as one line that reads as what it is wherever it is printed:
-/// control and invisible characters cut, no blanks at either end, at most
-/// `max` bytes (cut with `…`). A line that is already so is returned as it
-/// is.
-pub fn clean_text(line: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    let kept = |c: &char| !c.is_control() && !is_invisible(*c);
-    let trimmed = line.trim();
-    if trimmed.len() == line.len() && line.chars().all(|c| kept(&c)) {
-        if line.len() <= max {
-            return line.into();
-        }
-        return crate::checks::cut(line, max).into();
-    }
-    let clean: String = trimmed.chars().filter(kept).collect();
-    crate::checks::cut(clean.trim(), max).into()
 }
 
 /// A node name is 1 to [`MAX_NODE_LEN`] bytes, bounded in memory, and
@@ -64,25 +48,6 @@ pub fn check_node(name: &str) -> Result<(), Reject> {
         return Err(Reject::BadNode);
     }
     Ok(())
-}
-
-/// Format characters (Unicode category Cf) and line separators: they print
-/// as nothing, or reorder the text around them (the bidirectional overrides
-/// and isolates), so `web-1` and `web-1` followed by a zero-width space, or
-/// a name that prints backwards, would look alike in an operator's output.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{ad}'                       // soft hyphen
-        | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}'
-        | '\u{8e2}' | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'       // zero-width space, joiners, LRM, RLM
-        | '\u{2028}'..='\u{202e}'       // line and paragraph separators, bidi embeddings and overrides
-        | '\u{2060}'..='\u{2064}'       // word joiner, invisible operators
-        | '\u{2066}'..='\u{206f}'       // bidi isolates, deprecated format characters
-        | '\u{feff}'                     // zero-width no-break space (BOM)
-        | '\u{fff9}'..='\u{fffb}'       // interlinear annotations
-        | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
-        | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }
 
 /// `health` is opaque to hb but printed as it came, in every output and the

@@ -1,8 +1,9 @@
 use super::*;
 use crate::auth::tests::signing_codec;
 use crate::auth::Codec;
-use crate::checks::{CheckResult, CheckStatus, CUT_MARK};
+use crate::checks::{CheckResult, CheckStatus};
 use crate::output::{Output, Sink};
+use crate::text::CUT_MARK;
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -221,7 +222,7 @@ proptest! {
             .map(|(name, status, output)| CheckResult {
                 name,
                 status,
-                output: crate::checks::cut(&output, crate::checks::MAX_OUTPUT),
+                output: crate::text::cut(&output, crate::checks::MAX_OUTPUT),
             })
             .collect();
         let codec = if signed { signing_codec() } else { Codec::default() };
