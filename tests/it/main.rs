@@ -51,4 +51,5 @@ mod signals;
 mod state_file;
 mod units;
 mod web;
+mod web_page;
 mod web_tls;

@@ -13,7 +13,7 @@ use crate::harness::{beat, bin, send_raw, wait_for, Running, PATIENCE};
 use crate::metrics::{get, metrics_address, try_get};
 
 /// hb-listen with its web side: the tool, its UDP address, its web one.
-fn listener_with_web(args: &[&str]) -> (Running, SocketAddr, String) {
+pub(crate) fn listener_with_web(args: &[&str]) -> (Running, SocketAddr, String) {
     let mut all = vec!["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let listen = Running::spawn("hb-listen", &all);

@@ -1,11 +1,13 @@
 //! What the integration tests share: the real binaries run and their
 //! NDJSON output read with timeouts, hand-made datagrams, temporary
-//! directories, network namespaces, waits for files, and loud skips.
+//! directories, network namespaces, waits for files, a headless browser,
+//! and loud skips.
 
 mod netns;
 mod running;
 mod temp_dir;
 mod wait;
+mod webdriver;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ pub use netns::Netns;
 pub use running::Running;
 pub use temp_dir::TempDir;
 pub use wait::{wait_for, wait_for_file};
+pub use webdriver::{Browser, BACKSPACE};
 
 /// Long enough never to fire on a loaded CI machine; only bounds a hang.
 pub const PATIENCE: Duration = Duration::from_secs(15);
