@@ -2,13 +2,16 @@
 //! chromium, driven through chromedriver, against the real hb-listen fed
 //! by real senders. What a person sees: a row and a count per node, a
 //! death shown live without a reload, hostile names shown as the text
-//! they are, the filters and the sort at work, and a lost stream said.
+//! they are, the filters and the sort at work, a lost stream said, and
+//! "live" said only once the page holds the listener's status.
 
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::json;
 
-use crate::harness::{beat, send_raw, test_name, Browser, Running, BACKSPACE};
+use crate::harness::{beat, bin, send_raw, test_name, Browser, Running, BACKSPACE};
+use crate::metrics::metrics_address;
 use crate::web::listener_with_web;
 
 /// A node name that is markup: run as script wherever the page would
@@ -251,6 +254,56 @@ fn the_status_page_shows_the_fleet_live_in_a_real_browser() {
     assert_eq!(
         js("return [document.getElementById('banner').hidden, window.marker ?? null]"),
         json!([true, 1])
+    );
+    eprintln!("{}: {:?}", test_name!(), started.elapsed());
+}
+
+/// "live" is connected and synced: while the listener cannot give its
+/// status (its loop stalled, here on a stdout nobody reads, so /status
+/// answers 503), the page connected to the stream says it is not live;
+/// once the listener gives it, the page syncs by itself and is.
+#[test]
+fn a_page_without_the_status_is_not_live_until_it_has_it() {
+    let Some(browser) = Browser::start(test_name!()) else {
+        return;
+    };
+    let started = Instant::now();
+    let mut cmd = Command::new(bin("hb-listen"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "127.0.0.1:0",
+        "--beats",
+    ]);
+    let (listen, mut stdout) = Running::start_raw(cmd, "hb-listen");
+    let web = metrics_address(&listen);
+    let addr = listen.listening();
+    // A `beat` line each, far more than a pipe holds: the loop stalls.
+    for seq in 1..=2000 {
+        send_raw(addr, &beat("flood", "b", seq, 60_000));
+    }
+    browser.goto(&format!("http://{web}/"));
+    browser.wait_js(
+        "the page to be told the status is not ready",
+        "return document.getElementById('meta').textContent === 'status: HTTP 503'",
+        &[],
+    );
+    let state = browser.js(
+        "return [document.body.dataset.stream, document.getElementById('banner').hidden, hb.size()]",
+        &[],
+    );
+    assert_eq!(
+        state,
+        json!(["connecting", true, 0]),
+        "live without the status"
+    );
+
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    browser.wait_js(
+        "the page live, synced",
+        "return document.body.dataset.stream === 'live' && hb.state('flood') === 'up'",
+        &[],
     );
     eprintln!("{}: {:?}", test_name!(), started.elapsed());
 }
