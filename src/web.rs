@@ -107,10 +107,11 @@ impl WebSide {
         listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?;
         let membership = pages == Pages::Membership;
+        let status: Option<Arc<StatusShare>> = membership.then(Arc::default);
         let site = Arc::new(Site {
             metrics,
-            status: membership.then(Arc::default),
-            events: membership.then(EventFeed::default),
+            events: membership.then(|| EventFeed::new(status.clone())),
+            status,
             config: RwLock::new(config),
             scrape: Semaphore::new(1),
             bcrypt: Semaphore::new(1),

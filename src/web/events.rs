@@ -12,6 +12,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame};
 use tokio::sync::{broadcast, mpsc};
 
+use super::StatusShare;
 use crate::output::{Line, Subscriber};
 
 /// Lines a client may fall behind the loop before it is dropped: with
@@ -36,18 +38,25 @@ const IN_FLIGHT: usize = 16;
 #[derive(Debug, Clone)]
 pub struct EventFeed {
     lines: broadcast::Sender<Bytes>,
+    /// `/status`, told of every line, so that it never answers with a
+    /// snapshot older than an event a client was sent.
+    status: Option<Arc<StatusShare>>,
 }
 
-impl Default for EventFeed {
-    fn default() -> Self {
+impl EventFeed {
+    pub fn new(status: Option<Arc<StatusShare>>) -> Self {
         EventFeed {
             lines: broadcast::Sender::new(EVENT_BACKLOG),
+            status,
         }
     }
 }
 
 impl Subscriber for EventFeed {
     fn take(&mut self, line: &Line<'_>) {
+        if let Some(status) = &self.status {
+            status.printed();
+        }
         // No client, no copy: the common case costs one atomic load.
         if self.lines.receiver_count() == 0 {
             return;

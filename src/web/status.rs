@@ -4,10 +4,13 @@
 //! The loop serializes the snapshot a slice of nodes per turn, as it does
 //! for the state file (it never stalls its socket for a large fleet), and
 //! hands the pieces to a thread that joins them and publishes the whole
-//! object here. Requests within [`FRESH`] of a snapshot share it; one
-//! snapshot is kept (about 300 bytes a node), replaced by the next.
+//! object here. Requests within [`FRESH`] of a snapshot share it, unless
+//! a line was printed since the snapshot began: a client that read
+//! `/events` and then `/status` must find in it every event it was sent
+//! before (the status page relies on it to be in sync). One snapshot is
+//! kept (about 300 bytes a node), replaced by the next.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,13 +29,27 @@ pub const STATUS_WAIT: Duration = Duration::from_millis(3000);
 #[derive(Debug)]
 pub struct StatusShare {
     wanted: AtomicBool,
-    latest: watch::Sender<Option<(Bytes, Instant)>>,
+    /// Lines printed so far, and as many when the snapshot being made began.
+    printed: AtomicU64,
+    printed_at_start: AtomicU64,
+    /// The latest snapshot, when it was published, and the lines printed
+    /// when it began.
+    latest: watch::Sender<Option<Snapshot>>,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    json: Bytes,
+    at: Instant,
+    printed: u64,
 }
 
 impl Default for StatusShare {
     fn default() -> Self {
         StatusShare {
             wanted: AtomicBool::new(false),
+            printed: AtomicU64::new(0),
+            printed_at_start: AtomicU64::new(0),
             latest: watch::Sender::new(None),
         }
     }
@@ -45,18 +62,32 @@ impl StatusShare {
         self.wanted.load(Ordering::Acquire)
     }
 
+    /// A line was printed: snapshots begun before it are not fresh.
+    pub fn printed(&self) {
+        self.printed.fetch_add(1, Ordering::Release);
+    }
+
+    /// The loop begins a snapshot: it holds every line printed so far.
+    pub fn starting(&self) {
+        let printed = self.printed.load(Ordering::Acquire);
+        self.printed_at_start.store(printed, Ordering::Release);
+    }
+
     /// Publishes a whole snapshot (the `status` line, newline included).
     pub fn publish(&self, json: Vec<u8>) {
         self.wanted.store(false, Ordering::Release);
-        self.latest
-            .send_replace(Some((Bytes::from(json), Instant::now())));
+        self.latest.send_replace(Some(Snapshot {
+            json: Bytes::from(json),
+            at: Instant::now(),
+            printed: self.printed_at_start.load(Ordering::Acquire),
+        }));
     }
 
-    /// A snapshot no older than [`FRESH`], asking the loop for one when
-    /// there is none; None when the loop did not answer in time.
+    /// A snapshot that may answer a request now, asking the loop for one
+    /// when there is none; None when the loop did not answer in time.
     pub async fn get(self: &Arc<Self>) -> Option<Bytes> {
         let mut changes = self.latest.subscribe();
-        if let Some(json) = fresh(&changes.borrow_and_update()) {
+        if let Some(json) = self.fresh(&changes.borrow_and_update()) {
             return Some(json);
         }
         self.wanted.store(true, Ordering::Release);
@@ -65,18 +96,21 @@ impl StatusShare {
                 if changes.changed().await.is_err() {
                     return None;
                 }
-                if let Some(json) = fresh(&changes.borrow_and_update()) {
+                if let Some(json) = self.fresh(&changes.borrow_and_update()) {
                     return Some(json);
                 }
             }
         });
         answered.await.ok().flatten()
     }
-}
 
-fn fresh(latest: &Option<(Bytes, Instant)>) -> Option<Bytes> {
-    latest
-        .as_ref()
-        .filter(|(_, at)| at.elapsed() < FRESH)
-        .map(|(json, _)| json.clone())
+    /// `latest`'s JSON if it may answer a request now: younger than
+    /// [`FRESH`], and begun after the last line printed.
+    fn fresh(&self, latest: &Option<Snapshot>) -> Option<Bytes> {
+        let printed = self.printed.load(Ordering::Acquire);
+        latest
+            .as_ref()
+            .filter(|s| s.at.elapsed() < FRESH && s.printed == printed)
+            .map(|s| s.json.clone())
+    }
 }

@@ -118,7 +118,7 @@ fn basic_auth_checks_bcrypt_and_remembers_right_credentials() {
 
 #[test]
 fn the_event_feed_frames_each_line_as_one_event() {
-    let mut feed = EventFeed::default();
+    let mut feed = EventFeed::new(None);
     let line = Line {
         kind: "up",
         at: crate::clock::Moment::new(0, 0),

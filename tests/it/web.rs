@@ -241,3 +241,20 @@ fn a_slow_event_client_is_dropped_and_the_listener_keeps_pace() {
     let tail = &rest[rest.len().saturating_sub(300)..];
     assert!(rest.contains(": dropped: too slow"), "{tail}");
 }
+
+/// `/status` shares a snapshot among requests, but never one begun before
+/// an event the listener printed since: a client that saw an event (on
+/// `/events`, or on stdout) finds it in the next `/status`.
+#[test]
+fn status_after_an_event_holds_it() {
+    let (mut listen, addr, web) = listener_with_web(&[]);
+    send_raw(addr, &beat("early", "b", 1, 60_000));
+    listen.expect("up", |e| e["node"] == "early");
+    assert_eq!(get(&web, "/status").0, 200);
+    send_raw(addr, &beat("late", "b", 1, 60_000));
+    listen.expect("up", |e| e["node"] == "late");
+    let (code, body) = get(&web, "/status");
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["nodes"]["late"]["state"], "up", "{body}");
+}

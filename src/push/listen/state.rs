@@ -259,6 +259,9 @@ impl StateFile {
     fn start(&mut self, detector: &Detector, at: Moment) {
         let now = at.mono;
         self.stream.start(detector);
+        if let Some(share) = &self.asked {
+            share.starting();
+        }
         self.opening = output::opening("status", at.wall);
         self.writing = true;
         self.dirty = false;
