@@ -108,7 +108,10 @@ impl Site {
             return text(StatusCode::NOT_FOUND, "not found\n");
         };
         match share.get().await {
-            Some(json) => no_store(with_type(full(json), "application/json")),
+            Some(pieces) => no_store(with_type(
+                Response::new(UnsyncBoxBody::new(Pieces::new(&pieces))),
+                "application/json",
+            )),
             None => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "status not ready, try again\n",
@@ -204,4 +207,42 @@ fn no_store(mut answer: Answer) -> Answer {
     let value = HeaderValue::from_static("no-store");
     answer.headers_mut().insert(header::CACHE_CONTROL, value);
     answer
+}
+
+/// A body sent piece by piece, as a snapshot was made.
+struct Pieces {
+    left: std::collections::VecDeque<Bytes>,
+}
+
+impl Pieces {
+    fn new(pieces: &[Bytes]) -> Self {
+        Pieces {
+            left: pieces.iter().cloned().collect(),
+        }
+    }
+}
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(
+            self.left
+                .pop_front()
+                .map(|b| Ok(hyper::body::Frame::data(b))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let len: usize = self.left.iter().map(Bytes::len).sum();
+        hyper::body::SizeHint::with_exact(len as u64)
+    }
 }

@@ -4,11 +4,13 @@
 //! The loop serializes the snapshot a slice of nodes per turn, as it does
 //! for the state file (it never stalls its socket for a large fleet), and
 //! hands the pieces to a thread that joins them and publishes the whole
-//! object here. Requests within [`FRESH`] of a snapshot share it, unless
-//! a line was printed since the snapshot began: a client that read
-//! `/events` and then `/status` must find in it every event it was sent
-//! before (the status page relies on it to be in sync). One snapshot is
-//! kept (about 300 bytes a node), replaced by the next.
+//! object here, in its pieces (served one after the other: never joined,
+//! which would hold it twice). Requests within [`FRESH`] of a snapshot
+//! share it, unless a line was printed since the snapshot began: a client
+//! that read `/events` and then `/status` must find in it every event it
+//! was sent before (the status page relies on it to be in sync). A
+//! snapshot (about 360 bytes a node with health) is let go once it is no
+//! longer fresh, so a listener nobody asks holds none.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,7 +41,7 @@ pub struct StatusShare {
 
 #[derive(Debug, Clone)]
 struct Snapshot {
-    json: Bytes,
+    json: Arc<[Bytes]>,
     at: Instant,
     printed: u64,
 }
@@ -74,10 +76,10 @@ impl StatusShare {
     }
 
     /// Publishes a whole snapshot (the `status` line, newline included).
-    pub fn publish(&self, json: Vec<u8>) {
+    pub fn publish(&self, pieces: Vec<Bytes>) {
         self.wanted.store(false, Ordering::Release);
         self.latest.send_replace(Some(Snapshot {
-            json: Bytes::from(json),
+            json: pieces.into(),
             at: Instant::now(),
             printed: self.printed_at_start.load(Ordering::Acquire),
         }));
@@ -85,7 +87,7 @@ impl StatusShare {
 
     /// A snapshot that may answer a request now, asking the loop for one
     /// when there is none; None when the loop did not answer in time.
-    pub async fn get(self: &Arc<Self>) -> Option<Bytes> {
+    pub async fn get(self: &Arc<Self>) -> Option<Arc<[Bytes]>> {
         let mut changes = self.latest.subscribe();
         if let Some(json) = self.fresh(&changes.borrow_and_update()) {
             return Some(json);
@@ -101,16 +103,36 @@ impl StatusShare {
                 }
             }
         });
-        answered.await.ok().flatten()
+        let answered = answered.await.ok().flatten();
+        if answered.is_some() {
+            let share = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(FRESH).await;
+                share.let_go();
+            });
+        }
+        answered
     }
 
     /// `latest`'s JSON if it may answer a request now: younger than
     /// [`FRESH`], and begun after the last line printed.
-    fn fresh(&self, latest: &Option<Snapshot>) -> Option<Bytes> {
+    fn fresh(&self, latest: &Option<Snapshot>) -> Option<Arc<[Bytes]>> {
         let printed = self.printed.load(Ordering::Acquire);
         latest
             .as_ref()
             .filter(|s| s.at.elapsed() < FRESH && s.printed == printed)
             .map(|s| s.json.clone())
+    }
+
+    /// Lets the snapshot go once it is no longer fresh (the requests it
+    /// answers hold it until their answers are sent).
+    fn let_go(&self) {
+        let stale = self.latest.send_if_modified(|latest| match latest {
+            Some(s) if s.at.elapsed() >= FRESH => latest.take().is_some(),
+            _ => false,
+        });
+        if stale {
+            crate::export::release_freed();
+        }
     }
 }

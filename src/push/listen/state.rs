@@ -392,11 +392,14 @@ fn write_pieces(path: &Path, queue: &Receiver<Piece>, failed: &AtomicBool) {
 /// the whole object for the requests waiting for it.
 fn share_pieces(share: &StatusShare, queue: &Receiver<Piece>) {
     crate::export::lower_priority();
-    let mut json = Vec::new();
-    for piece in queue {
-        json.extend_from_slice(&piece.bytes);
+    // Kept as the pieces they came in: joining them would need the whole
+    // object twice over while its buffer grows.
+    let mut pieces = Vec::new();
+    for mut piece in queue {
+        piece.bytes.shrink_to_fit();
+        pieces.push(piece.bytes.into());
         if piece.last {
-            share.publish(std::mem::take(&mut json));
+            share.publish(std::mem::take(&mut pieces));
             crate::export::release_freed();
         }
     }
