@@ -22,6 +22,7 @@ mod detector_flags;
 mod docs_story;
 mod forget;
 mod generated;
+mod haproxy;
 mod hooks;
 mod hostile_addr;
 mod hostile_checks;
