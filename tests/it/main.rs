@@ -36,6 +36,7 @@ mod jobs;
 mod lifecycle;
 mod listener;
 mod metrics;
+mod nginx;
 mod observer;
 mod package;
 mod perfdata;

@@ -425,8 +425,12 @@ fn every_jq_recipe_of_the_documents_works_on_real_output() {
                     "{place}"
                 );
             }
-            r#".up[] | select(test("^[A-Za-z0-9._-]+$")) | "server \(.):8080;""# => {
-                assert_eq!(lines, servers(&|n| format!("server {n}:8080;")), "{place}");
+            r#".up[] | select(test("^[A-Za-z0-9._-]+$")) | "    server \(.):8080;""# => {
+                assert_eq!(
+                    lines,
+                    servers(&|n| format!("    server {n}:8080;")),
+                    "{place}"
+                );
             }
             ".down[]" => assert_eq!(lines, ["gone"], "{place}"),
             r#"select(.type == "down")"# => {
@@ -436,7 +440,8 @@ fn every_jq_recipe_of_the_documents_works_on_real_output() {
             }
             r#"select(.type == "flapping")"# => assert!(lines.is_empty(), "{place}: {lines:?}"),
             // Every name of the fleet is a plain server address.
-            r#".up[] | select(test("^[A-Za-z0-9._-]+$") | not) | "hb-haproxy: \(.): not a server address, left out""# =>
+            r#".up[] | select(test("^[A-Za-z0-9._-]+$") | not) | "hb-haproxy: \(.): not a server address, left out""#
+            | r#".up[] | select(test("^[A-Za-z0-9._-]+$") | not) | "hb-nginx: \(.): not a server address, left out""# =>
             {
                 assert!(lines.is_empty(), "{place}: {lines:?}")
             }
