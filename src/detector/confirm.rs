@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::snapshot::healthy;
 use super::table::credit_after;
 use super::verdict::{down_event, note_change, phi_of};
 use super::{Detector, Event, Rule, State};
@@ -78,6 +79,7 @@ impl Detector {
             silent_ms: node.last_seen.map(|t| now.saturating_sub(t)),
             down_ms: None,
             refuted: true,
+            degraded: !healthy(node),
         });
         node.state = State::Up;
         node.since = now;

@@ -54,6 +54,11 @@ pub enum Event {
         /// Back from `suspect` because it answered a probe, not by a beat.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         refuted: bool,
+        /// Up with a plugin check not ok: alive, but not to be given
+        /// requests. Said on the `up` itself, as a node back with the same
+        /// failing check prints no `health` line.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        degraded: bool,
     },
     /// The first beat is overdue.
     Suspect {

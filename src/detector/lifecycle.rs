@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 
 use compact_str::CompactString;
 
+use super::snapshot::healthy;
 use super::verdict::down_event;
 use super::{admits, Arrival, Detector, Event, State};
 use crate::clock::Millis;
@@ -357,6 +358,7 @@ impl Detector {
                     silent_ms: silent,
                     down_ms: None,
                     refuted: false,
+                    degraded: !healthy(node),
                 });
                 self.arm(idx);
                 continue;

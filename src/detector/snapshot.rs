@@ -309,8 +309,10 @@ pub(super) fn routing_state(state: State, healthy: bool) -> &'static str {
 /// Whether no plugin check of the node is worse than ok (a node without
 /// checks is healthy).
 pub(super) fn healthy(node: &Node) -> bool {
-    node.checks
-        .as_deref()
-        .and_then(worst)
-        .is_none_or(|s| s == CheckStatus::Ok)
+    node.checks.as_deref().is_none_or(all_ok)
+}
+
+/// Whether no check of `checks` is worse than ok.
+pub(super) fn all_ok(checks: &[CheckResult]) -> bool {
+    worst(checks).is_none_or(|s| s == CheckStatus::Ok)
 }

@@ -2,6 +2,7 @@
 //! events those changes print.
 
 use super::faults::Over;
+use super::snapshot::{all_ok, healthy};
 use super::table::credit_after;
 use super::table::Node;
 use super::{claim_of, Arrival, Detector, Event, Flap, Reading, Rule, State};
@@ -67,6 +68,8 @@ impl Detector {
         if node.state == State::Down {
             node.recovering += 1;
         }
+        // The checks this beat carries, else the last ones.
+        let degraded = !beat.checks.as_deref().map_or_else(|| healthy(node), all_ok);
         let back = match node.state {
             State::Up => false,
             State::Pending => {
@@ -77,6 +80,7 @@ impl Detector {
                     silent_ms: None,
                     down_ms: None,
                     refuted: false,
+                    degraded,
                 });
                 true
             }
@@ -94,6 +98,7 @@ impl Detector {
                     silent_ms,
                     down_ms: None,
                     refuted: false,
+                    degraded,
                 });
                 true
             }
@@ -105,6 +110,7 @@ impl Detector {
                     silent_ms,
                     down_ms: (was == State::Down).then(|| now.saturating_sub(node.since)),
                     refuted: false,
+                    degraded,
                 });
                 if was == State::Down {
                     note_change(node, now, self.cfg.flap, out);

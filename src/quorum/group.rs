@@ -42,6 +42,10 @@ pub enum GroupEvent {
         addr: Option<SocketAddr>,
         votes: BTreeMap<String, State>,
         quorum: usize,
+        /// This observer's last beat of the node carried a plugin check
+        /// not ok, as on a single listener's `up`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        degraded: bool,
     },
     /// `quorum` observers see the node down.
     Down {
@@ -82,6 +86,8 @@ pub struct Local {
     pub state: State,
     pub addr: Option<SocketAddr>,
     pub silent_ms: Millis,
+    /// Up with a plugin check not ok.
+    pub degraded: bool,
 }
 
 #[derive(Debug, Default)]
@@ -252,6 +258,7 @@ impl Group {
                 addr,
                 votes,
                 quorum,
+                degraded: local.is_some_and(|l| l.degraded),
             },
             Verdict::Down => GroupEvent::Down {
                 node: node.to_owned(),

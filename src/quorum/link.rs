@@ -250,6 +250,7 @@ impl GroupLink {
                 state: v.state,
                 addr: v.addr,
                 silent_ms: v.silent_ms,
+                degraded: v.routing_state == "degraded",
             });
             self.m.group.judge(&node, local, now, &mut self.events);
         }

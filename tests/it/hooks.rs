@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    bin, dead_target, skip_as, test_name, wait_for_file, wall_ms, Running, TempDir, PATIENCE,
+    bin, contrib_hook, dead_target, test_name, tools_installed, wait_for_file, wall_ms, Running,
+    TempDir, PATIENCE,
 };
 
 /// Waits until a hook has written `path`: it renames the file into place
@@ -310,17 +311,12 @@ impl Alertmanager {
     /// is skipped) where Alertmanager or curl is not installed.
     /// It resolves an alert not posted again within `resolve_timeout`.
     fn start(test: &str, resolve_timeout: &str) -> Option<Alertmanager> {
-        for tool in ["prometheus-alertmanager", "curl"] {
-            let found = Command::new(tool)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !found {
-                skip_as(test, &format!("{tool} is not installed"));
-                return None;
-            }
+        let tools = [
+            ("prometheus-alertmanager", "--version"),
+            ("curl", "--version"),
+        ];
+        if !tools_installed(test, &tools) {
+            return None;
         }
         let dir = TempDir::new();
         let config = dir.file(
@@ -380,12 +376,6 @@ impl Alertmanager {
     }
 }
 
-fn contrib_hook(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("contrib/hooks")
-        .join(name)
-}
-
 #[test]
 fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
     let Some(am) = Alertmanager::start(test_name!(), "5m") else {
@@ -415,12 +405,7 @@ fn a_killed_sender_fires_an_alert_in_alertmanager_resolved_when_it_is_back() {
     let _back = sender();
     listener.expect("up", |v| v["node"] == "web-1");
     am.wait_for("web-1", "the alert resolved", <[Value]>::is_empty);
-    let failed: Vec<&Value> = listener
-        .seen
-        .iter()
-        .filter(|v| v["type"] == "hook")
-        .collect();
-    assert!(failed.is_empty(), "hooks failed: {failed:?}");
+    listener.assert_no_hook_failed();
 }
 
 /// The README's wiring keeps an alert firing while the node stays down,

@@ -161,6 +161,7 @@ fn the_package_installs_works_and_purges_to_nothing() {
 fn expected_files() -> Vec<String> {
     let mut expected = vec![
         "/usr/share/hb/hooks/alertmanager".to_owned(),
+        "/usr/share/hb/hooks/haproxy".to_owned(),
         "/usr/share/doc/hb/copyright".to_owned(),
         "/usr/share/doc/hb/changelog.Debian.gz".to_owned(),
         "/usr/share/doc/hb/README.md".to_owned(),

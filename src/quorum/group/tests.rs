@@ -37,6 +37,7 @@ fn local(state: State) -> Option<Local> {
         state,
         addr: None,
         silent_ms: 0,
+        degraded: false,
     })
 }
 

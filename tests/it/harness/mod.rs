@@ -43,6 +43,44 @@ pub fn script(path: &str) -> Command {
     cmd
 }
 
+/// Whether each tool of `tools` (its name, and the flag that makes it say
+/// its version) runs; if one does not, says loudly that `test` (named
+/// with [`test_name!`]) is skipped, and why.
+pub fn tools_installed(test: &str, tools: &[(&str, &str)]) -> bool {
+    for (tool, version) in tools {
+        let found = Command::new(tool)
+            .arg(version)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            skip_as(test, &format!("{tool} is not installed"));
+            return false;
+        }
+    }
+    true
+}
+
+/// The hook `name` of the repository's contrib/hooks.
+pub fn contrib_hook(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("contrib/hooks")
+        .join(name)
+}
+
+/// The `sh` code block of README.md that contains `marker`.
+pub fn readme_block(marker: &str) -> String {
+    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(readme).unwrap();
+    text.split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no sh block with {marker:?} in README.md"))
+        .to_owned()
+}
+
 /// Checks one stdout line against the output contract and parses it.
 pub fn parse_event(line: &str) -> Value {
     assert!(

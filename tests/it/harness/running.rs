@@ -205,6 +205,16 @@ impl Running {
         panic!("no matching `{kind}` event; seen:\n{}", self.history());
     }
 
+    /// Reads events until each of `nodes` has had a `kind` event, in
+    /// whatever order they come (one seen already counts).
+    pub fn expect_each(&mut self, kind: &str, nodes: &[&str]) {
+        for node in nodes {
+            if self.seen_of(kind, node).is_empty() {
+                self.expect(kind, |v| v["node"] == *node);
+            }
+        }
+    }
+
     /// Like [`Running::expect`], for a verdict the test caused at
     /// `cause_ms` (see [`super::wall_ms`]: taken just before it killed or
     /// silenced something): a matching `kind` event stamped before then,
@@ -237,6 +247,13 @@ impl Running {
             .iter()
             .filter(|v| v["type"] == kind && v["node"] == node)
             .collect()
+    }
+
+    /// No hook failed, as far as the events seen so far say.
+    #[track_caller]
+    pub fn assert_no_hook_failed(&self) {
+        let failed: Vec<&Value> = self.seen.iter().filter(|v| v["type"] == "hook").collect();
+        assert!(failed.is_empty(), "hooks failed: {failed:?}");
     }
 
     pub fn history(&self) -> String {

@@ -31,6 +31,7 @@ fn up(node: &str) -> Event {
         silent_ms: Some(100),
         down_ms: Some(100),
         refuted: false,
+        degraded: false,
     }
 }
 
