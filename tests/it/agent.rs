@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::harness::{skip, wait_for, Running, TempDir, PATIENCE};
+use crate::harness::{test_name, tools_installed, wait_for, Running, TempDir, PATIENCE};
 
 /// hb-ack with its agent and `args`: the tool, and the agent's address.
 fn agent(args: &[&str]) -> (Running, String) {
@@ -89,10 +89,8 @@ fn server_stat(socket: &Path, backend: &str, server: &str) -> Option<(String, u3
 
 #[test]
 fn a_real_haproxy_drains_a_server_whose_check_turns_critical() {
-    for tool in ["haproxy", "socat"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            return skip!("`{tool}` is not installed (Debian: {tool})");
-        }
+    if !tools_installed(test_name!(), &[("haproxy", "-v"), ("socat", "-V")]) {
+        return;
     }
     let dir = TempDir::new();
     let broken = dir.path().join("broken");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{cmd, skip, Running, TempDir};
+use crate::harness::{cmd, skip, test_name, tools_installed, Running, TempDir};
 use crate::metrics::{metrics_address, Prometheus};
 
 /// A CA, and a server and a client certificate it signed, in `dir`:
@@ -62,16 +62,12 @@ fn users(pairs: &[(&str, &str)]) -> String {
     yaml
 }
 
-fn tools_missing() -> Option<&'static str> {
-    ["openssl", "curl"]
-        .into_iter()
-        .find(|tool| Command::new(tool).arg("--version").output().is_err())
-}
-
 #[test]
 fn tls_client_certificates_and_basic_auth_as_prometheus_sets_them() {
-    if let Some(tool) = tools_missing() {
-        skip!("`{tool}` is not installed");
+    if !tools_installed(
+        test_name!(),
+        &[("openssl", "version"), ("curl", "--version")],
+    ) {
         return;
     }
     let dir = TempDir::new();
@@ -133,8 +129,10 @@ fn tls_client_certificates_and_basic_auth_as_prometheus_sets_them() {
 /// the `reloaded` line.
 #[test]
 fn sighup_reads_the_web_config_again_and_keeps_it_when_broken() {
-    if let Some(tool) = tools_missing() {
-        skip!("`{tool}` is not installed");
+    if !tools_installed(
+        test_name!(),
+        &[("openssl", "version"), ("curl", "--version")],
+    ) {
         return;
     }
     let dir = TempDir::new();
