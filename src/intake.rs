@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::auth::Codec;
 use crate::clock::Millis;
 use crate::metrics::Metrics;
+use crate::net::Outbox;
 use crate::wire::{Message, Reject};
 
 /// What arrived, and what was refused and why.
@@ -124,6 +125,9 @@ pub struct Intake {
     pub pending: Vec<Rejected>,
     /// Where counts are exported too (`--metrics`).
     pub metrics: Option<Metrics>,
+    /// Answers not sent yet: a batch of requests is answered with one
+    /// system call ([`Intake::send_answers`]), not one per answer.
+    answers: Outbox,
 }
 
 impl Intake {
@@ -137,6 +141,7 @@ impl Intake {
             logged: VecDeque::new(),
             suppressed: 0,
             pending: Vec::new(),
+            answers: Outbox::default(),
             metrics: None,
         }
     }
@@ -201,13 +206,12 @@ impl Intake {
     }
 
     /// Answers a request of `asked_len` bytes from `to` with `msg` (encoded
-    /// into `buf`), best effort: a peer that went away must not stop the
-    /// receiver. An answer larger than the request is not sent (false),
-    /// signed or not: no receiver is an amplifier for a spoofed source
-    /// address, nor for a replayed signed request.
+    /// into `buf`), sent with the next [`Intake::send_answers`]. An answer
+    /// larger than the request is not sent (false), signed or not: no
+    /// receiver is an amplifier for a spoofed source address, nor for a
+    /// replayed signed request.
     pub fn answer(
-        &self,
-        socket: &UdpSocket,
+        &mut self,
         buf: &mut Vec<u8>,
         msg: &Message<'_>,
         to: SocketAddr,
@@ -216,8 +220,16 @@ impl Intake {
         if self.codec.encode(msg, buf).is_err() || buf.len() > asked_len {
             return false;
         }
-        let _ = socket.send_to(buf, to);
+        self.answers.push(buf, to);
         true
+    }
+
+    /// Sends the answers given since the last call, best effort: a peer
+    /// that went away must not stop the receiver.
+    pub fn send_answers(&mut self, socket: &UdpSocket) {
+        if !self.answers.is_empty() {
+            self.answers.send(socket);
+        }
     }
 }
 

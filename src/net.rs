@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+mod outbox;
 pub mod pktinfo;
 mod receiver;
 pub mod unreachable;
 
+pub use outbox::Outbox;
 pub use receiver::{Received, Receiver, BATCH};
 
 /// The longest a receive loop waits before it looks at its stop flag
@@ -255,8 +257,6 @@ pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<Sock
     Ok((socket, mapped))
 }
 
-/// The address a socket from [`sending_socket`] sends to for `target`:
-/// IPv4-mapped on a dual-stack socket.
 /// `addr` as a person reads it: an IPv4 peer of a dual-stack socket (which
 /// the kernel reports as `[::ffff:10.0.0.7]:port`) as its IPv4 address.
 /// What is sent back to it goes through [`sent_to`].
@@ -264,9 +264,20 @@ pub fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
+/// The address a socket from [`sending_socket`] sends to for `target`:
+/// IPv4-mapped on a dual-stack socket.
 pub fn sent_to(socket: &UdpSocket, target: SocketAddr) -> SocketAddr {
-    match (socket.local_addr(), target) {
-        (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+    match socket.local_addr() {
+        Ok(local) => mapped(local, target),
+        Err(_) => target,
+    }
+}
+
+/// Like [`sent_to`], for a socket whose own address `local` is known: a
+/// poller asks it once for all its targets.
+pub fn mapped(local: SocketAddr, target: SocketAddr) -> SocketAddr {
+    match (local, target) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
             SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
         }
         _ => target,

@@ -61,6 +61,10 @@ pub struct Output<W: Write> {
     /// Whole lines written but not yet flushed, when lines are held.
     held: Vec<u8>,
     holding: bool,
+    /// The last timestamps written, and the millisecond they say: the
+    /// lines of one moment (a round's, a flood's) share them, formatted
+    /// once rather than once a line.
+    stamped: Option<(u64, String)>,
     /// What `out` is, for error messages: a full disk under stdout must
     /// say it was stdout.
     name: &'static str,
@@ -82,6 +86,7 @@ impl<W: Write> Output<W> {
             line: Vec::with_capacity(512),
             held: Vec::new(),
             holding: false,
+            stamped: None,
             name: "output",
         }
     }
@@ -163,8 +168,11 @@ impl<W: Write> Output<W> {
         let after_type = type_field_end(&self.line).ok_or_else(|| {
             io::Error::other("internal error: event does not start with a type field")
         })?;
-        self.line
-            .splice(after_type..after_type, stamp(at_ms).into_bytes());
+        if self.stamped.as_ref().is_none_or(|(ms, _)| *ms != at_ms) {
+            self.stamped = Some((at_ms, stamp(at_ms)));
+        }
+        let (_, stamped) = self.stamped.as_ref().expect("just stamped");
+        self.line.splice(after_type..after_type, stamped.bytes());
         self.line.push(b'\n');
         self.write_line()
     }

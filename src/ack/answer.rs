@@ -2,7 +2,7 @@
 //! that asks for it (`"ack":true`, from `hb-send --ack`) is acknowledged
 //! to the address it came from, once replay protection believes it.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use crate::clock::wall_ms;
 use crate::clock::Millis;
@@ -41,7 +41,6 @@ impl Acknowledger {
         beat: &Beat<'_>,
         beat_len: usize,
         from: SocketAddr,
-        socket: &UdpSocket,
         intake: &mut Intake,
         now: Millis,
     ) -> Result<(), Reject> {
@@ -62,7 +61,7 @@ impl Acknowledger {
                 of: beat.node.clone(),
                 seq,
             });
-            if !intake.answer(socket, &mut self.datagram, &ack, from, beat_len) {
+            if !intake.answer(&mut self.datagram, &ack, from, beat_len) {
                 intake.reject(Reject::Amplification, Some(from), now);
             }
         }

@@ -53,8 +53,10 @@ pub fn main<A: Parser>(
     // manager stopping it at once) must end it cleanly too, not by the
     // signal; a SIGHUP (`systemctl reload` at once) must not end it at all.
     let signals = Signals::install();
-    let name = A::command().get_name().to_owned();
-    crate::output::set_program(&name);
+    // Built once: the command's whole definition is a good part of what a
+    // one-probe run (hb-poll as a Nagios plugin) spends before its probe.
+    let cmd = A::command();
+    crate::output::set_program(cmd.get_name());
     let signals = match signals {
         Ok(signals) => signals,
         Err(e) => {
@@ -63,7 +65,7 @@ pub fn main<A: Parser>(
         }
     };
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let cmd = generate::documented(A::command(), codes);
+    let cmd = generate::documented(cmd, codes);
     if argv.get(1).is_some_and(|a| a == "--generate") {
         return generate::write(cmd, argv.get(2).and_then(|k| k.to_str()));
     }

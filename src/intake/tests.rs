@@ -80,3 +80,49 @@ fn an_ipv4_mapped_range_holds_its_ipv4_addresses() {
     assert!(!mapped.contains("10.0.0.1".parse().unwrap()));
     assert_eq!(cidr("::ffff:192.0.2.7"), cidr("192.0.2.7"));
 }
+
+/// Answers wait for the batch: none is sent before `send_answers`, then
+/// each goes to its requester, and one larger than its request is never
+/// queued.
+#[test]
+fn answers_go_together_and_never_larger_than_asked() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    let mut intake = Intake::new(Codec::default(), Vec::new(), false);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let requester = UdpSocket::bind("127.0.0.1:0").unwrap();
+    requester.set_nonblocking(true).unwrap();
+    let to = requester.local_addr().unwrap();
+    let ack = |seq| {
+        Message::Ack(crate::wire::Ack {
+            node: "web-1".into(),
+            of: "db-1".into(),
+            seq,
+        })
+    };
+    let mut buf = Vec::new();
+    assert!(intake.answer(&mut buf, &ack(1), to, 512));
+    assert!(
+        !intake.answer(&mut buf, &ack(2), to, 10),
+        "larger than asked"
+    );
+    assert!(intake.answer(&mut buf, &ack(3), to, 512));
+    let mut got = [0; 512];
+    assert!(
+        requester.recv(&mut got).is_err(),
+        "sent before the batch ends"
+    );
+    intake.send_answers(&socket);
+    requester.set_nonblocking(false).unwrap();
+    requester
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    for seq in [1, 3] {
+        let len = requester.recv(&mut got).unwrap();
+        let Ok(Message::Ack(a)) = crate::wire::decode(&got[..len]) else {
+            panic!("not an ack")
+        };
+        assert_eq!(a.seq, seq);
+    }
+}

@@ -103,3 +103,30 @@ fn held_lines_go_out_in_one_write_at_flush() {
     let kinds: Vec<&str> = text.lines().rev().take(2).map(|l| &l[9..14]).collect();
     assert_eq!(kinds, ["statu", "empty"]);
 }
+
+/// Lines of one millisecond share their timestamps, and a line of
+/// another millisecond gets its own, even back in time.
+#[test]
+fn each_line_carries_its_own_moment() {
+    let mut out = Output::new(Vec::new());
+    let up = Sample::Up {
+        node: "web-1".into(),
+    };
+    for ms in [1_764_166_364_123, 1_764_166_364_123, 1_764_166_364_124, 0] {
+        out.emit(ms, &up).unwrap();
+    }
+    let text = String::from_utf8(out.out).unwrap();
+    let stamps: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(",\"node\"").next().unwrap())
+        .collect();
+    assert_eq!(
+        stamps,
+        [
+            r#"{"type":"up","ts":"2025-11-26T14:12:44.123Z","ts_ms":1764166364123"#,
+            r#"{"type":"up","ts":"2025-11-26T14:12:44.123Z","ts_ms":1764166364123"#,
+            r#"{"type":"up","ts":"2025-11-26T14:12:44.124Z","ts_ms":1764166364124"#,
+            r#"{"type":"up","ts":"1970-01-01T00:00:00.000Z","ts_ms":0"#,
+        ]
+    );
+}

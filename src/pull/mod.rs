@@ -3,8 +3,10 @@
 //! the fleet, but failures are seen only as often as the monitor asks.
 //!
 //! The rooms:
-//! - [`probe`]: the targets and one round of probes ([`probe::Prober`]):
-//!   nonces, waves, retries, relays (`--via`), TCP connect checks;
+//! - [`targets`]: the targets as named, each polled once, and where their
+//!   probes go;
+//! - [`probe`]: one round of probes ([`probe::Prober`]): nonces, waves,
+//!   retries, relays (`--via`), TCP connect checks;
 //! - [`verdict`]: a round judged against Nagios thresholds, and the plugin
 //!   line of `--format nagios`;
 //! - [`lines`]: a round as `poll` and `summary` JSON lines;
@@ -17,5 +19,6 @@ pub mod agent;
 pub mod lines;
 pub mod probe;
 pub mod respond;
+pub mod targets;
 pub mod verdict;
 pub mod watch;

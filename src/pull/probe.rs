@@ -4,7 +4,6 @@
 //! with a TCP connect.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,53 +15,18 @@ use serde_json::value::RawValue;
 
 use crate::auth::Codec;
 use crate::checks::CheckResult;
-use crate::net::{self, AddrError, HostPort};
+use crate::net;
 use crate::reload::{Reload, Reloaded};
-use crate::wire::{self, Message, Nonces, Probe, DEFAULT_ACK_PORT};
+use crate::wire::{self, Message, Nonces, Probe};
 
-/// Probes sent back to back before the poller drains replies: enough to
-/// keep a round about one round trip long, few enough that neither side's
-/// socket buffer overflows when a thousand targets share one responder.
+use super::targets::{probed_addrs, resolve, send_to, Resolved};
+pub use super::targets::{Check, ReadTargets, Target};
+
+/// Probes sent back to back (in one system call) before the poller drains
+/// replies: enough to keep a round about one round trip long, few enough
+/// that neither side's socket buffer overflows when a thousand targets
+/// share one responder.
 const SEND_BATCH: usize = 64;
-
-/// What to check and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
-    /// Probe an hb-ack responder over UDP.
-    Probe(HostPort),
-    /// A TCP connect, for services that run no hb-ack.
-    Tcp(HostPort),
-}
-
-/// One target as the user named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub name: String,
-    pub check: Check,
-}
-
-impl Target {
-    /// `HOST[:PORT]` (default port 26723) or `tcp://HOST:PORT`.
-    pub fn parse(s: &str) -> Result<Target, AddrError> {
-        let check = match s.strip_prefix("tcp://") {
-            Some(rest) => match HostPort::parse_target(rest, 0)? {
-                hp if hp.port == 0 => return Err(AddrError::Syntax(s.to_owned())),
-                hp => Check::Tcp(hp),
-            },
-            None => Check::Probe(HostPort::parse_target(s, DEFAULT_ACK_PORT)?),
-        };
-        Ok(Target {
-            name: s.to_owned(),
-            check,
-        })
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
 
 /// What one round found out about one target.
 #[derive(Debug, Clone)]
@@ -91,23 +55,6 @@ impl Outcome {
     }
 }
 
-/// A target and every address its name resolved to.
-struct Resolved {
-    target: Target,
-    addrs: Result<Vec<SocketAddr>, String>,
-}
-
-impl Resolved {
-    /// The address it is known by: its name's first.
-    fn addr(&self) -> Option<SocketAddr> {
-        self.addrs.as_ref().ok().map(|a| a[0])
-    }
-}
-
-/// Reads the targets again (`hb-poll -f FILE`), or says why they cannot be
-/// read.
-pub type ReadTargets = Box<dyn FnMut() -> anyhow::Result<Vec<Target>>>;
-
 /// Polls a set of targets, one round at a time.
 pub struct Prober {
     /// Set by SIGINT/SIGTERM: a round in progress stops waiting.
@@ -132,6 +79,11 @@ pub struct Prober {
     /// [`Prober::dropped`]).
     dropped_before: u32,
     datagram: Vec<u8>,
+    /// Probes encoded and not sent yet, sent a batch at a time.
+    outbox: net::Outbox,
+    /// What each probe of the outbox asks: its nonce, for which target,
+    /// through which relay (None: direct).
+    queued: Vec<(u64, usize, Option<usize>)>,
     nonces: Nonces,
     receiver: net::Receiver,
 }
@@ -161,7 +113,7 @@ impl Prober {
             .into_iter()
             .map(|(name, addr)| (name, net::sent_to(&socket, addr)))
             .collect();
-        let send_to = send_to(&socket, &targets);
+        let send_to = send_to(socket.local_addr()?, &targets);
         Ok(Prober {
             stop: Arc::new(AtomicBool::new(false)),
             node,
@@ -175,6 +127,8 @@ impl Prober {
             reload: None,
             dropped_before: 0,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            outbox: net::Outbox::default(),
+            queued: Vec::new(),
             nonces: Nonces::new()?,
             receiver: net::Receiver::default(),
         })
@@ -232,7 +186,7 @@ impl Prober {
             self.socket = socket;
             self.receiver = net::Receiver::default();
         }
-        self.send_to = send_to(&self.socket, &targets);
+        self.send_to = send_to(self.socket.local_addr()?, &targets);
         self.targets = targets;
         Ok(())
     }
@@ -305,23 +259,22 @@ impl Prober {
             if pending.is_empty() {
                 break;
             }
-            for (sent, &i) in pending.iter().enumerate() {
+            for &i in &pending {
                 outcomes[i].attempts = attempt;
                 // Every address of the name at once: the first reply
                 // answers for the target (a name with IPv6 and IPv4
                 // addresses is up if either reaches its hb-ack).
                 for a in 0..self.send_to[i].len() {
                     let to = self.send_to[i][a];
-                    if let Err(e) = self.send_probe(i, None, to, &mut outstanding) {
+                    if let Err(e) = self.queue_probe(i, None, to) {
                         outcomes[i].error = Some(format!("send: {e}"));
                     }
                 }
-                if (sent + 1) % SEND_BATCH == 0 {
-                    // Take what has already come back before sending more,
-                    // so our own receive buffer never fills up.
-                    while self.take_replies(Duration::ZERO, &outstanding, outcomes)? {}
+                if self.queued.len() >= SEND_BATCH {
+                    self.send_queued(&mut outstanding, outcomes)?;
                 }
             }
+            self.send_queued(&mut outstanding, outcomes)?;
             self.await_replies(self.timeout, &pending, &outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
@@ -333,10 +286,14 @@ impl Prober {
                     for &target in &addrs {
                         // Best effort: a relay we cannot reach is a failed path.
                         let relay = Some((r, target));
-                        let _ = self.send_probe(i, relay, self.relays[r].1, &mut outstanding);
+                        let _ = self.queue_probe(i, relay, self.relays[r].1);
                     }
                 }
+                if self.queued.len() >= SEND_BATCH {
+                    self.send_queued(&mut outstanding, outcomes)?;
+                }
             }
+            self.send_queued(&mut outstanding, outcomes)?;
             // Two hops each way.
             self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
@@ -356,14 +313,14 @@ impl Prober {
         Ok(())
     }
 
-    /// Sends one probe for target `i`, directly or (`relay`: which relay,
-    /// and which of the target's addresses) as a relay request.
-    fn send_probe(
+    /// Queues one probe for target `i`, directly or (`relay`: which relay,
+    /// and which of the target's addresses) as a relay request; it goes
+    /// with the next [`Prober::send_queued`].
+    fn queue_probe(
         &mut self,
         i: usize,
         relay: Option<(usize, SocketAddr)>,
         to: SocketAddr,
-        outstanding: &mut Outstanding,
     ) -> io::Result<()> {
         let nonce = self.nonces.draw();
         let probe = Message::Probe(Probe {
@@ -374,8 +331,32 @@ impl Prober {
         self.codec
             .encode_request(&probe, &mut self.datagram)
             .map_err(io::Error::other)?;
-        self.socket.send_to(&self.datagram, to)?;
-        outstanding.insert(nonce, (i, Instant::now(), relay.map(|(r, _)| r)));
+        self.outbox.push(&self.datagram, to);
+        self.queued.push((nonce, i, relay.map(|(r, _)| r)));
+        Ok(())
+    }
+
+    /// Sends the queued probes, awaited from now on, then takes the
+    /// replies that already came back, so that our own receive buffer
+    /// never fills up. A direct probe the kernel refused says why in its
+    /// target's outcome; a relay it refused is a failed path, no more.
+    fn send_queued(
+        &mut self,
+        outstanding: &mut Outstanding,
+        outcomes: &mut [Outcome],
+    ) -> io::Result<()> {
+        let mut refused = self.outbox.send(&self.socket).into_iter().peekable();
+        let sent = Instant::now();
+        for (at, (nonce, i, relay)) in self.queued.drain(..).enumerate() {
+            match refused.next_if(|(r, _)| *r == at) {
+                Some((_, e)) if relay.is_none() => outcomes[i].error = Some(format!("send: {e}")),
+                Some(_) => {}
+                None => {
+                    outstanding.insert(nonce, (i, sent, relay));
+                }
+            }
+        }
+        while self.take_replies(Duration::ZERO, outstanding, outcomes)? {}
         Ok(())
     }
 
@@ -453,51 +434,6 @@ fn counted(n: usize, thing: &str) -> String {
     format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The targets without repeats: a target named twice (`web-1` and
-/// `web-1:26723` are the same one) is polled, and counted, once, and
-/// stderr says so once per reading of the targets.
-fn distinct(targets: Vec<Target>) -> Vec<Target> {
-    // By what is checked where: a fleet of thousands is one pass.
-    let mut first: HashMap<(bool, String, u16), usize> = HashMap::with_capacity(targets.len());
-    let mut kept: Vec<Target> = Vec::with_capacity(targets.len());
-    for target in targets {
-        let key = match &target.check {
-            Check::Probe(hp) => (false, hp.host.clone(), hp.port),
-            Check::Tcp(hp) => (true, hp.host.clone(), hp.port),
-        };
-        match first.get(&key).map(|&i| &kept[i]) {
-            Some(seen) if seen.name == target.name => {
-                crate::say!("target {target} is named again: polled once");
-            }
-            Some(seen) => {
-                crate::say!("target {target} is {seen} again: polled once, as {seen}");
-            }
-            None => {
-                first.insert(key, kept.len());
-                kept.push(target);
-            }
-        }
-    }
-    kept
-}
-
-/// Resolves each target's name (each target once, see [`distinct`]); one
-/// that does not resolve keeps the error, which its target's outcomes say.
-fn resolve(targets: Vec<Target>) -> Vec<Resolved> {
-    distinct(targets)
-        .into_iter()
-        .map(|target| {
-            let hp = match &target.check {
-                Check::Probe(hp) | Check::Tcp(hp) => hp,
-            };
-            let addrs = hp
-                .resolve_all()
-                .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
-            Resolved { target, addrs }
-        })
-        .collect()
-}
-
 /// How long each attempt waits for a reply when no timeout was set:
 /// `default`, or with `every`, at most each attempt's share of it (with
 /// `retries` and, through `relays`, two attempts more), so that a round
@@ -514,32 +450,6 @@ pub fn fitted_timeout(
     };
     let attempts = retries + 1 + if relays { 2 } else { 0 };
     default.min(every / attempts).max(Duration::from_millis(1))
-}
-
-/// Every address the socket sends probes to, as resolved.
-fn probed_addrs(targets: &[Resolved]) -> Vec<SocketAddr> {
-    targets
-        .iter()
-        .filter(|r| matches!(r.target.check, Check::Probe(_)))
-        .filter_map(|r| r.addrs.as_ref().ok())
-        .flatten()
-        .copied()
-        .collect()
-}
-
-/// Where `socket` sends each target's probes: every address of its name
-/// (IPv4-mapped on a dual-stack socket); none for TCP and unresolved
-/// targets.
-fn send_to(socket: &UdpSocket, targets: &[Resolved]) -> Vec<Vec<SocketAddr>> {
-    targets
-        .iter()
-        .map(|r| match (&r.target.check, &r.addrs) {
-            (Check::Probe(_), Ok(addrs)) => {
-                addrs.iter().map(|&a| net::sent_to(socket, a)).collect()
-            }
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 /// Records a reply if its nonce is one we sent and its target is not

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::value::to_raw_value;
+use serde_json::value::{to_raw_value, RawValue};
 
 use crate::ack::answer::Acknowledger;
 use crate::auth::REQUEST_LEN;
 use crate::checks::fit::fit;
 use crate::checks::{CheckResult, Checks};
 use crate::clock::{wall_ms, Cadence, Clock, Millis, Moment};
-use crate::health::Background;
+use crate::health::{Background, Health};
 use crate::intake::{Counters, Intake};
 use crate::net;
 use crate::output::Sink;
@@ -103,6 +103,8 @@ pub struct Responder<W: Write> {
     relayed: HashMap<u64, Relayed>,
     /// Whether stderr was told that replies are cut to fit.
     said_cut: bool,
+    /// The last health reading replies carried, encoded (see [`encoded`]).
+    health: Option<(Health, Box<RawValue>)>,
 }
 
 impl<W: Write> Responder<W> {
@@ -124,6 +126,7 @@ impl<W: Write> Responder<W> {
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
             said_cut: false,
+            health: None,
         }
     }
 
@@ -149,8 +152,9 @@ impl<W: Write> Responder<W> {
             let batch = receiver.recv(&self.socket, wait)?;
             let now = clock.now();
             for (datagram, from) in batch {
-                self.handle(datagram, from, now)?;
+                self.take(datagram, from, now)?;
             }
+            self.intake.send_answers(&self.socket);
             let codec = &mut self.intake.codec;
             if let Some(event) = self
                 .opts
@@ -177,19 +181,21 @@ impl<W: Write> Responder<W> {
     ///
     /// [`run`]: Responder::run
     pub fn handle(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
+        self.take(datagram, from, now)?;
+        self.intake.send_answers(&self.socket);
+        Ok(())
+    }
+
+    /// Handles one datagram of a batch; its answer goes with the batch's.
+    fn take(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
         let Some(msg) = self.intake.open(datagram, from, now) else {
             return Ok(());
         };
         match msg {
             Message::Beat(mut beat) => {
-                let acked = self.acks.on_beat(
-                    &beat,
-                    datagram.len(),
-                    from,
-                    &self.socket,
-                    &mut self.intake,
-                    now,
-                );
+                let acked = self
+                    .acks
+                    .on_beat(&beat, datagram.len(), from, &mut self.intake, now);
                 if let Err(why) = acked {
                     self.intake.reject(why, Some(from), now);
                     return Ok(());
@@ -231,15 +237,8 @@ impl<W: Write> Responder<W> {
                         reply.nonce = r.nonce;
                         reply.via = Some(self.node.as_str().into());
                         let (to, limit) = (r.requester, r.asked_len);
-                        let cut = send_reply(
-                            &self.socket,
-                            &mut self.intake,
-                            &mut self.datagram,
-                            reply,
-                            to,
-                            limit,
-                            now,
-                        );
+                        let cut =
+                            send_reply(&mut self.intake, &mut self.datagram, reply, to, limit, now);
                         if let Some(cut) = cut {
                             cut.say_once(&mut self.said_cut);
                         }
@@ -268,8 +267,9 @@ impl<W: Write> Responder<W> {
         asked_len: usize,
         now: Millis,
     ) -> io::Result<()> {
-        let health = match self.opts.health.as_ref().and_then(Background::latest) {
-            Some(h) => Some(to_raw_value(&h).map_err(io::Error::other)?),
+        let latest = self.opts.health.as_ref().and_then(Background::latest);
+        let health = match latest {
+            Some(h) => Some(encoded(&mut self.health, h)?),
             None => None,
         };
         let reply = Reply {
@@ -277,12 +277,11 @@ impl<W: Write> Responder<W> {
             nonce,
             boot: Some(self.boot.as_str().into()),
             ts_ms: Some(wall_ms()),
-            health: health.as_deref(),
+            health,
             via: None,
             checks: self.opts.checks.as_ref().map(Checks::latest),
         };
         let cut = send_reply(
-            &self.socket,
             &mut self.intake,
             &mut self.datagram,
             reply,
@@ -345,13 +344,23 @@ impl<W: Write> Responder<W> {
     }
 }
 
+/// `health` as replies carry it, kept in `last` with the reading it
+/// encodes: encoded once per reading rather than once per probe, since a
+/// round of thousands of probes shares one reading.
+fn encoded(last: &mut Option<(Health, Box<RawValue>)>, health: Health) -> io::Result<&RawValue> {
+    if last.as_ref().is_none_or(|(was, _)| *was != health) {
+        let raw = to_raw_value(&health).map_err(io::Error::other)?;
+        *last = Some((health, raw));
+    }
+    Ok(&last.as_ref().expect("just encoded").1)
+}
+
 /// Sends a reply within the size of the request that asked for it: whole
 /// if it fits, else with its checks' output cut, health and checks left
 /// out as [`fit`] says (never the worst status); counted as refused
 /// (`amplification`) if not even that fits. Returns what was cut, if
 /// anything.
 fn send_reply(
-    socket: &UdpSocket,
     intake: &mut Intake,
     datagram: &mut Vec<u8>,
     reply: Reply<'_>,
@@ -360,7 +369,7 @@ fn send_reply(
     now: Millis,
 ) -> Option<Cut> {
     let whole = Message::Reply(reply.clone());
-    if intake.answer(socket, datagram, &whole, to, asked_len) {
+    if intake.answer(datagram, &whole, to, asked_len) {
         if let Some(m) = &intake.metrics {
             m.answered();
         }
@@ -382,7 +391,7 @@ fn send_reply(
         return None;
     };
     let msg = Message::Reply(shaped(fitted.health, &fitted.checks));
-    if intake.answer(socket, datagram, &msg, to, asked_len) {
+    if intake.answer(datagram, &msg, to, asked_len) {
         if let Some(m) = &intake.metrics {
             m.answered();
         }

@@ -164,3 +164,26 @@ fn thresholds_need_only_their_own_fields() {
     );
     assert_eq!((v.state, v.mem_max), (State::Ok, Some(50.0)));
 }
+
+/// The figures are read as a whole object would give them: a name
+/// written with escapes is still its name, the last of a name given twice
+/// counts, other fields (of any shape) are skipped, and a figure of the
+/// wrong type is missing without hiding the others.
+#[test]
+fn figures_are_read_from_their_fields_alone() {
+    let read = |h: &str| figures(&RawValue::from_string(h.into()).unwrap());
+    assert_eq!(
+        read(r#"{"cpu_pct":12.5,"mem_total":200,"mem_avail":50,"load1":0.5}"#),
+        (Some(12.5), Some(75.0))
+    );
+    assert_eq!(
+        read(r#"{"cpu\u005fpct":1,"disks":[{"a":[1,{"b":null}]}],"cpu_pct":7,"x":"\"}"}"#),
+        (Some(7.0), None)
+    );
+    assert_eq!(
+        read(r#"{"cpu_pct":"high","mem_total":100,"mem_avail":25}"#),
+        (None, Some(75.0))
+    );
+    assert_eq!(read(r#"{"mem_total":100}"#), (None, None));
+    assert_eq!(read("[1,2]"), (None, None));
+}

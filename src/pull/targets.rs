@@ -1,0 +1,138 @@
+//! The targets of `hb-poll` as the user names them, each polled once, and
+//! where its probes go once its name is resolved.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::net::{self, AddrError, HostPort};
+use crate::wire::DEFAULT_ACK_PORT;
+
+/// What to check and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Probe an hb-ack responder over UDP.
+    Probe(HostPort),
+    /// A TCP connect, for services that run no hb-ack.
+    Tcp(HostPort),
+}
+
+/// One target as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub check: Check,
+}
+
+impl Target {
+    /// `HOST[:PORT]` (default port 26723) or `tcp://HOST:PORT`.
+    pub fn parse(s: &str) -> Result<Target, AddrError> {
+        let check = match s.strip_prefix("tcp://") {
+            Some(rest) => match HostPort::parse_target(rest, 0)? {
+                hp if hp.port == 0 => return Err(AddrError::Syntax(s.to_owned())),
+                hp => Check::Tcp(hp),
+            },
+            None => Check::Probe(HostPort::parse_target(s, DEFAULT_ACK_PORT)?),
+        };
+        Ok(Target {
+            name: s.to_owned(),
+            check,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Reads the targets again (`hb-poll -f FILE`), or says why they cannot be
+/// read.
+pub type ReadTargets = Box<dyn FnMut() -> anyhow::Result<Vec<Target>>>;
+
+/// A target and every address its name resolved to.
+pub(super) struct Resolved {
+    pub target: Target,
+    pub addrs: Result<Vec<SocketAddr>, String>,
+}
+
+impl Resolved {
+    /// The address it is known by: its name's first.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addrs.as_ref().ok().map(|a| a[0])
+    }
+}
+
+/// The targets without repeats: a target named twice (`web-1` and
+/// `web-1:26723` are the same one) is polled, and counted, once, and
+/// stderr says so once per reading of the targets.
+fn distinct(targets: Vec<Target>) -> Vec<Target> {
+    // By what is checked where: a fleet of thousands is one pass.
+    let mut first: HashMap<(bool, String, u16), usize> = HashMap::with_capacity(targets.len());
+    let mut kept: Vec<Target> = Vec::with_capacity(targets.len());
+    for target in targets {
+        let key = match &target.check {
+            Check::Probe(hp) => (false, hp.host.clone(), hp.port),
+            Check::Tcp(hp) => (true, hp.host.clone(), hp.port),
+        };
+        match first.get(&key).map(|&i| &kept[i]) {
+            Some(seen) if seen.name == target.name => {
+                crate::say!("target {target} is named again: polled once");
+            }
+            Some(seen) => {
+                crate::say!("target {target} is {seen} again: polled once, as {seen}");
+            }
+            None => {
+                first.insert(key, kept.len());
+                kept.push(target);
+            }
+        }
+    }
+    kept
+}
+
+/// Resolves each target's name (each target once, see [`distinct`]); one
+/// that does not resolve keeps the error, which its target's outcomes say.
+pub(super) fn resolve(targets: Vec<Target>) -> Vec<Resolved> {
+    distinct(targets)
+        .into_iter()
+        .map(|target| {
+            let hp = match &target.check {
+                Check::Probe(hp) | Check::Tcp(hp) => hp,
+            };
+            let addrs = hp
+                .resolve_all()
+                .map_err(|e| format!("cannot resolve {}: {e}", hp.host));
+            Resolved { target, addrs }
+        })
+        .collect()
+}
+
+/// Every address the socket sends probes to, as resolved.
+pub(super) fn probed_addrs(targets: &[Resolved]) -> Vec<SocketAddr> {
+    targets
+        .iter()
+        .filter(|r| matches!(r.target.check, Check::Probe(_)))
+        .filter_map(|r| r.addrs.as_ref().ok())
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// Where a socket bound as `local` sends each target's probes: every
+/// address of its name (IPv4-mapped on a dual-stack socket); none for TCP
+/// and unresolved targets. The socket's own address is asked once, not
+/// once per target: a system call each was a tenth of a large round.
+pub(super) fn send_to(local: SocketAddr, targets: &[Resolved]) -> Vec<Vec<SocketAddr>> {
+    targets
+        .iter()
+        .map(|r| match (&r.target.check, &r.addrs) {
+            (Check::Probe(_), Ok(addrs)) => addrs.iter().map(|&a| net::mapped(local, a)).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
