@@ -31,9 +31,8 @@ pub const STATUS_WAIT: Duration = Duration::from_millis(3000);
 #[derive(Debug)]
 pub struct StatusShare {
     wanted: AtomicBool,
-    /// Lines printed so far, and as many when the snapshot being made began.
+    /// Lines printed so far.
     printed: AtomicU64,
-    printed_at_start: AtomicU64,
     /// The latest snapshot, when it was published, and the lines printed
     /// when it began.
     latest: watch::Sender<Option<Snapshot>>,
@@ -51,7 +50,6 @@ impl Default for StatusShare {
         StatusShare {
             wanted: AtomicBool::new(false),
             printed: AtomicU64::new(0),
-            printed_at_start: AtomicU64::new(0),
             latest: watch::Sender::new(None),
         }
     }
@@ -69,27 +67,33 @@ impl StatusShare {
         self.printed.fetch_add(1, Ordering::Release);
     }
 
-    /// The loop begins a snapshot: it holds every line printed so far.
-    pub fn starting(&self) {
-        let printed = self.printed.load(Ordering::Acquire);
-        self.printed_at_start.store(printed, Ordering::Release);
+    /// The loop begins a snapshot, which answers the requests made so
+    /// far (one made from now on asks again): returns the lines printed
+    /// so far, every one of which the snapshot holds.
+    pub fn starting(&self) -> u64 {
+        self.wanted.store(false, Ordering::Release);
+        self.printed.load(Ordering::Acquire)
     }
 
-    /// Publishes a whole snapshot (the `status` line, newline included).
-    pub fn publish(&self, pieces: Vec<Bytes>) {
-        self.wanted.store(false, Ordering::Release);
+    /// Publishes a whole snapshot (the `status` line, newline included),
+    /// begun when `printed` lines were printed.
+    pub fn publish(&self, pieces: Vec<Bytes>, printed: u64) {
         self.latest.send_replace(Some(Snapshot {
             json: pieces.into(),
             at: Instant::now(),
-            printed: self.printed_at_start.load(Ordering::Acquire),
+            printed,
         }));
     }
 
     /// A snapshot that may answer a request now, asking the loop for one
     /// when there is none; None when the loop did not answer in time.
     pub async fn get(self: &Arc<Self>) -> Option<Arc<[Bytes]>> {
+        // Every line printed before the request must be in the answer;
+        // lines printed while it waits need not be (a busy listener would
+        // never catch up with them).
+        let asked = self.printed.load(Ordering::Acquire);
         let mut changes = self.latest.subscribe();
-        if let Some(json) = self.fresh(&changes.borrow_and_update()) {
+        if let Some(json) = self.fresh(&changes.borrow_and_update(), asked) {
             return Some(json);
         }
         self.wanted.store(true, Ordering::Release);
@@ -98,7 +102,7 @@ impl StatusShare {
                 if changes.changed().await.is_err() {
                     return None;
                 }
-                if let Some(json) = self.fresh(&changes.borrow_and_update()) {
+                if let Some(json) = self.fresh(&changes.borrow_and_update(), asked) {
                     return Some(json);
                 }
             }
@@ -114,13 +118,12 @@ impl StatusShare {
         answered
     }
 
-    /// `latest`'s JSON if it may answer a request now: younger than
-    /// [`FRESH`], and begun after the last line printed.
-    fn fresh(&self, latest: &Option<Snapshot>) -> Option<Arc<[Bytes]>> {
-        let printed = self.printed.load(Ordering::Acquire);
+    /// `latest`'s JSON if it may answer a request made when `asked` lines
+    /// were printed: younger than [`FRESH`], and holding every one of them.
+    fn fresh(&self, latest: &Option<Snapshot>, asked: u64) -> Option<Arc<[Bytes]>> {
         latest
             .as_ref()
-            .filter(|s| s.at.elapsed() < FRESH && s.printed == printed)
+            .filter(|s| s.at.elapsed() < FRESH && s.printed >= asked)
             .map(|s| s.json.clone())
     }
 

@@ -174,12 +174,14 @@ fn a_client_that_never_reads_blocks_no_one() {
 fn the_descriptor_limit_pauses_accepting_and_never_ends_the_server() {
     let mut cmd = Command::new(bin("hb-listen"));
     cmd.args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]);
+    // Room for the listener's own descriptors and a few dozen connections:
+    // the limit comes before the connection cap.
     // SAFETY: setrlimit is async-signal-safe and touches the child only.
     unsafe {
         cmd.pre_exec(|| {
             let limit = libc::rlimit {
-                rlim_cur: 40,
-                rlim_max: 40,
+                rlim_cur: 64,
+                rlim_max: 64,
             };
             match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
                 0 => Ok(()),
@@ -191,7 +193,7 @@ fn the_descriptor_limit_pauses_accepting_and_never_ends_the_server() {
     let web = metrics_address(&listen)
         .trim_start_matches("http://")
         .to_owned();
-    let held: Vec<TcpStream> = (0..60)
+    let held: Vec<TcpStream> = (0..100)
         .filter_map(|_| TcpStream::connect(&web).ok())
         .collect();
     listen.stderr_address("Too many open files (os error 24); retrying");

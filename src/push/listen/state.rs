@@ -133,6 +133,8 @@ pub(super) enum Destination {
 pub(super) struct StateFile {
     /// For `/status`: snapshots are due when a client asks, not on change.
     asked: Option<Arc<StatusShare>>,
+    /// For `/status`: the lines printed when the snapshot under way began.
+    printed: u64,
     /// Membership changed since the last snapshot was started.
     pub(super) dirty: bool,
     /// The detector's count of messages taken when the last snapshot was
@@ -164,6 +166,9 @@ pub(super) struct StateFile {
 struct Piece {
     bytes: Vec<u8>,
     last: bool,
+    /// For `/status`: the lines printed when the snapshot began, all of
+    /// which it holds.
+    printed: u64,
 }
 
 impl StateFile {
@@ -184,6 +189,7 @@ impl StateFile {
         };
         Ok(StateFile {
             asked,
+            printed: 0,
             dirty: true,
             taken: 0,
             every,
@@ -260,7 +266,7 @@ impl StateFile {
         let now = at.mono;
         self.stream.start(detector);
         if let Some(share) = &self.asked {
-            share.starting();
+            self.printed = share.starting();
         }
         self.opening = output::opening("status", at.wall);
         self.writing = true;
@@ -284,7 +290,11 @@ impl StateFile {
         if last {
             bytes.push(b'\n');
         }
-        Piece { bytes, last }
+        Piece {
+            bytes,
+            last,
+            printed: self.printed,
+        }
     }
 
     /// Queues `piece` for the writer, or holds it for a retry shortly.
@@ -397,9 +407,9 @@ fn share_pieces(share: &StatusShare, queue: &Receiver<Piece>) {
     let mut pieces = Vec::new();
     for mut piece in queue {
         piece.bytes.shrink_to_fit();
-        pieces.push(piece.bytes.into());
+        pieces.push(std::mem::take(&mut piece.bytes).into());
         if piece.last {
-            share.publish(std::mem::take(&mut pieces));
+            share.publish(std::mem::take(&mut pieces), piece.printed);
             crate::export::release_freed();
         }
     }
