@@ -115,6 +115,22 @@ fn silence_a_node_came_back_from_is_no_evidence() {
 }
 
 #[test]
+fn a_node_down_by_no_answer_that_beats_again_within_its_deadline_taught_its_pause() {
+    let mut sim = watched(1..=30);
+    let since = 29 * EVERY;
+    let (at, _) = ask_unanswered(&mut sim, since).expect("down: a pause never seen");
+    // It was paused: back 3.5 intervals after its last beat, before the
+    // 5 of its deadline.
+    sim.beat(since + 3500, answering(31));
+    for seq in 32..=50 {
+        sim.beat(since + 3500 + (seq - 31) * EVERY, answering(seq));
+    }
+    let since = since + 3500 + 19 * EVERY;
+    let (again, _) = ask_unanswered(&mut sim, since).expect("down later");
+    assert!(again - since > 3500, "{} then {}", at, again - since);
+}
+
+#[test]
 fn beats_without_seq_measure_no_loss_and_wait_for_the_deadline() {
     let mut sim = Sim::new(5);
     for i in 0..30 {
