@@ -23,7 +23,7 @@ _hb__listen() {
 
     case "${cmd}" in
         hb__listen)
-            opts="-h -V --listen --every --expect --expect-file --beats --status-every --state --state-every --forget-after --from --join --peer --observer --quorum --view-every --replay --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --confirm --no-confirm --trust-unreachable --key-file --allow --log-rejects --max-skew --max-nodes --metrics --web-config --no-node-series --on --on-jobs --on-timeout --remind-every --help --version"
+            opts="-h -V --listen --every --expect --expect-file --beats --status-every --state --state-every --forget-after --from --join --peer --observer --quorum --view-every --replay --detector --misses --phi-threshold --phi-suspect --min-std-dev --acceptable-pause --phi-window --up-after --flap-changes --flap-window --confirm --no-confirm --trust-unreachable --false-down-chance --key-file --allow --log-rejects --max-skew --max-nodes --metrics --web-config --no-node-series --on --on-jobs --on-timeout --remind-every --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,6 +122,10 @@ _hb__listen() {
                     return 0
                     ;;
                 --flap-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --false-down-chance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,6 +23,7 @@ complete -c hb-listen -l phi-window -d 'Phi detector: inter-arrival times rememb
 complete -c hb-listen -l up-after -d 'Flap damping: a down node needs N consecutive beats before it is up again' -r
 complete -c hb-listen -l flap-changes -d 'Report `flapping` when a node changes between up and down more than K times within --flap-window (0: never)' -r
 complete -c hb-listen -l flap-window -d 'The window of --flap-changes' -r
+complete -c hb-listen -l false-down-chance -d 'The chance, per suspicion, of declaring a live node down because its probes went unanswered (`"cause":"no-answer"`), weighed by the loss measured on its path; 0: only --misses declares a silent node down' -r
 complete -c hb-listen -l key-file -d 'Sign every message and accept only signed ones, with the keys in FILE (HMAC-SHA256; one key per line, the first signs, any verifies; mode 600); read again on SIGHUP' -r -F
 complete -c hb-listen -l allow -d 'Accept messages only from this address range (repeatable: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7) [default: from anywhere]' -r
 complete -c hb-listen -l max-skew -d 'With --key-file: how far from this host\'s clock a sender\'s new boot may be (a restart; every hb-send --run and --away is one); beyond, refused as `skew`' -r

@@ -282,6 +282,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
                 listener.confirm_suspicions(ConfirmOptions {
                     name: args.observer.clone().unwrap_or_else(cli::host_name),
                     trust_unreachable: args.confirm.trust_unreachable,
+                    false_down_chance: args.confirm.false_down_chance,
                 })?;
             }
             let socket = args.listen.bind(&args.join)?;

@@ -18,7 +18,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::{ArgPredicate, OsStringValueParser, Resettable, TypedValueParser};
 
-use super::parse::{parse_duration, parse_interval, parse_node, parse_pause, parse_phi};
+use super::parse::{
+    parse_chance, parse_duration, parse_interval, parse_node, parse_pause, parse_phi,
+};
 use super::{host_name, UsageError};
 use crate::clock::{duration_ms, Millis};
 use crate::nagios::{Range, Thresholds};
@@ -467,7 +469,14 @@ pub struct ConfirmArgs {
     /// With --key-file: let an ICMP port unreachable, which no key signs, declare a suspect node down before its deadline
     #[arg(long)]
     pub trust_unreachable: bool,
+    /// The chance, per suspicion, of declaring a live node down because its probes went unanswered (`"cause":"no-answer"`), weighed by the loss measured on its path; 0: only --misses declares a silent node down
+    #[arg(long, value_name = "P", default_value_t = FALSE_DOWN_CHANCE, value_parser = parse_chance)]
+    pub false_down_chance: f64,
 }
+
+/// A live node declared down by unanswered probes once in a million
+/// suspicions: at a suspicion a minute, once in two years.
+const FALSE_DOWN_CHANCE: f64 = 1e-6;
 
 impl ConfirmArgs {
     /// Whether suspicions are confirmed: unless --no-confirm came last

@@ -112,6 +112,14 @@ pub fn parse_phi(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A chance: a number from 0 to 1, 1 excluded.
+pub fn parse_chance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err("a chance is a number from 0 up to 1 (1e-6: one in a million)".into()),
+    }
+}
+
 /// `--join GROUP`: a multicast address.
 pub fn parse_multicast(s: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = s

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::evidence::note_came_back;
 use super::snapshot::healthy;
 use super::table::credit_after;
 use super::verdict::{down_event, note_change, phi_of};
@@ -62,7 +63,9 @@ impl Detector {
     /// `name` answered a probe at `at`: if it is
     /// still suspect, it is `up` again (`"refuted":true`) and its deadlines
     /// count from the answer, as from a beat (so does the interval phi
-    /// learns at the next beat). Says whether the suspicion was refuted.
+    /// learns at the next beat); the silence it answered after is no
+    /// evidence in its next suspicion (`evidence`). Says whether the
+    /// suspicion was refuted.
     pub fn refute(&mut self, at: Moment, name: &str, out: &mut Vec<Event>) -> bool {
         let now = at.mono;
         let Some(idx) = self.nodes.find(name) else {
@@ -81,6 +84,9 @@ impl Detector {
             refuted: true,
             degraded: !healthy(node),
         });
+        if let Some(since) = node.last_seen {
+            note_came_back(node, now.saturating_sub(since));
+        }
         node.state = State::Up;
         node.since = now;
         node.grace = 0;

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::Millis;
+use crate::detector::evidence::NoAnswer;
 use crate::output::{rfc3339, serialize_rfc3339_opt};
 use crate::wire::Ended;
 
@@ -88,9 +89,13 @@ pub enum Event {
         /// `stalled` / `overloaded` when its own fault overlapped it.
         observer: &'static str,
         /// Why: `silence` (missed beats), `unreachable` (a probe of the
-        /// suspect node met a closed port), or `away-expired` (an
+        /// suspect node met a closed port), `no-answer` (its probes went
+        /// unanswered past the accepted chance), or `away-expired` (an
         /// announced absence ended without a beat).
         cause: &'static str,
+        /// With `no-answer`: what was weighed.
+        #[serde(flatten)]
+        no_answer: Option<NoAnswer>,
     },
     /// The node said it stops on purpose (`leave`): printed at once, and
     /// no `suspect` nor `down` follows its silence.

@@ -17,6 +17,7 @@
 //! `event` (states and output lines), `table` (the node records, found by
 //! name), `timers` (the deadline heap), `verdict` (what a beat or a silence
 //! does to a node), `confirm` (what asking a suspect node found out),
+//! `evidence` (when probes that went unanswered make a node down),
 //! `lifecycle` (planned absences: leave, away and its deadline), `forget`
 //! (nodes long gone leave the table), `restore` (a restart's nodes from the
 //! state file), `job` (nodes that run now and then and state their next
@@ -25,6 +26,7 @@
 
 mod confirm;
 mod event;
+mod evidence;
 mod faults;
 mod forget;
 mod job;
@@ -47,6 +49,7 @@ use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
 
 pub use event::{Event, State, KINDS};
+pub use evidence::{answer_rate_after, Asked, NoAnswer};
 use faults::Faults;
 use job::JobReport;
 use job::Jobs;

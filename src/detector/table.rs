@@ -69,6 +69,11 @@ pub(super) struct Node {
     /// Bytes the listener may still send its address (probes): three
     /// times what came from that address, capped.
     pub(super) credit: u32,
+    /// The longest silence it was heard from again after, in quarters of
+    /// its interval (up to 64 intervals, far past any deadline): no
+    /// evidence that it is gone (see `evidence`). A byte, the last one
+    /// of what was padding.
+    pub(super) survived: u8,
     /// Expected (`--expect`): never forgotten.
     pub(super) expected: bool,
     /// A job: judged by the deadline its messages state (see `job`), not
@@ -105,6 +110,7 @@ impl Node {
             flapping: false,
             answers: false,
             credit: 0,
+            survived: 0,
             expected: false,
             job: false,
             checks: None,

@@ -1,6 +1,7 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
+use super::evidence::note_came_back;
 use super::faults::Over;
 use super::snapshot::{all_ok, healthy};
 use super::table::credit_after;
@@ -61,9 +62,17 @@ impl Detector {
         // An outage is not a sample of the node's cadence: learning it
         // would make phi lax for a long while after every failure.
         // Nor is a planned absence.
-        let outage = matches!(node.state, State::Down | State::Left | State::Away);
+        let planned = matches!(node.state, State::Left | State::Away);
+        let outage = planned || node.state == State::Down;
         if let (Some(arrivals), Some(silent), false) = (&mut node.arrivals, silent_ms, outage) {
             arrivals.push(silent.min(u64::from(u32::MAX)) as u32);
+        }
+        // A silence shorter than its deadline was a pause, or a burst of
+        // loss, whatever was declared of it (a `down` by unanswered
+        // probes too): no evidence in its next suspicion. A longer one was
+        // an outage, and says nothing of how the node pauses.
+        if let Some(silent) = silent_ms.filter(|&s| s < node.down_after && !planned) {
+            note_came_back(node, silent);
         }
         if node.state == State::Down {
             node.recovering += 1;
@@ -281,6 +290,7 @@ pub(super) fn down_event(
         loss_before: loss_before(node),
         observer: observer.as_str(),
         cause,
+        no_answer: None,
     }
 }
 
@@ -333,6 +343,13 @@ fn note_seq(node: &mut Node, seq: Option<Option<u64>>) {
 /// The share of the node's last seqs (up to [`LOSS_WINDOW`]) that never
 /// came, to two decimals; None when its beats carry no seq.
 fn loss_before(node: &Node) -> Option<f64> {
+    let (lost, known) = lost_before(node)?;
+    Some(round(f64::from(lost) / f64::from(known), 2))
+}
+
+/// How many of the node's last seqs (up to [`LOSS_WINDOW`]) never came,
+/// and how many are known; None when its beats carry no seq.
+pub(super) fn lost_before(node: &Node) -> Option<(u32, u32)> {
     if node.known == 0 {
         return None;
     }
@@ -343,7 +360,7 @@ fn loss_before(node: &Node) -> Option<f64> {
         (1 << known) - 1
     };
     let came = (node.recent & mask).count_ones();
-    Some(round(f64::from(known - came) / f64::from(known), 2))
+    Some((known - came, known))
 }
 
 /// Records a change between up and down at `now`; reports `flapping` when

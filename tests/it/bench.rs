@@ -143,11 +143,12 @@ fn detection_quality_smoke() {
         .collect();
     assert_eq!(
         rows.len(),
-        12,
-        "4 scenarios x 2 detectors and the live confirming one:\n{out}"
+        24,
+        "4 scenarios x 2 faults x 2 detectors and the live confirming one:\n{out}"
     );
     for row in rows {
-        // There was a crash, and every crash of the run was detected.
+        // There was a failure (a crash, a host vanished), and every one
+        // of the run was detected.
         let crashes = row.split('|').nth(3).unwrap().trim();
         let (found, total) = crashes.split_once('/').unwrap();
         assert!(total.parse::<u32>().unwrap() > 0, "{row}");

@@ -54,12 +54,12 @@ fn the_quick_start_demo_shows_a_crash_a_silent_host_and_recoveries() {
         ["suspect", "down", "up"],
         "{events:?}"
     );
+    // Its unanswered probes make it down before its deadline (5 missed
+    // beats), or on a loaded machine that delays them, the deadline.
     let down = db1[db1.len() - 2];
-    assert_eq!(
-        (&down["cause"], &down["missed"]),
-        (&Value::from("silence"), &Value::from(5)),
-        "{down}"
-    );
+    let early = down["cause"] == "no-answer" && down["missed"].as_u64() < Some(5);
+    let late = down["cause"] == "silence" && down["missed"] == 5;
+    assert!(early || late, "{down}");
     let downs = events.iter().filter(|e| e.starts_with("down ")).count();
     assert_eq!(downs, 2, "{events:?}");
 

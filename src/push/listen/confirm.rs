@@ -1,11 +1,14 @@
 //! Confirming a suspicion before it becomes a verdict (SWIM's suspicion
 //! probes): a node whose beats say it answers (`"answers":true`, as
 //! hb-send's do) is asked "are you alive?" as soon as it turns `suspect`,
-//! at the address its beats come from, and again every half interval while
-//! it stays suspect. An answer refutes the suspicion (`up`,
+//! at the address its beats come from, and again every quarter interval
+//! while it stays suspect. An answer refutes the suspicion (`up`,
 //! `"refuted":true`); a closed port, reported by the node's kernel as ICMP
 //! port unreachable on this listener's socket, makes it `down` at once
-//! (`"cause":"unreachable"`); silence leaves it to its deadline.
+//! (`"cause":"unreachable"`); probes that went unanswered make it `down`
+//! once a live node would stay that silent with a chance below
+//! `false_down_chance` (`"cause":"no-answer"`, weighed by the detector
+//! from the loss measured on the node's path); else its deadline decides.
 //!
 //! Probes are hb-poll's, signed the same way, padded to the size of the
 //! answer they ask for (a node never answers with more bytes than it was
@@ -23,7 +26,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use crate::auth::Codec;
 use crate::clock::{Millis, Moment};
-use crate::detector::{Detector, Event};
+use crate::detector::{answer_rate_after, Asked, Detector, Event};
 use crate::net::pktinfo;
 use crate::net::unreachable::Unreachable;
 use crate::wire::{Message, Nonces, Probe, Reject, Reply};
@@ -36,7 +39,11 @@ pub const MIN_GAP_MS: Millis = 50;
 pub const MAX_PER_SECOND: usize = 1000;
 /// Nonces kept per suspect node: an answer to any of its last probes
 /// refutes (a slow answer to the first is as good as one to the last).
-const NONCES_PER_NODE: usize = 8;
+const NONCES_PER_NODE: usize = 16;
+/// Probes a suspicion remembers the sending time of, the newest: enough
+/// for the evidence of the longest suspicion its deadline allows, at most
+/// 20 probes a second.
+const SENT_PER_NODE: usize = 128;
 /// Nonces kept of suspicions already settled, so that a late second answer
 /// is taken quietly instead of counted as unexpected.
 const SETTLED_NONCES: usize = 256;
@@ -48,18 +55,26 @@ pub struct ConfirmOptions {
     /// With a key: whether an ICMP port unreachable (which no key signs)
     /// may declare a node down early. Without a key it always may.
     pub trust_unreachable: bool,
+    /// The chance, per suspicion, that unanswered probes make a live node
+    /// `down` which this listener accepts; 0: they never do.
+    pub false_down_chance: f64,
 }
 
 /// One suspect node being asked.
 struct Asking {
     addr: SocketAddr,
-    /// Between two probes: half the node's interval, at least
-    /// [`MIN_GAP_MS`].
+    /// Between two probes: a quarter of the node's interval, at least
+    /// [`MIN_GAP_MS`]; a probe not answered within it counts as
+    /// unanswered.
     gap: Millis,
     /// When its next probe is due.
     next: Millis,
     /// Its last probes' nonces, newest last.
     nonces: VecDeque<u64>,
+    /// When its probes were sent (those that left), newest last.
+    sent: VecDeque<Millis>,
+    /// How many left in all.
+    count: u32,
     /// This host's address the node beats to, which it answers: probes
     /// leave from it (None: from the kernel's choice).
     from: Option<IpAddr>,
@@ -79,6 +94,10 @@ pub struct Confirmer {
     /// When the probes of the last second were sent, oldest first.
     sent: VecDeque<Millis>,
     settled: VecDeque<u64>,
+    /// The share of each node's probes that went unanswered in the
+    /// suspicions it answered (see [`answer_rate_after`]): kept until the
+    /// node is forgotten, so no more than the nodes tracked.
+    unanswered: HashMap<String, f64>,
     nonces: Nonces,
     datagram: Vec<u8>,
 }
@@ -100,6 +119,7 @@ impl Confirmer {
             due: BinaryHeap::new(),
             sent: VecDeque::new(),
             settled: VecDeque::new(),
+            unanswered: HashMap::new(),
             nonces: Nonces::new()?,
             datagram: Vec::new(),
         })
@@ -121,11 +141,15 @@ impl Confirmer {
             | Event::Beat { .. }
             | Event::Flapping { .. }
             | Event::Health { .. } => {}
+            // A node forgotten takes its answer rate along.
+            Event::Forgotten { node, .. } => {
+                self.unanswered.remove(node);
+                self.stop_asking(node);
+            }
             Event::Up { node, .. }
             | Event::Down { node, .. }
             | Event::Left { node, .. }
             | Event::Away { node, .. }
-            | Event::Forgotten { node, .. }
             | Event::Late { node, .. }
             | Event::Started { node, .. }
             | Event::Ok { node, .. }
@@ -136,7 +160,9 @@ impl Confirmer {
     }
 
     /// Starts asking `node` at `addr` (from this host's address `from`),
-    /// every half of `every_ms`, from `now`.
+    /// every quarter of `every_ms`, from `now`: asking more often than the
+    /// node beats costs no more than a beat or two per suspicion, and
+    /// gathers evidence sooner than its silence would.
     fn ask(
         &mut self,
         node: &str,
@@ -148,9 +174,11 @@ impl Confirmer {
         self.stop_asking(node);
         let asking = Asking {
             addr,
-            gap: (every_ms / 2).max(MIN_GAP_MS),
+            gap: (every_ms / 4).max(MIN_GAP_MS),
             next: now,
             nonces: VecDeque::new(),
+            sent: VecDeque::new(),
+            count: 0,
             from,
         };
         self.by_addr
@@ -233,17 +261,59 @@ impl Confirmer {
         }
     }
 
+    /// Weighs what `node`'s probes so far went unanswered at `now`: `down`
+    /// (`"cause":"no-answer"`) and asked no more if a live node would stay
+    /// this silent with a chance below `false_down_chance`. Says whether
+    /// it is down.
+    pub fn weigh(
+        &mut self,
+        node: &str,
+        now: Millis,
+        detector: &mut Detector,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let bound = self.opts.false_down_chance;
+        let Some(asking) = self.asking.get(node).filter(|_| bound > 0.0) else {
+            return false;
+        };
+        let asked = Asked {
+            sent: &asking.sent,
+            wait: asking.gap,
+            unanswered: self.unanswered.get(node).copied().unwrap_or(0.0),
+            bound,
+        };
+        let down = detector.no_answer(now, node, &asked, out);
+        if down {
+            self.stop_asking(node);
+        }
+        down
+    }
+
+    /// Notes that a probe of `node` left at `now`.
+    pub fn sent(&mut self, node: &str, now: Millis) {
+        if let Some(asking) = self.asking.get_mut(node) {
+            if asking.sent.len() == SENT_PER_NODE {
+                asking.sent.pop_front();
+            }
+            asking.sent.push_back(now);
+            asking.count = asking.count.saturating_add(1);
+        }
+    }
+
     /// Sends the probes due at `now` from `socket` (the listener's own,
     /// where answers and the kernel's reports come back), signed with
-    /// `codec` when keyed. Without a key, a beat's source address may be
-    /// forged: a probe goes out only while the node's address has credit
-    /// (three times the bytes that came from it, [`Detector::spend`]).
+    /// `codec` when keyed, after weighing what the earlier ones found
+    /// ([`Confirmer::weigh`]; its verdicts go to `out`). Without a key, a
+    /// beat's source address may be forged: a probe goes out only while
+    /// the node's address has credit (three times the bytes that came
+    /// from it, [`Detector::spend`]).
     pub fn probe(
         &mut self,
         socket: &UdpSocket,
         codec: &Codec,
         detector: &mut Detector,
         now: Millis,
+        out: &mut Vec<Event>,
     ) {
         if self.due.peek().is_none_or(|Reverse((at, _))| *at > now) {
             return;
@@ -251,6 +321,9 @@ impl Confirmer {
         let mut due = Vec::new();
         self.take_due(now, &mut due);
         for d in due {
+            if self.weigh(&d.node, now, detector, out) {
+                continue;
+            }
             let probe = Message::Probe(Probe {
                 node: self.opts.name.as_str().into(),
                 nonce: d.nonce,
@@ -279,8 +352,11 @@ impl Confirmer {
             }
             if codec.is_keyed() || detector.spend(&d.node, self.datagram.len()) {
                 let from = self.asking.get(&d.node).and_then(|a| a.from);
-                // Best effort: a lost probe is a probe unanswered.
-                let _ = pktinfo::send_from(socket, &self.datagram, d.addr, from);
+                // Best effort: a lost probe is a probe unanswered; one
+                // that did not leave is no evidence.
+                if pktinfo::send_from(socket, &self.datagram, d.addr, from).is_ok() {
+                    self.sent(&d.node, now);
+                }
             }
         }
     }
@@ -296,16 +372,18 @@ impl Confirmer {
         detector: &mut Detector,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let asked = self
+        let Some(asking) = self
             .asking
             .get(reply.node.as_ref())
-            .is_some_and(|a| a.nonces.contains(&reply.nonce));
-        if !asked {
+            .filter(|a| a.nonces.contains(&reply.nonce))
+        else {
             return match self.settled.contains(&reply.nonce) {
                 true => Ok(()),
                 false => Err(Reject::UnexpectedType),
             };
-        }
+        };
+        let rate = self.unanswered.entry(reply.node.to_string()).or_default();
+        *rate = answer_rate_after(*rate, asking.count);
         detector.refute(at, &reply.node, out);
         self.stop_asking(&reply.node);
         Ok(())

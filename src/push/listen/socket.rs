@@ -42,7 +42,13 @@ impl<W: Write> Listener<W> {
         while !stop.load(Ordering::Relaxed) {
             self.share_view(socket, clock.now());
             if let Some(confirm) = &mut self.confirm {
-                confirm.probe(socket, &self.intake.codec, &mut self.detector, clock.now());
+                confirm.probe(
+                    socket,
+                    &self.intake.codec,
+                    &mut self.detector,
+                    clock.now(),
+                    &mut self.events,
+                );
             }
             let wait = self
                 .next_wake()

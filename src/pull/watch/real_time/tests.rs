@@ -20,6 +20,7 @@ fn down(node: &str) -> Event {
         loss_before: None,
         observer: "ok",
         cause: "silence",
+        no_answer: None,
     }
 }
 

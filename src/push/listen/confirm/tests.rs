@@ -27,24 +27,29 @@ fn addr_of(i: usize) -> SocketAddr {
     SocketAddr::new([127, 0, 0, 1].into(), 20_000 + i as u16)
 }
 
+/// Beat `seq` of `name`, every `every_ms`, saying whether it `answers`.
+fn beat_of(name: &str, seq: u64, every_ms: u64, answers: bool) -> Beat<'_> {
+    Beat {
+        node: name.into(),
+        seq: Some(seq),
+        boot: Some("b".into()),
+        every_ms: Some(every_ms),
+        ts_ms: None,
+        health: None,
+        ack: false,
+        answers,
+        checks: None,
+        due: None,
+    }
+}
+
 /// Nodes `n0`.. beating once at 0 from their own ports, every `every_ms`;
 /// those `answers` says answer. Returns the events up to their suspicion.
 fn beaten(det: &mut Detector, every_ms: u64, answers: &[bool]) -> Vec<Event> {
     let mut out = Vec::new();
     for (i, &answers) in answers.iter().enumerate() {
         let name = format!("n{i}");
-        let beat = Beat {
-            node: name.as_str().into(),
-            seq: Some(1),
-            boot: Some("b".into()),
-            every_ms: Some(every_ms),
-            ts_ms: None,
-            health: None,
-            ack: false,
-            answers,
-            checks: None,
-            due: None,
-        };
+        let beat = beat_of(&name, 1, every_ms, answers);
         det.observe(Moment::new(0, 0), Some(addr_of(i)), &beat, &mut out);
     }
     out.clear();
@@ -53,9 +58,14 @@ fn beaten(det: &mut Detector, every_ms: u64, answers: &[bool]) -> Vec<Event> {
 }
 
 fn confirmer(trust_unreachable: bool) -> Confirmer {
+    confirmer_with(trust_unreachable, 1e-6)
+}
+
+fn confirmer_with(trust_unreachable: bool, false_down_chance: f64) -> Confirmer {
     Confirmer::new(ConfirmOptions {
         name: "listener".into(),
         trust_unreachable,
+        false_down_chance,
     })
     .unwrap()
 }
@@ -70,7 +80,7 @@ fn noting(det: &Detector, events: &[Event], now: Millis) -> Confirmer {
 }
 
 #[test]
-fn a_suspect_that_answers_is_asked_at_once_then_every_half_interval() {
+fn a_suspect_that_answers_is_asked_at_once_then_every_quarter_interval() {
     let mut det = detector();
     let events = beaten(&mut det, 1000, &[true]);
     let mut c = noting(&det, &events, 1500);
@@ -78,11 +88,11 @@ fn a_suspect_that_answers_is_asked_at_once_then_every_half_interval() {
     c.take_due(1500, &mut due);
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].node.as_str(), due[0].addr), ("n0", addr_of(0)));
-    assert_eq!(c.next_wake(), Some(2000));
-    c.take_due(1999, &mut due);
+    assert_eq!(c.next_wake(), Some(1750));
+    c.take_due(1749, &mut due);
     assert_eq!(due.len(), 1);
+    c.take_due(1750, &mut due);
     c.take_due(2000, &mut due);
-    c.take_due(2500, &mut due);
     assert_eq!(due.len(), 3);
     assert_ne!(due[0].nonce, due[1].nonce);
 }
@@ -206,6 +216,45 @@ fn a_closed_port_is_down_at_once_but_with_a_key_only_when_trusted() {
 }
 
 #[test]
+fn unanswered_probes_make_a_clean_node_down_within_three_intervals_unless_the_bound_is_0() {
+    for (bound, down) in [(1e-6, true), (0.0, false)] {
+        let mut det = detector();
+        let mut out = Vec::new();
+        for seq in 1..=30 {
+            let t = (seq - 1) * 1000;
+            let beat = beat_of("n0", seq, 1000, true);
+            det.observe(Moment::new(t, t), Some(addr_of(0)), &beat, &mut out);
+        }
+        let since = 29_000;
+        out.clear();
+        det.expire(since + 1500, &mut out);
+        let mut c = confirmer_with(false, bound);
+        for e in &out {
+            c.note(e, &det, since + 1500);
+        }
+        let mut verdict = Vec::new();
+        let mut now = since + 1500;
+        while let Some(wake) = c.next_wake().filter(|&w| w <= since + 3000) {
+            now = wake;
+            let mut due = Vec::new();
+            c.take_due(now, &mut due);
+            for d in due {
+                if !c.weigh(&d.node, now, &mut det, &mut verdict) {
+                    c.sent(&d.node, now);
+                }
+            }
+        }
+        let cause = verdict.iter().find_map(|e| match e {
+            Event::Down { cause, .. } => Some(*cause),
+            _ => None,
+        });
+        assert_eq!(cause, down.then_some("no-answer"), "bound {bound}");
+        assert!(now <= since + 3000);
+        assert_eq!(c.next_wake().is_none(), down, "asked no more once down");
+    }
+}
+
+#[test]
 fn a_fleet_turning_suspect_at_once_is_asked_within_the_total_limit() {
     let mut det = detector();
     let events = beaten(&mut det, 1000, &vec![true; 2500]);
@@ -229,7 +278,7 @@ fn a_fleet_turning_suspect_at_once_is_asked_within_the_total_limit() {
 
 proptest! {
     /// However often the loop asks, a node is never probed twice within
-    /// its gap (half its interval, at least MIN_GAP_MS).
+    /// its gap (a quarter of its interval, at least MIN_GAP_MS).
     #[test]
     fn probes_never_exceed_the_per_node_rate(
         every_ms in 10u64..5000,
@@ -240,7 +289,7 @@ proptest! {
         let start = every_ms + every_ms / 2;
         let mut c = noting(&det, &events, start);
         let mut last: HashMap<String, Millis> = HashMap::new();
-        let gap = (every_ms / 2).max(MIN_GAP_MS);
+        let gap = (every_ms / 4).max(MIN_GAP_MS);
         let mut now = start;
         for step in steps {
             let mut due = Vec::new();

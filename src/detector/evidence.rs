@@ -1,0 +1,185 @@
+//! Unanswered probes as evidence: a suspect node that answers probes is
+//! `down` (`"cause":"no-answer"`) as soon as the chance that it is alive
+//! and was only unlucky falls below the bound the listener accepts
+//! (`--false-down-chance`), without waiting for its deadline.
+//!
+//! That chance is weighed from what this listener measured on the node's
+//! path. A beat is lost with `p`, the share of its last seqs that never
+//! came, counted as if one more had been lost and one more had come (so
+//! twenty clean beats still say 1 in 22, never 0); a probe goes unanswered
+//! with `r`, the chance that either the probe or its answer is lost,
+//! `1 - (1 - p)²`, or the share of its probes that went unanswered in the
+//! suspicions it answered (the last ones weighing most), whichever is
+//! larger. A live node stays silent through `k` late beats
+//! and `n` unanswered probes with `p^k · r^n`, losses taken one by one.
+//!
+//! Losses come in bursts, and a node may stop for a while (a pause, a busy
+//! host) and come back: the longest silence this node came back from is
+//! no evidence at all. Only the beats due and the probes sent after it
+//! count, so a node that was once silent for three intervals and came back
+//! is declared down only by what went unanswered after three intervals.
+//! A node whose beats carry no seq has no measured loss: its deadline
+//! judges it, as it judges nodes that cannot be asked.
+
+use std::collections::VecDeque;
+
+use super::faults::Over;
+use super::table::Node;
+use super::verdict::{down_event, lost_before, note_change};
+use super::{Detector, Event, State};
+use crate::clock::Millis;
+use crate::output::round;
+
+/// What a `"cause":"no-answer"` down weighed.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NoAnswer {
+    /// Probes sent after the longest silence the node came back from,
+    /// each unanswered for a probe gap at least.
+    pub probes: u32,
+    /// Its beats due after that silence, each half an interval late.
+    pub late_beats: u32,
+    /// The chance that a probe or its answer is lost, as measured.
+    pub probe_loss: f64,
+    /// The chance that a live node stays this silent, under that loss.
+    pub chance: f64,
+    /// The chance accepted (`--false-down-chance`).
+    pub bound: f64,
+}
+
+/// How much each suspicion a node answered weighs in its answer rate: an
+/// eighth, so that the last few suspicions say the most.
+const ANSWER_WEIGHT: f64 = 1.0 / 8.0;
+
+/// What asking a suspect found so far, as the listener tells it.
+pub struct Asked<'a> {
+    /// When its probes left, newest last.
+    pub sent: &'a VecDeque<Millis>,
+    /// How long a probe may take to be answered: one not answered within
+    /// it is unanswered.
+    pub wait: Millis,
+    /// The share of its probes that went unanswered in the suspicions it
+    /// answered ([`answer_rate_after`]).
+    pub unanswered: f64,
+    /// The chance of a false down accepted (`--false-down-chance`).
+    pub bound: f64,
+}
+
+impl Detector {
+    /// `name` is still silent at `now`, asked as `asked` says: `down` with
+    /// `"cause":"no-answer"` if a live node stays this silent with a
+    /// chance below its bound (see the module's words). Says whether it
+    /// was declared down.
+    pub fn no_answer(
+        &mut self,
+        now: Millis,
+        name: &str,
+        asked: &Asked<'_>,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let Some(idx) = self.nodes.find(name) else {
+            return false;
+        };
+        let node = &mut self.nodes[idx];
+        let Some(since) = node.last_seen.filter(|_| node.state == State::Suspect) else {
+            return false;
+        };
+        // Beats this listener dropped, or a stall, explain silence too.
+        if self.faults.over(since) != Over::Ok {
+            return false;
+        }
+        let Some(weighed) = weigh(node, now, asked) else {
+            return false;
+        };
+        let silent_ms = now.saturating_sub(since);
+        node.state = State::Down;
+        let mut down = down_event(node, silent_ms, None, Over::Ok, "no-answer");
+        if let Event::Down { no_answer, .. } = &mut down {
+            *no_answer = Some(weighed);
+        }
+        out.push(down);
+        note_change(node, now, self.cfg.flap, out);
+        node.since = now;
+        self.arm(idx);
+        true
+    }
+}
+
+/// What `node`'s silence at `now` weighs (see the module's words): Some
+/// when a live node stays this silent with a chance below the bound.
+pub(super) fn weigh(node: &Node, now: Millis, asked: &Asked<'_>) -> Option<NoAnswer> {
+    let beat_loss = beat_loss(node)?;
+    let since = node.last_seen?;
+    let every = node.every_ms.max(1);
+    let came_back_after = survived_ms(node).max(every);
+    let horizon = since.saturating_add(came_back_after);
+    // Beats due after the horizon and half an interval late by now.
+    let late = now.saturating_sub(every / 2).saturating_sub(since) / every;
+    let late_beats = late.saturating_sub(came_back_after / every);
+    let probes = asked
+        .sent
+        .iter()
+        .filter(|&&t| t >= horizon && t.saturating_add(asked.wait) <= now)
+        .count();
+    let (late_beats, probes) = (
+        i32::try_from(late_beats).unwrap_or(i32::MAX),
+        i32::try_from(probes).unwrap_or(i32::MAX),
+    );
+    let probe_loss = probe_loss(beat_loss, asked.unanswered);
+    let chance = beat_loss.powi(late_beats) * probe_loss.powi(probes);
+    (chance < asked.bound).then(|| NoAnswer {
+        probes: probes as u32,
+        late_beats: late_beats as u32,
+        probe_loss: round(probe_loss, 3),
+        chance: significant(chance),
+        bound: asked.bound,
+    })
+}
+
+/// The chance that a beat of `node` is lost: its last seqs' loss, as if
+/// one more had been lost and one more had come; None without seqs.
+fn beat_loss(node: &Node) -> Option<f64> {
+    let (lost, known) = lost_before(node)?;
+    Some(f64::from(lost + 1) / f64::from(known + 2))
+}
+
+/// The chance that a probe or its answer is lost: both ways at
+/// `beat_loss`, or the share of the node's probes that went unanswered in
+/// its past suspicions, whichever is larger.
+pub(super) fn probe_loss(beat_loss: f64, unanswered: f64) -> f64 {
+    let both_ways = 1.0 - (1.0 - beat_loss) * (1.0 - beat_loss);
+    both_ways.max(unanswered)
+}
+
+/// The share of a node's probes that went unanswered, `was` before a
+/// suspicion it answered after `asked` probes: all but one of those went
+/// unanswered (a pause, or loss).
+pub fn answer_rate_after(was: f64, asked: u32) -> f64 {
+    let asked = f64::from(asked.max(1));
+    let share = (asked - 1.0) / asked;
+    was + ANSWER_WEIGHT * (share - was)
+}
+
+/// Notes that `node` was heard from after `silent_ms` of silence, in
+/// quarters of its interval, rounded up: never less than it was.
+pub(super) fn note_came_back(node: &mut Node, silent_ms: Millis) {
+    let quarter = (node.every_ms / 4).max(1);
+    let quarters = u8::try_from(silent_ms.div_ceil(quarter)).unwrap_or(u8::MAX);
+    node.survived = node.survived.max(quarters);
+}
+
+/// The longest silence `node` was heard from again after, in ms.
+pub(super) fn survived_ms(node: &Node) -> Millis {
+    Millis::from(node.survived) * (node.every_ms / 4).max(1)
+}
+
+/// `x` to three significant digits, for display.
+fn significant(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(2 - x.log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests;
