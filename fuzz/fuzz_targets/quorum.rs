@@ -102,6 +102,7 @@ fn local_of(s: u8) -> Option<Local> {
         state,
         addr: None,
         silent_ms: 7,
+        degraded: false,
     })
 }
 
