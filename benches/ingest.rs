@@ -482,14 +482,12 @@ fn spawn_listener(load: Load, key_file: &std::path::Path) -> (Child, SocketAddr,
             metrics = Some(at.trim().trim_end_matches("/metrics").to_owned());
             continue;
         }
-        let addr = line
-            .rsplit_once("listening on ")
-            .unwrap_or_else(|| panic!("hb-listen did not start: {line}"))
-            .1
-            .trim()
-            .parse()
-            .unwrap();
-        return (child, addr, metrics);
+        // Its other lines (the status page's address) come before.
+        let Some((_, addr)) = line.rsplit_once("listening on ") else {
+            assert!(!line.is_empty(), "hb-listen did not start");
+            continue;
+        };
+        return (child, addr.trim().parse().unwrap(), metrics);
     }
 }
 
