@@ -17,9 +17,7 @@ pub(crate) fn listener_with_web(args: &[&str]) -> (Running, SocketAddr, String) 
     let mut all = vec!["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let listen = Running::spawn("hb-listen", &all);
-    let web = metrics_address(&listen)
-        .trim_start_matches("http://")
-        .to_owned();
+    let web = metrics_address(&listen);
     let addr = listen.listening();
     (listen, addr, web)
 }

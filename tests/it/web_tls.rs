@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{cmd, skip, test_name, tools_installed, Running, TempDir};
-use crate::metrics::{metrics_address, Prometheus};
+use crate::metrics::Prometheus;
+use crate::web::listener_with_web;
 
 /// A CA, and a server and a client certificate it signed, in `dir`:
 /// ca.crt, server.crt/.key (for 127.0.0.1), client.crt/.key. False when
@@ -80,18 +81,7 @@ fn tls_client_certificates_and_basic_auth_as_prometheus_sets_them() {
         &(tls.to_owned() + &users(&[("prometheus", "s3cret")])),
     );
     let config = config.to_str().unwrap();
-    let listen = Running::spawn(
-        "hb-listen",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--web-config",
-            config,
-        ],
-    );
-    let web = metrics_address(&listen);
+    let (_listen, _, web) = listener_with_web(&["--web-config", config]);
     let https = format!("https://{web}/metrics");
     let at = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (ca, cert, key) = (at("ca.crt"), at("client.crt"), at("client.key"));
@@ -138,18 +128,8 @@ fn sighup_reads_the_web_config_again_and_keeps_it_when_broken() {
     let dir = TempDir::new();
     let config = dir.file("web.yml", &users(&[("alice", "a-pass")]));
     let config = config.to_str().unwrap();
-    let mut listen = Running::spawn(
-        "hb-listen",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--web-config",
-            config,
-        ],
-    );
-    let url = format!("http://{}/metrics", metrics_address(&listen));
+    let (mut listen, _, web) = listener_with_web(&["--web-config", config]);
+    let url = format!("http://{web}/metrics");
     assert_eq!(curl(&url, &["-u", "alice:a-pass"]), 200);
     assert_eq!(curl(&url, &[]), 401);
 
