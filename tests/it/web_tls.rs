@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{cmd, skip, test_name, tools_installed, Running, TempDir};
+use crate::harness::{cmd, skip, test_name, tools_installed, TempDir};
 use crate::metrics::Prometheus;
 use crate::web::listener_with_web;
 
