@@ -7,7 +7,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::evidence::note_came_back;
+use super::evidence::{note_came_back, note_held};
+use super::faults::Over;
 use super::snapshot::healthy;
 use super::table::credit_after;
 use super::verdict::{down_event, note_change, phi_of};
@@ -64,9 +65,17 @@ impl Detector {
     /// still suspect, it is `up` again (`"refuted":true`) and its deadlines
     /// count from the answer, as from a beat (so does the interval phi
     /// learns at the next beat); the silence it answered after is no
-    /// evidence in its next suspicion (`evidence`). Says whether the
-    /// suspicion was refuted.
-    pub fn refute(&mut self, at: Moment, name: &str, out: &mut Vec<Event>) -> bool {
+    /// evidence in its next suspicion (`evidence`), and an answer to a
+    /// probe sent at `asked_at` that came over half an interval later was
+    /// held, not lost: the node pauses. Says whether the suspicion was
+    /// refuted.
+    pub fn refute(
+        &mut self,
+        at: Moment,
+        name: &str,
+        asked_at: Millis,
+        out: &mut Vec<Event>,
+    ) -> bool {
         let now = at.mono;
         let Some(idx) = self.nodes.find(name) else {
             return false;
@@ -86,6 +95,10 @@ impl Detector {
         });
         if let Some(since) = node.last_seen {
             note_came_back(node, now.saturating_sub(since));
+        }
+        // Late by this listener's own stall proves nothing of the node.
+        if self.faults.over(asked_at) == Over::Ok {
+            note_held(node, now.saturating_sub(asked_at));
         }
         node.state = State::Up;
         node.since = now;

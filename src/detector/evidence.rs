@@ -20,12 +20,28 @@
 //! is declared down only by what went unanswered after three intervals.
 //! A node whose beats carry no seq has no measured loss: its deadline
 //! judges it, as it judges nodes that cannot be asked.
+//!
+//! Loss is not the only reason for silence: a node may stop (a pause, a
+//! starved host) and come back, and a paused node answers no probe at
+//! all, so its probes are no independent evidence of anything. Evidence
+//! the rule would count as lost that comes after all gives a pause away:
+//! a beat with the next seq more than half an interval late, an answer
+//! more than half an interval after its probe. Pauses have no bound this
+//! listener could learn (a longer one may always come), so a node seen to
+//! pause is judged by its deadline alone from then on. Nor is silence
+//! evidence before the listener has watched a node for [`LOSS_WINDOW`]
+//! seqs (after a start, or a restart): time to see its loss and its
+//! pauses.
+//!
+//! On a lossy path each unanswered probe weighs less, so a suspect is
+//! asked more often ([`probe_gap`]): the verdict comes from more probes,
+//! not from a longer wait.
 
 use std::collections::VecDeque;
 
 use super::faults::Over;
 use super::table::Node;
-use super::verdict::{down_event, lost_before, note_change};
+use super::verdict::{down_event, lost_before, note_change, LOSS_WINDOW};
 use super::{Detector, Event, State};
 use crate::clock::Millis;
 use crate::output::round;
@@ -102,11 +118,25 @@ impl Detector {
         self.arm(idx);
         true
     }
+
+    /// The chance that a probe of `name` or its answer is lost, its past
+    /// probes unanswered with the share `unanswered` ([`probe_loss`]);
+    /// None while its silence is no evidence (see the module's words).
+    pub fn probe_loss_of(&self, name: &str, unanswered: f64) -> Option<f64> {
+        let node = &self.nodes[self.nodes.find(name)?];
+        if !silence_weighs(node) {
+            return None;
+        }
+        Some(probe_loss(beat_loss(node)?, unanswered))
+    }
 }
 
 /// What `node`'s silence at `now` weighs (see the module's words): Some
 /// when a live node stays this silent with a chance below the bound.
 pub(super) fn weigh(node: &Node, now: Millis, asked: &Asked<'_>) -> Option<NoAnswer> {
+    if !silence_weighs(node) {
+        return None;
+    }
     let beat_loss = beat_loss(node)?;
     let since = node.last_seen?;
     let every = node.every_ms.max(1);
@@ -135,6 +165,12 @@ pub(super) fn weigh(node: &Node, now: Millis, asked: &Asked<'_>) -> Option<NoAns
     })
 }
 
+/// Whether `node`'s silence is evidence before its deadline: not before
+/// it was watched for [`LOSS_WINDOW`] seqs, nor once it was seen to pause.
+fn silence_weighs(node: &Node) -> bool {
+    node.known >= LOSS_WINDOW && node.survived != PAUSES
+}
+
 /// The chance that a beat of `node` is lost: its last seqs' loss, as if
 /// one more had been lost and one more had come; None without seqs.
 fn beat_loss(node: &Node) -> Option<f64> {
@@ -150,6 +186,27 @@ pub(super) fn probe_loss(beat_loss: f64, unanswered: f64) -> f64 {
     both_ways.max(unanswered)
 }
 
+/// The probe loss of a path that lost none of its last [`LOSS_WINDOW`]
+/// seqs and answered every probe: the least [`probe_loss`] says.
+fn clean_probe_loss() -> f64 {
+    probe_loss(1.0 / (f64::from(LOSS_WINDOW) + 2.0), 0.0)
+}
+
+/// How far apart the probes of a suspect with an interval of `every_ms`
+/// go, its probes lost with `probe_loss` (None: not measured): a quarter
+/// interval on a clean path; closer on a lossy one, where an unanswered
+/// probe weighs `ln probe_loss / ln clean` of a clean path's, so that each
+/// gap gathers as much evidence as a clean path's quarter interval. The
+/// caller bounds it from below (the rate limits).
+pub fn probe_gap(every_ms: Millis, probe_loss: Option<f64>) -> Millis {
+    let quarter = every_ms / 4;
+    let Some(loss) = probe_loss.filter(|l| *l > 0.0 && *l < 1.0) else {
+        return quarter;
+    };
+    let weight = (loss.ln() / clean_probe_loss().ln()).clamp(0.0, 1.0);
+    (quarter as f64 * weight) as Millis
+}
+
 /// The share of a node's probes that went unanswered, `was` before a
 /// suspicion it answered after `asked` probes: all but one of those went
 /// unanswered (a pause, or loss).
@@ -157,6 +214,21 @@ pub fn answer_rate_after(was: f64, asked: u32) -> f64 {
     let asked = f64::from(asked.max(1));
     let share = (asked - 1.0) / asked;
     was + ANSWER_WEIGHT * (share - was)
+}
+
+/// [`Node::survived`] of a node seen to pause: as if it had come back from
+/// a silence past any deadline, so that its silence is evidence only past
+/// its deadline.
+const PAUSES: u8 = u8::MAX;
+
+/// Notes that something of `node` the rule would count as lost came
+/// `late_ms` after it was due (a beat with the next seq, an answer to a
+/// probe): held, not lost, if over half an interval, and the node pauses.
+/// The caller makes sure the lateness was not this listener's own.
+pub(super) fn note_held(node: &mut Node, late_ms: Millis) {
+    if late_ms > node.every_ms / 2 {
+        node.survived = PAUSES;
+    }
 }
 
 /// Notes that `node` was heard from after `silent_ms` of silence, in

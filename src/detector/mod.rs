@@ -49,7 +49,7 @@ use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
 
 pub use event::{Event, State, KINDS};
-pub use evidence::{answer_rate_after, Asked, NoAnswer};
+pub use evidence::{answer_rate_after, probe_gap, Asked, NoAnswer};
 use faults::Faults;
 use job::JobReport;
 use job::Jobs;

@@ -70,9 +70,9 @@ pub(super) struct Node {
     /// times what came from that address, capped.
     pub(super) credit: u32,
     /// The longest silence it was heard from again after, in quarters of
-    /// its interval (up to 64 intervals, far past any deadline): no
-    /// evidence that it is gone (see `evidence`). A byte, the last one
-    /// of what was padding.
+    /// its interval (up to 64 intervals, far past any deadline; all of
+    /// them once it was seen to pause): no evidence that it is gone (see
+    /// `evidence`). A byte, the last one of what was padding.
     pub(super) survived: u8,
     /// Expected (`--expect`): never forgotten.
     pub(super) expected: bool,

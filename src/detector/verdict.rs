@@ -1,7 +1,7 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
-use super::evidence::note_came_back;
+use super::evidence::{note_came_back, note_held};
 use super::faults::Over;
 use super::snapshot::{all_ok, healthy};
 use super::table::credit_after;
@@ -73,6 +73,15 @@ impl Detector {
         // an outage, and says nothing of how the node pauses.
         if let Some(silent) = silent_ms.filter(|&s| s < node.down_after && !planned) {
             note_came_back(node, silent);
+        }
+        // The next seq, late (within its deadline: a `down` by unanswered
+        // probes too): the beat was held, not lost, unless by this
+        // listener's own stall.
+        if let (Some(1), Some(silent)) = (step, silent_ms) {
+            let since = now.saturating_sub(silent);
+            if silent < node.down_after && !planned && self.faults.over(since) == Over::Ok {
+                note_held(node, silent.saturating_sub(node.every_ms));
+            }
         }
         if node.state == State::Down {
             node.recovering += 1;
@@ -320,7 +329,7 @@ pub(super) fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<
 }
 
 /// Seqs remembered for the loss before a silence: its last 20 intervals.
-const LOSS_WINDOW: u8 = 20;
+pub(super) const LOSS_WINDOW: u8 = 20;
 
 /// Notes a beat's seq in the node's last seqs: `Some(Some(step))` when it
 /// is `step` after the last one of the same boot, `Some(None)` when it

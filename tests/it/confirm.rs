@@ -304,31 +304,67 @@ fn probes_keep_to_the_per_node_rate() {
 
 /// A paused sender (SIGSTOP) keeps its port: no error comes back, and no
 /// `unreachable`; once it runs again its answer (or its beat) ends the
-/// suspicion. A pause longer than any it came back from is, to the
-/// listener, a host gone (`no-answer`); once it came back from one, a
-/// pause as long is no evidence, and it is never down early.
+/// suspicion. Its first pause may be, to the listener, a host gone
+/// (`no-answer`): it had never been seen to pause. Once it came back from
+/// one (late, with the next seq), its silence is judged by its deadline
+/// alone: a longer pause within it is no `down`.
 #[test]
-fn a_paused_sender_is_down_early_only_past_the_pauses_it_came_back_from() {
-    let (mut listen, addr) = Running::listener(&["--misses", "10"]);
+fn a_sender_back_from_a_pause_is_never_down_early_again() {
+    let (mut listen, addr) = Running::listener(&["--misses", "20"]);
     let send = sender(addr, "paused", "100ms", &[]);
     listen.expect("up", |v| v["node"] == "paused");
-    // Twenty beats: its path's loss is measured.
-    std::thread::sleep(Duration::from_millis(2000));
-    for _ in 0..2 {
+    // Thirty beats: its path's loss is measured.
+    std::thread::sleep(Duration::from_millis(3000));
+    for pause in [600, 1200] {
+        let stopped = wall_ms();
         send.signal("STOP");
         listen.expect("suspect", |v| v["node"] == "paused");
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(pause));
         send.signal("CONT");
         let back = listen.expect("up", |v| {
             v["node"] == "paused" && (v["was"] == "suspect" || v["was"] == "down")
         });
-        assert!(ms(&back, "silent_ms") < 1000, "{back}");
+        assert!(ms(&back, "silent_ms") < 2000, "{back}");
+        if pause > 600 {
+            let downs = listen.seen_of("down", "paused");
+            assert!(
+                downs.iter().all(|d| ms(d, "ts_ms") < stopped),
+                "{}",
+                listen.history()
+            );
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let downs = listen.seen_of("down", "paused");
-    assert!(downs.len() <= 1, "{}", listen.history());
+}
+
+/// The same with a node made by hand, to the millisecond: a beat with the
+/// next seq 400 ms after the last (200 ms late, over half its 200 ms
+/// interval) shows it pauses; its 1.2 s of silence after that, which
+/// unanswered probes would call a host gone at 550 ms, waits for its
+/// deadline (2 s) and ends with its next beat.
+#[test]
+fn a_node_seen_to_pause_is_judged_by_its_deadline() {
+    let (mut listen, addr) = Running::listener(&["--misses", "10"]);
+    let node = FakeNode::new(addr, None);
+    let tick = Duration::from_millis(200);
+    for seq in 1..=25 {
+        node.beat(seq);
+        std::thread::sleep(tick);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    node.beat(26);
+    for seq in 27..=30 {
+        std::thread::sleep(tick);
+        node.beat(seq);
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let back = wall_ms();
+    node.beat(31);
+    listen.expect("up", |v| {
+        v["node"] == "fake" && v["ts_ms"].as_u64().is_some_and(|t| t >= back)
+    });
     assert!(
-        downs.iter().all(|d| d["cause"] == "no-answer"),
+        listen.seen_of("down", "fake").is_empty(),
         "{}",
         listen.history()
     );
@@ -353,25 +389,26 @@ fn in_netns(ns: &Netns, port: u16, every: &str, warm: Duration) -> (Running, Run
 
 /// A host that vanishes without a word (nft drops everything to and from
 /// it, no ICMP) on a clean path is `down` with `"cause":"no-answer"`
-/// before its --misses deadline (5 of its 200 ms intervals), with default
+/// before its --misses deadline (5 of its 500 ms intervals), with default
 /// flags, and says what it weighed. On a quiet machine that is 2.75
-/// intervals after its last beat (550 ms); on one loaded with the other
-/// tests its beats come late now and then, and a late beat is a silence
-/// it came back from, which the listener no longer counts as evidence:
-/// later, so the test asks for no more than the deadline.
+/// intervals after its last beat; on one loaded with the other tests a
+/// beat may come late, a silence it came back from, which the listener no
+/// longer counts as evidence: later, so the test asks for no more than the
+/// deadline. (Beats of 500 ms: on a loaded machine a beat more than half
+/// of a short interval late would show a pause, and the deadline judge.)
 #[test]
 fn a_host_that_vanishes_is_down_no_answer_within_three_intervals() {
     let Some(ns) = Netns::new(test_name!()) else {
         return;
     };
-    let (mut listen, _send) = in_netns(&ns, 26723, "200ms", Duration::from_secs(5));
+    let (mut listen, _send) = in_netns(&ns, 26723, "500ms", Duration::from_secs(12));
     let cut = wall_ms();
     // Dropped on the way in: a send dropped on its way out fails, and a
     // probe that did not leave is no evidence.
     ns.nft("table inet hbtest {\n  chain in {\n    type filter hook input priority 0;\n    udp dport 26723 drop\n    udp sport 26723 drop\n  }\n}\n");
     let down = listen.expect_after("down", cut, |v| v["node"] == "host");
     assert_eq!(down["cause"], "no-answer", "{down}");
-    assert!(ms(&down, "silent_ms") < 1000, "{down}");
+    assert!(ms(&down, "silent_ms") < 2500, "{down}");
     assert!(ms(&down, "probes") >= 2, "{down}");
     assert_eq!(down["bound"], 1e-6, "{down}");
     assert!(down["chance"].as_f64().unwrap() < 1e-6, "{down}");

@@ -40,7 +40,7 @@ fn only_a_suspect_node_that_answers_is_askable() {
 fn an_answer_refutes_and_rearms_from_the_answer() {
     let (mut det, _) = beaten_once(answering("a", 1), 1500);
     let mut out = Vec::new();
-    assert!(det.refute(Moment::new(2000, 2000), "a", &mut out));
+    assert!(det.refute(Moment::new(2000, 2000), "a", 2000, &mut out));
     let Event::Up {
         was,
         refuted,
@@ -62,7 +62,7 @@ fn an_answer_refutes_and_rearms_from_the_answer() {
     det.expire(7000, &mut out);
     assert_eq!(out.last().map(Event::kind), Some("down"));
     // Not suspect: nothing to refute.
-    assert!(!det.refute(Moment::new(7001, 7001), "a", &mut out));
+    assert!(!det.refute(Moment::new(7001, 7001), "a", 7001, &mut out));
 }
 
 #[test]

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use super::super::tests::{beat, Sim};
 use super::*;
+use crate::clock::Moment;
 use crate::wire::Beat;
 
 const EVERY: Millis = 1000;
@@ -103,31 +104,111 @@ fn a_lossy_path_needs_more_probes_than_a_clean_one() {
 
 #[test]
 fn silence_a_node_came_back_from_is_no_evidence() {
-    // It was once silent for 3.2 intervals, and came back.
+    // It was once silent for 3.2 intervals, two beats lost, and came back.
     let mut sim = watched(1..=20);
-    sim.beat(22_200, answering(21));
-    for seq in 22..=40 {
-        sim.beat(22_200 + (seq - 21) * EVERY, answering(seq));
+    sim.beat(22_200, answering(23));
+    for seq in 24..=42 {
+        sim.beat(22_200 + (seq - 23) * EVERY, answering(seq));
     }
     let since = 22_200 + 19 * EVERY;
     let (at, _) = ask_unanswered(&mut sim, since).expect("down before its deadline");
     assert!(at - since > 3200 + GAP, "down after {} ms", at - since);
 }
 
+/// Its deadline decides, `"cause":"silence"`: no `down` by unanswered
+/// probes came first.
+fn judged_by_its_deadline(sim: &mut Sim, since: Millis) {
+    assert!(ask_unanswered(sim, since).is_none());
+    let Event::Down { cause, .. } = &sim.last[0] else {
+        panic!("{:?}", sim.last)
+    };
+    assert_eq!(*cause, "silence");
+}
+
 #[test]
-fn a_node_down_by_no_answer_that_beats_again_within_its_deadline_taught_its_pause() {
+fn a_node_down_by_no_answer_that_beats_again_within_its_deadline_pauses() {
     let mut sim = watched(1..=30);
     let since = 29 * EVERY;
-    let (at, _) = ask_unanswered(&mut sim, since).expect("down: a pause never seen");
+    ask_unanswered(&mut sim, since).expect("down: a pause never seen");
     // It was paused: back 3.5 intervals after its last beat, before the
-    // 5 of its deadline.
+    // 5 of its deadline, with the next seq: held, not lost.
     sim.beat(since + 3500, answering(31));
     for seq in 32..=50 {
         sim.beat(since + 3500 + (seq - 31) * EVERY, answering(seq));
     }
-    let since = since + 3500 + 19 * EVERY;
-    let (again, _) = ask_unanswered(&mut sim, since).expect("down later");
-    assert!(again - since > 3500, "{} then {}", at, again - since);
+    judged_by_its_deadline(&mut sim, since + 3500 + 19 * EVERY);
+}
+
+#[test]
+fn a_beat_with_the_next_seq_over_half_an_interval_late_shows_a_pause() {
+    // Late by 400 ms, then by 600 ms.
+    for (late, pauses) in [(400, false), (600, true)] {
+        let mut sim = watched(1..=30);
+        sim.beat(30 * EVERY + late, answering(31));
+        for seq in 32..=50 {
+            sim.beat((seq - 1) * EVERY + late, answering(seq));
+        }
+        let since = 49 * EVERY + late;
+        match pauses {
+            true => judged_by_its_deadline(&mut sim, since),
+            false => assert!(ask_unanswered(&mut sim, since).is_some()),
+        }
+    }
+}
+
+#[test]
+fn a_late_answer_shows_a_pause_and_a_prompt_one_does_not() {
+    for (answered_after, pauses) in [(20, false), (600, true)] {
+        let mut sim = watched(1..=30);
+        // Suspect at 30.5 s, answering the probe of then.
+        let at = 29 * EVERY + EVERY + EVERY / 2 + answered_after;
+        sim.advance(at);
+        let mut out = Vec::new();
+        let asked_at = at - answered_after;
+        assert!(sim.det.refute(Moment::new(at, at), "a", asked_at, &mut out));
+        for seq in 31..=50 {
+            sim.beat(at + (seq - 30) * EVERY, answering(seq));
+        }
+        let since = at + 20 * EVERY;
+        match pauses {
+            true => judged_by_its_deadline(&mut sim, since),
+            false => assert!(ask_unanswered(&mut sim, since).is_some()),
+        }
+    }
+}
+
+#[test]
+fn lateness_of_the_listener_own_stall_shows_no_pause() {
+    let mut sim = watched(1..=30);
+    // The listener stood still for 2 s: the next beat read late.
+    sim.det.stalled(2000, 31_900);
+    sim.beat(31_900, answering(31));
+    for seq in 32..=50 {
+        sim.beat(31_900 + (seq - 31) * EVERY, answering(seq));
+    }
+    assert!(ask_unanswered(&mut sim, 31_900 + 19 * EVERY).is_some());
+}
+
+#[test]
+fn silence_is_no_evidence_before_a_loss_window_of_seqs() {
+    let mut sim = watched(1..=19);
+    judged_by_its_deadline(&mut sim, 18 * EVERY);
+    let mut sim = watched(1..=20);
+    assert!(ask_unanswered(&mut sim, 19 * EVERY).is_some());
+}
+
+#[test]
+fn probes_go_closer_on_a_lossy_path() {
+    assert_eq!(probe_gap(EVERY, None), GAP);
+    assert_eq!(probe_gap(EVERY, Some(clean_probe_loss())), GAP);
+    let ten = probe_gap(EVERY, Some(probe_loss(0.1, 0.0)));
+    let thirty = probe_gap(EVERY, Some(probe_loss(0.3, 0.0)));
+    assert!(ten < GAP && thirty < ten, "{ten} {thirty}");
+    // Each gap weighs what a clean path's quarter interval does.
+    let weight = |loss: f64, gap: Millis| loss.ln() * (GAP as f64 / gap as f64);
+    let clean = weight(clean_probe_loss(), GAP);
+    let lossy = weight(probe_loss(0.3, 0.0), thirty);
+    assert!((lossy / clean - 1.0).abs() < 0.05, "{clean} {lossy}");
 }
 
 #[test]
@@ -184,13 +265,14 @@ proptest! {
         probes in 0usize..30,
     ) {
         let mut sim = Sim::new(100);
+        // Back after a silence that lost a beat: loss, not a pause.
         sim.beat(0, answering(1));
-        sim.beat(came_back_after, answering(2));
+        sim.beat(came_back_after, answering(3));
         let mut t = came_back_after;
         for (i, lost) in lost.iter().enumerate() {
             t += EVERY;
             if !lost {
-                sim.beat(t, answering(i as u64 + 3));
+                sim.beat(t, answering(i as u64 + 4));
             }
         }
         let since = sim.det.nodes[0].last_seen.unwrap();

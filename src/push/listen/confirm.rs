@@ -2,7 +2,8 @@
 //! probes): a node whose beats say it answers (`"answers":true`, as
 //! hb-send's do) is asked "are you alive?" as soon as it turns `suspect`,
 //! at the address its beats come from, and again every quarter interval
-//! while it stays suspect. An answer refutes the suspicion (`up`,
+//! while it stays suspect (more often on a lossy path, where each
+//! unanswered probe says less: [`probe_gap`]). An answer refutes the suspicion (`up`,
 //! `"refuted":true`); a closed port, reported by the node's kernel as ICMP
 //! port unreachable on this listener's socket, makes it `down` at once
 //! (`"cause":"unreachable"`); probes that went unanswered make it `down`
@@ -26,7 +27,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use crate::auth::Codec;
 use crate::clock::{Millis, Moment};
-use crate::detector::{answer_rate_after, Asked, Detector, Event};
+use crate::detector::{answer_rate_after, probe_gap, Asked, Detector, Event};
 use crate::net::pktinfo;
 use crate::net::unreachable::Unreachable;
 use crate::wire::{Message, Nonces, Probe, Reject, Reply};
@@ -63,14 +64,18 @@ pub struct ConfirmOptions {
 /// One suspect node being asked.
 struct Asking {
     addr: SocketAddr,
-    /// Between two probes: a quarter of the node's interval, at least
-    /// [`MIN_GAP_MS`]; a probe not answered within it counts as
-    /// unanswered.
+    /// Between two probes: a quarter of the node's interval on a clean
+    /// path, less on a lossy one ([`probe_gap`]), at least [`MIN_GAP_MS`].
     gap: Millis,
+    /// A probe not answered within it (a quarter of the node's interval,
+    /// at least [`MIN_GAP_MS`]: more than any round trip the node's
+    /// interval is meant for) counts as unanswered.
+    wait: Millis,
     /// When its next probe is due.
     next: Millis,
-    /// Its last probes' nonces, newest last.
-    nonces: VecDeque<u64>,
+    /// Its last probes' nonces and when each was taken to be sent, newest
+    /// last.
+    nonces: VecDeque<(u64, Millis)>,
     /// When its probes were sent (those that left), newest last.
     sent: VecDeque<Millis>,
     /// How many left in all.
@@ -131,7 +136,9 @@ impl Confirmer {
         match event {
             Event::Suspect { node, .. } => {
                 if let Some((addr, from, every_ms)) = detector.askable(node) {
-                    self.ask(node, addr, from, every_ms, now);
+                    let unanswered = self.unanswered.get(node).copied().unwrap_or(0.0);
+                    let loss = detector.probe_loss_of(node, unanswered);
+                    self.ask(node, addr, from, every_ms, loss, now);
                 }
             }
             // A beat, a restart, a flap or new health leave the node in
@@ -160,21 +167,24 @@ impl Confirmer {
     }
 
     /// Starts asking `node` at `addr` (from this host's address `from`),
-    /// every quarter of `every_ms`, from `now`: asking more often than the
-    /// node beats costs no more than a beat or two per suspicion, and
-    /// gathers evidence sooner than its silence would.
+    /// every quarter of `every_ms` or more often where its probes are lost
+    /// with `probe_loss` ([`probe_gap`]), from `now`: asking more often
+    /// than the node beats costs no more than a beat or two per suspicion,
+    /// and gathers evidence sooner than its silence would.
     fn ask(
         &mut self,
         node: &str,
         addr: SocketAddr,
         from: Option<IpAddr>,
         every_ms: Millis,
+        probe_loss: Option<f64>,
         now: Millis,
     ) {
         self.stop_asking(node);
         let asking = Asking {
             addr,
-            gap: (every_ms / 4).max(MIN_GAP_MS),
+            gap: probe_gap(every_ms, probe_loss).max(MIN_GAP_MS),
+            wait: (every_ms / 4).max(MIN_GAP_MS),
             next: now,
             nonces: VecDeque::new(),
             sent: VecDeque::new(),
@@ -192,7 +202,7 @@ impl Confirmer {
             return;
         };
         self.by_addr.remove(&crate::net::canonical(asking.addr));
-        for nonce in asking.nonces {
+        for (nonce, _) in asking.nonces {
             if self.settled.len() == SETTLED_NONCES {
                 self.settled.pop_front();
             }
@@ -247,7 +257,7 @@ impl Confirmer {
             if asking.nonces.len() == NONCES_PER_NODE {
                 asking.nonces.pop_front();
             }
-            asking.nonces.push_back(nonce);
+            asking.nonces.push_back((nonce, now));
             // The next probe a gap after this one, however late this one
             // was sent: never two within a gap.
             asking.next = now + asking.gap;
@@ -278,7 +288,7 @@ impl Confirmer {
         };
         let asked = Asked {
             sent: &asking.sent,
-            wait: asking.gap,
+            wait: asking.wait,
             unanswered: self.unanswered.get(node).copied().unwrap_or(0.0),
             bound,
         };
@@ -372,11 +382,11 @@ impl Confirmer {
         detector: &mut Detector,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let Some(asking) = self
-            .asking
-            .get(reply.node.as_ref())
-            .filter(|a| a.nonces.contains(&reply.nonce))
-        else {
+        let asked = self.asking.get(reply.node.as_ref()).and_then(|a| {
+            let (_, at) = a.nonces.iter().find(|(n, _)| *n == reply.nonce)?;
+            Some((a, *at))
+        });
+        let Some((asking, asked_at)) = asked else {
             return match self.settled.contains(&reply.nonce) {
                 true => Ok(()),
                 false => Err(Reject::UnexpectedType),
@@ -384,7 +394,7 @@ impl Confirmer {
         };
         let rate = self.unanswered.entry(reply.node.to_string()).or_default();
         *rate = answer_rate_after(*rate, asking.count);
-        detector.refute(at, &reply.node, out);
+        detector.refute(at, &reply.node, asked_at, out);
         self.stop_asking(&reply.node);
         Ok(())
     }

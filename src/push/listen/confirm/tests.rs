@@ -254,6 +254,42 @@ fn unanswered_probes_make_a_clean_node_down_within_three_intervals_unless_the_bo
     }
 }
 
+/// The probes of a suspect `n0` that beat seqs 1 to 40 every second but
+/// those `lost` says: when they are due from its suspicion on.
+fn probe_times(lost: impl Fn(u64) -> bool) -> Vec<Millis> {
+    let mut det = detector();
+    let mut out = Vec::new();
+    for seq in (1..=40).filter(|&s| !lost(s)) {
+        let t = (seq - 1) * 1000;
+        let beat = beat_of("n0", seq, 1000, true);
+        det.observe(Moment::new(t, t), Some(addr_of(0)), &beat, &mut out);
+    }
+    out.clear();
+    let since = 39_000;
+    det.expire(since + 1500, &mut out);
+    let mut c = noting(&det, &out, since + 1500);
+    let mut times = Vec::new();
+    for t in since + 1500..since + 2500 {
+        let mut due = Vec::new();
+        c.take_due(t, &mut due);
+        times.extend(due.iter().map(|_| t));
+    }
+    times
+}
+
+#[test]
+fn a_suspect_on_a_lossy_path_is_asked_more_often_within_the_rate_limit() {
+    let clean = probe_times(|_| false);
+    assert_eq!(clean.len(), 4, "a quarter interval apart: {clean:?}");
+    // 3 beats of 10 lost.
+    let lossy = probe_times(|s| s % 10 == 3 || s % 10 == 6 || s % 10 == 9);
+    assert!(lossy.len() > 2 * clean.len(), "{lossy:?}");
+    assert!(
+        lossy.windows(2).all(|w| w[1] - w[0] >= MIN_GAP_MS),
+        "{lossy:?}"
+    );
+}
+
 #[test]
 fn a_fleet_turning_suspect_at_once_is_asked_within_the_total_limit() {
     let mut det = detector();
