@@ -96,6 +96,11 @@ pub enum Event {
         /// With `no-answer`: what was weighed.
         #[serde(flatten)]
         no_answer: Option<NoAnswer>,
+        /// The node was seen to pause (a beat or an answer came over half
+        /// an interval late): its silence was no evidence before its
+        /// deadline. Printed only when true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pauses: bool,
     },
     /// The node said it stops on purpose (`leave`): printed at once, and
     /// no `suspect` nor `down` follows its silence.

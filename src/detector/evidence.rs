@@ -168,7 +168,12 @@ pub(super) fn weigh(node: &Node, now: Millis, asked: &Asked<'_>) -> Option<NoAns
 /// Whether `node`'s silence is evidence before its deadline: not before
 /// it was watched for [`LOSS_WINDOW`] seqs, nor once it was seen to pause.
 fn silence_weighs(node: &Node) -> bool {
-    node.known >= LOSS_WINDOW && node.survived != PAUSES
+    node.known >= LOSS_WINDOW && !pauses(node)
+}
+
+/// Whether `node` was seen to pause ([`note_held`]).
+pub(super) fn pauses(node: &Node) -> bool {
+    node.survived == PAUSES
 }
 
 /// The chance that a beat of `node` is lost: its last seqs' loss, as if

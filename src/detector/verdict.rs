@@ -1,7 +1,7 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
-use super::evidence::{note_came_back, note_held};
+use super::evidence::{note_came_back, note_held, pauses};
 use super::faults::Over;
 use super::snapshot::{all_ok, healthy};
 use super::table::credit_after;
@@ -300,6 +300,7 @@ pub(super) fn down_event(
         observer: observer.as_str(),
         cause,
         no_answer: None,
+        pauses: pauses(node),
     }
 }
 

@@ -116,13 +116,13 @@ fn silence_a_node_came_back_from_is_no_evidence() {
 }
 
 /// Its deadline decides, `"cause":"silence"`: no `down` by unanswered
-/// probes came first.
-fn judged_by_its_deadline(sim: &mut Sim, since: Millis) {
+/// probes came first. The `down` says whether it was seen to pause.
+fn judged_by_its_deadline(sim: &mut Sim, since: Millis, paused: bool) {
     assert!(ask_unanswered(sim, since).is_none());
-    let Event::Down { cause, .. } = &sim.last[0] else {
+    let Event::Down { cause, pauses, .. } = &sim.last[0] else {
         panic!("{:?}", sim.last)
     };
-    assert_eq!(*cause, "silence");
+    assert_eq!((*cause, *pauses), ("silence", paused));
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn a_node_down_by_no_answer_that_beats_again_within_its_deadline_pauses() {
     for seq in 32..=50 {
         sim.beat(since + 3500 + (seq - 31) * EVERY, answering(seq));
     }
-    judged_by_its_deadline(&mut sim, since + 3500 + 19 * EVERY);
+    judged_by_its_deadline(&mut sim, since + 3500 + 19 * EVERY, true);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn a_beat_with_the_next_seq_over_half_an_interval_late_shows_a_pause() {
         }
         let since = 49 * EVERY + late;
         match pauses {
-            true => judged_by_its_deadline(&mut sim, since),
+            true => judged_by_its_deadline(&mut sim, since, true),
             false => assert!(ask_unanswered(&mut sim, since).is_some()),
         }
     }
@@ -171,7 +171,7 @@ fn a_late_answer_shows_a_pause_and_a_prompt_one_does_not() {
         }
         let since = at + 20 * EVERY;
         match pauses {
-            true => judged_by_its_deadline(&mut sim, since),
+            true => judged_by_its_deadline(&mut sim, since, true),
             false => assert!(ask_unanswered(&mut sim, since).is_some()),
         }
     }
@@ -192,7 +192,7 @@ fn lateness_of_the_listener_own_stall_shows_no_pause() {
 #[test]
 fn silence_is_no_evidence_before_a_loss_window_of_seqs() {
     let mut sim = watched(1..=19);
-    judged_by_its_deadline(&mut sim, 18 * EVERY);
+    judged_by_its_deadline(&mut sim, 18 * EVERY, false);
     let mut sim = watched(1..=20);
     assert!(ask_unanswered(&mut sim, 19 * EVERY).is_some());
 }

@@ -21,6 +21,7 @@ fn down(node: &str) -> Event {
         observer: "ok",
         cause: "silence",
         no_answer: None,
+        pauses: false,
     }
 }
 
