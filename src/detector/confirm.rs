@@ -7,10 +7,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::evidence::{note_came_back, note_held};
 use super::faults::Over;
-use super::snapshot::healthy;
-use super::table::credit_after;
+use super::path::{note_came_back, note_held};
+use super::table::{credit_after, healthy};
 use super::verdict::{down_event, note_change, phi_of};
 use super::{Detector, Event, Rule, State};
 use crate::clock::{Millis, Moment};

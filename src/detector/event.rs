@@ -8,7 +8,6 @@ use serde_json::value::RawValue;
 
 use crate::checks::{CheckResult, CheckStatus};
 use crate::clock::Millis;
-use crate::detector::evidence::NoAnswer;
 use crate::output::{rfc3339, serialize_rfc3339_opt};
 use crate::wire::Ended;
 
@@ -262,6 +261,22 @@ pub const KINDS: [&str; 16] = [
     "running-long",
     "overlap",
 ];
+
+/// What a `"cause":"no-answer"` down weighed.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NoAnswer {
+    /// Probes sent after the longest silence the node came back from,
+    /// each unanswered for a quarter interval at least.
+    pub probes: u32,
+    /// Its beats due after that silence, each half an interval late.
+    pub late_beats: u32,
+    /// The chance that a probe or its answer is lost, as measured.
+    pub probe_loss: f64,
+    /// The chance that a live node stays this silent, under that loss.
+    pub chance: f64,
+    /// The chance accepted (`--false-down-chance`).
+    pub bound: f64,
+}
 
 impl Event {
     /// The `type` of its line, one of [`KINDS`].

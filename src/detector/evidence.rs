@@ -40,27 +40,12 @@
 use std::collections::VecDeque;
 
 use super::faults::Over;
+use super::path::{lost_before, pauses, survived_ms, LOSS_WINDOW};
 use super::table::Node;
-use super::verdict::{down_event, lost_before, note_change, LOSS_WINDOW};
-use super::{Detector, Event, State};
+use super::verdict::{down_event, note_change};
+use super::{Detector, Event, NoAnswer, State};
 use crate::clock::Millis;
 use crate::output::round;
-
-/// What a `"cause":"no-answer"` down weighed.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct NoAnswer {
-    /// Probes sent after the longest silence the node came back from,
-    /// each unanswered for a probe gap at least.
-    pub probes: u32,
-    /// Its beats due after that silence, each half an interval late.
-    pub late_beats: u32,
-    /// The chance that a probe or its answer is lost, as measured.
-    pub probe_loss: f64,
-    /// The chance that a live node stays this silent, under that loss.
-    pub chance: f64,
-    /// The chance accepted (`--false-down-chance`).
-    pub bound: f64,
-}
 
 /// How much each suspicion a node answered weighs in its answer rate: an
 /// eighth, so that the last few suspicions say the most.
@@ -171,11 +156,6 @@ fn silence_weighs(node: &Node) -> bool {
     node.known >= LOSS_WINDOW && !pauses(node)
 }
 
-/// Whether `node` was seen to pause ([`note_held`]).
-pub(super) fn pauses(node: &Node) -> bool {
-    node.survived == PAUSES
-}
-
 /// The chance that a beat of `node` is lost: its last seqs' loss, as if
 /// one more had been lost and one more had come; None without seqs.
 fn beat_loss(node: &Node) -> Option<f64> {
@@ -219,34 +199,6 @@ pub fn answer_rate_after(was: f64, asked: u32) -> f64 {
     let asked = f64::from(asked.max(1));
     let share = (asked - 1.0) / asked;
     was + ANSWER_WEIGHT * (share - was)
-}
-
-/// [`Node::survived`] of a node seen to pause: as if it had come back from
-/// a silence past any deadline, so that its silence is evidence only past
-/// its deadline.
-const PAUSES: u8 = u8::MAX;
-
-/// Notes that something of `node` the rule would count as lost came
-/// `late_ms` after it was due (a beat with the next seq, an answer to a
-/// probe): held, not lost, if over half an interval, and the node pauses.
-/// The caller makes sure the lateness was not this listener's own.
-pub(super) fn note_held(node: &mut Node, late_ms: Millis) {
-    if late_ms > node.every_ms / 2 {
-        node.survived = PAUSES;
-    }
-}
-
-/// Notes that `node` was heard from after `silent_ms` of silence, in
-/// quarters of its interval, rounded up: never less than it was.
-pub(super) fn note_came_back(node: &mut Node, silent_ms: Millis) {
-    let quarter = (node.every_ms / 4).max(1);
-    let quarters = u8::try_from(silent_ms.div_ceil(quarter)).unwrap_or(u8::MAX);
-    node.survived = node.survived.max(quarters);
-}
-
-/// The longest silence `node` was heard from again after, in ms.
-pub(super) fn survived_ms(node: &Node) -> Millis {
-    Millis::from(node.survived) * (node.every_ms / 4).max(1)
 }
 
 /// `x` to three significant digits, for display.

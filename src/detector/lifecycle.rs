@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use compact_str::CompactString;
 
-use super::snapshot::healthy;
+use super::table::healthy;
 use super::verdict::down_event;
 use super::{admits, Arrival, Detector, Event, State};
 use crate::clock::Millis;

@@ -31,6 +31,7 @@ mod faults;
 mod forget;
 mod job;
 mod lifecycle;
+mod path;
 pub mod phi;
 mod reading;
 mod restore;
@@ -48,8 +49,8 @@ use crate::replay::{Claim, Freshness, LastSeen};
 use crate::wire::{Beat, Message, Reject};
 use phi::{Arrivals, PhiConfig};
 
-pub use event::{Event, State, KINDS};
-pub use evidence::{answer_rate_after, probe_gap, Asked, NoAnswer};
+pub use event::{Event, NoAnswer, State, KINDS};
+pub use evidence::{answer_rate_after, probe_gap, Asked};
 use faults::Faults;
 use job::JobReport;
 use job::Jobs;

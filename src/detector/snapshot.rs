@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use super::event::serialize_rfc3339;
-use super::table::Node;
+use super::table::{healthy, Node};
 use super::verdict::phi_of;
 use super::{Detector, JobState, JobView, Reading, Rule, State};
-use crate::checks::{worst, CheckResult, CheckStatus};
+use crate::checks::CheckResult;
 use crate::clock::Millis;
 use crate::output::serialize_rfc3339_opt;
 
@@ -304,15 +304,4 @@ pub(super) fn routing_state(state: State, healthy: bool) -> &'static str {
         State::Left => "left",
         State::Away => "away",
     }
-}
-
-/// Whether no plugin check of the node is worse than ok (a node without
-/// checks is healthy).
-pub(super) fn healthy(node: &Node) -> bool {
-    node.checks.as_deref().is_none_or(all_ok)
-}
-
-/// Whether no check of `checks` is worse than ok.
-pub(super) fn all_ok(checks: &[CheckResult]) -> bool {
-    worst(checks).is_none_or(|s| s == CheckStatus::Ok)
 }

@@ -10,7 +10,7 @@ use compact_str::CompactString;
 use hashbrown::HashTable;
 
 use super::{Reading, State};
-use crate::checks::CheckResult;
+use crate::checks::{worst, CheckResult, CheckStatus};
 use crate::clock::Millis;
 use crate::detector::phi::Arrivals;
 use crate::net::pktinfo::Local;
@@ -232,6 +232,17 @@ pub(super) fn credit_after(node: &Node, addr: Option<SocketAddr>, bytes: u32) ->
     let earned = bytes.saturating_mul(AMPLIFICATION);
     let kept = if node.addr == addr { node.credit } else { 0 };
     kept.saturating_add(earned).min(MAX_CREDIT)
+}
+
+/// Whether no plugin check of the node is worse than ok (a node without
+/// checks is healthy).
+pub(super) fn healthy(node: &Node) -> bool {
+    node.checks.as_deref().is_none_or(all_ok)
+}
+
+/// Whether no check of `checks` is worse than ok.
+pub(super) fn all_ok(checks: &[CheckResult]) -> bool {
+    worst(checks).is_none_or(|s| s == CheckStatus::Ok)
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! Verdicts: how a beat and a silence change a node's state, and the
 //! events those changes print.
 
-use super::evidence::{note_came_back, note_held, pauses};
 use super::faults::Over;
-use super::snapshot::{all_ok, healthy};
-use super::table::credit_after;
-use super::table::Node;
+use super::path::{loss_before, note_came_back, note_held, note_seq, pauses};
+use super::table::{all_ok, credit_after, healthy, Node};
 use super::{claim_of, Arrival, Detector, Event, Flap, Reading, Rule, State};
 use crate::checks::{worst, CheckStatus};
 use crate::clock::Millis;
@@ -327,50 +325,6 @@ pub(super) fn phi_of(cfg: &PhiConfig, node: &Node, silent_ms: Millis) -> Option<
     let arrivals = node.arrivals.as_deref()?;
     let phi = Phi::new(cfg, arrivals).at(silent_ms as f64);
     Some(round(phi, 2))
-}
-
-/// Seqs remembered for the loss before a silence: its last 20 intervals.
-pub(super) const LOSS_WINDOW: u8 = 20;
-
-/// Notes a beat's seq in the node's last seqs: `Some(Some(step))` when it
-/// is `step` after the last one of the same boot, `Some(None)` when it
-/// starts afresh (first beat, new boot, an older seq), None without seq.
-fn note_seq(node: &mut Node, seq: Option<Option<u64>>) {
-    match seq {
-        None => node.known = 0,
-        Some(None) => (node.recent, node.known) = (1, 1),
-        Some(Some(step)) => {
-            let shifted = u32::try_from(step)
-                .ok()
-                .and_then(|s| node.recent.checked_shl(s));
-            node.recent = shifted.unwrap_or(0) | 1;
-            let step = u8::try_from(step).unwrap_or(u8::MAX);
-            node.known = node.known.saturating_add(step).min(LOSS_WINDOW);
-        }
-    }
-}
-
-/// The share of the node's last seqs (up to [`LOSS_WINDOW`]) that never
-/// came, to two decimals; None when its beats carry no seq.
-fn loss_before(node: &Node) -> Option<f64> {
-    let (lost, known) = lost_before(node)?;
-    Some(round(f64::from(lost) / f64::from(known), 2))
-}
-
-/// How many of the node's last seqs (up to [`LOSS_WINDOW`]) never came,
-/// and how many are known; None when its beats carry no seq.
-pub(super) fn lost_before(node: &Node) -> Option<(u32, u32)> {
-    if node.known == 0 {
-        return None;
-    }
-    let known = u32::from(node.known);
-    let mask = if known >= 32 {
-        u32::MAX
-    } else {
-        (1 << known) - 1
-    };
-    let came = (node.recent & mask).count_ones();
-    Some((known - came, known))
 }
 
 /// Records a change between up and down at `now`; reports `flapping` when
