@@ -338,7 +338,7 @@ fn a_sender_back_from_a_pause_is_never_down_early_again() {
 }
 
 /// The same with a node made by hand, to the millisecond: a beat with the
-/// next seq 400 ms after the last (200 ms late, over half its 200 ms
+/// next seq 350 ms after the last (150 ms late, over half its 200 ms
 /// interval) shows it pauses; its 1.2 s of silence after that, which
 /// unanswered probes would call a host gone at 550 ms, waits for its
 /// deadline (2 s) and ends with its next beat.
@@ -351,7 +351,7 @@ fn a_node_seen_to_pause_is_judged_by_its_deadline() {
         node.beat(seq);
         std::thread::sleep(tick);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(150));
     node.beat(26);
     for seq in 27..=30 {
         std::thread::sleep(tick);
