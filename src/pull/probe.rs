@@ -218,7 +218,7 @@ impl Prober {
                 answered: None,
                 attempts: 0,
                 health: None,
-                error: r.addrs.clone().err(),
+                error: r.addrs.as_ref().err().cloned(),
                 via: None,
                 checks: None,
             })
