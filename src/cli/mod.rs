@@ -71,7 +71,8 @@ pub fn main<A: Parser>(
     }
     let parsed = cmd
         .try_get_matches_from(&argv)
-        .and_then(|matches| A::from_arg_matches(&matches));
+        // Taken from, not copied: clap's from_arg_matches copies them all.
+        .and_then(|mut matches| A::from_arg_matches_mut(&mut matches));
     let args = match parsed {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
