@@ -123,6 +123,10 @@ impl HostPort {
     /// Every address the name resolves to (at least one), in the system's
     /// order of preference, each once.
     pub fn resolve_all(&self) -> io::Result<Vec<SocketAddr>> {
+        // An address is its own: no resolver, nothing to put in order.
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
         let mut all: Vec<SocketAddr> = Vec::new();
         for addr in (self.host.as_str(), self.port).to_socket_addrs()? {
             if !all.contains(&addr) {
