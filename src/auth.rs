@@ -226,6 +226,19 @@ impl Codec {
         buf: &mut Vec<u8>,
     ) -> Result<(), TooLarge> {
         wire::encode(msg, buf)?;
+        self.seal_padded(len, buf)
+    }
+
+    /// Pads an already encoded request to [`REQUEST_LEN`] and signs it, as
+    /// [`Codec::encode_request`] does: for requests encoded by hand
+    /// ([`wire::ProbeHead`]).
+    pub fn seal_request(&self, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
+        self.seal_padded(REQUEST_LEN, buf)
+    }
+
+    /// Pads an encoded message to at least `len` bytes once signed, then
+    /// signs it.
+    fn seal_padded(&self, len: usize, buf: &mut Vec<u8>) -> Result<(), TooLarge> {
         // Signing replaces the closing brace with the MAC suffix.
         let room = if self.is_keyed() {
             (len + 1).saturating_sub(SUFFIX_LEN)

@@ -123,6 +123,10 @@ impl HostPort {
     /// Every address the name resolves to (at least one), in the system's
     /// order of preference, each once.
     pub fn resolve_all(&self) -> io::Result<Vec<SocketAddr>> {
+        // An address is its own: no resolver, nothing to put in order.
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
         let mut all: Vec<SocketAddr> = Vec::new();
         for addr in (self.host.as_str(), self.port).to_socket_addrs()? {
             if !all.contains(&addr) {
@@ -222,15 +226,25 @@ fn set_flags(
 /// Turns on the socket option `option` of `level`, one that takes an int.
 #[cfg(target_os = "linux")]
 fn set_flag(socket: &UdpSocket, level: libc::c_int, option: libc::c_int) -> io::Result<()> {
+    set_int(socket, level, option, 1)
+}
+
+/// Sets the socket option `option` of `level`, one that takes an int.
+#[cfg(target_os = "linux")]
+fn set_int(
+    socket: &UdpSocket,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
     // SAFETY: a plain int option on a socket this function borrows.
     let done = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             level,
             option,
-            std::ptr::from_ref(&on).cast(),
+            std::ptr::from_ref(&value).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -249,13 +263,34 @@ fn set_flag(socket: &UdpSocket, level: libc::c_int, option: libc::c_int) -> io::
 pub fn sending_socket(targets: &[SocketAddr]) -> io::Result<(UdpSocket, Vec<SocketAddr>)> {
     if !targets.iter().any(SocketAddr::is_ipv6) {
         let socket = bind_udp((Ipv4Addr::UNSPECIFIED, 0).into())?;
+        unfragmented(&socket);
         return Ok((socket, targets.to_vec()));
     }
     // The unspecified IPv6 address makes bind_udp's socket dual-stack.
     let socket = bind_udp((Ipv6Addr::UNSPECIFIED, 0).into())?;
+    unfragmented(&socket);
     let mapped = targets.iter().map(|&t| sent_to(&socket, t)).collect();
     Ok((socket, mapped))
 }
+
+/// Sends the socket's IPv4 datagrams with Don't Fragment set, whatever
+/// path MTU the kernel learnt: a poller sends requests of 512 bytes
+/// ([`crate::auth::REQUEST_LEN`]), which no path splits, and the kernel
+/// then numbers them 0 rather than drawing an IP identifier for each from
+/// its shared table, which was a twelfth of a large round's CPU.
+/// Best effort: without it, datagrams go as before.
+#[cfg(target_os = "linux")]
+fn unfragmented(socket: &UdpSocket) {
+    let _ = set_int(
+        socket,
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_PROBE,
+    );
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unfragmented(_socket: &UdpSocket) {}
 
 /// `addr` as a person reads it: an IPv4 peer of a dual-stack socket (which
 /// the kernel reports as `[::ffff:10.0.0.7]:port`) as its IPv4 address.

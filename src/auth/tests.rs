@@ -42,6 +42,23 @@ fn requests_are_padded_to_exactly_the_request_length() {
 }
 
 #[test]
+fn a_request_sealed_after_encoding_is_the_request_encoded() {
+    let probe = Message::Probe(wire::Probe {
+        node: "poller".into(),
+        nonce: 7,
+        target: None,
+    });
+    let keyed = Codec::new(Some(keys("0123456789abcdef0123456789abcdef")));
+    for codec in [Codec::new(None), keyed] {
+        let (mut whole, mut sealed) = (Vec::new(), Vec::new());
+        codec.encode_request(&probe, &mut whole).unwrap();
+        wire::encode(&probe, &mut sealed).unwrap();
+        codec.seal_request(&mut sealed).unwrap();
+        assert_eq!(whole, sealed, "keyed: {}", codec.is_keyed());
+    }
+}
+
+#[test]
 fn a_changed_byte_or_another_key_fails() {
     let k = keys("0123456789abcdef0123456789abcdef");
     let mut msg = br#"{"type":"beat","node":"web-1","seq":1}"#.to_vec();

@@ -65,17 +65,23 @@ pub fn main<A: Parser>(
         }
     };
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let cmd = generate::documented(cmd, codes);
     if argv.get(1).is_some_and(|a| a == "--generate") {
+        let cmd = generate::documented(cmd, codes);
         return generate::write(cmd, argv.get(2).and_then(|k| k.to_str()));
     }
     let parsed = cmd
         .try_get_matches_from(&argv)
-        .and_then(|matches| A::from_arg_matches(&matches));
+        // Taken from, not copied: clap's from_arg_matches copies them all.
+        .and_then(|mut matches| A::from_arg_matches_mut(&mut matches));
     let args = match parsed {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
-            // --help and --version: print as clap would and succeed.
+            // --help and --version: print as clap would and succeed. Help
+            // comes from the command with its exit status and environment,
+            // written only then: every other run would make them for
+            // nothing.
+            let documented = generate::documented(A::command(), codes);
+            let e = documented.try_get_matches_from(&argv).err().unwrap_or(e);
             let _ = e.print();
             return codes.code(Exit::Ok);
         }

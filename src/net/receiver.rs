@@ -30,7 +30,10 @@ const _: () = assert!(SLOT > crate::wire::MAX_DATAGRAM);
 /// rounded up to the kernel's tick, which made deadlines several
 /// milliseconds late), and only when the queue is empty.
 pub struct Receiver {
-    slots: Box<[[u8; SLOT]]>,
+    /// Room for a batch: one datagram's at first, twice as much after each
+    /// batch that filled it, up to [`BATCH`]. A poller of one target, as
+    /// Nagios runs it, clears and touches 2 KiB, not 64.
+    slots: Vec<[u8; SLOT]>,
     /// Each datagram of the last batch.
     got: Vec<Got>,
     /// The socket's count of datagrams dropped for want of room, as the
@@ -71,7 +74,7 @@ pub struct Received<'a> {
 impl Default for Receiver {
     fn default() -> Self {
         Receiver {
-            slots: vec![[0; SLOT]; BATCH].into_boxed_slice(),
+            slots: vec![[0; SLOT]; 1],
             got: Vec::with_capacity(BATCH),
             dropped: None,
             unreachable: Vec::new(),
@@ -86,6 +89,9 @@ impl Receiver {
         socket: &UdpSocket,
         wait: Duration,
     ) -> io::Result<impl Iterator<Item = (&[u8], SocketAddr)> + '_> {
+        if self.batch_was_full() && self.slots.len() < BATCH {
+            self.slots.resize(2 * self.slots.len(), [0; SLOT]);
+        }
         self.got.clear();
         // A report taken now (on loopback the kernel's answer to a send is
         // queued before the send returns) is news too: no wait before it
@@ -152,7 +158,7 @@ impl Receiver {
 
     /// Whether the last batch was a full one: more may be queued.
     pub fn batch_was_full(&self) -> bool {
-        self.got.len() == BATCH
+        self.got.len() == self.slots.len()
     }
 
     /// Takes what is queued without waiting; false if nothing was.

@@ -17,7 +17,7 @@ use crate::auth::Codec;
 use crate::checks::CheckResult;
 use crate::net;
 use crate::reload::{Reload, Reloaded};
-use crate::wire::{self, Message, Nonces, Probe};
+use crate::wire::{self, Message, Nonces, Probe, ProbeHead};
 
 use super::targets::{probed_addrs, resolve, send_to, Resolved};
 pub use super::targets::{Check, ReadTargets, Target};
@@ -60,6 +60,8 @@ pub struct Prober {
     /// Set by SIGINT/SIGTERM: a round in progress stops waiting.
     stop: Arc<AtomicBool>,
     node: String,
+    /// Direct probes, all from `node`, encoded as far as the nonce.
+    head: ProbeHead,
     targets: Vec<Resolved>,
     timeout: Duration,
     retries: u32,
@@ -116,6 +118,7 @@ impl Prober {
         let send_to = send_to(socket.local_addr()?, &targets);
         Ok(Prober {
             stop: Arc::new(AtomicBool::new(false)),
+            head: ProbeHead::new(&node),
             node,
             targets,
             timeout,
@@ -215,7 +218,7 @@ impl Prober {
                 answered: None,
                 attempts: 0,
                 health: None,
-                error: r.addrs.clone().err(),
+                error: r.addrs.as_ref().err().cloned(),
                 via: None,
                 checks: None,
             })
@@ -323,13 +326,19 @@ impl Prober {
         to: SocketAddr,
     ) -> io::Result<()> {
         let nonce = self.nonces.draw();
-        let probe = Message::Probe(Probe {
-            node: self.node.as_str().into(),
-            nonce,
-            target: relay.map(|(_, target)| target),
-        });
-        self.codec
-            .encode_request(&probe, &mut self.datagram)
+        let encoded = match relay {
+            None => self.head.encode(nonce, &mut self.datagram),
+            Some((_, target)) => {
+                let probe = Message::Probe(Probe {
+                    node: self.node.as_str().into(),
+                    nonce,
+                    target: Some(target),
+                });
+                wire::encode(&probe, &mut self.datagram)
+            }
+        };
+        encoded
+            .and_then(|()| self.codec.seal_request(&mut self.datagram))
             .map_err(io::Error::other)?;
         self.outbox.push(&self.datagram, to);
         self.queued.push((nonce, i, relay.map(|(r, _)| r)));

@@ -68,15 +68,16 @@ impl Resolved {
 /// `web-1:26723` are the same one) is polled, and counted, once, and
 /// stderr says so once per reading of the targets.
 fn distinct(targets: Vec<Target>) -> Vec<Target> {
-    // By what is checked where: a fleet of thousands is one pass.
-    let mut first: HashMap<(bool, String, u16), usize> = HashMap::with_capacity(targets.len());
-    let mut kept: Vec<Target> = Vec::with_capacity(targets.len());
-    for target in targets {
+    // By what is checked where, borrowed from the targets: a fleet of
+    // thousands is one pass, without a copy of each name.
+    let mut first: HashMap<(bool, &str, u16), usize> = HashMap::with_capacity(targets.len());
+    let mut kept = vec![false; targets.len()];
+    for (i, target) in targets.iter().enumerate() {
         let key = match &target.check {
-            Check::Probe(hp) => (false, hp.host.clone(), hp.port),
-            Check::Tcp(hp) => (true, hp.host.clone(), hp.port),
+            Check::Probe(hp) => (false, hp.host.as_str(), hp.port),
+            Check::Tcp(hp) => (true, hp.host.as_str(), hp.port),
         };
-        match first.get(&key).map(|&i| &kept[i]) {
+        match first.get(&key).map(|&i| &targets[i]) {
             Some(seen) if seen.name == target.name => {
                 crate::say!("target {target} is named again: polled once");
             }
@@ -84,12 +85,17 @@ fn distinct(targets: Vec<Target>) -> Vec<Target> {
                 crate::say!("target {target} is {seen} again: polled once, as {seen}");
             }
             None => {
-                first.insert(key, kept.len());
-                kept.push(target);
+                first.insert(key, i);
+                kept[i] = true;
             }
         }
     }
-    kept
+    drop(first);
+    let mut kept = kept.into_iter();
+    targets
+        .into_iter()
+        .filter(|_| kept.next() == Some(true))
+        .collect()
 }
 
 /// Resolves each target's name (each target once, see [`distinct`]); one

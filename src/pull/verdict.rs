@@ -2,10 +2,6 @@
 //! round's state, its problems worst first, and the one-line plugin output
 //! of `hb-poll --format nagios`.
 
-use std::fmt;
-
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::checks::CheckStatus;
@@ -131,16 +127,12 @@ pub fn judge(outcomes: &[Outcome], limits: &Limits) -> Verdict {
 
 /// The figures of a reply's health a round is judged on: its CPU and its
 /// memory in use, percent. Each from the fields it needs only: a reply
-/// that sends `cpu_pct` alone is judged on its CPU. The other fields are
-/// skipped, not built: a whole object built per target was a third of a
-/// large round's work.
+/// that sends `cpu_pct` alone is judged on its CPU.
 fn figures(health: &RawValue) -> (Option<f64>, Option<f64>) {
-    let Ok(Figures(fields)) = serde_json::from_str::<Figures>(health.get()) else {
-        return (None, None);
-    };
-    let [cpu, total, avail] = fields.map(|f| f.map(RawValue::get));
+    let [cpu, total, avail] = fields(health.get()).unwrap_or_default();
     let cpu = cpu.and_then(|v| serde_json::from_str::<f64>(v).ok());
-    let whole = |v: &str| serde_json::from_str::<u64>(v).unwrap_or(0);
+    // A JSON number that is a whole u64 is written as Rust writes one.
+    let whole = |v: &str| v.parse::<u64>().unwrap_or(0);
     let mem = match (total, avail) {
         (Some(total), Some(avail)) => mem_used_pct(whole(total), whole(avail)),
         _ => None,
@@ -148,54 +140,90 @@ fn figures(health: &RawValue) -> (Option<f64>, Option<f64>) {
     (cpu, mem)
 }
 
-/// The health fields of [`FIGURES`], as the reply wrote them (the last
-/// of a name given twice).
-struct Figures<'a>([Option<&'a RawValue>; 3]);
-
-const FIGURES: [&str; 3] = ["cpu_pct", "mem_total", "mem_avail"];
-
-/// A health field's name: which of [`FIGURES`] it is, if any. Told apart
-/// as it is read, without a copy of each name.
-struct Which(Option<usize>);
-
-impl<'de> Deserialize<'de> for Which {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = Which;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E>(self, name: &str) -> Result<Which, E> {
-                Ok(Which(FIGURES.iter().position(|&f| f == name)))
-            }
-        }
-        d.deserialize_str(Name)
+/// Which figure a health field's name (its contents, unescaped) is.
+fn figure(name: &str) -> Option<usize> {
+    match name {
+        "cpu_pct" => Some(0),
+        "mem_total" => Some(1),
+        "mem_avail" => Some(2),
+        _ => None,
     }
 }
 
-impl<'de> Deserialize<'de> for Figures<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Figures<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a health object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Figures<'de>, A::Error> {
-                let mut fields = [None; 3];
-                while let Some(Which(which)) = map.next_key()? {
-                    match which {
-                        Some(at) => fields[at] = Some(map.next_value()?),
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Figures(fields))
-            }
+/// The values of the fields `cpu_pct`, `mem_total` and `mem_avail` in
+/// `json`, as written (the last of a name given twice); None if it is not
+/// an object. The other fields are stepped over, not read: `json` is valid
+/// JSON (a [`RawValue`]'s), so a value ends at the first comma or closing
+/// bracket outside its strings and brackets. serde reading the object,
+/// names, numbers and all, was most of what judging a large round cost.
+fn fields(json: &str) -> Option<[Option<&str>; 3]> {
+    let bytes = json.as_bytes();
+    let at = |i: usize| bytes.get(i).copied();
+    let blank = |b: Option<u8>| matches!(b, Some(b' ' | b'\t' | b'\n' | b'\r'));
+    let mut found = [None; 3];
+    let mut i = 0;
+    while blank(at(i)) {
+        i += 1;
+    }
+    if at(i) != Some(b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        while blank(at(i)) || at(i) == Some(b',') {
+            i += 1;
         }
-        d.deserialize_map(Fields)
+        if at(i) != Some(b'"') {
+            return Some(found);
+        }
+        let name_start = i;
+        let escaped;
+        (i, escaped) = string_end(bytes, i)?;
+        let name = &json[name_start..i];
+        while at(i) != Some(b':') {
+            i += 1;
+        }
+        i += 1;
+        while blank(at(i)) {
+            i += 1;
+        }
+        let value_start = i;
+        let mut depth = 0usize;
+        loop {
+            match at(i)? {
+                b'"' => i = string_end(bytes, i)?.0 - 1,
+                b'{' | b'[' => depth += 1,
+                b',' | b'}' | b']' if depth == 0 => break,
+                b'}' | b']' => depth -= 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        let mut value_end = i;
+        while blank(at(value_end - 1)) {
+            value_end -= 1;
+        }
+        // A name with escapes is read as JSON reads it: the same name.
+        let which = match escaped {
+            false => figure(&name[1..name.len() - 1]),
+            true => figure(&serde_json::from_str::<String>(name).ok()?),
+        };
+        if let Some(which) = which {
+            found[which] = Some(&json[value_start..value_end]);
+        }
+    }
+}
+
+/// Where the JSON string that starts (with its quote) at `start` ends,
+/// just past its closing quote, and whether it has escapes.
+fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    let (mut i, mut escaped) = (start + 1, false);
+    loop {
+        match *bytes.get(i)? {
+            b'"' => return Some((i + 1, escaped)),
+            b'\\' => (i, escaped) = (i + 2, true),
+            _ => i += 1,
+        }
     }
 }
 

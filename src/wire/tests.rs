@@ -25,6 +25,31 @@ fn minimal_hand_written_beat_decodes() {
     assert_eq!(b.seq, None);
 }
 
+proptest! {
+    /// A probe encoded from its head is byte for byte the one serde
+    /// encodes, whatever the node's name and the nonce.
+    #[test]
+    fn a_probe_from_its_head_is_the_probe_encoded(node in "\\PC{1,60}|[\\x00-\\x7f]{1,60}", nonce: u64) {
+        let probe = Message::Probe(Probe { node: node.as_str().into(), nonce, target: None });
+        let (mut whole, mut from_head) = (Vec::new(), Vec::new());
+        encode(&probe, &mut whole).unwrap();
+        ProbeHead::new(&node).encode(nonce, &mut from_head).unwrap();
+        prop_assert_eq!(whole, from_head);
+    }
+}
+
+#[test]
+fn a_probe_head_keeps_to_the_datagram_limit() {
+    let node = "\u{1}".repeat(MAX_NODE_LEN);
+    let probe = Message::Probe(Probe {
+        node: node.as_str().into(),
+        nonce: 1,
+        target: None,
+    });
+    assert!(encode(&probe, &mut Vec::new()).is_err());
+    assert!(ProbeHead::new(&node).encode(1, &mut Vec::new()).is_err());
+}
+
 #[test]
 fn decoding_a_beat_borrows_its_strings() {
     let d = br#"{"type":"beat","node":"web-1","boot":"b1","seq":1}"#;

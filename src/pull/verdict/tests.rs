@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use proptest::prelude::*;
+
 use super::*;
 
 fn up(name: &str, rtt_ms: u64, health: Option<&str>) -> Outcome {
@@ -167,8 +169,9 @@ fn thresholds_need_only_their_own_fields() {
 
 /// The figures are read as a whole object would give them: a name
 /// written with escapes is still its name, the last of a name given twice
-/// counts, other fields (of any shape) are skipped, and a figure of the
-/// wrong type is missing without hiding the others.
+/// counts, other fields (of any shape) are skipped, white space between
+/// tokens is no matter, and a figure of the wrong type is missing without
+/// hiding the others.
 #[test]
 fn figures_are_read_from_their_fields_alone() {
     let read = |h: &str| figures(&RawValue::from_string(h.into()).unwrap());
@@ -184,6 +187,31 @@ fn figures_are_read_from_their_fields_alone() {
         read(r#"{"cpu_pct":"high","mem_total":100,"mem_avail":25}"#),
         (None, Some(75.0))
     );
+    assert_eq!(
+        read(r#" { "mem_avail" : 1 , "cpu_pct" : [ ] , "mem_total" : 4 , "cpu_pct" : 2 } "#),
+        (Some(2.0), Some(75.0))
+    );
     assert_eq!(read(r#"{"mem_total":100}"#), (None, None));
     assert_eq!(read("[1,2]"), (None, None));
+}
+
+proptest! {
+    /// The figures are those of the whole object read by serde, whatever
+    /// else the health holds and however it is spaced.
+    #[test]
+    fn figures_are_those_of_the_whole_object(
+        text in r#"\{ ?(("cpu_pct"|"mem_total"|"mem_avail"|"mem_total"|"mem_avail"|"cpu\\u005fpct"|"x\\"y"|"") ?: ?([1-9][0-9]{0,3}|[1-9][0-9]{0,3}|-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?([eE][+-]?[0-9])?|"([a-z,}\]:]|\\\\|\\")*"|true|null|\[(1|\[\]|"\]")?\]|\{"a":\[\{\}\]\}) ?, ?){0,6}"z":0 ?\} ?"#
+    ) {
+        if let Ok(whole) = serde_json::from_str::<serde_json::Value>(&text) {
+            let get = |name: &str| whole.get(name);
+            let cpu = get("cpu_pct").and_then(serde_json::Value::as_f64);
+            let size = |name: &str| get(name).map(|v| v.as_u64().unwrap_or(0));
+            let mem = match (size("mem_total"), size("mem_avail")) {
+                (Some(total), Some(avail)) => mem_used_pct(total, avail),
+                _ => None,
+            };
+            let raw = RawValue::from_string(text.clone()).unwrap();
+            prop_assert_eq!(figures(&raw), (cpu, mem), "{}", text);
+        }
+    }
 }
