@@ -149,15 +149,15 @@ fn kernel_drops(port: u16) -> u64 {
         .unwrap_or_else(|| panic!("no socket on port {port} in /proc/net/udp"))
 }
 
-/// 2,000 nodes beat every 200 ms into a listener held to 3% of a CPU: it
-/// falls behind and its socket drops beats. No node is declared down for
-/// it; `observer` says `overloaded`, then `ok` with a drop count that is
-/// the kernel's.
+/// 2,000 nodes beat every 200 ms into a listener held to 1% of a CPU: it
+/// falls behind and its socket drops beats (at 3% a fast machine keeps
+/// up). No node is declared down for it; `observer` says `overloaded`,
+/// then `ok` with a drop count that is the kernel's.
 #[test]
 fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
     use crate::harness::{beat, skip};
     let (mut l, addr) = Running::listener(&["--status-every", "500ms"]);
-    let Some(quota) = CpuQuota::new(l.pid(), 3) else {
+    let Some(quota) = CpuQuota::new(l.pid(), 1) else {
         skip!(
             "no cgroup with a cpu controller could be made (root and cgroup v1 cpu or v2 needed)"
         );
@@ -175,8 +175,14 @@ fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
     let mut last_round_wall = 0;
     for (round, datagrams) in beats.iter().enumerate() {
         last_round_wall = crate::harness::wall_ms();
-        for d in datagrams {
-            socket.send_to(d, addr).unwrap();
+        // Over half the round, as 2,000 nodes' beats come: a burst of them
+        // all at once would overflow a socket of the kernel's default size
+        // whatever the listener's CPU.
+        for chunk in datagrams.chunks(200) {
+            for d in chunk {
+                socket.send_to(d, addr).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         let next = started + Duration::from_millis(200 * (round as u64 + 1));
         if let Some(left) = next.checked_duration_since(Instant::now()) {
@@ -216,8 +222,10 @@ fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
         })
         .count();
     assert_eq!(
-        false_downs, 0,
-        "nodes declared down for the listener's own overload"
+        false_downs,
+        0,
+        "nodes declared down for the listener's own overload: {}",
+        l.history()
     );
     drop(quota);
 }
