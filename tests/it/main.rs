@@ -12,6 +12,7 @@ mod pull;
 mod push;
 mod quorum;
 mod quorum_size;
+mod relay;
 
 // What they share.
 mod bench;
