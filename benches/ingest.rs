@@ -13,7 +13,7 @@
 //!   HB_BENCH_LOADS=health,production cargo bench --bench ingest   # some loads only
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, IoSlice};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use hb::auth::Keys;
 use hb::checks::{CheckResult, CheckStatus};
+use hb::net::Outbox;
 use hb::wire::{Beat, Message};
-use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
 
 const DATAGRAM: usize = 200;
 /// Datagrams per `sendmmsg(2)`: the sender must outrun any one receiver.
@@ -272,34 +272,19 @@ fn blast(
         let mut paced = (0, Instant::now(), 0);
         let mut round = 1u64;
         let mut signed = Vec::new();
+        let mut outbox = Outbox::default();
         while !stop.load(Ordering::Relaxed) {
             beats.round(round, &mut signed);
-            let iovecs: Vec<IoSlice> = match signed.is_empty() {
-                true => beats
-                    .datagrams
-                    .iter()
-                    .map(|(d, _)| IoSlice::new(d))
-                    .collect(),
-                false => signed.iter().map(|d| IoSlice::new(d)).collect(),
+            let datagrams: Vec<&[u8]> = match signed.is_empty() {
+                true => beats.datagrams.iter().map(|(d, _)| d.as_slice()).collect(),
+                false => signed.iter().map(Vec::as_slice).collect(),
             };
-            for chunk in iovecs.chunks(SEND_BATCH) {
-                let mut controls: Vec<SendAncillaryBuffer> = chunk
-                    .iter()
-                    .map(|_| SendAncillaryBuffer::default())
-                    .collect();
-                let mut messages: Vec<MMsgHdr> = chunk
-                    .iter()
-                    .zip(&mut controls)
-                    .map(|(iov, control)| MMsgHdr::new(std::slice::from_ref(iov), control))
-                    .collect();
-                let mut done = 0;
-                while done < messages.len() {
-                    match sendmmsg(&sock, &mut messages[done..], SendFlags::empty()) {
-                        Ok(n) => done += n,
-                        Err(_) => break,
-                    }
+            for chunk in datagrams.chunks(SEND_BATCH) {
+                for d in chunk {
+                    outbox.push(d, to);
                 }
-                sent += done as u64;
+                let refused = outbox.send(&sock).len();
+                sent += (chunk.len() - refused) as u64;
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }

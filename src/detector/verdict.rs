@@ -71,13 +71,9 @@ impl Detector {
         // an outage, and says nothing of how the node pauses.
         if let Some(silent) = silent_ms.filter(|&s| s < node.down_after && !planned) {
             note_came_back(node, silent);
-        }
-        // The next seq, late (within its deadline: a `down` by unanswered
-        // probes too): the beat was held, not lost, unless by this
-        // listener's own stall.
-        if let (Some(1), Some(silent)) = (step, silent_ms) {
-            let since = now.saturating_sub(silent);
-            if silent < node.down_after && !planned && self.faults.over(since) == Over::Ok {
+            // The next seq, late: the beat was held, not lost, unless by
+            // this listener's own stall.
+            if step == Some(1) && self.faults.over(now.saturating_sub(silent)) == Over::Ok {
                 note_held(node, silent.saturating_sub(node.every_ms));
             }
         }

@@ -136,8 +136,7 @@ impl Confirmer {
         match event {
             Event::Suspect { node, .. } => {
                 if let Some((addr, from, every_ms)) = detector.askable(node) {
-                    let unanswered = self.unanswered.get(node).copied().unwrap_or(0.0);
-                    let loss = detector.probe_loss_of(node, unanswered);
+                    let loss = detector.probe_loss_of(node, self.unanswered_of(node));
                     self.ask(node, addr, from, every_ms, loss, now);
                 }
             }
@@ -289,7 +288,7 @@ impl Confirmer {
         let asked = Asked {
             sent: &asking.sent,
             wait: asking.wait,
-            unanswered: self.unanswered.get(node).copied().unwrap_or(0.0),
+            unanswered: self.unanswered_of(node),
             bound,
         };
         let down = detector.no_answer(now, node, &asked, out);
@@ -297,6 +296,12 @@ impl Confirmer {
             self.stop_asking(node);
         }
         down
+    }
+
+    /// The share of `node`'s probes that went unanswered in the suspicions
+    /// it answered; 0 for a node never asked.
+    fn unanswered_of(&self, node: &str) -> f64 {
+        self.unanswered.get(node).copied().unwrap_or(0.0)
     }
 
     /// Notes that a probe of `node` left at `now`.
