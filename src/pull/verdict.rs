@@ -180,7 +180,7 @@ fn fields(json: &str) -> Option<[Option<&str>; 3]> {
         let escaped;
         (i, escaped) = string_end(bytes, i)?;
         let name = &json[name_start..i];
-        while at(i) != Some(b':') {
+        while at(i)? != b':' {
             i += 1;
         }
         i += 1;
