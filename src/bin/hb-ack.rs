@@ -90,9 +90,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut intake = args.intake.intake(args.key.codec()?);
-    let web = args.metrics.serve(Series::Counters, Pages::MetricsOnly)?;
-    intake.metrics = web.as_ref().map(|web| web.metrics().clone());
+    let web = args.metrics.plan()?;
+    // Its own socket before the web side's: no crowd of web clients can
+    // take the descriptor it needs.
     let socket = args.listen.bind(&[])?;
+    let web = web
+        .map(|plan| plan.serve(Series::Counters, Pages::MetricsOnly))
+        .transpose()?;
+    intake.metrics = web.as_ref().map(|web| web.metrics().clone());
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

@@ -1,6 +1,7 @@
 //! hb-listen: receive heartbeats and report which nodes are up, suspect or down.
 
-use std::net::IpAddr;
+use std::io::BufRead;
+use std::net::{IpAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -199,6 +200,13 @@ fn read_expected(expect: &[String], file: Option<&Path>) -> anyhow::Result<Vec<S
     Ok(expected)
 }
 
+/// Where the beats come from: the socket, or a recording (--from).
+enum Source {
+    Socket(UdpSocket),
+    Replay(Box<dyn BufRead + Send>),
+    Lines(Box<dyn BufRead + Send>),
+}
+
 fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
     let stop = signals.stop;
     let stdin = |path: &Option<PathBuf>| path.as_ref().is_some_and(|p| p.as_os_str() == "-");
@@ -245,15 +253,36 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
             .keep_state_file(path, duration_ms(args.state_every))
             .context("starting the state file's writer")?;
     }
-    let web = args
-        .metrics
-        .serve(args.node_series.series(), Pages::Membership)?;
+    let mut actions = args.hooks.actions()?;
+    let web = args.metrics.plan()?;
+    // The listener's own sockets come before the web side's, so that no
+    // crowd of web clients can take the descriptors they need.
+    let source = match &args.from {
+        Some(path) if args.replay => Source::Replay(cli::open_input(path)?),
+        Some(path) => Source::Lines(cli::open_input(path)?),
+        None => {
+            if !args.peer.is_empty() {
+                listener.join_group(membership(&args)?, start);
+            }
+            // Probes are the socket's: a recording has no one to ask.
+            if args.confirm.enabled() {
+                listener.confirm_suspicions(ConfirmOptions {
+                    name: args.observer.clone().unwrap_or_else(cli::host_name),
+                    trust_unreachable: args.confirm.trust_unreachable,
+                    false_down_chance: args.confirm.false_down_chance,
+                })?;
+            }
+            Source::Socket(args.listen.bind(&args.join)?)
+        }
+    };
+    let web = web
+        .map(|plan| plan.serve(args.node_series.series(), Pages::Membership))
+        .transpose()?;
     if let Some(web) = &web {
         listener
             .serve_web(web)
             .context("starting the web side's status writer")?;
     }
-    let mut actions = args.hooks.actions()?;
     actions.expect(&expected);
     listener.act(actions);
     // Standard input is read once: an --expect-file - is not read again.
@@ -267,26 +296,12 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         Reload::new(signals.reload).with_web(web.map(|web| web as _)),
         reread,
     );
-    match &args.from {
-        Some(path) if args.replay => listener.replay(cli::open_input(path)?, &stop)?,
-        Some(path) => {
-            let lines = listen::spawn_line_reader(cli::open_input(path)?);
+    match source {
+        Source::Socket(socket) => listener.run_socket(&socket, &clock, &stop)?,
+        Source::Replay(input) => listener.replay(input, &stop)?,
+        Source::Lines(input) => {
+            let lines = listen::spawn_line_reader(input);
             listener.run_lines(&lines, &clock, &stop)?;
-        }
-        None => {
-            if !args.peer.is_empty() {
-                listener.join_group(membership(&args)?, start);
-            }
-            // Probes are the socket's: a recording has no one to ask.
-            if args.confirm.enabled() {
-                listener.confirm_suspicions(ConfirmOptions {
-                    name: args.observer.clone().unwrap_or_else(cli::host_name),
-                    trust_unreachable: args.confirm.trust_unreachable,
-                    false_down_chance: args.confirm.false_down_chance,
-                })?;
-            }
-            let socket = args.listen.bind(&args.join)?;
-            listener.run_socket(&socket, &clock, &stop)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -335,32 +335,59 @@ pub struct MetricsArgs {
 }
 
 impl MetricsArgs {
-    /// Starts the web side if asked (its metrics counting `series`, and
-    /// `pages` beside them), saying where on stderr.
-    pub fn serve(
-        &self,
-        series: crate::metrics::Series,
-        pages: crate::web::Pages,
-    ) -> anyhow::Result<Option<Arc<crate::web::WebSide>>> {
+    /// The web side asked for, if any: its address resolved and its
+    /// config read, so that their errors come before anything binds.
+    pub fn plan(&self) -> anyhow::Result<Option<WebPlan>> {
         let Some(addr) = &self.metrics else {
             return Ok(None);
         };
-        let resolved = addr
+        let addr = addr
             .resolve()
             .with_context(|| format!("resolving --metrics {addr}"))?;
-        let metrics = crate::metrics::Metrics::new(crate::output::program(), series);
         let path = self.web_config.clone();
         let config = match &path {
             Some(path) => crate::web::WebConfig::read(path)
                 .map_err(|e| UsageError(format!("--web-config {e:#}")))?,
             None => crate::web::WebConfig::default(),
         };
-        let web = crate::web::WebSide::serve(resolved, metrics, pages, config, path)?;
+        Ok(Some(WebPlan { addr, config, path }))
+    }
+
+    /// Starts the web side if asked: [`MetricsArgs::plan`], then
+    /// [`WebPlan::serve`].
+    pub fn serve(
+        &self,
+        series: crate::metrics::Series,
+        pages: crate::web::Pages,
+    ) -> anyhow::Result<Option<Arc<crate::web::WebSide>>> {
+        self.plan()?
+            .map(|plan| plan.serve(series, pages))
+            .transpose()
+    }
+}
+
+/// A web side checked and ready to serve.
+pub struct WebPlan {
+    addr: std::net::SocketAddr,
+    config: crate::web::WebConfig,
+    path: Option<PathBuf>,
+}
+
+impl WebPlan {
+    /// Serves the web side (its metrics counting `series`, and `pages`
+    /// beside them), saying where on stderr.
+    pub fn serve(
+        self,
+        series: crate::metrics::Series,
+        pages: crate::web::Pages,
+    ) -> anyhow::Result<Arc<crate::web::WebSide>> {
+        let metrics = crate::metrics::Metrics::new(crate::output::program(), series);
+        let web = crate::web::WebSide::serve(self.addr, metrics, pages, self.config, self.path)?;
         crate::say!("metrics on {}/metrics", web.url());
         if pages == crate::web::Pages::Membership {
             crate::say!("status page on {}/", web.url());
         }
-        Ok(Some(Arc::new(web)))
+        Ok(Arc::new(web))
     }
 }
 
