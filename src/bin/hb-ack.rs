@@ -98,6 +98,7 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         .map(|plan| plan.serve(Series::Counters, Pages::MetricsOnly))
         .transpose()?;
     intake.metrics = web.as_ref().map(|web| web.metrics().clone());
+    cli::say_listening(&socket)?;
     let health = (!args.no_health).then(|| Background::spawn(HEALTH_EVERY));
     let verbosity = match (args.quiet, args.verbose) {
         (true, _) => Verbosity::Quiet,

@@ -297,7 +297,10 @@ fn run(args: Args, signals: Signals) -> anyhow::Result<ExitCode> {
         reread,
     );
     match source {
-        Source::Socket(socket) => listener.run_socket(&socket, &clock, &stop)?,
+        Source::Socket(socket) => {
+            cli::say_listening(&socket)?;
+            listener.run_socket(&socket, &clock, &stop)?
+        }
         Source::Replay(input) => listener.replay(input, &stop)?,
         Source::Lines(input) => {
             let lines = listen::spawn_line_reader(input);

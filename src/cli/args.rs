@@ -94,9 +94,10 @@ impl<const PORT: u16> ListenArgs<PORT> {
         format!("{}:{PORT}", Ipv4Addr::UNSPECIFIED).leak()
     }
 
-    /// Binds --listen and says where on stderr (`TOOL: listening on
-    /// 127.0.0.1:40000`), which matters when port 0 let the system pick. A
-    /// listener that joins `multicast` groups shares its port with others.
+    /// Binds --listen. A listener that joins `multicast` groups shares its
+    /// port with others. Said on stderr by [`say_listening`]
+    /// once the tool is ready: binding comes first, so that no crowd of
+    /// web clients takes the descriptor it needs.
     pub fn bind(&self, multicast: &[IpAddr]) -> anyhow::Result<UdpSocket> {
         use crate::net;
         let addr = &self.listen;
@@ -113,9 +114,16 @@ impl<const PORT: u16> ListenArgs<PORT> {
             net::join_multicast(&socket, *group)
                 .with_context(|| format!("joining multicast group {group}"))?;
         }
-        crate::say!("listening on {}", socket.local_addr()?);
         Ok(socket)
     }
+}
+
+/// Says where `socket` listens (`TOOL: listening on 127.0.0.1:40000`),
+/// which matters when port 0 let the system pick: the last line of a
+/// receiver's start, which scripts wait for.
+pub fn say_listening(socket: &UdpSocket) -> anyhow::Result<()> {
+    crate::say!("listening on {}", socket.local_addr()?);
+    Ok(())
 }
 
 /// `--status-every DURATION`: a receiver's periodic `status` line.

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use clap::Parser;
 
 pub use args::{
-    CheckArgs, ConfirmArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs, JobArgs, KeyArgs,
-    LimitsArgs, ListenArgs, MetricsArgs, NodeArgs, NodeSeriesArgs, StatusArgs, BEAT_EVERY,
-    CRON_GRACE,
+    say_listening, CheckArgs, ConfirmArgs, DetectorArgs, DetectorKind, HookArgs, IntakeArgs,
+    JobArgs, KeyArgs, LimitsArgs, ListenArgs, MetricsArgs, NodeArgs, NodeSeriesArgs, StatusArgs,
+    BEAT_EVERY, CRON_GRACE,
 };
 pub use exit::{Exit, ExitCodes};
 pub use parse::{

@@ -31,8 +31,8 @@ fn a_node_down_for_forget_after_is_forgotten_everywhere() {
             "2",
         ],
     );
-    let addr = l.listening();
     let metrics = metrics_address(&l);
+    let addr = l.listening();
     send_raw(addr, &beat("gone-1", "b", 1, 100));
     l.expect("up", |v| v["node"] == "gone-1");
     scrape_until(&metrics, |line| line == r#"hb_node_up{node="gone-1"} 1"#);

@@ -231,8 +231,8 @@ fn a_beat_after_a_job_states_its_deadline_too() {
 fn metrics_tell_a_jobs_state() {
     let args = ["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
     let mut l = Running::spawn("hb-listen", &args);
-    let to = l.listening().to_string();
     let metrics = metrics_address(&l);
+    let to = l.listening().to_string();
     run_job("backup", &to, &["--every", "1h"], "exit 3");
     l.expect("failed", |v| v["node"] == "backup");
     run_job("report", &to, &["--every", "1s", "--grace", "0s"], "true");

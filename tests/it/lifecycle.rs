@@ -232,8 +232,8 @@ fn with_a_key_only_signed_fresh_notices_count() {
 fn metrics_tell_left_and_away_from_down() {
     let args = ["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
     let mut l = Running::spawn("hb-listen", &args);
-    let addr = l.listening();
     let metrics = metrics_address(&l);
+    let addr = l.listening();
     let to = addr.to_string();
     let mut s = sender("gone-1", addr, &[]);
     l.expect("up", |v| v["node"] == "gone-1");

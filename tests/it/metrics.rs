@@ -103,8 +103,8 @@ fn hb_listen_exports_nodes_counters_and_events() {
             "10",
         ],
     );
-    let addr = listen.listening().to_string();
     let metrics = metrics_address(&listen);
+    let addr = listen.listening().to_string();
     // A node name with every character the format escapes (and one it
     // does not need to), and the same name as a label value.
     let odd = "we\"b\\1 nœud";
@@ -165,8 +165,8 @@ fn hb_ack_exports_what_it_received_and_refused() {
             "--no-health",
         ],
     );
-    let addr = ack.listening();
     let metrics = metrics_address(&ack);
+    let addr = ack.listening();
     cmd("hb-poll").arg(addr.to_string()).assert().code(0);
     send_raw(addr, b"garbage");
     let body = scrape_until(&metrics, |l| {
@@ -282,8 +282,8 @@ fn a_real_prometheus_scrapes_hb_listen() {
         "hb-listen",
         &["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"],
     );
-    let addr = listen.listening();
     let metrics = metrics_address(&listen);
+    let addr = listen.listening();
     // A beat as hb-send --health sends it, its CPU reading given (a
     // sender's first sample may have none), its interval an hour.
     let health = r#""health":{"cpu_pct":12.5,"mem_total":8589934592,"mem_avail":4294967296,"swap_used":0,"load1":0.5,"load5":0.5,"load15":0.5,"uptime_s":100}"#;

@@ -17,8 +17,8 @@ pub(crate) fn listener_with_web(args: &[&str]) -> (Running, SocketAddr, String) 
     let mut all = vec!["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let listen = Running::spawn("hb-listen", &all);
-    let addr = listen.listening();
     let web = metrics_address(&listen);
+    let addr = listen.listening();
     (listen, addr, web)
 }
 

@@ -277,8 +277,8 @@ fn a_page_without_the_status_is_not_live_until_it_has_it() {
         "--beats",
     ]);
     let (listen, mut stdout) = Running::start_raw(cmd, "hb-listen");
-    let addr = listen.listening();
     let web = metrics_address(&listen);
+    let addr = listen.listening();
     // A `beat` line each, far more than a pipe holds: the loop stalls.
     for seq in 1..=2000 {
         send_raw(addr, &beat("flood", "b", seq, 60_000));
