@@ -275,6 +275,59 @@ impl Codec {
         }
         wire::decode(datagram)
     }
+
+    /// Decodes a datagram as [`Codec::decode`] does, reading a padded
+    /// request without its padding: the same message, copied into
+    /// `scratch` without the spaces before its closing brace (or its
+    /// signature). A responder answering a large round reads hundreds of
+    /// blanks a probe otherwise, one by one: most of what decoding costs.
+    pub fn decode_unpadded<'a>(
+        &self,
+        datagram: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Message<'a>, Reject> {
+        if datagram.len() > MAX_DATAGRAM {
+            return Err(Reject::TooLarge);
+        }
+        // The signature is checked over the datagram as sent, padding
+        // and all; what follows the padding is its suffix, or the brace.
+        let tail = match &self.keys {
+            Some(keys) => {
+                keys.verify(datagram)?;
+                SUFFIX_LEN
+            }
+            None if datagram.last() == Some(&b'}') => 1,
+            None => return wire::decode(datagram),
+        };
+        let end = datagram.len() - tail;
+        let start = spaces_before(datagram, end);
+        // Only white space between a value and the closing brace (or the
+        // `,"mac"` after it) goes: outside any string in valid JSON, and
+        // invalid JSON stays invalid without it.
+        if end - start < PADDING_WORTH_SKIPPING {
+            return wire::decode(datagram);
+        }
+        scratch.clear();
+        scratch.extend_from_slice(&datagram[..start]);
+        scratch.extend_from_slice(&datagram[end..]);
+        wire::decode(scratch)
+    }
+}
+
+/// Fewer spaces than this are read as they are: a copy would cost more.
+const PADDING_WORTH_SKIPPING: usize = 32;
+
+/// Where the run of spaces that ends at `end` of `bytes` begins: eight
+/// bytes at a time, then one.
+fn spaces_before(bytes: &[u8], end: usize) -> usize {
+    let mut start = end;
+    while start >= 8 && bytes[start - 8..start] == [b' '; 8] {
+        start -= 8;
+    }
+    while start > 0 && bytes[start - 1] == b' ' {
+        start -= 1;
+    }
+    start
 }
 
 /// A file systemd handed over as a credential (`LoadCredential=`): it

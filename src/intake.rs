@@ -153,11 +153,33 @@ impl Intake {
         from: SocketAddr,
         now: Millis,
     ) -> Option<Message<'a>> {
+        self.admit(from, now, |codec| codec.decode(datagram))
+    }
+
+    /// A request as a message, or None, as [`Intake::open`] says; read
+    /// without its padding ([`Codec::decode_unpadded`], into `scratch`).
+    pub fn open_request<'a>(
+        &mut self,
+        datagram: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+        from: SocketAddr,
+        now: Millis,
+    ) -> Option<Message<'a>> {
+        self.admit(from, now, |codec| codec.decode_unpadded(datagram, scratch))
+    }
+
+    /// What `decode` makes of a datagram from `from`, if it is allowed.
+    fn admit<'a>(
+        &mut self,
+        from: SocketAddr,
+        now: Millis,
+        decode: impl FnOnce(&Codec) -> Result<Message<'a>, Reject>,
+    ) -> Option<Message<'a>> {
         if !self.allow.is_empty() && !self.allow.iter().any(|c| c.contains(from.ip())) {
             self.reject(Reject::NotAllowed, Some(from), now);
             return None;
         }
-        match self.codec.decode(datagram) {
+        match decode(&self.codec) {
             Ok(msg) => Some(msg),
             Err(why) => {
                 self.reject(why, Some(from), now);

@@ -24,15 +24,19 @@ fn signed_messages_verify_and_still_decode() {
     assert_eq!(b.node, "web-1");
 }
 
-#[test]
-fn requests_are_padded_to_exactly_the_request_length() {
-    let probe = Message::Probe(wire::Probe {
+/// A relay request: the largest probe there is.
+fn relay_request() -> Message<'static> {
+    Message::Probe(wire::Probe {
         node: "poller".into(),
         nonce: 7,
         target: Some("127.0.0.1:26723".parse().unwrap()),
-    });
-    let keyed = Codec::new(Some(keys("0123456789abcdef0123456789abcdef")));
-    for codec in [Codec::new(None), keyed] {
+    })
+}
+
+#[test]
+fn requests_are_padded_to_exactly_the_request_length() {
+    let probe = relay_request();
+    for codec in [Codec::new(None), signing_codec()] {
         let mut buf = Vec::new();
         codec.encode_request(&probe, &mut buf).unwrap();
         // A relay refuses anything shorter (amplification).
@@ -178,5 +182,67 @@ proptest! {
         let mut msg = format!(r#"{{"type":"beat","node":"{node}","seq":{seq}}}"#).into_bytes();
         k.sign(&mut msg);
         prop_assert_eq!(k.verify(&msg), Ok(()));
+    }
+}
+
+/// What a codec makes of `bytes`, as text to compare: the message
+/// re-encoded, or why it was refused.
+fn read_as(result: Result<Message<'_>, Reject>) -> String {
+    match result {
+        Ok(msg) => serde_json::to_string(&msg).unwrap(),
+        Err(why) => format!("refused: {}", why.as_str()),
+    }
+}
+
+#[test]
+fn a_request_read_without_its_padding_is_the_same_request() {
+    let probe = relay_request();
+    for codec in [Codec::new(None), signing_codec()] {
+        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
+        codec.encode_request(&probe, &mut buf).unwrap();
+        let whole = read_as(codec.decode(&buf));
+        assert!(whole.starts_with(r#"{"type":"probe""#), "{whole}");
+        assert_eq!(read_as(codec.decode_unpadded(&buf, &mut scratch)), whole);
+        // It was read from the copy, without the padding.
+        assert!(scratch.len() < 200, "{} bytes", scratch.len());
+        // A changed byte in the padding fails the signature as before.
+        buf[200] = b'\t';
+        assert_eq!(
+            read_as(codec.decode_unpadded(&buf, &mut scratch)),
+            read_as(codec.decode(&buf))
+        );
+    }
+}
+
+proptest! {
+    /// Whatever the bytes before a run of spaces and a closing brace (or
+    /// a signature), the message read without the spaces is the one read
+    /// with them, or both are refused for the same reason.
+    #[test]
+    fn reading_without_padding_changes_nothing(
+        head in proptest::collection::vec(
+            prop_oneof![Just(b'"'), Just(b'\\'), Just(b' '), Just(b':'), Just(b','), Just(b'{'),
+                        Just(b'}'), Just(b'1'), Just(b'a'), any::<u8>()],
+            0..40),
+        prefix in prop_oneof![
+            Just(r#"{"type":"probe","node":"p","nonce":1"#.to_string()),
+            Just(r#"{"type":"probe","node":"p","nonce":"#.to_string()),
+            Just(r#"{"type":"probe","node":"p ,"nonce":1"#.to_string()),
+            Just(String::new()),
+        ],
+        spaces in 0..600usize,
+        keyed in any::<bool>(),
+    ) {
+        let mut bytes = prefix.into_bytes();
+        bytes.extend_from_slice(&head);
+        bytes.resize(bytes.len() + spaces, b' ');
+        bytes.push(b'}');
+        let codec = Codec::new(keyed.then(|| keys("0123456789abcdef")));
+        codec.seal(&mut bytes).ok();
+        let mut scratch = Vec::new();
+        prop_assert_eq!(
+            read_as(codec.decode_unpadded(&bytes, &mut scratch)),
+            read_as(codec.decode(&bytes))
+        );
     }
 }

@@ -99,6 +99,8 @@ pub struct Responder<W: Write> {
     /// Acknowledges the beats that ask for it.
     acks: Acknowledger,
     datagram: Vec<u8>,
+    /// The request being read, without its padding.
+    unpadded: Vec<u8>,
     /// Relayed probes by the nonce this responder sent them with.
     relayed: HashMap<u64, Relayed>,
     /// Whether stderr was told that replies are cut to fit.
@@ -124,6 +126,7 @@ impl<W: Write> Responder<W> {
             intake,
             opts,
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
+            unpadded: Vec::with_capacity(wire::MAX_DATAGRAM),
             relayed: HashMap::new(),
             said_cut: false,
             health: None,
@@ -188,14 +191,27 @@ impl<W: Write> Responder<W> {
 
     /// Handles one datagram of a batch; its answer goes with the batch's.
     fn take(&mut self, datagram: &[u8], from: SocketAddr, now: Millis) -> io::Result<()> {
-        let Some(msg) = self.intake.open(datagram, from, now) else {
-            return Ok(());
+        let mut scratch = std::mem::take(&mut self.unpadded);
+        let taken = match self.intake.open_request(datagram, &mut scratch, from, now) {
+            Some(msg) => self.take_message(msg, datagram.len(), from, now),
+            None => Ok(()),
         };
+        self.unpadded = scratch;
+        taken
+    }
+
+    /// Handles one message, `len` bytes as it came (its padding counts:
+    /// no answer is larger than its request).
+    fn take_message(
+        &mut self,
+        msg: Message<'_>,
+        len: usize,
+        from: SocketAddr,
+        now: Millis,
+    ) -> io::Result<()> {
         match msg {
             Message::Beat(mut beat) => {
-                let acked = self
-                    .acks
-                    .on_beat(&beat, datagram.len(), from, &mut self.intake, now);
+                let acked = self.acks.on_beat(&beat, len, from, &mut self.intake, now);
                 if let Err(why) = acked {
                     self.intake.reject(why, Some(from), now);
                     return Ok(());
@@ -215,11 +231,11 @@ impl<W: Write> Responder<W> {
                     // The relayed probe is padded like any request: a
                     // smaller request would make this responder send more
                     // than it was sent.
-                    Some(_) if datagram.len() < REQUEST_LEN => {
+                    Some(_) if len < REQUEST_LEN => {
                         self.intake.reject(Reject::Amplification, Some(from), now)
                     }
-                    Some(target) => self.relay(probe.nonce, target, from, datagram.len(), now)?,
-                    None => self.answer(probe.nonce, from, datagram.len(), now)?,
+                    Some(target) => self.relay(probe.nonce, target, from, len, now)?,
+                    None => self.answer(probe.nonce, from, len, now)?,
                 }
                 if self.opts.verbosity == Verbosity::Verbose {
                     let line = Received {
