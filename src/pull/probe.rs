@@ -3,7 +3,6 @@
 //! given with `--via` about those still silent, and checks `tcp://` targets
 //! with a TCP connect.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hashbrown::HashMap;
 use serde_json::value::RawValue;
 
 use crate::auth::Codec;
@@ -91,7 +91,8 @@ pub struct Prober {
 }
 
 /// A probe awaiting its reply: for which target, since when, through which
-/// relay (None: direct).
+/// relay (None: direct). Its nonces are drawn by this poller, not chosen
+/// by a stranger: a fast hash will do.
 type Outstanding = HashMap<u64, (usize, Instant, Option<usize>)>;
 
 impl Prober {
@@ -257,7 +258,7 @@ impl Prober {
         let mut pending: Vec<usize> = (0..outcomes.len())
             .filter(|&i| !self.send_to[i].is_empty())
             .collect();
-        let mut outstanding = Outstanding::new();
+        let mut outstanding = Outstanding::with_capacity(pending.len());
         for attempt in 1..=self.retries + 1 {
             if pending.is_empty() {
                 break;

@@ -1,9 +1,10 @@
 //! The targets of `hb-poll` as the user names them, each polled once, and
 //! where its probes go once its name is resolved.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+
+use hashbrown::HashMap;
 
 use crate::net::{self, AddrError, HostPort};
 use crate::wire::DEFAULT_ACK_PORT;
