@@ -187,14 +187,14 @@ fn membership(args: &Args) -> anyhow::Result<Membership> {
 fn read_expected(expect: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let mut expected = expect.to_vec();
     if let Some(path) = file {
-        for (line, node) in cli::read_list(path)? {
-            if wire::check_node(&node).is_err() {
+        for (line, node) in cli::read_list(path)?.entries() {
+            if wire::check_node(node).is_err() {
                 bail!(
                     "{}:{line}: {node:?} is not a valid node name",
                     path.display()
                 );
             }
-            expected.push(node);
+            expected.push(node.to_owned());
         }
     }
     Ok(expected)

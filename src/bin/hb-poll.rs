@@ -139,8 +139,8 @@ fn main() -> ExitCode {
 fn read_targets(named: &[Target], file: Option<&Path>) -> anyhow::Result<Vec<Target>> {
     let mut targets = named.to_vec();
     if let Some(path) = file {
-        for (line, entry) in cli::read_list(path)? {
-            let target = Target::parse(&entry)
+        for (line, entry) in cli::read_list(path)?.entries() {
+            let target = Target::parse(entry)
                 .map_err(|e| UsageError(format!("{}:{line}: bad target: {e}", path.display())))?;
             targets.push(target);
         }

@@ -39,7 +39,7 @@ pub use args::{
 pub use exit::{Exit, ExitCodes};
 pub use parse::{
     host_name, open_input, parse_duration, parse_duration_from, parse_interval, parse_multicast,
-    parse_node, parse_pause, parse_timeout, read_list,
+    parse_node, parse_pause, parse_timeout, read_list, List,
 };
 
 /// Runs a binary: installs the signals' flags, parses `A` from the command

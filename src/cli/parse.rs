@@ -134,21 +134,29 @@ pub fn parse_multicast(s: &str) -> Result<IpAddr, String> {
 }
 
 /// Reads a list file: one entry per line, `#` starts a comment, blank
-/// lines are skipped; `-` is standard input. Returns (line number, entry).
-pub fn read_list(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
+/// lines are skipped; `-` is standard input. Its entries are read from
+/// the text, not copied: a poller reads a file of thousands of targets
+/// at every start.
+pub fn read_list(path: &Path) -> anyhow::Result<List> {
     let text = if path.as_os_str() == "-" {
         io::read_to_string(io::stdin().lock()).context("reading standard input")?
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     };
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
+    Ok(List(text))
+}
+
+/// A list file's text (see [`read_list`]).
+pub struct List(String);
+
+impl List {
+    /// Each entry, with its line number.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.0.lines().enumerate().filter_map(|(i, line)| {
             let entry = line.split('#').next().unwrap_or("").trim();
-            (!entry.is_empty()).then(|| (i + 1, entry.to_owned()))
+            (!entry.is_empty()).then_some((i + 1, entry))
         })
-        .collect())
+    }
 }
 
 /// Opens `path` for reading line by line; `-` is standard input.

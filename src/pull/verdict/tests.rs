@@ -193,6 +193,21 @@ fn figures_are_read_from_their_fields_alone() {
     );
     assert_eq!(read(r#"{"mem_total":100}"#), (None, None));
     assert_eq!(read("[1,2]"), (None, None));
+    // All three found, a later name still wins: as written, escaped, or
+    // with the name in a value before it.
+    let first = r#"{"cpu_pct":1,"mem_total":100,"mem_avail":50"#;
+    for (rest, cpu) in [
+        (r#","load1":2}"#, 1.0),
+        (r#","cpu_pct":3}"#, 3.0),
+        (r#","x":[1],"cpu_pct":4}"#, 4.0),
+        (r#","note":"cpu_pct","cpu_pct":5}"#, 5.0),
+    ] {
+        assert_eq!(
+            read(&format!("{first}{rest}")),
+            (Some(cpu), Some(50.0)),
+            "{rest}"
+        );
+    }
 }
 
 proptest! {
