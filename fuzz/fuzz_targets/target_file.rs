@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let entries = read.expect("a UTF-8 file reads");
     let lines = text.lines().count();
     let mut previous = 0;
-    for (line, entry) in entries {
+    for (line, entry) in entries.entries() {
         assert!(
             line > previous && line <= lines,
             "line {line} after {previous} of {lines}"
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         previous = line;
         assert!(!entry.is_empty() && !entry.contains('#'), "{entry:?}");
         assert_eq!(entry.trim(), entry, "untrimmed");
-        let Ok(target) = Target::parse(&entry) else {
+        let Ok(target) = Target::parse(entry) else {
             continue;
         };
         assert_eq!(target.name, entry);

@@ -95,9 +95,9 @@ impl<const PORT: u16> ListenArgs<PORT> {
     }
 
     /// Binds --listen. A listener that joins `multicast` groups shares its
-    /// port with others. Said on stderr by [`say_listening`]
-    /// once the tool is ready: binding comes first, so that no crowd of
-    /// web clients takes the descriptor it needs.
+    /// port with others. Said on stderr by [`say_listening`] once the tool
+    /// is ready: binding comes first, so that no crowd of web clients
+    /// takes the descriptor it needs.
     pub fn bind(&self, multicast: &[IpAddr]) -> anyhow::Result<UdpSocket> {
         use crate::net;
         let addr = &self.listen;
