@@ -92,10 +92,10 @@ fn distinct(targets: Vec<Target>) -> Vec<Target> {
         }
     }
     drop(first);
-    let mut kept = kept.into_iter();
     targets
         .into_iter()
-        .filter(|_| kept.next() == Some(true))
+        .zip(kept)
+        .filter_map(|(target, kept)| kept.then_some(target))
         .collect()
 }
 
