@@ -14,6 +14,7 @@ use crate::checks::CheckResult;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod canonical;
 mod check;
 mod job;
 mod reject;
@@ -127,8 +128,10 @@ pub struct Reply<'a> {
     pub boot: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts_ms: Option<u64>,
+    /// Borrowed from the datagram, or (read in one pass, see
+    /// `canonical`) its own copy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<&'a RawValue>,
+    pub health: Option<Cow<'a, RawValue>>,
     /// Set when a relay forwards the target's reply: the relay's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<Cow<'a, str>>,
@@ -306,6 +309,14 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
     // One UTF-8 check for the whole datagram: parsing from bytes would
     // check each string again.
     let text = std::str::from_utf8(datagram).map_err(|_| Reject::BadJson)?;
+    if let Some(reply) = canonical::reply(text) {
+        return Ok(reply);
+    }
+    read(text)
+}
+
+/// Reads any message, in any JSON form, with serde's reader.
+fn read<'a>(text: &'a str) -> Result<Message<'a>, Reject> {
     let fields: Fields = serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => Reject::BadField,
         _ => Reject::BadJson,
@@ -374,7 +385,7 @@ pub fn decode_record<'a>(bytes: &'a [u8]) -> Result<Message<'a>, Reject> {
                 nonce: fields.nonce.ok_or(Reject::BadField)?,
                 boot,
                 ts_ms: fields.ts_ms,
-                health: fields.health,
+                health: fields.health.map(Cow::Borrowed),
                 via,
                 checks,
             }))

@@ -3,6 +3,7 @@
 //! given with `--via` about those still silent, and checks `tcp://` targets
 //! with a TCP connect.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -487,7 +488,7 @@ fn accept_reply(
     o.answered = Some(Instant::now());
     o.node = Some(reply.node.into_owned());
     o.boot = reply.boot.map(|b| b.into_owned());
-    o.health = reply.health.map(ToOwned::to_owned);
+    o.health = reply.health.map(Cow::into_owned);
     o.error = None;
     o.via = relay.map(|r| relays[r].0.clone());
     if relay.is_none() {

@@ -3,6 +3,7 @@
 //! a target itself (SWIM's ping-req). Beats that arrive on the same socket
 //! are the acknowledgement approach's: see [`crate::ack::answer`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -285,7 +286,7 @@ impl<W: Write> Responder<W> {
     ) -> io::Result<()> {
         let latest = self.opts.health.as_ref().and_then(Background::latest);
         let health = match latest {
-            Some(h) => Some(encoded(&mut self.health, h)?),
+            Some(h) => Some(Cow::Borrowed(encoded(&mut self.health, h)?)),
             None => None,
         };
         let reply = Reply {
@@ -393,7 +394,7 @@ fn send_reply(
     }
     let all = reply.checks.clone().unwrap_or_default();
     let shaped = |health: bool, checks: &[CheckResult]| Reply {
-        health: reply.health.filter(|_| health),
+        health: reply.health.clone().filter(|_| health),
         checks: reply.checks.as_ref().map(|_| checks.to_vec()),
         ..reply.clone()
     };

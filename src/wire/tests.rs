@@ -357,7 +357,7 @@ proptest! {
                 nonce,
                 boot: Some("b".into()),
                 ts_ms: Some(seq),
-                health: Some(&health),
+                health: Some(Cow::Borrowed(&*health)),
                 via: Some("relay-1".into()),
                 checks: Some(vec![]),
             }),

@@ -116,7 +116,7 @@ fn reply(codec: &Codec, nonce: u64, pad: usize, node: &str, via: Option<&str>) -
         nonce,
         boot: Some("b".into()),
         ts_ms: None,
-        health: Some(&health),
+        health: Some(Cow::Borrowed(&*health)),
         via: via.map(Into::into),
         checks: Some(vec![CheckResult {
             name: "disk".into(),
@@ -236,7 +236,7 @@ proptest! {
             nonce: 9,
             boot: Some("c8fb5b9ed8380bd3".into()),
             ts_ms: Some(1_795_702_867_561),
-            health: Some(&health),
+            health: Some(Cow::Borrowed(&*health)),
             via: None,
             checks: Some(checks.clone()),
         };
