@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use compact_str::CompactString;
 use hashbrown::HashMap;
 use serde_json::value::RawValue;
 
@@ -20,7 +21,7 @@ use crate::net;
 use crate::reload::{Reload, Reloaded};
 use crate::wire::{self, Message, Nonces, Probe, ProbeHead};
 
-use super::targets::{probed_addrs, resolve, send_to, Resolved};
+use super::targets::{probed_addrs, resolve, Resolved, SendTo};
 pub use super::targets::{Check, ReadTargets, Target};
 
 /// Probes sent back to back (in one system call) before the poller drains
@@ -29,14 +30,16 @@ pub use super::targets::{Check, ReadTargets, Target};
 /// share one responder.
 const SEND_BATCH: usize = 64;
 
-/// What one round found out about one target.
+/// What one round found out about one target. Its names are kept inline
+/// when short (a target's `ADDRESS:PORT`, a boot id, most node names):
+/// three allocations a target were a tenth of a large round.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub target: String,
+    pub target: CompactString,
     pub addr: Option<SocketAddr>,
     /// The responder's own name (probes only).
-    pub node: Option<String>,
-    pub boot: Option<String>,
+    pub node: Option<CompactString>,
+    pub boot: Option<CompactString>,
     /// Round-trip time of the answered attempt; `Some` exactly when up.
     pub rtt: Option<Duration>,
     /// When the answer came; `Some` exactly when up.
@@ -70,7 +73,7 @@ pub struct Prober {
     /// Where the socket sends each target's probes: every address of its
     /// name (IPv4-mapped on a dual-stack socket); none for TCP and
     /// unresolved targets.
-    send_to: Vec<Vec<SocketAddr>>,
+    send_to: SendTo,
     /// hb-ack relays asked to probe a target the direct probes did not
     /// reach: as named, and where the socket sends to them.
     relays: Vec<(String, SocketAddr)>,
@@ -117,7 +120,7 @@ impl Prober {
             .into_iter()
             .map(|(name, addr)| (name, net::sent_to(&socket, addr)))
             .collect();
-        let send_to = send_to(socket.local_addr()?, &targets);
+        let send_to = SendTo::new(socket.local_addr()?, &targets);
         Ok(Prober {
             stop: Arc::new(AtomicBool::new(false)),
             head: ProbeHead::new(&node),
@@ -162,11 +165,11 @@ impl Prober {
         let Some(read) = read else {
             return Some(event);
         };
-        let mut names: Vec<String> = self.targets().map(|t| t.name.clone()).collect();
+        let mut names: Vec<String> = self.targets().map(|t| t.name.to_string()).collect();
         let read = read.and_then(|targets| {
             self.retarget(targets)
                 .context("opening an IPv6 socket for the new targets")?;
-            Ok(self.targets().map(|t| t.name.clone()).collect())
+            Ok(self.targets().map(|t| t.name.to_string()).collect())
         });
         let change = reload.list(&mut names, read, "the targets as they were");
         Some(event.with_targets(change))
@@ -191,7 +194,7 @@ impl Prober {
             self.socket = socket;
             self.receiver = net::Receiver::default();
         }
-        self.send_to = send_to(self.socket.local_addr()?, &targets);
+        self.send_to = SendTo::new(self.socket.local_addr()?, &targets);
         self.targets = targets;
         Ok(())
     }
@@ -257,7 +260,7 @@ impl Prober {
     /// are given, each relay is asked to probe the targets still silent.
     fn probe_waves(&mut self, outcomes: &mut [Outcome]) -> io::Result<()> {
         let mut pending: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| !self.send_to[i].is_empty())
+            .filter(|&i| !self.send_to.of(i).is_empty())
             .collect();
         let mut outstanding = Outstanding::with_capacity(pending.len());
         for attempt in 1..=self.retries + 1 {
@@ -269,8 +272,8 @@ impl Prober {
                 // Every address of the name at once: the first reply
                 // answers for the target (a name with IPv6 and IPv4
                 // addresses is up if either reaches its hb-ack).
-                for a in 0..self.send_to[i].len() {
-                    let to = self.send_to[i][a];
+                for a in 0..self.send_to.of(i).len() {
+                    let to = self.send_to.of(i)[a];
                     if let Err(e) = self.queue_probe(i, None, to) {
                         outcomes[i].error = Some(format!("send: {e}"));
                     }
@@ -486,8 +489,8 @@ fn accept_reply(
     }
     o.rtt = Some(sent.elapsed());
     o.answered = Some(Instant::now());
-    o.node = Some(reply.node.into_owned());
-    o.boot = reply.boot.map(|b| b.into_owned());
+    o.node = Some(CompactString::from(reply.node));
+    o.boot = reply.boot.map(CompactString::from);
     o.health = reply.health.map(Cow::into_owned);
     o.error = None;
     o.via = relay.map(|r| relays[r].0.clone());

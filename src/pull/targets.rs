@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use crate::net::{self, AddrError, HostPort};
@@ -18,10 +19,11 @@ pub enum Check {
     Tcp(HostPort),
 }
 
-/// One target as the user named it.
+/// One target as the user named it: inline when short, as an
+/// `ADDRESS:PORT` is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub name: String,
+    pub name: CompactString,
     pub check: Check,
 }
 
@@ -36,7 +38,7 @@ impl Target {
             None => Check::Probe(HostPort::parse_target(s, DEFAULT_ACK_PORT)?),
         };
         Ok(Target {
-            name: s.to_owned(),
+            name: s.into(),
             check,
         })
     }
@@ -127,18 +129,40 @@ pub(super) fn probed_addrs(targets: &[Resolved]) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Where a socket bound as `local` sends each target's probes: every
-/// address of its name (IPv4-mapped on a dual-stack socket); none for TCP
-/// and unresolved targets. The socket's own address is asked once, not
-/// once per target: a system call each was a tenth of a large round.
-pub(super) fn send_to(local: SocketAddr, targets: &[Resolved]) -> Vec<Vec<SocketAddr>> {
-    targets
-        .iter()
-        .map(|r| match (&r.target.check, &r.addrs) {
-            (Check::Probe(_), Ok(addrs)) => addrs.iter().map(|&a| net::mapped(local, a)).collect(),
-            _ => Vec::new(),
-        })
-        .collect()
+/// Where each target's probes go, all in one list: a list a target, of
+/// one address nearly always, was an allocation a target.
+pub(super) struct SendTo {
+    addrs: Vec<SocketAddr>,
+    /// Where each target's addresses end in `addrs`.
+    ends: Vec<usize>,
+}
+
+impl SendTo {
+    /// Where a socket bound as `local` sends each target's probes: every
+    /// address of its name (IPv4-mapped on a dual-stack socket); none for
+    /// TCP and unresolved targets. The socket's own address is asked once,
+    /// not once per target: a system call each was a tenth of a large
+    /// round.
+    pub fn new(local: SocketAddr, targets: &[Resolved]) -> SendTo {
+        let mut send_to = SendTo {
+            addrs: Vec::with_capacity(targets.len()),
+            ends: Vec::with_capacity(targets.len()),
+        };
+        for r in targets {
+            if let (Check::Probe(_), Ok(addrs)) = (&r.target.check, &r.addrs) {
+                let mapped = addrs.iter().map(|&a| net::mapped(local, a));
+                send_to.addrs.extend(mapped);
+            }
+            send_to.ends.push(send_to.addrs.len());
+        }
+        send_to
+    }
+
+    /// Where target `i`'s probes go.
+    pub fn of(&self, i: usize) -> &[SocketAddr] {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.addrs[start..self.ends[i]]
+    }
 }
 
 #[cfg(test)]

@@ -157,8 +157,8 @@ pub fn watch<W: Write>(
             let judged_at = Moment::new(now, answered.wall);
             detector.observe(judged_at, o.addr, &beat, &mut events);
             if let Some(node) = &o.node {
-                if responders.get(&o.target) != Some(node) {
-                    responders.insert(o.target.clone(), node.clone());
+                if responders.get(o.target.as_str()).map(String::as_str) != Some(node.as_str()) {
+                    responders.insert(o.target.to_string(), node.to_string());
                 }
             }
         }

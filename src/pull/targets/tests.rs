@@ -21,7 +21,7 @@ fn a_target_named_twice_is_polled_once() {
         .map(|t| Target::parse(t).unwrap());
     let kept: Vec<String> = distinct(named.to_vec())
         .into_iter()
-        .map(|t| t.name)
+        .map(|t| t.name.to_string())
         .collect();
     // A TCP check of the same address is another check.
     assert_eq!(kept, ["web-1", "db-1", "tcp://web-1:26723"]);
@@ -37,10 +37,14 @@ fn probes_go_where_the_socket_reaches_them() {
     let dual = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 4000));
     let mapped = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped(), 9));
     let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 9));
+    let each = |send_to: SendTo| (0..3).map(|i| send_to.of(i).to_vec()).collect::<Vec<_>>();
     assert_eq!(
-        send_to(dual, &targets),
+        each(SendTo::new(dual, &targets)),
         [vec![mapped], vec![v6], Vec::new()]
     );
     let direct = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 9));
-    assert_eq!(send_to(v4, &targets), [vec![direct], vec![v6], Vec::new()]);
+    assert_eq!(
+        each(SendTo::new(v4, &targets)),
+        [vec![direct], vec![v6], Vec::new()]
+    );
 }
