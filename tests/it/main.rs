@@ -53,6 +53,7 @@ mod sender;
 mod signals;
 mod state_file;
 mod units;
+mod unwinder;
 mod web;
 mod web_page;
 mod web_tls;
