@@ -20,7 +20,7 @@ mod job;
 mod reject;
 
 pub use crate::text::{clean_text, is_invisible};
-use check::check_health;
+use check::{check_boot, check_health, check_ts};
 pub use check::{check_node, check_reason, clean_line};
 use job::due_of;
 pub use job::{Done, Due, Ended, Start};
@@ -328,12 +328,7 @@ fn read<'a>(text: &'a str) -> Result<Message<'a>, Reject> {
     let node = Text::some(fields.node).ok_or(Reject::BadNode)?;
     check_node(&node)?;
     let boot = Text::some(fields.boot);
-    if boot
-        .as_deref()
-        .is_some_and(|b| b.is_empty() || b.len() > MAX_BOOT_LEN || b.chars().any(char::is_control))
-    {
-        return Err(Reject::BadField);
-    }
+    boot.as_deref().map(check_boot).transpose()?;
     if let Some(health) = fields.health {
         check_health(health)?;
     }
@@ -343,13 +338,7 @@ fn read<'a>(text: &'a str) -> Result<Message<'a>, Reject> {
     {
         return Err(Reject::BadField);
     }
-    // Timestamps are printed as RFC 3339, which ends with year 9999.
-    if fields
-        .ts_ms
-        .is_some_and(|ts| ts > crate::output::MAX_WALL_MS)
-    {
-        return Err(Reject::BadField);
-    }
+    fields.ts_ms.map(check_ts).transpose()?;
     let due = due_of(fields.due_ms, fields.grace_ms)?;
     let checks = fields.checks.map(|mut checks| {
         for c in &mut checks {

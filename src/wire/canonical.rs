@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use super::{check_node, Message, Reply, MAX_BOOT_LEN};
+use super::{check_boot, check_node, check_ts, Message, Reply};
 
 /// How a reply written by [`super::encode`] begins.
 const HEAD: &str = r#"{"type":"reply","node":""#;
@@ -61,15 +61,11 @@ pub(super) fn reply(text: &str) -> Option<Message<'_>> {
     if at.at != text.len() {
         return None;
     }
+    // Checked as the general reader checks them: one it refuses is left
+    // to it, for its reason.
     check_node(node).ok()?;
-    if boot
-        .is_some_and(|b| b.is_empty() || b.len() > MAX_BOOT_LEN || b.chars().any(char::is_control))
-    {
-        return None;
-    }
-    if ts_ms.is_some_and(|ts| ts > crate::output::MAX_WALL_MS) {
-        return None;
-    }
+    boot.map(check_boot).transpose().ok()?;
+    ts_ms.map(check_ts).transpose().ok()?;
     // SAFETY: `flat_object` took only `{}` or `{"name":number,...}`, its
     // names without quotes, escapes or control bytes and its numbers in
     // JSON's grammar: valid JSON, which is all a raw value must be. It is
@@ -138,18 +134,22 @@ impl<'a> Cursor<'a> {
         Some(contents)
     }
 
-    /// An integer as JSON writes one (no leading zero) that fits a `u64`.
+    /// An integer as JSON writes one that fits a `u64`.
     fn integer(&mut self) -> Option<u64> {
-        let digits = self.digits();
-        let text = &self.rest()[..digits];
-        if digits == 0 || (text[0] == b'0' && digits > 1) {
-            return None;
-        }
-        let value = text.iter().try_fold(0u64, |n, &d| {
+        let digits = self.whole()?;
+        let value = self.rest()[..digits].iter().try_fold(0u64, |n, &d| {
             n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
         })?;
         self.at += digits;
         Some(value)
+    }
+
+    /// How many digits a number's whole part that the text goes on with
+    /// has, as JSON writes one: at least one, no leading zero.
+    fn whole(&self) -> Option<usize> {
+        let digits = self.digits();
+        let leading_zero = digits > 1 && self.rest()[0] == b'0';
+        (digits > 0 && !leading_zero).then_some(digits)
     }
 
     /// How many ASCII digits the text goes on with.
@@ -185,11 +185,7 @@ impl<'a> Cursor<'a> {
     fn plain_number(&mut self) -> Option<()> {
         let start = self.at;
         let _ = self.eat("-");
-        let whole = self.digits();
-        if whole == 0 || (self.rest()[0] == b'0' && whole > 1) {
-            return None;
-        }
-        self.at += whole;
+        self.at += self.whole()?;
         if self.eat(".").is_some() {
             let fraction = self.digits();
             (fraction > 0).then_some(())?;

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Reject, MAX_NODE_LEN, MAX_REASON_LEN, MAX_STDERR_LEN};
+use super::{Reject, MAX_BOOT_LEN, MAX_NODE_LEN, MAX_REASON_LEN, MAX_STDERR_LEN};
 use crate::text::{clean_text, is_invisible};
 
 /// An `away`'s reason is 1 to [`MAX_REASON_LEN`] bytes and reads as what
@@ -46,6 +46,24 @@ pub fn check_node(name: &str) -> Result<(), Reject> {
         || ends_blank(name.chars().next_back())
     {
         return Err(Reject::BadNode);
+    }
+    Ok(())
+}
+
+/// A boot id is a short token: 1 to [`MAX_BOOT_LEN`] bytes, no control
+/// characters.
+pub(super) fn check_boot(boot: &str) -> Result<(), Reject> {
+    if boot.is_empty() || boot.len() > MAX_BOOT_LEN || boot.chars().any(char::is_control) {
+        return Err(Reject::BadField);
+    }
+    Ok(())
+}
+
+/// A sender's wall clock is printed as RFC 3339, which ends with year
+/// 9999.
+pub(super) fn check_ts(ts_ms: u64) -> Result<(), Reject> {
+    if ts_ms > crate::output::MAX_WALL_MS {
+        return Err(Reject::BadField);
     }
     Ok(())
 }
