@@ -7,6 +7,7 @@
 //!   probes go;
 //! - [`probe`]: one round of probes ([`probe::Prober`]): nonces, waves,
 //!   retries, relays (`--via`), TCP connect checks;
+//! - [`window`]: how many of a round's probes are in flight at once;
 //! - [`verdict`]: a round judged against Nagios thresholds, and the plugin
 //!   line of `--format nagios`;
 //! - [`lines`]: a round as `poll` and `summary` JSON lines;
@@ -22,3 +23,4 @@ pub mod respond;
 pub mod targets;
 pub mod verdict;
 pub mod watch;
+pub mod window;

@@ -23,12 +23,7 @@ use crate::wire::{self, Message, Nonces, Probe, ProbeHead};
 
 use super::targets::{probed_addrs, resolve, Resolved, SendTo};
 pub use super::targets::{Check, ReadTargets, Target};
-
-/// Probes sent back to back (in one system call) before the poller drains
-/// replies: enough to keep a round about one round trip long, few enough
-/// that neither side's socket buffer overflows when a thousand targets
-/// share one responder.
-const SEND_BATCH: usize = 64;
+use super::window::{pacing_allowance, Window, PACE_WAIT, SEND_BATCH};
 
 /// What one round found out about one target. Its names are kept inline
 /// when short (a target's `ADDRESS:PORT`, a boot id, most node names):
@@ -90,6 +85,8 @@ pub struct Prober {
     /// What each probe of the outbox asks: its nonce, for which target,
     /// through which relay (None: direct).
     queued: Vec<(u64, usize, Option<usize>)>,
+    /// The probes of the current attempt in flight.
+    window: Window,
     nonces: Nonces,
     receiver: net::Receiver,
 }
@@ -137,6 +134,7 @@ impl Prober {
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             outbox: net::Outbox::default(),
             queued: Vec::new(),
+            window: Window::new(Instant::now()),
             nonces: Nonces::new()?,
             receiver: net::Receiver::default(),
         })
@@ -267,6 +265,8 @@ impl Prober {
             if pending.is_empty() {
                 break;
             }
+            // The last attempt's probes have waited out their timeout.
+            self.window.restart(Instant::now());
             for &i in &pending {
                 outcomes[i].attempts = attempt;
                 // Every address of the name at once: the first reply
@@ -274,36 +274,33 @@ impl Prober {
                 // addresses is up if either reaches its hb-ack).
                 for a in 0..self.send_to.of(i).len() {
                     let to = self.send_to.of(i)[a];
+                    self.make_room(&mut outstanding, outcomes)?;
                     if let Err(e) = self.queue_probe(i, None, to) {
                         outcomes[i].error = Some(format!("send: {e}"));
                     }
                 }
-                if self.queued.len() >= SEND_BATCH {
-                    self.send_queued(&mut outstanding, outcomes)?;
-                }
             }
             self.send_queued(&mut outstanding, outcomes)?;
-            self.await_replies(self.timeout, &pending, &outstanding, outcomes)?;
+            self.await_replies(self.timeout, &pending, &mut outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
         if !pending.is_empty() && !self.relays.is_empty() {
+            self.window.restart(Instant::now());
             for &i in &pending {
                 // Each relay is asked about every address of the name.
                 let addrs = self.targets[i].addrs.clone().unwrap_or_default();
                 for r in 0..self.relays.len() {
                     for &target in &addrs {
+                        self.make_room(&mut outstanding, outcomes)?;
                         // Best effort: a relay we cannot reach is a failed path.
                         let relay = Some((r, target));
                         let _ = self.queue_probe(i, relay, self.relays[r].1);
                     }
                 }
-                if self.queued.len() >= SEND_BATCH {
-                    self.send_queued(&mut outstanding, outcomes)?;
-                }
             }
             self.send_queued(&mut outstanding, outcomes)?;
             // Two hops each way.
-            self.await_replies(2 * self.timeout, &pending, &outstanding, outcomes)?;
+            self.await_replies(2 * self.timeout, &pending, &mut outstanding, outcomes)?;
             pending.retain(|&i| !outcomes[i].is_up());
         }
         let timeout = humantime::format_duration(self.timeout);
@@ -350,6 +347,33 @@ impl Prober {
         Ok(())
     }
 
+    /// Before a probe is queued: sends the queued ones once they fill a
+    /// batch or the window's room, and when the window is then full, takes
+    /// replies until it has room for a batch again. If that takes longer
+    /// than [`PACE_WAIT`], the probes in flight are taken for lost: silent
+    /// targets slow a round, never stall it, and replies from strangers
+    /// cannot hold it up longer.
+    fn make_room(
+        &mut self,
+        outstanding: &mut Outstanding,
+        outcomes: &mut [Outcome],
+    ) -> io::Result<()> {
+        if self.queued.len() < SEND_BATCH.min(self.window.room()) {
+            return Ok(());
+        }
+        self.send_queued(outstanding, outcomes)?;
+        let deadline = Instant::now() + PACE_WAIT;
+        while self.window.room() < SEND_BATCH {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stopped() {
+                self.window.restart(Instant::now());
+                break;
+            }
+            self.take_replies(left, outstanding, outcomes)?;
+        }
+        Ok(())
+    }
+
     /// Sends the queued probes, awaited from now on, then takes the
     /// replies that already came back, so that our own receive buffer
     /// never fills up. A direct probe the kernel refused says why in its
@@ -367,6 +391,7 @@ impl Prober {
                 Some(_) => {}
                 None => {
                     outstanding.insert(nonce, (i, sent, relay));
+                    self.window.sent(1);
                 }
             }
         }
@@ -379,7 +404,7 @@ impl Prober {
         &mut self,
         wait: Duration,
         pending: &[usize],
-        outstanding: &Outstanding,
+        outstanding: &mut Outstanding,
         outcomes: &mut [Outcome],
     ) -> io::Result<()> {
         let deadline = Instant::now() + wait;
@@ -398,7 +423,7 @@ impl Prober {
     fn take_replies(
         &mut self,
         wait: Duration,
-        outstanding: &Outstanding,
+        outstanding: &mut Outstanding,
         outcomes: &mut [Outcome],
     ) -> io::Result<bool> {
         let Prober {
@@ -406,22 +431,32 @@ impl Prober {
             socket,
             codec,
             relays,
+            window,
             ..
         } = self;
         let mut any = false;
         for (datagram, from) in receiver.recv(socket, wait)? {
             any = true;
-            accept_reply(codec, relays, datagram, from, outstanding, outcomes);
+            let Some(sent) = accept_reply(codec, relays, datagram, from, outstanding, outcomes)
+            else {
+                continue;
+            };
+            window.answered(sent);
         }
         Ok(any)
     }
 
     /// The longest a round takes when nothing goes wrong with the poller
-    /// itself: every attempt's wait, and the relays' double one. A round
-    /// that took longer was stalled.
+    /// itself: every attempt's wait and pacing, and the relays' double
+    /// wait. A round that took longer was stalled.
     pub fn round_budget(&self) -> Duration {
-        let relays = if self.relays.is_empty() { 0 } else { 2 };
-        self.timeout * (self.retries + 1 + relays)
+        let probes = self.send_to.len();
+        let attempt = self.timeout + pacing_allowance(probes);
+        let relayed = match self.relays.len() {
+            0 => Duration::ZERO,
+            n => 2 * self.timeout + pacing_allowance(probes * n),
+        };
+        attempt * (self.retries + 1) + relayed
     }
 
     /// How many replies the poller's socket dropped so far for want of
@@ -466,26 +501,25 @@ pub fn fitted_timeout(
     default.min(every / attempts).max(Duration::from_millis(1))
 }
 
-/// Records a reply if its nonce is one we sent and its target is not
-/// answered yet; anything else (late duplicates, strangers) is ignored. A
-/// direct reply's source is the target's address that answered.
+/// Takes a reply if its nonce is one we sent and still await, and records
+/// it if its target is not answered yet; anything else (duplicates,
+/// strangers) is ignored. A direct reply's source is the target's address
+/// that answered. Gives when the answered probe was sent.
 fn accept_reply(
     codec: &Codec,
     relays: &[(String, SocketAddr)],
     datagram: &[u8],
     from: SocketAddr,
-    outstanding: &Outstanding,
+    outstanding: &mut Outstanding,
     outcomes: &mut [Outcome],
-) {
+) -> Option<Instant> {
     let Ok(Message::Reply(reply)) = codec.decode(datagram) else {
-        return;
+        return None;
     };
-    let Some(&(i, sent, relay)) = outstanding.get(&reply.nonce) else {
-        return;
-    };
+    let (i, sent, relay) = outstanding.remove(&reply.nonce)?;
     let o = &mut outcomes[i];
     if o.is_up() {
-        return;
+        return Some(sent);
     }
     o.rtt = Some(sent.elapsed());
     o.answered = Some(Instant::now());
@@ -498,6 +532,7 @@ fn accept_reply(
         o.addr = Some(net::canonical(from));
     }
     o.checks = reply.checks;
+    Some(sent)
 }
 
 /// A TCP connect check: up to `tries` attempts, each a connect to every

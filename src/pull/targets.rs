@@ -163,6 +163,11 @@ impl SendTo {
         let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.addrs[start..self.ends[i]]
     }
+
+    /// How many probes one attempt sends, one to each address.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
 }
 
 #[cfg(test)]

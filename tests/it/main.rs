@@ -40,6 +40,7 @@ mod listener;
 mod metrics;
 mod nginx;
 mod observer;
+mod pacing;
 mod package;
 mod perfdata;
 mod poller;

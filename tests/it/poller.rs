@@ -7,14 +7,12 @@
 //! time, which only bounds tell.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, UNIX_EPOCH};
+use std::thread;
+use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Value};
 
-use crate::harness::{cmd, dead_target, parse_events, wall_ms, Running};
+use crate::harness::{cmd, dead_target, parse_events, wall_ms, FakeResponder, Running};
 
 /// The boot id the scripted target's replies carry.
 const BOOT: &str = "scripted-boot";
@@ -28,62 +26,34 @@ const CHECKS: &str = r#"[{"name":"disk","status":"ok","output":"disk ok"}]"#;
 /// [`CHECKS`], and ignored otherwise. Stops on drop.
 struct ScriptedTarget {
     addr: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _responder: FakeResponder,
 }
 
 impl ScriptedTarget {
     fn start(answer: impl Fn(u64) -> bool + Send + 'static) -> ScriptedTarget {
+        let mut probes = 0;
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        // Short, so the thread stops soon after the target is dropped.
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            let mut probes = 0;
-            while !stopped.load(Ordering::Relaxed) {
-                let Ok((len, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                let probe: Value = serde_json::from_slice(&buf[..len]).unwrap();
-                assert_eq!(probe["type"], "probe");
-                if answer(probes) {
-                    let reply = format!(
-                        r#"{{"type":"reply","node":"scripted","nonce":{},"boot":"{BOOT}","health":{HEALTH},"checks":{CHECKS}}}"#,
-                        probe["nonce"]
-                    );
-                    socket.send_to(reply.as_bytes(), from).unwrap();
-                }
-                probes += 1;
-            }
+        let responder = FakeResponder::start(socket, move |datagram| {
+            let probe: Value = serde_json::from_slice(datagram).unwrap();
+            assert_eq!(probe["type"], "probe");
+            let n = probes;
+            probes += 1;
+            answer(n).then(|| {
+                format!(
+                    r#"{{"type":"reply","node":"scripted","nonce":{},"boot":"{BOOT}","health":{HEALTH},"checks":{CHECKS}}}"#,
+                    probe["nonce"]
+                )
+            })
         });
         ScriptedTarget {
-            addr,
-            stop,
-            thread: Some(thread),
+            addr: responder.addr().to_string(),
+            _responder: responder,
         }
     }
 
     /// Answers every probe.
     fn answering() -> ScriptedTarget {
         ScriptedTarget::start(|_| true)
-    }
-}
-
-impl Drop for ScriptedTarget {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            // A failed assertion in the script shows here.
-            let outcome = thread.join();
-            if !thread::panicking() {
-                outcome.unwrap();
-            }
-        }
     }
 }
 

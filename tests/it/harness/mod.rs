@@ -1,8 +1,9 @@
 //! What the integration tests share: the real binaries run and their
 //! NDJSON output read with timeouts, hand-made datagrams, temporary
 //! directories, network namespaces, waits for files, a headless browser,
-//! and loud skips.
+//! stand-ins for hb-ack, and loud skips.
 
+mod fake_responder;
 mod netns;
 mod running;
 mod temp_dir;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use fake_responder::FakeResponder;
 pub use netns::Netns;
 pub use running::Running;
 pub use temp_dir::TempDir;
