@@ -148,9 +148,7 @@ impl Nginx {
         crate::metrics::get(&self.address, "/")
     }
 
-    /// Requests until `want` holds for 10 answers in a row: a reload
-    /// lets the old worker finish what it holds, so the last config's
-    /// answers may come for a moment.
+    /// Requests until `want` holds for 10 answers in a row.
     fn settle(&self, what: &str, want: impl Fn(&(u16, String)) -> bool) {
         let mut in_a_row = 0;
         wait_for(what, PATIENCE, || {
@@ -161,6 +159,45 @@ impl Nginx {
             };
             (in_a_row == 10).then_some(())
         });
+    }
+
+    /// Runs the recipe's `script` when it changes the upstream, so that
+    /// it reloads nginx: returns once the workers of the last
+    /// configuration are gone. Until then one may still take a connection
+    /// and answer as the last configuration did, even after the new
+    /// worker answered many.
+    fn run_reloading(&self, script: &str) -> Output {
+        let before = self.workers();
+        let out = self.run(script);
+        if out.status.success() {
+            wait_for("the last configuration's worker to exit", PATIENCE, || {
+                let now = self.workers();
+                (!now.is_empty() && before.iter().all(|w| !now.contains(w))).then_some(())
+            });
+        }
+        out
+    }
+
+    /// The process ids of this nginx's workers.
+    fn workers(&self) -> Vec<String> {
+        let master = self.process.pid().to_string();
+        let Ok(processes) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        processes
+            .flatten()
+            .filter(|process| {
+                let stat = std::fs::read_to_string(process.path().join("stat"));
+                // The parent's pid is the second field after the name,
+                // which ends at the last ')'.
+                stat.is_ok_and(|stat| {
+                    stat.rsplit_once(')')
+                        .and_then(|(_, fields)| fields.split_whitespace().nth(1))
+                        == Some(master.as_str())
+                })
+            })
+            .map(|process| process.file_name().to_string_lossy().into_owned())
+            .collect()
     }
 }
 
@@ -234,7 +271,7 @@ fn the_readmes_nginx_recipe_takes_a_down_node_out_of_the_upstream() {
         PATIENCE,
         up(&[web_2.name, web_3.name, hostile]),
     );
-    let out = nginx.run(&script);
+    let out = nginx.run_reloading(&script);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert_eq!(
@@ -257,7 +294,7 @@ fn the_readmes_nginx_recipe_takes_a_down_node_out_of_the_upstream() {
         PATIENCE,
         up(&[web_3.name, hostile]),
     );
-    let out = nginx.run(&script);
+    let out = nginx.run_reloading(&script);
     assert!(
         out.status.success(),
         "{}",
@@ -285,7 +322,7 @@ fn the_readmes_nginx_recipe_takes_a_down_node_out_of_the_upstream() {
         PATIENCE,
         up(&[web_2.name, web_3.name, hostile]),
     );
-    assert!(nginx.run(&script).status.success());
+    assert!(nginx.run_reloading(&script).status.success());
     wait_for("127.0.0.2 served again", PATIENCE, || {
         nginx.request();
         (web_2.served() > served).then_some(())
@@ -296,6 +333,6 @@ fn the_readmes_nginx_recipe_takes_a_down_node_out_of_the_upstream() {
     drop(back);
     drop(other);
     wait_for_file(&state, "none up", PATIENCE, up(&[hostile]));
-    assert!(nginx.run(&script).status.success());
+    assert!(nginx.run_reloading(&script).status.success());
     nginx.settle("502 from the empty upstream", |(code, _)| *code == 502);
 }
