@@ -91,10 +91,21 @@ pub struct Prober {
     receiver: net::Receiver,
 }
 
-/// A probe awaiting its reply: for which target, since when, through which
-/// relay (None: direct). Its nonces are drawn by this poller, not chosen
-/// by a stranger: a fast hash will do.
-type Outstanding = HashMap<u64, (usize, Instant, Option<usize>)>;
+/// The probes awaiting their replies, by nonce. The nonces are drawn by
+/// this poller, not chosen by a stranger: a fast hash will do.
+type Outstanding = HashMap<u64, Awaited>;
+
+/// A probe awaiting its reply.
+#[derive(Debug, Clone, Copy)]
+struct Awaited {
+    /// For which target.
+    target: usize,
+    sent: Instant,
+    /// Through which relay (None: direct).
+    relay: Option<usize>,
+    /// The window's epoch it was sent in (see [`Window::answered`]).
+    epoch: u32,
+}
 
 impl Prober {
     /// Resolves the targets (a name that does not resolve makes its target
@@ -134,7 +145,7 @@ impl Prober {
             datagram: Vec::with_capacity(wire::MAX_DATAGRAM),
             outbox: net::Outbox::default(),
             queued: Vec::new(),
-            window: Window::new(Instant::now()),
+            window: Window::default(),
             nonces: Nonces::new()?,
             receiver: net::Receiver::default(),
         })
@@ -266,8 +277,12 @@ impl Prober {
                 break;
             }
             // The last attempt's probes have waited out their timeout.
-            self.window.restart(Instant::now());
+            self.window.restart();
             for &i in &pending {
+                // Interrupted: the round's outcomes go unused.
+                if self.stopped() {
+                    break;
+                }
                 outcomes[i].attempts = attempt;
                 // Every address of the name at once: the first reply
                 // answers for the target (a name with IPv6 and IPv4
@@ -285,8 +300,11 @@ impl Prober {
             pending.retain(|&i| !outcomes[i].is_up());
         }
         if !pending.is_empty() && !self.relays.is_empty() {
-            self.window.restart(Instant::now());
+            self.window.restart();
             for &i in &pending {
+                if self.stopped() {
+                    break;
+                }
                 // Each relay is asked about every address of the name.
                 let addrs = self.targets[i].addrs.clone().unwrap_or_default();
                 for r in 0..self.relays.len() {
@@ -348,10 +366,10 @@ impl Prober {
     }
 
     /// Before a probe is queued: sends the queued ones once they fill a
-    /// batch or the window's room, and when the window is then full, takes
-    /// replies until it has room for a batch again. If that takes longer
-    /// than [`PACE_WAIT`], the probes in flight are taken for lost: silent
-    /// targets slow a round, never stall it, and replies from strangers
+    /// batch or the window's room, and when the window then has no room
+    /// for a batch, takes replies until it has. If that takes longer than
+    /// [`PACE_WAIT`], the probes in flight are taken for lost: silent
+    /// targets slow a round, never stall it, and datagrams from strangers
     /// cannot hold it up longer.
     fn make_room(
         &mut self,
@@ -363,10 +381,10 @@ impl Prober {
         }
         self.send_queued(outstanding, outcomes)?;
         let deadline = Instant::now() + PACE_WAIT;
-        while self.window.room() < SEND_BATCH {
+        while self.window.room() < SEND_BATCH && !self.stopped() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stopped() {
-                self.window.restart(Instant::now());
+            if left.is_zero() {
+                self.window.restart();
                 break;
             }
             self.take_replies(left, outstanding, outcomes)?;
@@ -390,8 +408,15 @@ impl Prober {
                 Some((_, e)) if relay.is_none() => outcomes[i].error = Some(format!("send: {e}")),
                 Some(_) => {}
                 None => {
-                    outstanding.insert(nonce, (i, sent, relay));
-                    self.window.sent(1);
+                    let epoch = self.window.epoch();
+                    let awaited = Awaited {
+                        target: i,
+                        sent,
+                        relay,
+                        epoch,
+                    };
+                    outstanding.insert(nonce, awaited);
+                    self.window.sent();
                 }
             }
         }
@@ -437,11 +462,10 @@ impl Prober {
         let mut any = false;
         for (datagram, from) in receiver.recv(socket, wait)? {
             any = true;
-            let Some(sent) = accept_reply(codec, relays, datagram, from, outstanding, outcomes)
-            else {
-                continue;
-            };
-            window.answered(sent);
+            if let Some(epoch) = accept_reply(codec, relays, datagram, from, outstanding, outcomes)
+            {
+                window.answered(epoch);
+            }
         }
         Ok(any)
     }
@@ -486,8 +510,8 @@ fn counted(n: usize, thing: &str) -> String {
 /// How long each attempt waits for a reply when no timeout was set:
 /// `default`, or with `every`, at most each attempt's share of it (with
 /// `retries` and, through `relays`, two attempts more), so that a round
-/// ends within its interval however the targets answer, as
-/// [`Prober::round_budget`] counts it.
+/// ends within its interval however the targets answer (thousands of
+/// silent ones add their pacing, as [`Prober::round_budget`] counts it).
 pub fn fitted_timeout(
     default: Duration,
     retries: u32,
@@ -504,7 +528,7 @@ pub fn fitted_timeout(
 /// Takes a reply if its nonce is one we sent and still await, and records
 /// it if its target is not answered yet; anything else (duplicates,
 /// strangers) is ignored. A direct reply's source is the target's address
-/// that answered. Gives when the answered probe was sent.
+/// that answered. Gives the window's epoch the answered probe was sent in.
 fn accept_reply(
     codec: &Codec,
     relays: &[(String, SocketAddr)],
@@ -512,14 +536,19 @@ fn accept_reply(
     from: SocketAddr,
     outstanding: &mut Outstanding,
     outcomes: &mut [Outcome],
-) -> Option<Instant> {
+) -> Option<u32> {
     let Ok(Message::Reply(reply)) = codec.decode(datagram) else {
         return None;
     };
-    let (i, sent, relay) = outstanding.remove(&reply.nonce)?;
-    let o = &mut outcomes[i];
+    let Awaited {
+        target,
+        sent,
+        relay,
+        epoch,
+    } = outstanding.remove(&reply.nonce)?;
+    let o = &mut outcomes[target];
     if o.is_up() {
-        return Some(sent);
+        return Some(epoch);
     }
     o.rtt = Some(sent.elapsed());
     o.answered = Some(Instant::now());
@@ -532,7 +561,7 @@ fn accept_reply(
         o.addr = Some(net::canonical(from));
     }
     o.checks = reply.checks;
-    Some(sent)
+    Some(epoch)
 }
 
 /// A TCP connect check: up to `tries` attempts, each a connect to every

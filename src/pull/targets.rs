@@ -164,7 +164,7 @@ impl SendTo {
         &self.addrs[start..self.ends[i]]
     }
 
-    /// How many probes one attempt sends, one to each address.
+    /// Every target's addresses: the most probes an attempt sends.
     pub fn len(&self) -> usize {
         self.addrs.len()
     }

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::Running;
+use crate::harness::{kernel_drops, Running};
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -136,19 +136,6 @@ impl Drop for CpuQuota {
     }
 }
 
-/// The socket's drops as the kernel counts them (/proc/net/udp), for the
-/// socket bound to `port` on 127.0.0.1.
-fn kernel_drops(port: u16) -> u64 {
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
-    let local = format!("0100007F:{port:04X}");
-    table
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(local.as_str()))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("no socket on port {port} in /proc/net/udp"))
-}
-
 /// 2,000 nodes beat every 200 ms into a listener held to 1% of a CPU: it
 /// falls behind and its socket drops beats (at 3% a fast machine keeps
 /// up). No node is declared down for it; `observer` says `overloaded`,
@@ -203,7 +190,7 @@ fn a_starved_listener_blames_no_node_and_counts_the_kernels_drops() {
     let status = l.expect("status", |v| v["observer"]["state"] == "ok");
     assert_eq!(
         status["observer"]["dropped"].as_u64(),
-        Some(kernel_drops(addr.port())),
+        Some(kernel_drops(addr)),
         "{ok} {status}"
     );
     // Once the beats stop, every node goes down, rightly; a down whose last

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use crate::harness::{cmd, parse_events, FakeResponder, TempDir};
+use crate::harness::{cmd, kernel_drops, parse_events, FakeResponder, TempDir};
 
 /// Targets in a round: far more than any window, and than the responder's
 /// buffer holds.
@@ -46,22 +46,6 @@ fn nonce_of(probe: &[u8]) -> &str {
     &rest[..end]
 }
 
-/// The drops the kernel counted on the IPv4 UDP socket bound to `port`
-/// (the last column of /proc/net/udp).
-fn socket_drops(port: u16) -> u64 {
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
-    let local = format!(":{port:04X}");
-    let line = table
-        .lines()
-        .find(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|a| a.ends_with(&local))
-        })
-        .unwrap_or_else(|| panic!("no socket on port {port} in /proc/net/udp"));
-    line.split_whitespace().last().unwrap().parse().unwrap()
-}
-
 /// `TARGETS` distinct loopback addresses, each at `port`, one a line.
 fn target_file(dir: &TempDir, port: u16) -> String {
     let list: String = (0..TARGETS)
@@ -75,9 +59,8 @@ fn target_file(dir: &TempDir, port: u16) -> String {
 #[test]
 fn a_round_never_drowns_a_responder_that_answers_many_targets() {
     let responder = shared_responder();
-    let port = responder.addr().port();
     let dir = TempDir::new();
-    let targets = target_file(&dir, port);
+    let targets = target_file(&dir, responder.addr().port());
     // One attempt each, and time enough: a target is down here only if its
     // one probe was lost.
     let out = cmd("hb-poll")
@@ -88,7 +71,7 @@ fn a_round_never_drowns_a_responder_that_answers_many_targets() {
     let summary = events.iter().find(|e| e["type"] == "summary").unwrap();
     let counts = (summary["up"].as_u64(), summary["down"].as_u64());
     assert_eq!(counts, (Some(TARGETS as u64), Some(0)), "up and down");
-    let dropped = socket_drops(port);
+    let dropped = kernel_drops(responder.addr());
     assert_eq!(dropped, 0, "probes the responder's socket dropped");
 }
 

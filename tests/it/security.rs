@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    beat, cmd, dead_target, send_raw, wait_for, wall_ms, Running, TempDir, PATIENCE,
+    beat, cmd, dead_target, kernel_drops, send_raw, wall_ms, Running, TempDir, PATIENCE,
 };
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -406,31 +406,4 @@ fn all_taken(
         );
     }
     panic!("{name} did not take every datagram: {last}");
-}
-
-/// Datagrams the kernel dropped, its receive buffer full, for the UDP
-/// socket bound to `addr` (IPv4): the `drops` column of /proc/net/udp.
-fn kernel_drops(addr: SocketAddr) -> u64 {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("{addr} is not IPv4")
-    };
-    // The address as the kernel prints it: its bytes in memory order, as
-    // one hexadecimal number of this machine's byte order; then the port.
-    let local = format!(
-        "{:08X}:{:04X}",
-        u32::from_ne_bytes(v4.ip().octets()),
-        v4.port()
-    );
-    // The table is read a page at a time, and a socket opened or closed
-    // meanwhile (other tests run alongside) may make a read skip a row:
-    // read it again.
-    let what = format!("a socket on {addr} ({local}) in /proc/net/udp");
-    wait_for(&what, PATIENCE, || {
-        let table = std::fs::read_to_string("/proc/net/udp").unwrap();
-        let row = table
-            .lines()
-            .skip(1)
-            .find(|row| row.split_whitespace().nth(1) == Some(local.as_str()))?;
-        Some(row.split_whitespace().last().unwrap().parse().unwrap())
-    })
 }

@@ -224,3 +224,30 @@ fn test_name_is_the_enclosing_functions_own() {
     let from_a_closure = || test_name!();
     assert_eq!(from_a_closure(), name);
 }
+
+/// Datagrams the kernel dropped, its receive buffer full, for the UDP
+/// socket bound to `addr` (IPv4): the `drops` column of /proc/net/udp.
+pub fn kernel_drops(addr: SocketAddr) -> u64 {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("{addr} is not IPv4")
+    };
+    // The address as the kernel prints it: its bytes in memory order, as
+    // one hexadecimal number of this machine's byte order; then the port.
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    // The table is read a page at a time, and a socket opened or closed
+    // meanwhile (other tests run alongside) may make a read skip a row:
+    // read it again.
+    let what = format!("a socket on {addr} ({local}) in /proc/net/udp");
+    wait_for(&what, PATIENCE, || {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+        let row = table
+            .lines()
+            .skip(1)
+            .find(|row| row.split_whitespace().nth(1) == Some(local.as_str()))?;
+        Some(row.split_whitespace().last().unwrap().parse().unwrap())
+    })
+}
