@@ -35,6 +35,14 @@ fn result_line(out: &str) -> serde_json::Value {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("RESULT is not JSON ({e}):\n{out}"))
 }
 
+/// The rest of the table row of `out` that begins with `label`, which
+/// must be there.
+fn row_after<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no row {label:?}:\n{out}"))
+}
+
 /// A count or measure of a RESULT line, which must be there.
 fn figure(result: &serde_json::Value, key: &str) -> f64 {
     result[key]
@@ -111,10 +119,7 @@ fn timers_and_peers_smoke() {
         "| hb-send --every 100ms --health for 1 s | ",
         "| hb-ack answering 100 probes/s for 1 s | ",
     ] {
-        let row = out
-            .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .unwrap_or_else(|| panic!("no row {label:?}:\n{out}"));
+        let row = row_after(&out, label);
         assert!(
             row.starts_with(|c: char| c.is_ascii_digit()),
             "no figure in {label:?}: {row}"
@@ -160,5 +165,34 @@ fn detection_quality_smoke() {
         let (found, total) = crashes.split_once('/').unwrap();
         assert!(total.parse::<u32>().unwrap() > 0, "{row}");
         assert_eq!(found, total, "{row}");
+    }
+}
+
+#[test]
+fn poll_round_smoke() {
+    // A round of 100 targets and two probes, once, with the CPUs shared
+    // and split: a row for each, with its ratio.
+    for cpus in ["shared", "split"] {
+        if cpus == "split" && std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            skip_as(test_name!(), "CPUS=split needs 2 CPUs");
+            return;
+        }
+        let env = [
+            ("RUNS", "1"),
+            ("REPEAT", "2"),
+            ("SIZES", "100"),
+            ("CPUS", cpus),
+        ];
+        let Some(out) = run_bench(test_name!(), "poll-round", &env) else {
+            return;
+        };
+        assert!(out.contains(&format!("alternating; CPUs {cpus}")), "{out}");
+        for label in [
+            "| one round over 100 targets (fping ",
+            "| one Nagios probe, hb-poll -H --format nagios / check_udp ",
+        ] {
+            let row = row_after(&out, label);
+            assert!(row.ends_with("x |"), "no ratio in {label:?}: {row}");
+        }
     }
 }
