@@ -178,25 +178,13 @@ impl Nginx {
         out
     }
 
-    /// The process ids of this nginx's workers.
+    /// The process ids of this nginx's workers: its master's children.
     fn workers(&self) -> Vec<String> {
-        let master = self.process.pid().to_string();
-        let Ok(processes) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        processes
-            .flatten()
-            .filter(|process| {
-                let stat = std::fs::read_to_string(process.path().join("stat"));
-                // The parent's pid is the second field after the name,
-                // which ends at the last ')'.
-                stat.is_ok_and(|stat| {
-                    stat.rsplit_once(')')
-                        .and_then(|(_, fields)| fields.split_whitespace().nth(1))
-                        == Some(master.as_str())
-                })
-            })
-            .map(|process| process.file_name().to_string_lossy().into_owned())
+        let master = self.process.pid();
+        std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
             .collect()
     }
 }
