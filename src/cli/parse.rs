@@ -150,10 +150,22 @@ pub fn read_list(path: &Path) -> anyhow::Result<List> {
 pub struct List(String);
 
 impl List {
-    /// Each entry, with its line number.
+    /// Each entry, with its line number: a line up to its `#`, trimmed.
+    /// Lines and comments are found a byte at a time: in a list of ten
+    /// thousand short lines, the standard library's searches cost more to
+    /// set up than to run.
     pub fn entries(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.0.lines().enumerate().filter_map(|(i, line)| {
-            let entry = line.split('#').next().unwrap_or("").trim();
+        let text = self.0.as_str();
+        let mut start = 0;
+        let lines = std::iter::from_fn(move || {
+            let rest = text.get(start..).filter(|rest| !rest.is_empty())?;
+            let len = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+            start += len + 1;
+            Some(&rest[..len])
+        });
+        lines.enumerate().filter_map(|(i, line)| {
+            let comment = line.bytes().position(|b| b == b'#');
+            let entry = line[..comment.unwrap_or(line.len())].trim();
             (!entry.is_empty()).then_some((i + 1, entry))
         })
     }

@@ -134,3 +134,20 @@ fn any_target_down_is_critical_unless_warning_is_given() {
         .down();
     assert_eq!(both.critical, Some("2".parse().unwrap()));
 }
+
+/// A list file's entries: each line up to its `#`, trimmed, with its line
+/// number; blank and comment lines skipped, Windows line ends and a last
+/// line without its end read alike.
+#[test]
+fn list_entries_are_lines_without_comments() {
+    let path = std::env::temp_dir().join(format!("hb-list-{}", std::process::id()));
+    let text = "web-1\n  # the fleet\n\nweb-2:9 # port 9\r\nnœud-3\t\n#\n  db  ";
+    std::fs::write(&path, text).unwrap();
+    let list = read_list(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let entries: Vec<_> = list.entries().collect();
+    assert_eq!(
+        entries,
+        [(1, "web-1"), (4, "web-2:9"), (5, "nœud-3"), (7, "db")]
+    );
+}

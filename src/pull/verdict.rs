@@ -129,8 +129,11 @@ pub fn judge(outcomes: &[Outcome], limits: &Limits) -> Verdict {
 /// memory in use, percent. Each from the fields it needs only: a reply
 /// that sends `cpu_pct` alone is judged on its CPU.
 fn figures(health: &RawValue) -> (Option<f64>, Option<f64>) {
-    let [cpu, total, avail] = fields(health.get()).unwrap_or_default();
-    let cpu = cpu.and_then(|v| serde_json::from_str::<f64>(v).ok());
+    let json = health.get();
+    let [cpu, total, avail] = as_hb_ack_writes(json)
+        .or_else(|| fields(json))
+        .unwrap_or_default();
+    let cpu = cpu.and_then(number);
     // A JSON number that is a whole u64 is written as Rust writes one.
     let whole = |v: &str| v.parse::<u64>().unwrap_or(0);
     let mem = match (total, avail) {
@@ -138,6 +141,61 @@ fn figures(health: &RawValue) -> (Option<f64>, Option<f64>) {
         _ => None,
     };
     (cpu, mem)
+}
+
+/// The value of `json` if it is a number as JSON writes one
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`) that a double holds:
+/// what serde reads from it, without setting up a JSON reader for each
+/// figure, which cost a large round's judging more than finding them.
+fn number(json: &str) -> Option<f64> {
+    let bytes = json.as_bytes();
+    let at = |i: usize| bytes.get(i).copied();
+    let digits_from = |mut i: usize| {
+        while at(i).is_some_and(|b| b.is_ascii_digit()) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(at(0) == Some(b'-'));
+    i = match at(i) {
+        Some(b'0') => i + 1,
+        Some(b'1'..=b'9') => digits_from(i + 1),
+        _ => return None,
+    };
+    if at(i) == Some(b'.') {
+        let end = digits_from(i + 1);
+        (end > i + 1).then_some(())?;
+        i = end;
+    }
+    if let Some(b'e' | b'E') = at(i) {
+        let start = i + 1 + usize::from(matches!(at(i + 1), Some(b'+' | b'-')));
+        let end = digits_from(start);
+        (end > start).then_some(())?;
+        i = end;
+    }
+    // serde refuses a number too large for a double, as out of range.
+    (i == bytes.len()).then(|| json.parse::<f64>().ok().filter(|v| v.is_finite()))?
+}
+
+/// The figures of health in the form hb-ack writes it: `cpu_pct`,
+/// `mem_total` and `mem_avail` first, each a number, without white space,
+/// and no later field that may name one again. Read by their places, not
+/// stepped through a byte at a time: most of what judging a large round
+/// cost. None when not in that form: [`fields`] reads it then.
+fn as_hb_ack_writes(json: &str) -> Option<[Option<&str>; 3]> {
+    let mut rest = json.strip_prefix(r#"{"cpu_pct":"#)?;
+    let mut found = [None; 3];
+    for (which, next) in [(0, r#","mem_total":"#), (1, r#","mem_avail":"#), (2, "")] {
+        // A number's bytes; a value of any other kind starts with none.
+        let end = rest
+            .bytes()
+            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))?;
+        (end > 0).then_some(())?;
+        found[which] = Some(&rest[..end]);
+        rest = rest[end..].strip_prefix(next)?;
+    }
+    let ends_the_value = matches!(rest.as_bytes().first(), Some(b',' | b'}'));
+    (ends_the_value && !may_name_a_figure(rest)).then_some(found)
 }
 
 /// Which figure a health field's name (its contents, unescaped) is.
