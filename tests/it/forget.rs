@@ -39,7 +39,10 @@ fn a_node_down_for_forget_after_is_forgotten_everywhere() {
     let down = l.expect("down", |v| v["node"] == "gone-1");
     let forgotten = l.expect("forgotten", |v| v["node"] == "gone-1");
     let after = forgotten["ts_ms"].as_u64().unwrap() - down["ts_ms"].as_u64().unwrap();
-    assert!(after >= 300, "forgotten {after} ms after down");
+    // The detector counts whole milliseconds of the monotonic clock and
+    // the stamps read the wall clock, each cut to the millisecond: the
+    // stamps may show one less than the 300 counted.
+    assert!(after >= 299, "forgotten {after} ms after down");
     assert!(
         forgotten["silent_ms"].as_u64().unwrap() >= 500,
         "{forgotten}"
