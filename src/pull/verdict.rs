@@ -143,38 +143,14 @@ fn figures(health: &RawValue) -> (Option<f64>, Option<f64>) {
     (cpu, mem)
 }
 
-/// The value of `json` if it is a number as JSON writes one
-/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`) that a double holds:
+/// The value of `json`, a JSON value, if it is a number a double holds:
 /// what serde reads from it, without setting up a JSON reader for each
-/// figure, which cost a large round's judging more than finding them.
+/// figure, which cost a large round's judging more than finding them. Of
+/// JSON's values only numbers read as a double (strings start with a
+/// quote, and `true`, `false` and `null` are no numbers); serde refuses a
+/// number too large for a double, as out of range.
 fn number(json: &str) -> Option<f64> {
-    let bytes = json.as_bytes();
-    let at = |i: usize| bytes.get(i).copied();
-    let digits_from = |mut i: usize| {
-        while at(i).is_some_and(|b| b.is_ascii_digit()) {
-            i += 1;
-        }
-        i
-    };
-    let mut i = usize::from(at(0) == Some(b'-'));
-    i = match at(i) {
-        Some(b'0') => i + 1,
-        Some(b'1'..=b'9') => digits_from(i + 1),
-        _ => return None,
-    };
-    if at(i) == Some(b'.') {
-        let end = digits_from(i + 1);
-        (end > i + 1).then_some(())?;
-        i = end;
-    }
-    if let Some(b'e' | b'E') = at(i) {
-        let start = i + 1 + usize::from(matches!(at(i + 1), Some(b'+' | b'-')));
-        let end = digits_from(start);
-        (end > start).then_some(())?;
-        i = end;
-    }
-    // serde refuses a number too large for a double, as out of range.
-    (i == bytes.len()).then(|| json.parse::<f64>().ok().filter(|v| v.is_finite()))?
+    json.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// The figures of health in the form hb-ack writes it: `cpu_pct`,
